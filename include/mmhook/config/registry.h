@@ -16,11 +16,12 @@
 namespace mmhook {
 
 /// Factories by type name for one kind of component ("model", "dataset", "hook", ...).
-template <class T>
+/// `Args` are extra build arguments passed through to every factory (loops get the runner).
+template <class T, class... Args>
 class Registry {
  public:
   /// Builds a component from its config node (the `type` key is already consumed).
-  using Factory = std::function<std::shared_ptr<T>(const ConfigNode&)>;
+  using Factory = std::function<std::shared_ptr<T>(const ConfigNode&, Args...)>;
 
   /// `kind` names the registry in errors ("unknown model type 'Foo'").
   explicit Registry(std::string kind) : kind_(std::move(kind)) {}
@@ -50,7 +51,7 @@ class Registry {
   }
   /// Builds from `cfg["type"]`; an unknown type is a config Error naming the path, with a
   /// did-you-mean hint; after the factory ran, unread keys are config Errors too.
-  std::shared_ptr<T> build(const ConfigNode& cfg) const {
+  std::shared_ptr<T> build(const ConfigNode& cfg, Args... args) const {
     const std::string type = cfg.type();
     Factory factory;
     {
@@ -65,7 +66,7 @@ class Registry {
       }
       factory = it->second;
     }
-    std::shared_ptr<T> out = factory(cfg);
+    std::shared_ptr<T> out = factory(cfg, args...);
     cfg.check_unused();
     return out;
   }

@@ -1,0 +1,130 @@
+#pragma once
+/// @file
+/// MMEngine's loops (`mmengine/runner/loops.py`): EpochBasedTrainLoop, IterBasedTrainLoop,
+/// ValLoop, TestLoop. Loops only call the dispatcher; counters follow SPEC B §3.5–3.7.
+
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "mmhook/config/registry.h"
+#include "mmhook/core/ordered_map.h"
+
+namespace mmhook {
+
+class Runner;
+class DataLoader;
+class Evaluator;
+
+/// Base of every loop: owns its data loader.
+class BaseLoop {
+ public:
+  BaseLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader);
+  virtual ~BaseLoop();
+  /// The loop's data loader.
+  DataLoader& dataloader() { return *dataloader_; }
+  /// The loop's data loader (shared).
+  const std::shared_ptr<DataLoader>& dataloader_ptr() const { return dataloader_; }
+
+ protected:
+  Runner& runner_;
+  std::shared_ptr<DataLoader> dataloader_;
+};
+
+/// Common state of the train loops.
+class TrainLoop : public BaseLoop {
+ public:
+  TrainLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader, int64_t val_begin,
+            int64_t val_interval, std::vector<std::pair<int64_t, int64_t>> dynamic_intervals);
+  /// Runs training to the end (or until `stop_training`).
+  virtual void run() = 0;
+  /// True for EpochBasedTrainLoop.
+  virtual bool by_epoch() const = 0;
+  /// Completed epochs (`runner.epoch`).
+  int64_t epoch() const { return epoch_; }
+  /// Completed iterations (`runner.iter`).
+  int64_t iter() const { return iter_; }
+  /// Configured epochs (1 for iteration-based loops).
+  int64_t max_epochs() const { return max_epochs_; }
+  /// Total iterations.
+  int64_t max_iters() const { return max_iters_; }
+  /// First epoch/iteration that may validate.
+  int64_t val_begin() const { return val_begin_; }
+  /// Current validation interval (changes with dynamic intervals).
+  int64_t val_interval() const { return val_interval_; }
+  /// Set by hooks (EarlyStoppingHook) or `Runner::request_stop()`; checked between epochs
+  /// (epoch loop) or iterations (iteration loop).
+  bool stop_training = false;
+  /// Sets the counters (resume).
+  void set_counters(int64_t epoch, int64_t iter) {
+    epoch_ = epoch;
+    iter_ = iter;
+  }
+
+ protected:
+  void decide_val_interval(int64_t progress);
+  bool should_stop() const;
+  void run_iter(int64_t batch_idx, const class TensorDict& batch);
+
+  int64_t epoch_ = 0;
+  int64_t iter_ = 0;
+  int64_t max_epochs_ = 0;
+  int64_t max_iters_ = 0;
+  int64_t val_begin_ = 1;
+  int64_t val_interval_ = 1;
+  std::vector<int64_t> milestones_;
+  std::vector<int64_t> intervals_;
+};
+
+/// MMEngine's EpochBasedTrainLoop(dataloader, max_epochs, val_begin=1, val_interval=1,
+/// dynamic_intervals=None).
+class EpochBasedTrainLoop : public TrainLoop {
+ public:
+  EpochBasedTrainLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader, int64_t max_epochs,
+                      int64_t val_begin = 1, int64_t val_interval = 1,
+                      std::vector<std::pair<int64_t, int64_t>> dynamic_intervals = {});
+  void run() override;
+  bool by_epoch() const override { return true; }
+
+ private:
+  void run_epoch();
+};
+
+/// MMEngine's IterBasedTrainLoop(dataloader, max_iters, val_begin=1, val_interval=1000,
+/// dynamic_intervals=None). A resumed run skips the seen batches at the sampler level.
+class IterBasedTrainLoop : public TrainLoop {
+ public:
+  IterBasedTrainLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader, int64_t max_iters,
+                     int64_t val_begin = 1, int64_t val_interval = 1000,
+                     std::vector<std::pair<int64_t, int64_t>> dynamic_intervals = {});
+  void run() override;
+  bool by_epoch() const override { return false; }
+};
+
+/// MMEngine's ValLoop / TestLoop (one class, two modes).
+class EvalLoop : public BaseLoop {
+ public:
+  EvalLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader,
+           std::shared_ptr<Evaluator> evaluator, bool test, bool fp16 = false);
+  ~EvalLoop() override;
+  /// Runs one pass and returns the metrics.
+  Metrics run();
+  /// The evaluator.
+  Evaluator& evaluator() { return *evaluator_; }
+  /// Whether predictions run under autocast.
+  bool fp16() const { return fp16_; }
+
+ private:
+  std::shared_ptr<Evaluator> evaluator_;
+  bool test_;
+  bool fp16_;
+};
+
+/// Train-loop registry: "EpochBasedTrainLoop", "IterBasedTrainLoop".
+Registry<TrainLoop, Runner&, std::shared_ptr<DataLoader>>& train_loop_registry();
+/// Eval-loop registry: "ValLoop", "TestLoop" (the bool is true for test).
+Registry<EvalLoop, Runner&, std::shared_ptr<DataLoader>, std::shared_ptr<Evaluator>, bool>&
+eval_loop_registry();
+
+}  // namespace mmhook

@@ -1,0 +1,71 @@
+#pragma once
+/// @file
+/// CheckpointHook (VERY_LOW): periodic, last and best checkpoints with retention (B §4.6).
+/// The decisions (save now? which files to delete? is a score better?) are pure functions
+/// below, tested on their own.
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mmhook/engine/hook.h"
+
+namespace mmhook {
+
+/// CheckpointHook options (MMEngine's names and defaults).
+struct CheckpointHookOptions {
+  int64_t interval = -1;              ///< save every n epochs/iters (-1: only the last)
+  bool by_epoch = true;               ///< count epochs (true) or iterations
+  bool save_optimizer = true;         ///< include the optimizer state
+  bool save_param_scheduler = true;   ///< include the scheduler states
+  std::string out_dir;                ///< default work_dir; else out_dir/<basename(work_dir)>
+  int64_t max_keep_ckpts = -1;        ///< keep only the newest n periodic checkpoints
+  bool save_last = true;              ///< always save after the last epoch/iteration
+  std::vector<std::string> save_best; ///< metric keys ("auto" alone: the first metric)
+  std::vector<std::string> rule;      ///< "greater"/"less" per key (inferred when empty)
+  std::vector<std::string> greater_keys = {"acc", "top", "AR@", "auc", "precision", "mAP",
+                                           "mDice", "mIoU", "mAcc", "aAcc"};  ///< rule inference
+  std::vector<std::string> less_keys = {"loss"};  ///< rule inference
+  std::string filename_tmpl;          ///< default "epoch_{}.pth" / "iter_{}.pth"
+  int64_t save_begin = 0;             ///< first epoch/iter that may save
+};
+
+/// Retention decision: the ids to delete after adding `step` to `kept` (oldest first), with at
+/// most `max_keep` ids kept (`max_keep <= 0`: keep all). Updates `kept`.
+std::vector<int64_t> retention_after_save(std::deque<int64_t>& kept, int64_t step,
+                                          int64_t max_keep);
+/// MMEngine's rule inference for a metric key: "greater" or "less"; Error if undecidable.
+std::string infer_rule(const std::string& key, const std::vector<std::string>& greater_keys,
+                       const std::vector<std::string>& less_keys);
+/// Whether `value` beats `best` under `rule` ("greater": >, "less": <).
+bool is_better(const std::string& rule, double value, double best);
+
+/// Saves checkpoints as MMEngine does; writes `work_dir/last_checkpoint` after each save.
+class CheckpointHook : public HookImpl<CheckpointHook> {
+ public:
+  /// Validates the options (Errors name option and value).
+  explicit CheckpointHook(CheckpointHookOptions options = {});
+  std::string type_name() const override { return "CheckpointHook"; }
+  int default_priority() const override { return 90; }
+  void before_train(Runner& runner) override;
+  void after_train_epoch(Runner& runner) override;
+  void after_train_iter(Runner& runner, int64_t batch_idx, const TensorDict& data_batch,
+                        const TensorDict& outputs) override;
+  void after_val_epoch(Runner& runner, const Metrics& metrics) override;
+  /// The options in use.
+  const CheckpointHookOptions& options() const { return options_; }
+  /// The resolved output directory (after before_train).
+  const std::string& out_dir() const { return out_dir_; }
+
+ private:
+  void save_with_step(Runner& runner, int64_t step, int64_t meta_epoch, int64_t meta_iter);
+  std::string format_name(int64_t step) const;
+  CheckpointHookOptions options_;
+  std::string out_dir_;
+  std::deque<int64_t> keep_ids_;
+  std::vector<std::string> rules_;
+};
+
+}  // namespace mmhook

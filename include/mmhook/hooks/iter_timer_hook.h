@@ -1,0 +1,31 @@
+#pragma once
+/// @file
+/// IterTimerHook (NORMAL): `data_time`, `time` and `eta` per mode (B §4.2).
+
+#include <chrono>
+
+#include "mmhook/engine/hook.h"
+
+namespace mmhook {
+
+/// Times data loading and whole iterations; estimates the remaining time.
+class IterTimerHook : public HookImpl<IterTimerHook> {
+ public:
+  std::string type_name() const override { return "IterTimerHook"; }
+  void before_train(Runner& runner) override;
+  void before_epoch(Runner& runner, Mode mode) override;
+  void after_epoch(Runner& runner, Mode mode) override;
+  void before_iter(Runner& runner, int64_t batch_idx, const TensorDict& data_batch,
+                   Mode mode) override;
+  void after_iter(Runner& runner, int64_t batch_idx, const TensorDict& data_batch,
+                  const TensorDict& outputs, Mode mode) override;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point t_{};
+  int64_t start_iter_ = 0;
+  double time_sec_tot_ = 0;
+  double time_sec_test_val_ = 0;
+};
+
+}  // namespace mmhook

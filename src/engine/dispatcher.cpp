@@ -1,0 +1,280 @@
+#include "mmhook/engine/dispatcher.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <queue>
+#include <set>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <x86intrin.h>
+#endif
+
+#include <c10/util/Exception.h>
+
+#include "mmhook/engine/priority.h"
+
+namespace mmhook {
+namespace {
+
+// A cheap monotonic tick: the TSC on x86-64 (~7 ns), steady_clock elsewhere. Ticks are turned
+// into time only when timings are read, by comparing against steady_clock since construction.
+inline uint64_t ticks() {
+#if defined(__x86_64__) || defined(_M_X64)
+  return __rdtsc();
+#else
+  return static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+#endif
+}
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+std::vector<std::string> stage_names(StageMask mask) {
+  std::vector<std::string> out;
+  for (int i = 0; i < kNumStages; ++i)
+    if (mask & (StageMask{1} << i)) out.emplace_back(stage_name(static_cast<Stage>(i)));
+  return out;
+}
+
+Dispatcher::Dispatcher() : tick0_(ticks()), ns0_(now_ns()) {}
+Dispatcher::~Dispatcher() = default;
+
+Hook* Dispatcher::find(const std::string& name) const {
+  for (const auto& h : hooks_)
+    if (h->name() == name) return h.get();
+  return nullptr;
+}
+
+void Dispatcher::add(std::shared_ptr<Hook> hook, int priority) {
+  MMHOOK_CHECK(hook != nullptr, "register_hook: hook is null");
+  priority = get_priority(priority);
+  if (hook->name_.empty()) hook->name_ = hook->type_name();
+  if (find(hook->name_) != nullptr) {
+    const std::string base = hook->name_;
+    for (int i = 1;; ++i) {
+      const std::string candidate = base + "_" + std::to_string(i);
+      if (find(candidate) == nullptr) {
+        hook->name_ = candidate;
+        break;
+      }
+    }
+  }
+  hook->priority_ = priority;
+
+  // MMEngine's stable insertion: after the last hook whose priority is <= this one.
+  std::vector<std::shared_ptr<Hook>> order = hooks_;
+  size_t pos = 0;
+  for (size_t i = order.size(); i > 0; --i) {
+    if (order[i - 1]->priority_ <= priority) {
+      pos = i;
+      break;
+    }
+  }
+  order.insert(order.begin() + static_cast<std::ptrdiff_t>(pos), hook);
+
+  // run_after / run_before constraints: a stable topological sort keyed on the priority order.
+  const size_t n = order.size();
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < n; ++i) index[order[i]->name_] = i;
+  std::vector<std::set<size_t>> succ(n);
+  std::vector<size_t> indegree(n, 0);
+  auto edge = [&](size_t from, size_t to) {
+    if (from != to && succ[from].insert(to).second) ++indegree[to];
+  };
+  for (size_t i = 0; i < n; ++i) {
+    for (const auto& a : order[i]->run_after) {
+      auto it = index.find(a);
+      if (it != index.end()) edge(it->second, i);
+    }
+    for (const auto& b : order[i]->run_before) {
+      auto it = index.find(b);
+      if (it != index.end()) edge(i, it->second);
+    }
+  }
+  std::priority_queue<size_t, std::vector<size_t>, std::greater<size_t>> ready;
+  for (size_t i = 0; i < n; ++i)
+    if (indegree[i] == 0) ready.push(i);
+  std::vector<std::shared_ptr<Hook>> sorted;
+  while (!ready.empty()) {
+    const size_t i = ready.top();
+    ready.pop();
+    sorted.push_back(order[i]);
+    for (size_t j : succ[i])
+      if (--indegree[j] == 0) ready.push(j);
+  }
+  if (sorted.size() != n) {
+    std::string cycle;
+    for (size_t i = 0; i < n; ++i)
+      if (indegree[i] > 0) cycle += (cycle.empty() ? "" : ", ") + order[i]->name_;
+    hook->name_.clear();
+    MMHOOK_THROW(Code::kInvalidArgument, "hook ordering constraints form a cycle among: ", cycle);
+  }
+
+  std::vector<std::unique_ptr<std::array<Stat, kNumStages>>> stats;
+  for (const auto& h : sorted) {
+    bool found = false;
+    for (size_t i = 0; i < hooks_.size(); ++i) {
+      if (hooks_[i] == h) {
+        stats.push_back(std::move(stats_[i]));
+        found = true;
+        break;
+      }
+    }
+    if (!found) stats.push_back(std::make_unique<std::array<Stat, kNumStages>>());
+  }
+  hooks_ = std::move(sorted);
+  stats_ = std::move(stats);
+  rebuild();
+}
+
+bool Dispatcher::remove(const std::string& name) {
+  for (size_t i = 0; i < hooks_.size(); ++i) {
+    if (hooks_[i]->name() == name) {
+      hooks_.erase(hooks_.begin() + static_cast<std::ptrdiff_t>(i));
+      stats_.erase(stats_.begin() + static_cast<std::ptrdiff_t>(i));
+      rebuild();
+      return true;
+    }
+  }
+  return false;
+}
+
+void Dispatcher::rebuild() {
+  for (auto& v : per_stage_) v.clear();
+  for (size_t i = 0; i < hooks_.size(); ++i) {
+    const StageMask mask = hooks_[i]->triggered_stages();
+    for (int s = 0; s < kNumStages; ++s)
+      if (mask & (StageMask{1} << s)) per_stage_[s].push_back(Entry{hooks_[i].get(), &(*stats_[i])[s]});
+  }
+}
+
+void Dispatcher::rethrow(Hook* hook, Stage stage) {
+  const std::string where = "hook '" + hook->name() + "' (" + hook->type_name() + ") failed at " +
+                            std::string(stage_name(stage)) + ": ";
+  try {
+    throw;
+  } catch (const HookError&) {
+    throw;  // raised by a nested stage call (e.g. before_save_checkpoint inside a hook)
+  } catch (const Error& e) {
+    throw HookError(e.code(), where + e.what(), hook->name(), stage);
+  } catch (const c10::Error& e) {
+    throw HookError(Code::kTorch, where + e.what_without_backtrace(), hook->name(), stage);
+  } catch (const std::bad_alloc&) {
+    throw HookError(Code::kOom, where + "out of memory", hook->name(), stage);
+  } catch (const std::exception& e) {
+    throw HookError(Code::kInternal, where + e.what(), hook->name(), stage);
+  } catch (...) {
+    throw HookError(Code::kInternal, where + "unknown exception", hook->name(), stage);
+  }
+}
+
+void Dispatcher::call(Stage stage, Runner& runner, const StageArgs& a) {
+  const auto& entries = per_stage_[static_cast<int>(stage)];
+  if (entries.empty()) return;
+  uint64_t t = ticks();
+  Hook* current = nullptr;
+  try {
+    for (const Entry& e : entries) {
+      current = e.hook;
+      Hook& h = *e.hook;
+      switch (stage) {
+        case Stage::kBeforeRun: h.before_run(runner); break;
+        case Stage::kAfterLoadCheckpoint: h.after_load_checkpoint(runner, *a.checkpoint); break;
+        case Stage::kBeforeTrain: h.before_train(runner); break;
+        case Stage::kBeforeTrainEpoch: h.before_train_epoch(runner); break;
+        case Stage::kBeforeTrainIter: h.before_train_iter(runner, a.batch_idx, *a.data_batch); break;
+        case Stage::kAfterTrainIter:
+          h.after_train_iter(runner, a.batch_idx, *a.data_batch, *a.outputs);
+          break;
+        case Stage::kAfterTrainEpoch: h.after_train_epoch(runner); break;
+        case Stage::kBeforeVal: h.before_val(runner); break;
+        case Stage::kBeforeValEpoch: h.before_val_epoch(runner); break;
+        case Stage::kBeforeValIter: h.before_val_iter(runner, a.batch_idx, *a.data_batch); break;
+        case Stage::kAfterValIter:
+          h.after_val_iter(runner, a.batch_idx, *a.data_batch, *a.outputs);
+          break;
+        case Stage::kAfterValEpoch: h.after_val_epoch(runner, *a.metrics); break;
+        case Stage::kAfterVal: h.after_val(runner); break;
+        case Stage::kBeforeSaveCheckpoint: h.before_save_checkpoint(runner, *a.checkpoint); break;
+        case Stage::kAfterTrain: h.after_train(runner); break;
+        case Stage::kBeforeTest: h.before_test(runner); break;
+        case Stage::kBeforeTestEpoch: h.before_test_epoch(runner); break;
+        case Stage::kBeforeTestIter: h.before_test_iter(runner, a.batch_idx, *a.data_batch); break;
+        case Stage::kAfterTestIter:
+          h.after_test_iter(runner, a.batch_idx, *a.data_batch, *a.outputs);
+          break;
+        case Stage::kAfterTestEpoch: h.after_test_epoch(runner, *a.metrics); break;
+        case Stage::kAfterTest: h.after_test(runner); break;
+        case Stage::kAfterRun: h.after_run(runner); break;
+        case Stage::kOnException: h.on_exception(runner, *a.message); break;
+      }
+      const uint64_t t2 = ticks();
+      const uint64_t d = t2 - t;
+      Stat& s = *e.stat;
+      ++s.calls;
+      s.total += d;
+      if (d > s.max) s.max = d;
+      t = t2;
+    }
+  } catch (...) {
+    rethrow(current, stage);
+  }
+}
+
+std::string Dispatcher::hooks_info() const {
+  std::vector<std::string> blocks;
+  char line[128];
+  // MMEngine's 22 stages; on_exception is printed last when a hook handles it.
+  for (int s = 0; s < kNumStages; ++s) {
+    const auto& entries = per_stage_[s];
+    if (entries.empty()) continue;
+    std::string info = std::string(stage_name(static_cast<Stage>(s))) + ":\n";
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const std::string prio = priority_name(entries[i].hook->priority());
+      std::snprintf(line, sizeof(line), "(%-12s) %-35s", prio.c_str(),
+                    entries[i].hook->type_name().c_str());
+      if (i) info += "\n";
+      info += line;
+    }
+    info += "\n -------------------- ";
+    blocks.push_back(std::move(info));
+  }
+  std::string out;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    if (i) out += "\n";
+    out += blocks[i];
+  }
+  return out;
+}
+
+std::vector<HookTiming> Dispatcher::timings() const {
+  const uint64_t dt = ticks() - tick0_;
+  const int64_t dns = now_ns() - ns0_;
+  const double ms_per_tick = (dt > 0 && dns > 0) ? (static_cast<double>(dns) / 1e6) / static_cast<double>(dt) : 0.0;
+  std::vector<HookTiming> out;
+  for (size_t i = 0; i < hooks_.size(); ++i) {
+    for (int s = 0; s < kNumStages; ++s) {
+      const Stat& st = (*stats_[i])[s];
+      if (st.calls == 0) continue;
+      out.push_back(HookTiming{hooks_[i]->name(), std::string(stage_name(static_cast<Stage>(s))),
+                               st.calls, static_cast<double>(st.total) * ms_per_tick,
+                               static_cast<double>(st.max) * ms_per_tick});
+    }
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const HookTiming& a, const HookTiming& b) { return a.total_ms > b.total_ms; });
+  return out;
+}
+
+void Dispatcher::reset_timings() {
+  for (auto& st : stats_) st->fill(Stat{});
+}
+
+}  // namespace mmhook

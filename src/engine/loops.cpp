@@ -1,0 +1,344 @@
+#include "mmhook/engine/loops.h"
+
+#include <algorithm>
+
+#include <ATen/autocast_mode.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include "mmhook/core/tensor_dict.h"
+#include "mmhook/data/data_loader.h"
+#include "mmhook/data/dataset.h"
+#include "mmhook/data/sampler.h"
+#include "mmhook/engine/runner.h"
+#include "mmhook/evaluator/evaluator.h"
+#include "mmhook/model/base_model.h"
+#include "mmhook/optim/optim_wrapper.h"
+
+namespace mmhook {
+
+BaseLoop::BaseLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader)
+    : runner_(runner), dataloader_(std::move(dataloader)) {
+  MMHOOK_CHECK(dataloader_ != nullptr, "a loop needs a data loader");
+}
+BaseLoop::~BaseLoop() = default;
+
+TrainLoop::TrainLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader, int64_t val_begin,
+                     int64_t val_interval,
+                     std::vector<std::pair<int64_t, int64_t>> dynamic_intervals)
+    : BaseLoop(runner, std::move(dataloader)), val_begin_(val_begin), val_interval_(val_interval) {
+  MMHOOK_CHECK(val_interval > 0, "val_interval must be > 0, got ", val_interval);
+  milestones_.push_back(0);
+  intervals_.push_back(val_interval);
+  int64_t prev = 0;
+  for (const auto& [milestone, interval] : dynamic_intervals) {
+    MMHOOK_CHECK(milestone > prev || (milestones_.size() == 1 && milestone >= 0),
+                 "dynamic_intervals milestones must be increasing, got ", milestone);
+    MMHOOK_CHECK(interval > 0, "dynamic_intervals interval must be > 0, got ", interval);
+    milestones_.push_back(milestone);
+    intervals_.push_back(interval);
+    prev = milestone;
+  }
+}
+
+void TrainLoop::decide_val_interval(int64_t progress) {
+  // bisect_right(milestones, progress) - 1
+  const auto it = std::upper_bound(milestones_.begin(), milestones_.end(), progress);
+  val_interval_ = intervals_[static_cast<size_t>(it - milestones_.begin()) - 1];
+}
+
+bool TrainLoop::should_stop() const { return stop_training || runner_.stop_requested(); }
+
+void TrainLoop::run_iter(int64_t batch_idx, const TensorDict& batch) {
+  StageArgs args;
+  args.batch_idx = batch_idx;
+  args.data_batch = &batch;
+  runner_.call_hook(Stage::kBeforeTrainIter, args);
+  const TensorDict outputs = runner_.model().train_step(batch, runner_.optim_wrapper());
+  args.outputs = &outputs;
+  runner_.call_hook(Stage::kAfterTrainIter, args);
+  ++iter_;
+}
+
+// -- EpochBasedTrainLoop ------------------------------------------------------------------------
+
+EpochBasedTrainLoop::EpochBasedTrainLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader,
+                                         int64_t max_epochs, int64_t val_begin,
+                                         int64_t val_interval,
+                                         std::vector<std::pair<int64_t, int64_t>> dynamic_intervals)
+    : TrainLoop(runner, std::move(dataloader), val_begin, val_interval,
+                std::move(dynamic_intervals)) {
+  MMHOOK_CHECK(max_epochs > 0, "max_epochs must be > 0, got ", max_epochs);
+  max_epochs_ = max_epochs;
+  max_iters_ = max_epochs * dataloader_->size();
+}
+
+void EpochBasedTrainLoop::run() {
+  runner_.call_hook(Stage::kBeforeTrain);
+  while (epoch_ < max_epochs_ && !should_stop()) {
+    run_epoch();
+    if (runner_.stop_requested()) break;  // interrupted mid-epoch: no validation
+    decide_val_interval(epoch_ + 1);
+    if (runner_.has_val_loop() && epoch_ >= val_begin_ &&
+        (epoch_ % val_interval_ == 0 || epoch_ == max_epochs_))
+      runner_.val_loop().run();
+  }
+  runner_.call_hook(Stage::kAfterTrain);
+}
+
+void EpochBasedTrainLoop::run_epoch() {
+  runner_.call_hook(Stage::kBeforeTrainEpoch);
+  runner_.model().train();
+  auto it = dataloader_->iterate();
+  TensorDict batch;
+  int64_t idx = 0;
+  while (it->next(&batch)) {
+    run_iter(idx++, batch);
+    if (runner_.stop_requested()) return;  // a graceful stop ends after the current iteration
+  }
+  it.reset();
+  runner_.call_hook(Stage::kAfterTrainEpoch);
+  ++epoch_;
+}
+
+// -- IterBasedTrainLoop -------------------------------------------------------------------------
+
+IterBasedTrainLoop::IterBasedTrainLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader,
+                                       int64_t max_iters, int64_t val_begin, int64_t val_interval,
+                                       std::vector<std::pair<int64_t, int64_t>> dynamic_intervals)
+    : TrainLoop(runner, std::move(dataloader), val_begin, val_interval,
+                std::move(dynamic_intervals)) {
+  MMHOOK_CHECK(max_iters > 0, "max_iters must be > 0, got ", max_iters);
+  max_epochs_ = 1;
+  max_iters_ = max_iters;
+}
+
+void IterBasedTrainLoop::run() {
+  runner_.call_hook(Stage::kBeforeTrain);
+  runner_.call_hook(Stage::kBeforeTrainEpoch);
+  // MMEngine's _InfiniteDataloaderIterator: a finite sampler is restarted with set_epoch(e+1);
+  // a resumed run skips the seen batches at the sampler level instead of loading them.
+  Sampler& sampler = dataloader_->sampler();
+  const int64_t len = dataloader_->size();
+  int64_t pass = 0;
+  std::unique_ptr<BatchIterator> it;
+  if (iter_ > 0) {
+    runner_.logger().warn("Advance dataloader " + std::to_string(iter_) +
+                          " steps to skip data that has already been trained");
+  }
+  if (sampler.infinite()) {
+    it = dataloader_->iterate(iter_);
+  } else {
+    pass = len > 0 ? iter_ / len : 0;
+    if (pass > 0) sampler.set_epoch(pass);
+    it = dataloader_->iterate(len > 0 ? iter_ % len : 0);
+  }
+  TensorDict batch;
+  while (iter_ < max_iters_ && !should_stop()) {
+    runner_.model().train();
+    if (!it->next(&batch)) {
+      runner_.logger().warn(
+          "Reach the end of the dataloader, it will be restarted and continue to iterate. It is "
+          "recommended to use `mmengine.dataset.InfiniteSampler` to enable the dataloader to "
+          "iterate infinitely.");
+      ++pass;
+      sampler.set_epoch(pass);
+      it.reset();
+      it = dataloader_->iterate();
+      if (!it->next(&batch))
+        MMHOOK_THROW(Code::kFailedPrecondition, "the train dataloader yields no batch");
+    }
+    run_iter(iter_, batch);
+    decide_val_interval(iter_ + 1);
+    if (runner_.has_val_loop() && iter_ >= val_begin_ &&
+        (iter_ % val_interval_ == 0 || iter_ == max_iters_))
+      runner_.val_loop().run();
+  }
+  it.reset();
+  runner_.call_hook(Stage::kAfterTrainEpoch);
+  runner_.call_hook(Stage::kAfterTrain);
+}
+
+// -- ValLoop / TestLoop -------------------------------------------------------------------------
+
+EvalLoop::EvalLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader,
+                   std::shared_ptr<Evaluator> evaluator, bool test, bool fp16)
+    : BaseLoop(runner, std::move(dataloader)), evaluator_(std::move(evaluator)), test_(test),
+      fp16_(fp16) {
+  MMHOOK_CHECK(evaluator_ != nullptr, "a val/test loop needs an evaluator");
+}
+EvalLoop::~EvalLoop() = default;
+
+namespace {
+// Autocast for fp16 evaluation: bfloat16 on CPU, float16 on CUDA (MMEngine's defaults).
+class AutocastScope {
+ public:
+  explicit AutocastScope(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+    prev_cpu_ = at::autocast::is_cpu_enabled();
+    prev_cuda_ = at::autocast::is_enabled();
+    at::autocast::set_cpu_enabled(true);
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    if (torch::cuda::is_available()) at::autocast::set_enabled(true);
+  }
+  ~AutocastScope() {
+    if (!enabled_) return;
+    at::autocast::set_cpu_enabled(prev_cpu_);
+    at::autocast::set_enabled(prev_cuda_);
+    at::autocast::clear_cache();
+  }
+
+ private:
+  bool enabled_;
+  bool prev_cpu_ = false;
+  bool prev_cuda_ = false;
+};
+}  // namespace
+
+Metrics EvalLoop::run() {
+  const Stage before = test_ ? Stage::kBeforeTest : Stage::kBeforeVal;
+  const Stage before_epoch = test_ ? Stage::kBeforeTestEpoch : Stage::kBeforeValEpoch;
+  const Stage before_iter = test_ ? Stage::kBeforeTestIter : Stage::kBeforeValIter;
+  const Stage after_iter = test_ ? Stage::kAfterTestIter : Stage::kAfterValIter;
+  const Stage after_epoch = test_ ? Stage::kAfterTestEpoch : Stage::kAfterValEpoch;
+  const Stage after = test_ ? Stage::kAfterTest : Stage::kAfterVal;
+  const std::string loss_prefix = test_ ? "test" : "val";
+
+  runner_.call_hook(before);
+  runner_.call_hook(before_epoch);
+  BaseModel& model = runner_.model();
+  model.eval();
+  // Per-name running sums of losses a val_step returns ("loss*" keys), as MMEngine's loops do.
+  OrderedMap<std::pair<double, int64_t>> losses;
+  {
+    auto it = dataloader_->iterate();
+    TensorDict batch;
+    int64_t idx = 0;
+    while (it->next(&batch)) {
+      StageArgs args;
+      args.batch_idx = idx;
+      args.data_batch = &batch;
+      runner_.call_hook(before_iter, args);
+      TensorDict outputs;
+      {
+        torch::NoGradGuard no_grad;
+        AutocastScope autocast(fp16_);
+        outputs = test_ ? model.test_step(batch) : model.val_step(batch);
+      }
+      for (const auto& [key, value] : outputs) {
+        if (key.find("loss") == std::string::npos || !value.defined()) continue;
+        auto* acc = losses.find(key);
+        const double v = value.detach().to(at::kDouble).mean().item<double>();
+        if (acc == nullptr) {
+          losses.set(key, {v, 1});
+        } else {
+          acc->first += v;
+          acc->second += 1;
+        }
+      }
+      evaluator_->process(batch, outputs);
+      args.outputs = &outputs;
+      runner_.call_hook(after_iter, args);
+      ++idx;
+    }
+  }
+  Metrics metrics = evaluator_->evaluate(dataloader_->dataset().size());
+  if (!losses.empty()) {
+    double total = 0;
+    for (const auto& [key, acc] : losses) {
+      const double mean = acc.first / static_cast<double>(acc.second);
+      metrics.set(key, mean);
+      total += mean;
+    }
+    metrics.set(loss_prefix + "_loss", total);
+  }
+  StageArgs args;
+  args.metrics = &metrics;
+  runner_.call_hook(after_epoch, args);
+  runner_.call_hook(after);
+  return metrics;
+}
+
+// -- registries ---------------------------------------------------------------------------------
+
+namespace {
+std::vector<std::pair<int64_t, int64_t>> read_dynamic_intervals(const ConfigNode& cfg) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  if (!cfg.has("dynamic_intervals")) {
+    cfg.mark_used("dynamic_intervals");
+    return out;
+  }
+  const nlohmann::json list = cfg.require<nlohmann::json>("dynamic_intervals");
+  if (!list.is_array()) cfg.fail("dynamic_intervals", "expected list of [milestone, interval] pairs");
+  for (size_t i = 0; i < list.size(); ++i) {
+    const auto& p = list[i];
+    if (!p.is_array() || p.size() != 2 || !p[0].is_number_integer() || !p[1].is_number_integer())
+      cfg.fail("dynamic_intervals[" + std::to_string(i) + "]",
+               "expected [milestone, interval] integers, got " + p.dump());
+    out.emplace_back(p[0].get<int64_t>(), p[1].get<int64_t>());
+  }
+  return out;
+}
+
+template <class F>
+auto config_errors(const ConfigNode& cfg, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    if (e.code() == Code::kInvalidArgument)
+      MMHOOK_THROW(Code::kConfig, cfg.path().empty() ? "config" : cfg.path(), ": ", e.what());
+    throw;
+  }
+}
+}  // namespace
+
+Registry<TrainLoop, Runner&, std::shared_ptr<DataLoader>>& train_loop_registry() {
+  static auto* registry = [] {
+    auto* r = new Registry<TrainLoop, Runner&, std::shared_ptr<DataLoader>>("train loop");
+    r->add("EpochBasedTrainLoop",
+           [](const ConfigNode& cfg, Runner& runner, std::shared_ptr<DataLoader> loader)
+               -> std::shared_ptr<TrainLoop> {
+             const int64_t max_epochs = cfg.require<int64_t>("max_epochs");
+             const int64_t val_begin = cfg.get<int64_t>("val_begin", 1);
+             const int64_t val_interval = cfg.get<int64_t>("val_interval", 1);
+             auto dyn = read_dynamic_intervals(cfg);
+             return config_errors(cfg, [&] {
+               return std::make_shared<EpochBasedTrainLoop>(runner, loader, max_epochs, val_begin,
+                                                            val_interval, dyn);
+             });
+           });
+    r->add("IterBasedTrainLoop",
+           [](const ConfigNode& cfg, Runner& runner, std::shared_ptr<DataLoader> loader)
+               -> std::shared_ptr<TrainLoop> {
+             const int64_t max_iters = cfg.require<int64_t>("max_iters");
+             const int64_t val_begin = cfg.get<int64_t>("val_begin", 1);
+             const int64_t val_interval = cfg.get<int64_t>("val_interval", 1000);
+             auto dyn = read_dynamic_intervals(cfg);
+             return config_errors(cfg, [&] {
+               return std::make_shared<IterBasedTrainLoop>(runner, loader, max_iters, val_begin,
+                                                           val_interval, dyn);
+             });
+           });
+    return r;
+  }();
+  return *registry;
+}
+
+Registry<EvalLoop, Runner&, std::shared_ptr<DataLoader>, std::shared_ptr<Evaluator>, bool>&
+eval_loop_registry() {
+  using R = Registry<EvalLoop, Runner&, std::shared_ptr<DataLoader>, std::shared_ptr<Evaluator>, bool>;
+  static R* registry = [] {
+    auto* r = new R("eval loop");
+    auto factory = [](const ConfigNode& cfg, Runner& runner, std::shared_ptr<DataLoader> loader,
+                      std::shared_ptr<Evaluator> evaluator, bool test) -> std::shared_ptr<EvalLoop> {
+      const bool fp16 = cfg.get<bool>("fp16", false);
+      return std::make_shared<EvalLoop>(runner, loader, evaluator, test, fp16);
+    };
+    r->add("ValLoop", factory);
+    r->add("TestLoop", factory);
+    return r;
+  }();
+  return *registry;
+}
+
+}  // namespace mmhook

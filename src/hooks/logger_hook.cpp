@@ -1,0 +1,145 @@
+#include "mmhook/hooks/logger_hook.h"
+
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "mmhook/checkpoint/checkpoint.h"
+#include "mmhook/data/data_loader.h"
+#include "mmhook/engine/loops.h"
+#include "mmhook/engine/runner.h"
+#include "mmhook/logging/log_processor.h"
+#include "mmhook/logging/message_hub.h"
+#include "mmhook/logging/vis_backend.h"
+
+namespace fs = std::filesystem;
+
+namespace mmhook {
+
+LoggerHook::LoggerHook(LoggerHookOptions options) : options_(std::move(options)) {
+  MMHOOK_CHECK(options_.interval > 0, "LoggerHook.interval must be > 0, got ", options_.interval);
+  MMHOOK_CHECK(options_.interval_exp_name > 0, "LoggerHook.interval_exp_name must be > 0, got ",
+               options_.interval_exp_name);
+}
+
+namespace {
+LogContext make_context(Runner& runner, Mode mode, int64_t batch_idx, int64_t len) {
+  LogContext ctx;
+  ctx.mode = mode;
+  ctx.batch_idx = batch_idx;
+  ctx.epoch = runner.epoch();
+  ctx.iter = runner.iter();
+  ctx.max_epochs = runner.max_epochs();
+  ctx.max_iters = runner.max_iters();
+  ctx.dataloader_len = len;
+  ctx.train_loop_built = runner.train_loop_built();
+  return ctx;
+}
+}  // namespace
+
+void LoggerHook::before_run(Runner& runner) {
+  if (!options_.out_dir.empty())
+    out_dir_ = (fs::path(options_.out_dir) / fs::path(runner.work_dir()).filename()).string();
+}
+
+void LoggerHook::after_train_iter(Runner& runner, int64_t batch_idx, const TensorDict&,
+                                  const TensorDict&) {
+  const int64_t len = runner.train_loop().dataloader().size();
+  // In iteration mode batch_idx is the global iter, as MMEngine passes it.
+  const bool end = end_of_epoch(len, batch_idx);
+  if (every_n_train_iters(runner, options_.interval_exp_name) || end)
+    runner.logger().info("Exp name: " + runner.experiment_name());
+  if (every_n_inner_iters(batch_idx, options_.interval) ||
+      (end && (!options_.ignore_last || len <= options_.interval))) {
+    auto [tag, line] = runner.log_processor().get_log_after_iter(
+        runner.message_hub(), make_context(runner, Mode::kTrain, batch_idx, len));
+    runner.logger().info(line);
+    for (auto& backend : runner.vis_backends()) backend->add_scalars(tag, runner.iter() + 1);
+  }
+}
+
+void LoggerHook::log_eval_iter(Runner& runner, int64_t batch_idx, Mode mode) {
+  if (!every_n_inner_iters(batch_idx, options_.interval)) return;
+  const int64_t len = mode == Mode::kVal ? runner.val_loop().dataloader().size()
+                                         : runner.test_loop().dataloader().size();
+  auto [tag, line] = runner.log_processor().get_log_after_iter(
+      runner.message_hub(), make_context(runner, mode, batch_idx, len));
+  runner.logger().info(line);
+}
+
+void LoggerHook::after_val_iter(Runner& runner, int64_t batch_idx, const TensorDict&,
+                                const TensorDict&) {
+  log_eval_iter(runner, batch_idx, Mode::kVal);
+}
+
+void LoggerHook::after_test_iter(Runner& runner, int64_t batch_idx, const TensorDict&,
+                                 const TensorDict&) {
+  log_eval_iter(runner, batch_idx, Mode::kTest);
+}
+
+void LoggerHook::after_val_epoch(Runner& runner, const Metrics&) {
+  const int64_t len = runner.val_loop().dataloader().size();
+  auto [tag, line] = runner.log_processor().get_log_after_epoch(
+      runner.message_hub(), make_context(runner, Mode::kVal, len, len));
+  runner.logger().info(line);
+  const int64_t step = !runner.train_loop_built() ? 0
+                       : options_.log_metric_by_epoch ? runner.epoch()
+                                                      : runner.iter();
+  for (auto& backend : runner.vis_backends()) backend->add_scalars(tag, step);
+}
+
+void LoggerHook::after_test_epoch(Runner& runner, const Metrics&) {
+  const int64_t len = runner.test_loop().dataloader().size();
+  auto [tag, line] = runner.log_processor().get_log_after_epoch(
+      runner.message_hub(), make_context(runner, Mode::kTest, len, len), true);
+  runner.logger().info(line);
+  write_file_atomic(runner.log_dir() + "/" + runner.timestamp() + ".json", tag.dump() + "\n");
+}
+
+void LoggerHook::after_run(Runner& runner) {
+  for (auto& backend : runner.vis_backends()) backend->close();
+  // SPEC A2: a table of the costliest hooks in the log and all figures in hook_timing.json.
+  const auto timings = runner.dispatcher().timings();
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  std::ostringstream table;
+  table << "Hook timing (costliest first):\n"
+        << std::left << std::setw(28) << "hook" << std::setw(24) << "stage" << std::right
+        << std::setw(10) << "calls" << std::setw(12) << "total ms" << std::setw(12) << "max ms";
+  size_t rows = 0;
+  for (const auto& t : timings) {
+    out.push_back({{"hook", t.hook}, {"stage", t.stage}, {"calls", t.calls},
+                   {"total_ms", t.total_ms}, {"max_ms", t.max_ms}});
+    if (rows++ < 10) {
+      table << "\n" << std::left << std::setw(28) << t.hook << std::setw(24) << t.stage
+            << std::right << std::setw(10) << t.calls << std::setw(12) << std::fixed
+            << std::setprecision(3) << t.total_ms << std::setw(12) << t.max_ms;
+    }
+  }
+  runner.logger().info(table.str());
+  write_file_atomic(runner.work_dir() + "/hook_timing.json", out.dump(2) + "\n");
+  runner.logger().flush();
+
+  if (!out_dir_.empty()) {
+    std::error_code ec;
+    for (const auto& entry : fs::recursive_directory_iterator(runner.log_dir(), ec)) {
+      if (!entry.is_regular_file()) continue;
+      const std::string name = entry.path().filename().string();
+      bool match = false;
+      for (const auto& suffix : options_.out_suffix)
+        match = match || (name.size() >= suffix.size() &&
+                          name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0);
+      if (!match) continue;
+      const fs::path rel = fs::relative(entry.path(), runner.work_dir());
+      const fs::path dst = fs::path(out_dir_) / rel;
+      fs::create_directories(dst.parent_path());
+      fs::copy_file(entry.path(), dst, fs::copy_options::overwrite_existing);
+      if (!options_.keep_local) fs::remove(entry.path());
+    }
+  }
+}
+
+}  // namespace mmhook

@@ -1,0 +1,24 @@
+#include "mmhook/hooks/param_scheduler_hook.h"
+
+#include "mmhook/engine/runner.h"
+#include "mmhook/scheduler/param_scheduler.h"
+
+namespace mmhook {
+
+void ParamSchedulerHook::after_train_iter(Runner& runner, int64_t, const TensorDict&,
+                                          const TensorDict&) {
+  for (const auto& s : runner.param_schedulers())
+    if (!s->by_epoch()) s->step();
+}
+
+void ParamSchedulerHook::after_train_epoch(Runner& runner) {
+  for (const auto& s : runner.param_schedulers())
+    if (s->by_epoch()) s->step();
+}
+
+void ParamSchedulerHook::after_val_epoch(Runner& runner, const Metrics& metrics) {
+  for (const auto& s : runner.param_schedulers())
+    if (s->by_epoch() && s->need_val_args()) s->step(metrics);
+}
+
+}  // namespace mmhook

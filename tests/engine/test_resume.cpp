@@ -1,0 +1,220 @@
+// Checkpoint round trip and exact resume (SPEC A3, B §8, §9 checks 22–28).
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <torch/torch.h>
+
+#include "mmhook/checkpoint/checkpoint.h"
+#include "mmhook/logging/message_hub.h"
+#include "mmhook/model/base_model.h"
+#include "mmhook/optim/optim_wrapper.h"
+#include "runner_fixture.h"
+
+namespace fs = std::filesystem;
+
+namespace mmhook {
+namespace {
+
+using testing::TempDir;
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A model whose training consumes the global RNG (dropout) and a shuffled sampler, so an
+// inexact resume (RNG, sampler epoch, optimizer state) shows up in the parameters.
+nlohmann::json exact_config(const std::string& work_dir, int64_t max_epochs) {
+  nlohmann::json cfg = testing::epoch_config(work_dir);
+  cfg["model"] = {{"type", "MLPClassifier"}, {"in_channels", 2}, {"hidden_dims", {8}},
+                  {"num_classes", 2}, {"dropout", 0.5}};
+  nlohmann::json ds = {{"type", "ToyDataset"}, {"num_samples", 24}};
+  cfg["train_dataloader"]["dataset"] = ds;
+  cfg["train_dataloader"]["sampler"] = {{"type", "DefaultSampler"}, {"shuffle", true}};
+  cfg.erase("val_dataloader");
+  cfg.erase("val_cfg");
+  cfg.erase("val_evaluator");
+  cfg["train_cfg"]["max_epochs"] = max_epochs;
+  cfg["optim_wrapper"]["optimizer"] = {{"type", "SGD"}, {"lr", 0.05}, {"momentum", 0.9}};
+  return cfg;
+}
+
+TEST(CheckpointTest, EpochCheckpointContents) {
+  TempDir dir;
+  auto cfg = testing::epoch_config(dir.path());
+  cfg["train_cfg"]["max_epochs"] = 3;
+  Runner runner(cfg);
+  runner.train();
+  EXPECT_TRUE(fs::exists(dir / "epoch_3.pth"));
+  EXPECT_FALSE(fs::exists(dir / "epoch_4.pth"));
+  EXPECT_EQ(read_all(dir / "last_checkpoint"), dir / "epoch_3.pth");
+  Checkpoint ckpt = load_checkpoint_file(dir / "epoch_3.pth");
+  auto meta = ckpt.meta();
+  EXPECT_EQ(meta.at("epoch").toInt(), 3);
+  EXPECT_EQ(meta.at("iter").toInt(), 12);
+  EXPECT_EQ(meta.at("seed").toInt(), 0);
+  EXPECT_EQ(meta.at("experiment_name").toStringRef(), runner.experiment_name());
+  EXPECT_TRUE(ckpt.get("optimizer").isGenericDict());
+  for (const char* key : {"state_dict", "message_hub", "rng_state", "loop_state", "hook_states"})
+    EXPECT_TRUE(ckpt.contains(key)) << key;
+  auto sd = ckpt.get("state_dict").toGenericDict();
+  EXPECT_TRUE(sd.contains("linear1.weight"));
+  EXPECT_TRUE(sd.contains("linear2.bias"));
+  // The message hub keeps the last 0-based indices (B §4.1).
+  MessageHub hub("probe");
+  hub.load_state_dict(ckpt.get("message_hub"));
+  EXPECT_EQ(hub.get_info("epoch").get<int64_t>(), 2);
+  EXPECT_EQ(hub.get_info("iter").get<int64_t>(), 11);
+}
+
+TEST(CheckpointTest, LoadCheckpointKeepsCounters) {
+  TempDir dir;
+  {
+    Runner runner(testing::epoch_config(dir.path()));
+    runner.train();
+  }
+  auto cfg = testing::epoch_config(dir / "fresh");
+  cfg["load_from"] = dir / "epoch_2.pth";
+  Runner runner(cfg);
+  auto rec = std::make_shared<testing::RecordingHook>();
+  runner.register_hook(rec);
+  runner.val();
+  EXPECT_EQ(runner.epoch(), 0);
+  EXPECT_EQ(runner.iter(), 0);
+  EXPECT_EQ(rec->of("after_load_checkpoint").size(), 1u);
+  EXPECT_FALSE(runner.has_optim_wrapper());
+}
+
+TEST(CheckpointTest, HooksCanAddAndReadEntries) {
+  struct StateHook : HookImpl<StateHook> {
+    int64_t seen = -1;
+    void before_save_checkpoint(Runner& r, Checkpoint& c) override {
+      c.put_hook_state(name(), "count", r.iter());
+    }
+    void after_load_checkpoint(Runner&, Checkpoint& c) override {
+      auto v = c.get_hook_state(name(), "count");
+      if (v) seen = v->toInt();
+    }
+  };
+  TempDir dir;
+  {
+    Runner runner(testing::epoch_config(dir.path()));
+    runner.register_hook(std::make_shared<StateHook>());
+    runner.train();
+  }
+  auto cfg = testing::epoch_config(dir.path());
+  cfg["resume"] = true;
+  cfg["train_cfg"]["max_epochs"] = 3;
+  Runner runner(cfg);
+  auto hook = std::make_shared<StateHook>();
+  runner.register_hook(hook);
+  runner.train();
+  EXPECT_EQ(hook->seen, 8);
+}
+
+TEST(ResumeTest, EpochModeIsBitExact) {
+  TempDir dir;
+  std::vector<float> straight, resumed;
+  {
+    Runner runner(exact_config(dir / "straight", 3));
+    runner.train();
+    straight = testing::flat_params(runner);
+  }
+  {
+    Runner runner(exact_config(dir / "split", 2));
+    runner.train();
+  }
+  {
+    auto cfg = exact_config(dir / "split", 3);
+    cfg["resume"] = true;
+    Runner runner(cfg);
+    auto rec = std::make_shared<testing::RecordingHook>();
+    runner.register_hook(rec);
+    runner.train();
+    EXPECT_EQ(rec->of("before_train_iter").size(), 8u);  // 24 samples / 3 = 8 iters of epoch 3
+    EXPECT_EQ(rec->of("before_train_epoch").front().epoch, 2);
+    resumed = testing::flat_params(runner);
+  }
+  ASSERT_EQ(straight.size(), resumed.size());
+  for (size_t i = 0; i < straight.size(); ++i) EXPECT_EQ(straight[i], resumed[i]) << "param " << i;
+}
+
+TEST(ResumeTest, IterModeMidEpochIsBitExact) {
+  // 24 samples, batch 3: 8 iterations per pass; resume at iteration 11 (mid second pass).
+  auto iter_cfg = [](const std::string& work_dir, int64_t max_iters) {
+    nlohmann::json cfg = exact_config(work_dir, 1);
+    cfg["train_cfg"] = {{"by_epoch", false}, {"max_iters", max_iters}, {"val_interval", 1000}};
+    cfg["log_processor"] = {{"by_epoch", false}};
+    cfg["default_hooks"] = {
+        {"checkpoint", {{"type", "CheckpointHook"}, {"interval", 11}, {"by_epoch", false}}}};
+    return cfg;
+  };
+  TempDir dir;
+  std::vector<float> straight, resumed;
+  {
+    Runner runner(iter_cfg(dir / "straight", 20));
+    runner.train();
+    straight = testing::flat_params(runner);
+  }
+  {
+    Runner runner(iter_cfg(dir / "split", 11));
+    runner.train();
+  }
+  {
+    auto cfg = iter_cfg(dir / "split", 20);
+    cfg["load_from"] = dir / "split/iter_11.pth";
+    cfg["resume"] = true;
+    Runner runner(cfg);
+    auto rec = std::make_shared<testing::RecordingHook>();
+    runner.register_hook(rec);
+    runner.train();
+    ASSERT_FALSE(rec->of("before_train_iter").empty());
+    EXPECT_EQ(rec->of("before_train_iter").front().iter, 11);
+    EXPECT_EQ(rec->of("before_train_iter").size(), 9u);
+    resumed = testing::flat_params(runner);
+  }
+  ASSERT_EQ(straight.size(), resumed.size());
+  for (size_t i = 0; i < straight.size(); ++i) EXPECT_EQ(straight[i], resumed[i]) << "param " << i;
+}
+
+TEST(ResumeTest, ResumeRestoresCountersAndOptimizer) {
+  TempDir dir;
+  {
+    auto cfg = testing::epoch_config(dir.path());
+    cfg["train_cfg"]["max_epochs"] = 3;
+    Runner runner(cfg);
+    runner.train();
+  }
+  auto cfg = testing::epoch_config(dir.path());
+  cfg["train_cfg"]["max_epochs"] = 3;
+  cfg["load_from"] = dir / "epoch_1.pth";
+  cfg["resume"] = true;
+  Runner runner(cfg);
+  auto rec = std::make_shared<testing::RecordingHook>();
+  runner.register_hook(rec);
+  runner.train();
+  // Resumed from epoch 1 (iter 4): epochs 2 and 3 run.
+  EXPECT_EQ(rec->of("before_train_epoch").front().epoch, 1);
+  EXPECT_EQ(rec->of("before_train_iter").front().iter, 4);
+  EXPECT_EQ(runner.iter(), 12);
+}
+
+TEST(ResumeTest, MissingCheckpointNamesTheFile) {
+  TempDir dir;
+  auto cfg = testing::epoch_config(dir.path());
+  cfg["load_from"] = dir / "nope.pth";
+  cfg["resume"] = true;
+  Runner runner(cfg);
+  try {
+    runner.train();
+    FAIL() << "resuming from a missing file must fail";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("nope.pth"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace mmhook
