@@ -252,6 +252,7 @@ Metrics EvalLoop::run() {
     }
     metrics.set(loss_prefix + "_loss", total);
   }
+  runner_.record_metrics(metrics);
   StageArgs args;
   args.metrics = &metrics;
   runner_.call_hook(after_epoch, args);

@@ -22,6 +22,7 @@
 #include "mmhook/checkpoint/checkpoint.h"
 #include "mmhook/checkpoint/ivalue_json.h"
 #include "mmhook/checkpoint/state_dict.h"
+#include "mmhook/core/log_callback.h"
 #include "mmhook/data/data_loader.h"
 #include "mmhook/data/dataset.h"
 #include "mmhook/data/sampler.h"
@@ -118,6 +119,7 @@ struct Runner::Impl {
   bool has_loaded = false;
   std::string current_error;
   bool in_after_run = false;
+  Metrics last_metrics;
 };
 
 Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
@@ -220,7 +222,8 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
     auto console = std::make_shared<spdlog::sinks::stdout_sink_mt>();
     auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(
         m.log_dir + "/" + m.timestamp + ".log", false);
-    m.logger = std::make_shared<spdlog::logger>("mmengine", spdlog::sinks_init_list{console, file});
+    m.logger = std::make_shared<spdlog::logger>(
+        "mmengine", spdlog::sinks_init_list{console, file, host_log_sink()});
     m.logger->set_formatter(mmengine_formatter());
     const std::string level = root.get<std::string>("log_level", "INFO");
     m.logger->set_level(level == "DEBUG" ? spdlog::level::debug
@@ -460,6 +463,8 @@ int Runner::world_size() const { return 1; }
 void Runner::request_stop() noexcept { stop_requested_.store(true, std::memory_order_relaxed); }
 bool Runner::stop_requested() const noexcept { return stop_requested_.load(std::memory_order_relaxed); }
 const std::string& Runner::current_error() const { return impl_->current_error; }
+const Metrics& Runner::last_metrics() const { return impl_->last_metrics; }
+void Runner::record_metrics(const Metrics& metrics) { impl_->last_metrics = metrics; }
 
 // -- run flow ----------------------------------------------------------------------------------
 

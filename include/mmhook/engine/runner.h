@@ -158,6 +158,8 @@ class Runner {
 
   /// The error message of the failure being handled (valid during `on_exception`).
   const std::string& current_error() const;
+  /// The metrics of the last val/test loop run (empty before one ran).
+  const Metrics& last_metrics() const;
 
  private:
   void register_hook_from(const nlohmann::json& hook_cfg, const std::string& path,
@@ -168,6 +170,7 @@ class Runner {
   void build_param_schedulers();
   void load_or_resume();
   Checkpoint read_and_announce(const std::string& path);
+  void record_metrics(const Metrics& metrics);
 
   struct Impl;
   std::unique_ptr<Impl> impl_;

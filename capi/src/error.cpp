@@ -1,0 +1,82 @@
+// Errors, versions and stage names of the C ABI.
+
+#include <cstring>
+
+#include "capi_internal.h"
+#include "mmhook/version.h"
+
+namespace mmhook::capi {
+
+mmh_error_t* oom_error() noexcept {
+  static mmh_error_t kOom{MMH_E_OOM, "out of memory"};
+  return &kOom;
+}
+
+mmh_error_t* make_error(mmh_code_t code, const std::string& message) noexcept {
+  try {
+    return new mmh_error_t{code, message};
+  } catch (...) {
+    return oom_error();
+  }
+}
+
+mmh_error_t* error_from_current_exception() noexcept {
+  try {
+    throw;
+  } catch (const Error& e) {
+    return make_error(static_cast<mmh_code_t>(e.code()), e.what());
+  } catch (const c10::Error& e) {
+    return make_error(MMH_E_TORCH, e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    return oom_error();
+  } catch (const std::invalid_argument& e) {
+    return make_error(MMH_E_INVALID_ARGUMENT, e.what());
+  } catch (const std::exception& e) {
+    return make_error(MMH_E_INTERNAL, e.what());
+  } catch (...) {
+    return make_error(MMH_E_INTERNAL, "unknown exception");
+  }
+}
+
+size_t copy_out(const std::string& text, char* buf, size_t cap) noexcept {
+  if (buf != nullptr && cap > 0) {
+    const size_t n = text.size() < cap - 1 ? text.size() : cap - 1;
+    std::memcpy(buf, text.data(), n);
+    buf[n] = '\0';
+  }
+  return text.size();
+}
+
+}  // namespace mmhook::capi
+
+extern "C" {
+
+uint32_t mmh_version_number(void) {
+  return (MMH_VERSION_MAJOR << 16) | (MMH_VERSION_MINOR << 8) | MMH_VERSION_PATCH;
+}
+
+const char* mmh_version_string(void) {
+  static_assert(MMH_VERSION_MAJOR == mmhook::kVersionMajor && MMH_VERSION_MINOR == mmhook::kVersionMinor &&
+                    MMH_VERSION_PATCH == mmhook::kVersionPatch,
+                "C and C++ versions must agree");
+  return mmhook::kVersionString;
+}
+
+const char* mmh_stage_name(mmh_stage_t stage) {
+  if (stage < 0 || stage >= MMH_STAGE_COUNT) return nullptr;
+  // stage_name() views NUL-terminated literals.
+  return mmhook::stage_name(static_cast<mmhook::Stage>(stage)).data();
+}
+
+mmh_code_t mmh_error_code(const mmh_error_t* err) { return err == nullptr ? MMH_OK : err->code; }
+
+const char* mmh_error_message(const mmh_error_t* err) {
+  return err == nullptr ? "" : err->message.c_str();
+}
+
+void mmh_error_free(mmh_error_t* err) {
+  if (err == nullptr || err == mmhook::capi::oom_error()) return;
+  delete err;
+}
+
+}  // extern "C"

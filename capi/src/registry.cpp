@@ -1,0 +1,177 @@
+// Type registries of the C ABI: hooks and datasets implemented in C, named from configs.
+
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "capi_internal.h"
+#include "mmhook/data/dataset.h"
+
+using mmhook::capi::guard;
+using mmhook::capi::make_error;
+
+namespace {
+
+// One user_data owned by a registration; freed exactly once when the type is unregistered.
+struct Owned {
+  Owned(void* d, mmh_free_fn f) : data(d), free_fn(f) {}
+  Owned(const Owned&) = delete;
+  Owned& operator=(const Owned&) = delete;
+  void* data;
+  mmh_free_fn free_fn;
+  ~Owned() {
+    if (free_fn != nullptr) free_fn(data);
+  }
+};
+
+enum class Kind { kHook, kDataset };
+
+std::mutex& types_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::map<std::string, Kind>& c_types() {
+  static std::map<std::string, Kind> m;
+  return m;
+}
+
+class CDataset final : public mmhook::Dataset {
+ public:
+  CDataset(std::shared_ptr<Owned> owner, mmh_dataset_desc_t desc)
+      : owner_(std::move(owner)), desc_(desc) {}
+  int64_t size() const override { return desc_.len(desc_.user_data); }
+  mmhook::TensorDict get(int64_t index, uint64_t sample_seed) const override {
+    mmhook::TensorDict dict;
+    mmh_sample_t sample{&dict};
+    const mmh_code_t code = desc_.get(index, sample_seed, &sample, desc_.user_data);
+    if (code != MMH_OK)
+      MMHOOK_THROW(static_cast<mmhook::Code>(code), "C dataset get(", index, ") returned code ", code);
+    return dict;
+  }
+
+ private:
+  std::shared_ptr<Owned> owner_;  // keeps user_data alive while a dataset built from it lives
+  mmh_dataset_desc_t desc_;
+};
+
+template <class T>
+mmh_code_t set_array(mmh_sample_t* sample, const char* name, const T* data, const int64_t* shape,
+                     size_t ndim, c10::ScalarType dtype) noexcept {
+  if (sample == nullptr || sample->dict == nullptr || name == nullptr || (ndim > 0 && shape == nullptr))
+    return MMH_E_INVALID_ARGUMENT;
+  mmh_error_t* err = guard([&] {
+    std::vector<int64_t> sizes(shape, shape + ndim);
+    int64_t numel = 1;
+    for (int64_t s : sizes) {
+      MMHOOK_CHECK(s >= 0, "negative dimension ", s);
+      numel *= s;
+    }
+    MMHOOK_CHECK(numel == 0 || data != nullptr, "data is NULL");
+    at::Tensor t = torch::empty(sizes, torch::TensorOptions().dtype(dtype));
+    if (numel > 0) std::memcpy(t.data_ptr(), data, static_cast<size_t>(numel) * sizeof(T));
+    sample->dict->set(name, t);
+  });
+  const mmh_code_t code = mmh_error_code(err);
+  mmh_error_free(err);
+  return code;
+}
+
+}  // namespace
+
+extern "C" {
+
+mmh_error_t* mmh_register_hook_type(const char* name, mmh_hook_factory_fn factory, void* user_data,
+                                    mmh_free_fn user_data_free) {
+  auto owner = std::make_shared<Owned>(user_data, user_data_free);
+  if (name == nullptr || name[0] == '\0' || factory == nullptr)
+    return make_error(MMH_E_INVALID_ARGUMENT, "name or factory is NULL");
+  return guard([&] {
+    std::lock_guard<std::mutex> lock(types_mutex());
+    mmhook::hook_registry().add(name, [owner, factory, type = std::string(name)](
+                                          const mmhook::ConfigNode& cfg) -> std::shared_ptr<mmhook::Hook> {
+      // The factory sees the whole entry and reads the options itself.
+      for (auto it = cfg.json().begin(); it != cfg.json().end(); ++it) cfg.mark_used(it.key());
+      mmh_hook_desc_t desc;
+      mmh_hook_desc_init(&desc, sizeof(desc));
+      desc.name = nullptr;
+      const std::string entry = cfg.json().dump();
+      const mmh_code_t code = factory(entry.c_str(), &desc, owner->data);
+      if (code != MMH_OK) {
+        if (desc.user_data_free != nullptr) desc.user_data_free(desc.user_data);
+        cfg.fail("", "the C factory of hook type '" + type + "' failed with code " + std::to_string(code));
+      }
+      if (desc.fn == nullptr) {
+        if (desc.user_data_free != nullptr) desc.user_data_free(desc.user_data);
+        cfg.fail("", "the C factory of hook type '" + type + "' left fn NULL");
+      }
+      std::string hook_name = desc.name != nullptr ? desc.name : type;
+      desc.name = hook_name.c_str();
+      if ((desc.stages & ~static_cast<uint64_t>(MMH_STAGES_ALL)) != 0 || desc.priority < 0 ||
+          desc.priority > 100) {
+        if (desc.user_data_free != nullptr) desc.user_data_free(desc.user_data);
+        cfg.fail("", "the C factory of hook type '" + type + "' gave bad stages or priority");
+      }
+      return mmhook::capi::make_c_hook(desc);
+    });
+    c_types()[name] = Kind::kHook;
+  });
+}
+
+void mmh_dataset_desc_init(mmh_dataset_desc_t* desc, size_t struct_size) {
+  if (desc == nullptr || struct_size < sizeof(size_t)) return;
+  mmh_dataset_desc_t defaults{};
+  defaults.struct_size = sizeof(mmh_dataset_desc_t);
+  const size_t n = struct_size < sizeof(defaults) ? struct_size : sizeof(defaults);
+  std::memcpy(static_cast<void*>(desc), &defaults, n);
+  desc->struct_size = n;
+}
+
+mmh_error_t* mmh_register_dataset_type(const char* name, const mmh_dataset_desc_t* desc_in) {
+  if (desc_in == nullptr) return make_error(MMH_E_INVALID_ARGUMENT, "desc is NULL");
+  if (desc_in->struct_size < sizeof(mmh_dataset_desc_t))
+    return make_error(MMH_E_ABI, "mmh_dataset_desc_t.struct_size is too small; call mmh_dataset_desc_init");
+  const mmh_dataset_desc_t desc = *desc_in;
+  auto owner = std::make_shared<Owned>(desc.user_data, desc.user_data_free);
+  if (name == nullptr || name[0] == '\0' || desc.len == nullptr || desc.get == nullptr)
+    return make_error(MMH_E_INVALID_ARGUMENT, "name, len or get is NULL");
+  return guard([&] {
+    std::lock_guard<std::mutex> lock(types_mutex());
+    mmhook::dataset_registry().add(name, [owner, desc](const mmhook::ConfigNode& cfg)
+                                             -> std::shared_ptr<mmhook::Dataset> {
+      for (auto it = cfg.json().begin(); it != cfg.json().end(); ++it) cfg.mark_used(it.key());
+      return std::make_shared<CDataset>(owner, desc);
+    });
+    c_types()[name] = Kind::kDataset;
+  });
+}
+
+mmh_code_t mmh_sample_set_f32(mmh_sample_t* sample, const char* name, const float* data,
+                              const int64_t* shape, size_t ndim) {
+  return set_array(sample, name, data, shape, ndim, c10::ScalarType::Float);
+}
+
+mmh_code_t mmh_sample_set_i64(mmh_sample_t* sample, const char* name, const int64_t* data,
+                              const int64_t* shape, size_t ndim) {
+  return set_array(sample, name, data, shape, ndim, c10::ScalarType::Long);
+}
+
+mmh_error_t* mmh_unregister_type(const char* name) {
+  if (name == nullptr) return make_error(MMH_E_INVALID_ARGUMENT, "name is NULL");
+  return guard([&] {
+    std::lock_guard<std::mutex> lock(types_mutex());
+    auto it = c_types().find(name);
+    if (it == c_types().end())
+      MMHOOK_THROW(mmhook::Code::kNotFound, "no type named '", name, "' was registered from C");
+    if (it->second == Kind::kHook) {
+      mmhook::hook_registry().remove(name);
+    } else {
+      mmhook::dataset_registry().remove(name);
+    }
+    c_types().erase(it);
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,203 @@
+// Runner handles of the C ABI.
+
+#include <nlohmann/json.hpp>
+
+#include "capi_internal.h"
+#include "mmhook/engine/priority.h"
+
+using mmhook::capi::guard;
+using mmhook::capi::make_error;
+
+namespace {
+
+// Marks a runner busy for the duration of a train/val/test call (calls must not overlap).
+class Busy {
+ public:
+  explicit Busy(mmh_runner_t* r) : r_(r) {
+    bool expected = false;
+    if (!r_->running.compare_exchange_strong(expected, true))
+      MMHOOK_THROW(mmhook::Code::kFailedPrecondition,
+                   "the runner is already running (calls on one runner must not overlap)");
+  }
+  ~Busy() { r_->running.store(false); }
+
+ private:
+  mmh_runner_t* r_;
+};
+
+template <class F>
+mmh_error_t* run(mmh_runner_t* runner, F&& body) noexcept {
+  if (runner == nullptr || !runner->runner) return make_error(MMH_E_INVALID_ARGUMENT, "runner is NULL");
+  return guard([&] {
+    Busy busy(runner);
+    body(*runner->runner);
+  });
+}
+
+void free_user_data(const mmh_hook_desc_t* desc) noexcept {
+  if (desc != nullptr && desc->user_data_free != nullptr) desc->user_data_free(desc->user_data);
+}
+
+}  // namespace
+
+extern "C" {
+
+mmh_error_t* mmh_runner_create(const char* config_json, mmh_runner_t** out) {
+  if (out == nullptr) return make_error(MMH_E_INVALID_ARGUMENT, "out is NULL");
+  *out = nullptr;
+  if (config_json == nullptr) return make_error(MMH_E_INVALID_ARGUMENT, "config_json is NULL");
+  return guard([&] {
+    nlohmann::json cfg;
+    try {
+      cfg = nlohmann::json::parse(config_json, nullptr, true, true);
+    } catch (const nlohmann::json::parse_error& e) {
+      MMHOOK_THROW(mmhook::Code::kConfig, "config_json: invalid JSON: ", e.what());
+    }
+    auto handle = std::make_unique<mmh_runner_t>();
+    handle->runner = std::make_unique<mmhook::Runner>(cfg);
+    *out = handle.release();
+  });
+}
+
+void mmh_runner_destroy(mmh_runner_t* runner) {
+  try {
+    delete runner;
+  } catch (...) {
+    // A hook's user_data_free or a log sink threw: nothing can be reported from a destructor.
+  }
+}
+
+void mmh_hook_desc_init(mmh_hook_desc_t* desc, size_t struct_size) {
+  if (desc == nullptr || struct_size < sizeof(size_t)) return;
+  mmh_hook_desc_t defaults{};
+  defaults.struct_size = sizeof(mmh_hook_desc_t);
+  defaults.priority = MMH_PRIORITY_NORMAL;
+  const size_t n = struct_size < sizeof(defaults) ? struct_size : sizeof(defaults);
+  std::memcpy(static_cast<void*>(desc), &defaults, n);
+  desc->struct_size = n;
+}
+
+mmh_error_t* mmh_runner_register_hook(mmh_runner_t* runner, const mmh_hook_desc_t* desc_in) {
+  if (desc_in == nullptr) return make_error(MMH_E_INVALID_ARGUMENT, "desc is NULL");
+  if (runner == nullptr || !runner->runner) {
+    free_user_data(desc_in);
+    return make_error(MMH_E_INVALID_ARGUMENT, "runner is NULL");
+  }
+  if (desc_in->struct_size < offsetof(mmh_hook_desc_t, user_data_free) + sizeof(mmh_free_fn)) {
+    // Too old a layout to even know where user_data_free lives: it cannot be called safely.
+    return make_error(MMH_E_ABI, "mmh_hook_desc_t.struct_size " + std::to_string(desc_in->struct_size) +
+                                     " is too small; call mmh_hook_desc_init");
+  }
+  const mmh_hook_desc_t desc = mmhook::capi::read_versioned(desc_in, mmh_hook_desc_t{});
+  mmh_error_t* err = nullptr;
+  if (desc.fn == nullptr) {
+    err = make_error(MMH_E_INVALID_ARGUMENT, "mmh_hook_desc_t.fn is NULL");
+  } else if (desc.name == nullptr || desc.name[0] == '\0') {
+    err = make_error(MMH_E_INVALID_ARGUMENT, "mmh_hook_desc_t.name is NULL or empty");
+  } else if (desc.priority < 0 || desc.priority > 100) {
+    err = make_error(MMH_E_INVALID_ARGUMENT,
+                     "hook '" + std::string(desc.name) + "': priority must be between 0 and 100, got " +
+                         std::to_string(desc.priority));
+  } else if ((desc.stages & ~static_cast<uint64_t>(MMH_STAGES_ALL)) != 0) {
+    err = make_error(MMH_E_INVALID_ARGUMENT,
+                     "hook '" + std::string(desc.name) + "': stages has bits beyond MMH_STAGE_COUNT");
+  } else if (runner->running.load()) {
+    err = make_error(MMH_E_FAILED_PRECONDITION, "cannot register hooks while the runner is running");
+  } else if (runner->runner->find_hook(desc.name) != nullptr) {
+    err = make_error(MMH_E_INVALID_ARGUMENT,
+                     "a hook named '" + std::string(desc.name) + "' is already registered");
+  }
+  if (err != nullptr) {
+    free_user_data(&desc);
+    return err;
+  }
+  std::shared_ptr<mmhook::Hook> hook;
+  try {
+    hook = mmhook::capi::make_c_hook(desc);  // owns user_data from here on
+  } catch (...) {
+    free_user_data(&desc);
+    return mmhook::capi::error_from_current_exception();
+  }
+  // From here the hook owns user_data: if registration throws, its destructor frees it.
+  return guard([&] { runner->runner->register_hook(std::move(hook), desc.priority); });
+}
+
+mmh_error_t* mmh_runner_remove_hook(mmh_runner_t* runner, const char* name) {
+  if (runner == nullptr || !runner->runner || name == nullptr)
+    return make_error(MMH_E_INVALID_ARGUMENT, "runner or name is NULL");
+  if (runner->running.load())
+    return make_error(MMH_E_FAILED_PRECONDITION, "cannot remove hooks while the runner is running");
+  return guard([&] {
+    if (!runner->runner->dispatcher().remove(name))
+      MMHOOK_THROW(mmhook::Code::kNotFound, "no hook named '", name, "'");
+  });
+}
+
+mmh_error_t* mmh_runner_train(mmh_runner_t* runner) {
+  return run(runner, [](mmhook::Runner& r) { r.train(); });
+}
+
+mmh_error_t* mmh_runner_val(mmh_runner_t* runner) {
+  return run(runner, [](mmhook::Runner& r) { r.val(); });
+}
+
+mmh_error_t* mmh_runner_test(mmh_runner_t* runner) {
+  return run(runner, [](mmhook::Runner& r) { r.test(); });
+}
+
+void mmh_runner_request_stop(mmh_runner_t* runner) {
+  if (runner != nullptr && runner->runner) runner->runner->request_stop();
+}
+
+size_t mmh_runner_hooks_info(const mmh_runner_t* runner, char* buf, size_t cap) {
+  if (runner == nullptr || !runner->runner) return mmhook::capi::copy_out("", buf, cap);
+  try {
+    return mmhook::capi::copy_out(runner->runner->get_hooks_info(), buf, cap);
+  } catch (...) {
+    return mmhook::capi::copy_out("", buf, cap);
+  }
+}
+
+size_t mmh_runner_metrics_json(const mmh_runner_t* runner, char* buf, size_t cap) {
+  if (runner == nullptr || !runner->runner) return mmhook::capi::copy_out("{}", buf, cap);
+  try {
+    nlohmann::ordered_json out = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : runner->runner->last_metrics()) out[k] = v;
+    return mmhook::capi::copy_out(out.dump(), buf, cap);
+  } catch (...) {
+    return mmhook::capi::copy_out("{}", buf, cap);
+  }
+}
+
+size_t mmh_runner_hook_timing_json(const mmh_runner_t* runner, char* buf, size_t cap) {
+  if (runner == nullptr || !runner->runner) return mmhook::capi::copy_out("[]", buf, cap);
+  try {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (const auto& t : runner->runner->dispatcher().timings())
+      out.push_back({{"hook", t.hook}, {"stage", t.stage}, {"calls", t.calls},
+                     {"total_ms", t.total_ms}, {"max_ms", t.max_ms}});
+    return mmhook::capi::copy_out(out.dump(), buf, cap);
+  } catch (...) {
+    return mmhook::capi::copy_out("[]", buf, cap);
+  }
+}
+
+size_t mmh_runner_last_checkpoint(const mmh_runner_t* runner, char* buf, size_t cap) {
+  if (runner == nullptr || !runner->runner) return mmhook::capi::copy_out("", buf, cap);
+  try {
+    const nlohmann::json v = runner->runner->message_hub().get_info("last_ckpt", nullptr);
+    return mmhook::capi::copy_out(v.is_string() ? v.get<std::string>() : "", buf, cap);
+  } catch (...) {
+    return mmhook::capi::copy_out("", buf, cap);
+  }
+}
+
+int64_t mmh_runner_epoch(const mmh_runner_t* runner) {
+  return runner != nullptr && runner->runner ? runner->runner->epoch() : 0;
+}
+
+int64_t mmh_runner_iter(const mmh_runner_t* runner) {
+  return runner != nullptr && runner->runner ? runner->runner->iter() : 0;
+}
+
+}  // extern "C"

@@ -1,0 +1,62 @@
+// Tensor handles of the C ABI: metadata, a safe copy, zero-copy DLPack.
+
+#include <cstring>
+
+#include <ATen/DLConvertor.h>
+#include <torch/torch.h>
+
+#include "capi_internal.h"
+
+using mmhook::capi::guard;
+using mmhook::capi::make_error;
+
+extern "C" {
+
+size_t mmh_tensor_ndim(const mmh_tensor_t* t) { return t == nullptr ? 0 : t->shape.size(); }
+
+const int64_t* mmh_tensor_shape(const mmh_tensor_t* t) {
+  return t == nullptr ? nullptr : t->shape.data();
+}
+
+size_t mmh_tensor_numel(const mmh_tensor_t* t) {
+  return t == nullptr ? 0 : static_cast<size_t>(t->tensor.numel());
+}
+
+mmh_error_t* mmh_tensor_copy_to_host_f64(const mmh_tensor_t* t, double* dst, size_t count) {
+  if (t == nullptr || (dst == nullptr && count > 0))
+    return make_error(MMH_E_INVALID_ARGUMENT, "tensor or dst is NULL");
+  if (count != static_cast<size_t>(t->tensor.numel()))
+    return make_error(MMH_E_INVALID_ARGUMENT, "count " + std::to_string(count) +
+                                                  " differs from the tensor's numel " +
+                                                  std::to_string(t->tensor.numel()));
+  return guard([&] {
+    at::Tensor host = t->tensor.detach().to(torch::kCPU, torch::kDouble).contiguous();
+    if (count > 0) std::memcpy(dst, host.data_ptr<double>(), count * sizeof(double));
+  });
+}
+
+mmh_error_t* mmh_tensor_retain(const mmh_tensor_t* t, mmh_tensor_t** out) {
+  if (out == nullptr) return make_error(MMH_E_INVALID_ARGUMENT, "out is NULL");
+  *out = nullptr;
+  if (t == nullptr) return make_error(MMH_E_INVALID_ARGUMENT, "tensor is NULL");
+  return guard([&] {
+    auto handle = std::make_unique<mmh_tensor_t>();
+    handle->tensor = t->tensor;
+    handle->shape = t->shape;
+    handle->owned = true;
+    *out = handle.release();
+  });
+}
+
+void mmh_tensor_free(mmh_tensor_t* t) {
+  if (t != nullptr && t->owned) delete t;
+}
+
+mmh_error_t* mmh_tensor_to_dlpack(const mmh_tensor_t* t, DLManagedTensor** out) {
+  if (out == nullptr) return make_error(MMH_E_INVALID_ARGUMENT, "out is NULL");
+  *out = nullptr;
+  if (t == nullptr) return make_error(MMH_E_INVALID_ARGUMENT, "tensor is NULL");
+  return guard([&] { *out = at::toDLPack(t->tensor.detach()); });
+}
+
+}  // extern "C"
