@@ -1,0 +1,50 @@
+#pragma once
+/// @file
+/// `BaseMetric` (MMEngine's `mmengine/evaluator/metric.py`) and the metric registry.
+///
+/// Contract: override `process` (accumulate one batch) and `compute_metrics` (the metrics over
+/// everything processed since the last evaluation), plus `reset` when the subclass keeps
+/// state. `evaluate(size)` computes, prefixes the keys with "prefix/" and resets.
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "mmhook/config/registry.h"
+#include "mmhook/core/ordered_map.h"
+#include "mmhook/core/tensor_dict.h"
+
+namespace mmhook {
+
+/// Base class of metrics.
+class BaseMetric {
+ public:
+  /// `prefix` ("" for none) names the keys "prefix/key".
+  explicit BaseMetric(std::string prefix = "") : prefix_(std::move(prefix)) {}
+  virtual ~BaseMetric() = default;
+  /// Accumulates one batch: the loader's batch and the model's predict outputs.
+  virtual void process(const TensorDict& data_batch, const TensorDict& outputs) = 0;
+  /// Metrics over the batches processed since the last reset (keys without prefix).
+  virtual Metrics compute_metrics() = 0;
+  /// Drops the accumulated results.
+  virtual void reset() {}
+  /// Computes the metrics, prefixes their keys and resets. `size` is the dataset size (kept for
+  /// MMEngine's signature; a single process never pads, so results are not truncated).
+  Metrics evaluate(int64_t size);
+  /// The key prefix ("" for none).
+  const std::string& prefix() const { return prefix_; }
+  /// Sets the dataset meta (copied from the dataset by the val/test loops).
+  void set_dataset_meta(nlohmann::json meta) { dataset_meta_ = std::move(meta); }
+  /// The dataset meta (null when unset).
+  const nlohmann::json& dataset_meta() const { return dataset_meta_; }
+
+ protected:
+  std::string prefix_;
+  nlohmann::json dataset_meta_;
+};
+
+/// The metric registry; builtins ("Accuracy", "ToyMetric") are registered on the first call.
+Registry<BaseMetric>& metric_registry();
+
+}  // namespace mmhook

@@ -1,0 +1,164 @@
+#include "mmhook/data/mnist.h"
+
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <torch/torch.h>
+
+namespace mmhook {
+namespace {
+
+bool file_exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// `<root>/<name>` if present, else `<root>/<name>.gz`; an Error when neither exists.
+std::string find_idx_file(const std::string& root, const std::string& name) {
+  const std::string plain = root + "/" + name;
+  if (file_exists(plain)) return plain;
+  if (file_exists(plain + ".gz")) return plain + ".gz";
+  MMHOOK_THROW(Code::kIo, "cannot read dataset file ", plain, "(.gz): missing (no such file)");
+}
+
+class GzFile {
+ public:
+  explicit GzFile(const std::string& path) : path_(path) {
+    errno = 0;
+    file_ = gzopen(path.c_str(), "rb");
+    if (file_ == nullptr)
+      MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path, ": ",
+                   errno != 0 ? std::strerror(errno) : "cannot open");
+  }
+  ~GzFile() { gzclose(file_); }
+  GzFile(const GzFile&) = delete;
+  GzFile& operator=(const GzFile&) = delete;
+
+  // Reads exactly `n` bytes; fewer is a "truncated" Error naming `what`.
+  void read(void* dst, size_t n, const char* what) {
+    char* p = static_cast<char*>(dst);
+    size_t done = 0;
+    while (done < n) {
+      const unsigned chunk = static_cast<unsigned>(std::min<size_t>(n - done, 1u << 30));
+      const int got = gzread(file_, p + done, chunk);
+      if (got < 0) {
+        int code = 0;
+        const char* msg = gzerror(file_, &code);
+        MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path_, ": corrupt or truncated (",
+                     msg, ") while reading ", what);
+      }
+      if (got == 0) break;
+      done += static_cast<size_t>(got);
+    }
+    if (done < n)
+      MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path_, ": truncated (", what,
+                   ": expected ", n, " bytes, got ", done, ")");
+  }
+
+ private:
+  std::string path_;
+  gzFile file_ = nullptr;
+};
+
+uint32_t big_endian(const unsigned char* b) {
+  return (uint32_t(b[0]) << 24) | (uint32_t(b[1]) << 16) | (uint32_t(b[2]) << 8) | uint32_t(b[3]);
+}
+
+std::vector<std::string> fashion_classes() {
+  return {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+          "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+}
+
+std::vector<std::string> mnist_classes() {
+  return {"0 - zero", "1 - one", "2 - two",   "3 - three", "4 - four",
+          "5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine"};
+}
+
+}  // namespace
+
+at::Tensor read_idx_file(const std::string& path, uint32_t expected_magic) {
+  GzFile file(path);
+  unsigned char header[4];
+  file.read(header, 4, "header");
+  const uint32_t magic = big_endian(header);
+  if (magic != expected_magic)
+    MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path, ": bad magic number 0x", std::hex,
+                 magic, " (expected 0x", expected_magic, ")");
+  const int ndims = header[3];
+  std::vector<int64_t> dims(ndims);
+  size_t total = 1;
+  for (int i = 0; i < ndims; ++i) {
+    unsigned char b[4];
+    file.read(b, 4, "dimensions");
+    dims[i] = big_endian(b);
+    total *= static_cast<size_t>(dims[i]);
+  }
+  at::Tensor out = torch::empty(dims, torch::kUInt8);
+  file.read(out.data_ptr<uint8_t>(), total, "data");
+  return out;
+}
+
+MNIST::MNIST(MNISTOptions options) : MNIST(std::move(options), kDefaultRoot, mnist_classes()) {}
+
+MNIST::MNIST(MNISTOptions options, const char* default_root, std::vector<std::string> classes)
+    : options_(std::move(options)), classes_(std::move(classes)) {
+  if (options_.data_root.empty()) options_.data_root = default_root;
+  const std::string split = options_.test_mode ? "t10k" : "train";
+  const std::string image_file = find_idx_file(options_.data_root, split + "-images-idx3-ubyte");
+  const std::string label_file = find_idx_file(options_.data_root, split + "-labels-idx1-ubyte");
+  at::Tensor images = read_idx_file(image_file, 0x803);
+  at::Tensor labels = read_idx_file(label_file, 0x801);
+  if (images.dim() != 3)
+    MMHOOK_THROW(Code::kIo, "cannot read dataset file ", image_file, ": expected 3 dimensions, got ",
+                 images.dim());
+  if (labels.dim() != 1)
+    MMHOOK_THROW(Code::kIo, "cannot read dataset file ", label_file, ": expected 1 dimension, got ",
+                 labels.dim());
+  if (images.size(0) != labels.size(0))
+    MMHOOK_THROW(Code::kIo, "dataset files disagree: count mismatch (", image_file, " has ",
+                 images.size(0), " images, ", label_file, " has ", labels.size(0), " labels)");
+  images_ = images.unsqueeze(1).contiguous();
+  labels_ = labels.to(torch::kInt64);
+  for (const auto& t : options_.transforms) deterministic_ = deterministic_ && t->deterministic();
+}
+
+int64_t MNIST::size() const { return images_.size(0); }
+
+TensorDict MNIST::get(int64_t index, uint64_t sample_seed) const {
+  MMHOOK_CHECK(index >= 0 && index < size(), "MNIST: index ", index, " out of range [0, ", size(),
+               ")");
+  at::Tensor image = images_[index].to(torch::kFloat32).div_(255.0);
+  if (!options_.transforms.empty()) image = apply_transforms(options_.transforms, image, sample_seed);
+  TensorDict out;
+  out.set("inputs", image);
+  out.set("targets", labels_[index]);
+  return out;
+}
+
+TensorDict MNIST::get_batch(const std::vector<int64_t>& indices,
+                            const std::vector<uint64_t>& sample_seeds) const {
+  if (!deterministic_) return Dataset::get_batch(indices, sample_seeds);
+  MMHOOK_CHECK(indices.size() == sample_seeds.size(), "MNIST::get_batch: ", indices.size(),
+               " indices but ", sample_seeds.size(), " seeds");
+  for (int64_t i : indices)
+    MMHOOK_CHECK(i >= 0 && i < size(), "MNIST: index ", i, " out of range [0, ", size(), ")");
+  at::Tensor idx = torch::from_blob(const_cast<int64_t*>(indices.data()),
+                                    {static_cast<int64_t>(indices.size())}, torch::kInt64);
+  at::Tensor images = images_.index_select(0, idx).to(torch::kFloat32).div_(255.0);
+  std::mt19937_64 unused(0);
+  for (const auto& t : options_.transforms) images = t->apply(images, unused);
+  TensorDict out;
+  out.set("inputs", images);
+  out.set("targets", labels_.index_select(0, idx));
+  return out;
+}
+
+nlohmann::json MNIST::metainfo() const { return {{"classes", classes_}}; }
+
+FashionMNIST::FashionMNIST(MNISTOptions options)
+    : MNIST(std::move(options), kDefaultRoot, fashion_classes()) {}
+
+}  // namespace mmhook

@@ -1,0 +1,53 @@
+#include "mmhook/evaluator/accuracy.h"
+
+#include <algorithm>
+
+#include <torch/torch.h>
+
+namespace mmhook {
+
+Accuracy::Accuracy(std::vector<int64_t> topk, std::string prefix)
+    : BaseMetric(std::move(prefix)), topk_(std::move(topk)) {
+  MMHOOK_CHECK(!topk_.empty(), "Accuracy.topk must not be empty");
+  for (int64_t k : topk_) MMHOOK_CHECK(k >= 1, "Accuracy.topk values must be >= 1, got ", k);
+  correct_.assign(topk_.size(), 0);
+}
+
+void Accuracy::process(const TensorDict& data_batch, const TensorDict& outputs) {
+  const at::Tensor* scores_p = outputs.find("outputs");
+  MMHOOK_CHECK(scores_p != nullptr, "Accuracy: the model outputs have no 'outputs' entry");
+  const at::Tensor* targets_p = data_batch.find("targets");
+  MMHOOK_CHECK(targets_p != nullptr, "Accuracy: the batch has no 'targets' entry");
+  at::Tensor scores = scores_p->detach().to(torch::kCPU).to(torch::kFloat32);
+  at::Tensor targets = targets_p->detach().to(torch::kCPU).to(torch::kInt64).reshape({-1});
+  MMHOOK_CHECK(scores.dim() == 2, "Accuracy: outputs must be [batch, classes], got ",
+               scores.sizes());
+  MMHOOK_CHECK(scores.size(0) == targets.size(0), "Accuracy: ", scores.size(0), " predictions but ",
+               targets.size(0), " targets");
+  const int64_t maxk =
+      std::min<int64_t>(*std::max_element(topk_.begin(), topk_.end()), scores.size(1));
+  at::Tensor pred = std::get<1>(scores.topk(maxk, /*dim=*/1));
+  at::Tensor hits = pred.eq(targets.view({-1, 1}));
+  for (size_t i = 0; i < topk_.size(); ++i) {
+    const int64_t k = std::min<int64_t>(topk_[i], maxk);
+    correct_[i] += hits.narrow(1, 0, k).any(1).sum().item<int64_t>();
+  }
+  total_ += targets.size(0);
+}
+
+Metrics Accuracy::compute_metrics() {
+  MMHOOK_CHECK_CODE(total_ > 0, Code::kFailedPrecondition,
+                    "Accuracy: no samples were processed before evaluate()");
+  Metrics out;
+  for (size_t i = 0; i < topk_.size(); ++i)
+    out.set("top" + std::to_string(topk_[i]),
+            static_cast<double>(correct_[i]) / static_cast<double>(total_));
+  return out;
+}
+
+void Accuracy::reset() {
+  std::fill(correct_.begin(), correct_.end(), 0);
+  total_ = 0;
+}
+
+}  // namespace mmhook
