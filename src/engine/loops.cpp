@@ -116,38 +116,24 @@ IterBasedTrainLoop::IterBasedTrainLoop(Runner& runner, std::shared_ptr<DataLoade
 void IterBasedTrainLoop::run() {
   runner_.call_hook(Stage::kBeforeTrain);
   runner_.call_hook(Stage::kBeforeTrainEpoch);
-  // MMEngine's _InfiniteDataloaderIterator: a finite sampler is restarted with set_epoch(e+1);
+  // MMEngine's _InfiniteDataloaderIterator: a finite sampler restarts with set_epoch(pass);
   // a resumed run skips the seen batches at the sampler level instead of loading them.
-  Sampler& sampler = dataloader_->sampler();
-  const int64_t len = dataloader_->size();
-  int64_t pass = 0;
-  std::unique_ptr<BatchIterator> it;
   if (iter_ > 0) {
     runner_.logger().warn("Advance dataloader " + std::to_string(iter_) +
                           " steps to skip data that has already been trained");
   }
-  if (sampler.infinite()) {
-    it = dataloader_->iterate(iter_);
-  } else {
-    pass = len > 0 ? iter_ / len : 0;
-    if (pass > 0) sampler.set_epoch(pass);
-    it = dataloader_->iterate(len > 0 ? iter_ % len : 0);
-  }
+  Runner& runner = runner_;
+  std::unique_ptr<BatchIterator> it = dataloader_->iterate_infinite(iter_, [&runner](int64_t) {
+    runner.logger().warn(
+        "Reach the end of the dataloader, it will be restarted and continue to iterate. It is "
+        "recommended to use `mmengine.dataset.InfiniteSampler` to enable the dataloader to "
+        "iterate infinitely.");
+  });
   TensorDict batch;
   while (iter_ < max_iters_ && !should_stop()) {
     runner_.model().train();
-    if (!it->next(&batch)) {
-      runner_.logger().warn(
-          "Reach the end of the dataloader, it will be restarted and continue to iterate. It is "
-          "recommended to use `mmengine.dataset.InfiniteSampler` to enable the dataloader to "
-          "iterate infinitely.");
-      ++pass;
-      sampler.set_epoch(pass);
-      it.reset();
-      it = dataloader_->iterate();
-      if (!it->next(&batch))
-        MMHOOK_THROW(Code::kFailedPrecondition, "the train dataloader yields no batch");
-    }
+    if (!it->next(&batch))
+      MMHOOK_THROW(Code::kFailedPrecondition, "the train dataloader yields no batch");
     run_iter(iter_, batch);
     decide_val_interval(iter_ + 1);
     if (runner_.has_val_loop() && iter_ >= val_begin_ &&

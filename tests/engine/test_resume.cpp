@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <cmath>
 #include <fstream>
 
 #include <torch/torch.h>
 
 #include "mmhook/checkpoint/checkpoint.h"
+#include "mmhook/data/dataset.h"
 #include "mmhook/logging/message_hub.h"
 #include "mmhook/model/base_model.h"
 #include "mmhook/optim/optim_wrapper.h"
@@ -25,13 +27,37 @@ std::string read_all(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// 24 two-class samples: inputs [sin(i), cos(i)], target i % 2.
+class TwoClassDataset : public Dataset {
+ public:
+  int64_t size() const override { return 24; }
+  TensorDict get(int64_t index, uint64_t) const override {
+    TensorDict d;
+    const double x = static_cast<double>(index);
+    d.set("inputs", torch::tensor({static_cast<float>(std::sin(x)), static_cast<float>(std::cos(x))}));
+    d.set("targets", torch::tensor(index % 2, torch::kLong));
+    return d;
+  }
+};
+
+void register_two_class() {
+  static bool done = [] {
+    dataset_registry().add("TwoClassDataset", [](const ConfigNode&) -> std::shared_ptr<Dataset> {
+      return std::make_shared<TwoClassDataset>();
+    });
+    return true;
+  }();
+  (void)done;
+}
+
 // A model whose training consumes the global RNG (dropout) and a shuffled sampler, so an
 // inexact resume (RNG, sampler epoch, optimizer state) shows up in the parameters.
 nlohmann::json exact_config(const std::string& work_dir, int64_t max_epochs) {
+  register_two_class();
   nlohmann::json cfg = testing::epoch_config(work_dir);
   cfg["model"] = {{"type", "MLPClassifier"}, {"in_channels", 2}, {"hidden_dims", {8}},
                   {"num_classes", 2}, {"dropout", 0.5}};
-  nlohmann::json ds = {{"type", "ToyDataset"}, {"num_samples", 24}};
+  nlohmann::json ds = {{"type", "TwoClassDataset"}};
   cfg["train_dataloader"]["dataset"] = ds;
   cfg["train_dataloader"]["sampler"] = {{"type", "DefaultSampler"}, {"shuffle", true}};
   cfg.erase("val_dataloader");
