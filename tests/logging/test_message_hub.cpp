@@ -1,6 +1,12 @@
 // SPEC B §7.2 and check 98.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
 #include <torch/torch.h>
 
 #include "mmhook/core/error.h"
@@ -150,6 +156,36 @@ TEST(MessageHubTest, LoadStateDictRejectsMalformedInput) {
     EXPECT_NE(std::string(e.what()).find("log_scalars.loss"), std::string::npos);
   }
   EXPECT_FALSE(hub.has_scalar("loss"));  // nothing loaded from a bad state
+}
+
+// The state dict must read in Python as plain dicts/lists (torch.load without mmhook types).
+TEST(MessageHubTest, StateDictLoadsInPythonAsPlainDicts) {
+  if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "/usr/bin/python3 with torch is not available";
+  }
+  MessageHub hub("python");
+  hub.update_scalar("train/loss", 0.5);
+  hub.update_scalar("train/loss", 1.5, 2);
+  hub.update_info("epoch", 2);
+  hub.update_info("dataset_meta", {{"classes", {"a", "b"}}, {"scale", 0.25}, {"none", nullptr}});
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("mmhook_hub_py_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string file = (dir / "hub.pth").string();
+  const std::vector<char> bytes = torch::pickle_save(hub.state_dict());
+  std::ofstream(file, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  const std::string script =
+      "import torch, sys\n"
+      "s = torch.load(sys.argv[1])\n"
+      "assert type(s) is dict, type(s)\n"
+      "b = s['log_scalars']['train/loss']\n"
+      "assert b == {'log_history': [0.5, 1.5], 'count_history': [1, 2], 'max_length': 1000000}, b\n"
+      "assert s['runtime_info'] == {'epoch': 2, 'dataset_meta': {'classes': ['a', 'b'], 'none': None, 'scale': 0.25}}, s\n"
+      "assert s['resumed_keys'] == {'train/loss': True, 'epoch': True, 'dataset_meta': True}, s\n";
+  const std::string py = (dir / "check.py").string();
+  std::ofstream(py) << script;
+  EXPECT_EQ(std::system(("/usr/bin/python3 " + py + " " + file).c_str()), 0);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
