@@ -1,7 +1,8 @@
 #pragma once
 /// @file
 /// Visualisation backends (MMEngine `mmengine/visualization/vis_backend.py`): where LoggerHook's
-/// tags go. `LocalVisBackend` writes `vis_data/scalars.json`; (TensorBoard follows).
+/// tags go. `LocalVisBackend` writes `vis_data/scalars.json`; `TensorboardVisBackend` writes a
+/// TensorBoard event file.
 
 #include <cstdint>
 #include <fstream>
@@ -54,5 +55,36 @@ class LocalVisBackend : public VisBackend {
   std::ofstream scalars_;
   std::ofstream timestamp_json_;
 };
+
+/// Writes TensorBoard event files `<save_dir>/vis_data/events.out.tfevents.<secs>.<host>.<pid>.<n>`
+/// readable by TensorBoard: a first record with `file_version = "brain.Event:2"`, then one
+/// event per numeric tag entry (`simple_value`, `tag` = key, `step`), in TFRecord framing
+/// (length, masked CRC32C of the length, payload, masked CRC32C of the payload).
+class TensorboardVisBackend : public VisBackend {
+ public:
+  /// Backend writing under `save_dir` (the run's log_dir); the file is created on first use.
+  explicit TensorboardVisBackend(std::string save_dir);
+  ~TensorboardVisBackend() override;
+  /// Writes one scalar event per numeric (or bool) entry; other entries are skipped.
+  void add_scalars(const nlohmann::ordered_json& scalars, int64_t step) override;
+  /// Writes the config as a text summary under tag "config" (step 0).
+  void add_config(const std::string& config_text) override;
+  /// Flushes and closes the event file.
+  void close() override;
+  /// Path of the event file ("" before the first write).
+  const std::string& event_file() const { return path_; }
+
+ private:
+  void open_file();
+  void write_record(const std::string& payload);
+  std::string save_dir_;
+  std::string path_;
+  std::ofstream out_;
+};
+
+/// CRC32C (Castagnoli) of `size` bytes.
+uint32_t crc32c(const void* data, size_t size);
+/// TFRecord's masked CRC32C: `((crc >> 15) | (crc << 17)) + 0xa282ead8`.
+uint32_t masked_crc32c(const void* data, size_t size);
 
 }  // namespace mmhook
