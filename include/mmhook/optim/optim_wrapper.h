@@ -219,8 +219,8 @@ class AmpOptimWrapper : public OptimWrapper {
   std::optional<at::ScalarType> cast_dtype() const { return cast_dtype_; }
 
  private:
+  std::optional<double> scale_update_param_;  // declared first: scaler_'s initializer sets it
   GradScaler scaler_;
-  std::optional<double> scale_update_param_;
   std::optional<at::ScalarType> cast_dtype_;
 };
 
