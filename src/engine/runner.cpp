@@ -36,6 +36,7 @@
 #include "mmhook/optim/optim_wrapper.h"
 #include "mmhook/optim/optimizer_builder.h"
 #include "mmhook/scheduler/param_scheduler.h"
+#include "mmhook/scheduler/scheduler_builder.h"
 #include "mmhook/version.h"
 
 namespace fs = std::filesystem;
@@ -536,7 +537,7 @@ void Runner::build_param_schedulers() {
   TrainLoop& loop = train_loop();
   m.param_schedulers = mmhook::build_param_schedulers(
       m.cfg["param_scheduler"], "param_scheduler", optim_wrapper(), loop.dataloader().size(),
-      loop.by_epoch() ? loop.max_epochs() : loop.max_iters());
+      loop.max_epochs(), loop.max_iters());
 }
 
 void Runner::load_or_resume() {

@@ -1,0 +1,174 @@
+#include "mmhook/scheduler/scheduler_builder.h"
+
+#include <nlohmann/json.hpp>
+
+#include "mmhook/scheduler/cosine_scheduler.h"
+#include "mmhook/scheduler/exponential_scheduler.h"
+#include "mmhook/scheduler/linear_scheduler.h"
+#include "mmhook/scheduler/param_scheduler.h"
+#include "mmhook/scheduler/step_scheduler.h"
+
+namespace mmhook {
+namespace {
+
+using Ctx = SchedulerBuildContext;
+
+// Common arguments, with MMEngine's build_iter_from_epoch conversion.
+SchedulerArgs read_args(const ConfigNode& cfg, const Ctx& ctx) {
+  SchedulerArgs a;
+  a.begin = cfg.get<int64_t>("begin", 0);
+  a.end = cfg.get<int64_t>("end", kSchedulerInf);
+  a.last_step = cfg.get<int64_t>("last_step", -1);
+  a.by_epoch = cfg.get<bool>("by_epoch", true);
+  (void)cfg.get<bool>("verbose", false);
+  if (ctx.convert_to_iter_based) {
+    a.begin *= ctx.epoch_length;
+    if (a.end != kSchedulerInf) a.end *= ctx.epoch_length;
+    a.by_epoch = false;
+  }
+  return a;
+}
+
+int64_t scale(int64_t v, const Ctx& ctx) { return ctx.convert_to_iter_based ? v * ctx.epoch_length : v; }
+
+// Registers `<Family>LR`, `<Family>Momentum` and `<Family>ParamScheduler` with one maker.
+void add_family(Registry<ParamScheduler, const Ctx&>& r, const std::string& family,
+                std::function<std::shared_ptr<ParamScheduler>(const ConfigNode&, const Ctx&,
+                                                              const std::string& param)> make) {
+  r.add(family + "LR", [make](const ConfigNode& c, const Ctx& x) { return make(c, x, "lr"); });
+  r.add(family + "Momentum",
+        [make](const ConfigNode& c, const Ctx& x) { return make(c, x, "momentum"); });
+  r.add(family + "ParamScheduler", [make](const ConfigNode& c, const Ctx& x) {
+    return make(c, x, c.require<std::string>("param_name"));
+  });
+}
+
+// Constructor checks raise invalid-argument Errors; from a config they name the JSON path.
+template <class F>
+std::shared_ptr<ParamScheduler> with_path(const ConfigNode& cfg, F&& make) {
+  try {
+    return make();
+  } catch (const Error& e) {
+    if (e.code() != Code::kInvalidArgument) throw;
+    MMHOOK_THROW(Code::kConfig, cfg.path(), ": ", e.what());
+  }
+}
+
+}  // namespace
+
+Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
+  static auto* registry = [] {
+    auto* r = new Registry<ParamScheduler, const Ctx&>("param scheduler");
+    add_family(*r, "Step", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
+      const int64_t step_size = scale(c.require<int64_t>("step_size"), x);
+      const double gamma = c.get<double>("gamma", 0.1);
+      const SchedulerArgs a = read_args(c, x);
+      return with_path(c, [&] {
+        return std::make_shared<StepParamScheduler>(*x.optim_wrapper, p, step_size, gamma, a);
+      });
+    });
+    add_family(*r, "MultiStep", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
+      std::vector<int64_t> milestones = c.require<std::vector<int64_t>>("milestones");
+      for (auto& m : milestones) m = scale(m, x);
+      const double gamma = c.get<double>("gamma", 0.1);
+      const SchedulerArgs a = read_args(c, x);
+      return with_path(c, [&] {
+        return std::make_shared<MultiStepParamScheduler>(*x.optim_wrapper, p, milestones, gamma, a);
+      });
+    });
+    add_family(*r, "Constant", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
+      const double factor = c.get<double>("factor", 1.0 / 3);
+      const SchedulerArgs a = read_args(c, x);
+      return with_path(c, [&] {
+        return std::make_shared<ConstantParamScheduler>(*x.optim_wrapper, p, factor, a);
+      });
+    });
+    add_family(*r, "Linear", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
+      const double start = c.get<double>("start_factor", 1.0 / 3);
+      const double end = c.get<double>("end_factor", 1.0);
+      const SchedulerArgs a = read_args(c, x);
+      return with_path(c, [&] {
+        return std::make_shared<LinearParamScheduler>(*x.optim_wrapper, p, start, end, a);
+      });
+    });
+    add_family(*r, "Exponential", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
+      const double gamma = c.require<double>("gamma");
+      const SchedulerArgs a = read_args(c, x);
+      return with_path(c, [&] {
+        return std::make_shared<ExponentialParamScheduler>(*x.optim_wrapper, p, gamma, a);
+      });
+    });
+    add_family(*r, "Poly", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
+      const double eta_min = c.get<double>("eta_min", 0.0);
+      const double power = c.get<double>("power", 1.0);
+      const SchedulerArgs a = read_args(c, x);
+      return with_path(c, [&] {
+        return std::make_shared<PolyParamScheduler>(*x.optim_wrapper, p, eta_min, power, a);
+      });
+    });
+    add_family(*r, "CosineAnnealing", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
+      std::optional<int64_t> t_max = c.get_optional<int64_t>("T_max");
+      if (t_max) t_max = scale(*t_max, x);
+      const auto eta_min = c.get_optional<double>("eta_min");
+      const auto eta_min_ratio = c.get_optional<double>("eta_min_ratio");
+      const SchedulerArgs a = read_args(c, x);
+      return with_path(c, [&] {
+        return std::make_shared<CosineAnnealingParamScheduler>(*x.optim_wrapper, p, t_max, eta_min,
+                                                               eta_min_ratio, a);
+      });
+    });
+    add_family(*r, "CosineRestart", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
+      std::vector<int64_t> periods = c.require<std::vector<int64_t>>("periods");
+      for (auto& v : periods) v = scale(v, x);
+      const auto weights = c.get<std::vector<double>>("restart_weights", {1.0});
+      const auto eta_min = c.get_optional<double>("eta_min");
+      const auto eta_min_ratio = c.get_optional<double>("eta_min_ratio");
+      const SchedulerArgs a = read_args(c, x);
+      return with_path(c, [&] {
+        return std::make_shared<CosineRestartParamScheduler>(*x.optim_wrapper, p, periods, weights,
+                                                             eta_min, eta_min_ratio, a);
+      });
+    });
+    return r;
+  }();
+  return *registry;
+}
+
+std::vector<std::shared_ptr<ParamScheduler>> build_param_schedulers(
+    const nlohmann::json& cfg, const std::string& path, OptimWrapper& optim_wrapper,
+    int64_t epoch_length, int64_t max_epochs, int64_t max_iters) {
+  std::vector<nlohmann::json> entries;
+  if (cfg.is_object()) {
+    entries.push_back(cfg);
+  } else if (cfg.is_array()) {
+    for (const auto& e : cfg) entries.push_back(e);
+  } else {
+    MMHOOK_THROW(Code::kConfig, path, ": expected an object or a list of objects, got ", cfg.dump());
+  }
+  std::vector<std::shared_ptr<ParamScheduler>> out;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const std::string p = cfg.is_array() ? path + "[" + std::to_string(i) + "]" : path;
+    nlohmann::json entry = entries[i];
+    if (!entry.is_object()) MMHOOK_THROW(Code::kConfig, p, ": expected object, got ", entry.dump());
+    SchedulerBuildContext ctx;
+    ctx.optim_wrapper = &optim_wrapper;
+    ctx.epoch_length = epoch_length;
+    if (entry.contains("convert_to_iter_based")) {
+      if (!entry["convert_to_iter_based"].is_boolean())
+        MMHOOK_THROW(Code::kConfig, p, ".convert_to_iter_based: expected boolean, got ",
+                     entry["convert_to_iter_based"].dump());
+      ctx.convert_to_iter_based = entry["convert_to_iter_based"].get<bool>();
+      entry.erase("convert_to_iter_based");
+    }
+    // MMEngine: `end` defaults to the loop length in the scheduler's own unit.
+    const bool by_epoch = !entry.contains("by_epoch") || !entry["by_epoch"].is_boolean() ||
+                          entry["by_epoch"].get<bool>();
+    if (!entry.contains("end") || entry["end"].is_null()) entry["end"] = by_epoch ? max_epochs : max_iters;
+    MMHOOK_CHECK_CODE(!ctx.convert_to_iter_based || epoch_length > 0, Code::kConfig, p,
+                      ": convert_to_iter_based needs a train dataloader with a length");
+    out.push_back(scheduler_registry().build(ConfigNode(entry, p), ctx));
+  }
+  return out;
+}
+
+}  // namespace mmhook
