@@ -4,6 +4,7 @@
 
 #include "capi_internal.h"
 #include "mmhook/engine/priority.h"
+#include "mmhook/logging/message_hub.h"
 
 using mmhook::capi::guard;
 using mmhook::capi::make_error;

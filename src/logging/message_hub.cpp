@@ -9,6 +9,10 @@
 #include "mmhook/core/error.h"
 
 namespace mmhook {
+
+static c10::IValue hub_json_to_ivalue(const nlohmann::json& value);
+static nlohmann::json hub_ivalue_to_json(const c10::IValue& value, const std::string& where);
+
 namespace {
 
 std::mutex& current_mutex() {
@@ -165,7 +169,7 @@ c10::IValue MessageHub::state_dict() const {
   for (const auto& kv : runtime_info_) {
     const bool* flag = resumed_keys_.find(kv.first);
     if (flag == nullptr || !*flag) continue;
-    info.insert(kv.first, json_to_ivalue(kv.second));
+    info.insert(kv.first, hub_json_to_ivalue(kv.second));
   }
   auto flags = new_dict();
   for (const auto& kv : resumed_keys_) flags.insert(kv.first, c10::IValue(kv.second));
@@ -229,7 +233,7 @@ void MessageHub::load_state_dict(const c10::IValue& state) {
     if (!item.key().isString()) bad_state("runtime_info", "has a non-string key");
     const std::string key = item.key().toStringRef();
     try {
-      new_info.set(key, ivalue_to_json(item.value(), "runtime_info." + key));
+      new_info.set(key, hub_ivalue_to_json(item.value(), "runtime_info." + key));
     } catch (const Error& e) {
       MMHOOK_THROW(Code::kCheckpoint, "MessageHub.load_state_dict: ", e.what());
     }
@@ -257,7 +261,7 @@ void MessageHub::load_state_dict(const c10::IValue& state) {
     if (!resumed_keys_.contains(kv.first)) resumed_keys_.set(kv.first, true);
 }
 
-c10::IValue json_to_ivalue(const nlohmann::json& value) {
+static c10::IValue hub_json_to_ivalue(const nlohmann::json& value) {
   switch (value.type()) {
     case nlohmann::json::value_t::null: return c10::IValue();
     case nlohmann::json::value_t::boolean: return c10::IValue(value.get<bool>());
@@ -269,12 +273,12 @@ c10::IValue json_to_ivalue(const nlohmann::json& value) {
     case nlohmann::json::value_t::array: {
       c10::impl::GenericList list(c10::AnyType::get());
       list.reserve(value.size());
-      for (const auto& e : value) list.push_back(json_to_ivalue(e));
+      for (const auto& e : value) list.push_back(hub_json_to_ivalue(e));
       return c10::IValue(list);
     }
     case nlohmann::json::value_t::object: {
       auto dict = new_dict();
-      for (auto it = value.begin(); it != value.end(); ++it) dict.insert(it.key(), json_to_ivalue(it.value()));
+      for (auto it = value.begin(); it != value.end(); ++it) dict.insert(it.key(), hub_json_to_ivalue(it.value()));
       return c10::IValue(dict);
     }
     default:
@@ -282,7 +286,7 @@ c10::IValue json_to_ivalue(const nlohmann::json& value) {
   }
 }
 
-nlohmann::json ivalue_to_json(const c10::IValue& value, const std::string& where) {
+static nlohmann::json hub_ivalue_to_json(const c10::IValue& value, const std::string& where) {
   if (value.isNone()) return nullptr;
   if (value.isBool()) return value.toBool();
   if (value.isInt()) return value.toInt();
@@ -292,14 +296,14 @@ nlohmann::json ivalue_to_json(const c10::IValue& value, const std::string& where
     nlohmann::json out = nlohmann::json::array();
     const auto list = value.toList();
     for (size_t i = 0; i < list.size(); ++i)
-      out.push_back(ivalue_to_json(list.get(i), where + "[" + std::to_string(i) + "]"));
+      out.push_back(hub_ivalue_to_json(list.get(i), where + "[" + std::to_string(i) + "]"));
     return out;
   }
   if (value.isTuple()) {
     nlohmann::json out = nlohmann::json::array();
     const auto& elems = value.toTupleRef().elements();
     for (size_t i = 0; i < elems.size(); ++i)
-      out.push_back(ivalue_to_json(elems[i], where + "[" + std::to_string(i) + "]"));
+      out.push_back(hub_ivalue_to_json(elems[i], where + "[" + std::to_string(i) + "]"));
     return out;
   }
   if (value.isGenericDict()) {
@@ -310,7 +314,7 @@ nlohmann::json ivalue_to_json(const c10::IValue& value, const std::string& where
                      item.key().tagKind());
       }
       const std::string& k = item.key().toStringRef();
-      out[k] = ivalue_to_json(item.value(), where + "." + k);
+      out[k] = hub_ivalue_to_json(item.value(), where + "." + k);
     }
     return out;
   }

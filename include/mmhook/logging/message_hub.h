@@ -93,11 +93,5 @@ class MessageHub {
   OrderedMap<bool> resumed_keys_;
 };
 
-/// Converts JSON to an IValue: null→None, bool, integer→int, float→double, string,
-/// array→generic list, object→dict with string keys.
-c10::IValue json_to_ivalue(const nlohmann::json& value);
-/// Inverse of `json_to_ivalue` (tuples become arrays); invalid-argument Error naming `where`
-/// for other types (tensors, objects).
-nlohmann::json ivalue_to_json(const c10::IValue& value, const std::string& where = "value");
 
 }  // namespace mmhook
