@@ -492,7 +492,9 @@ func TestBadConfigsAreErrorsWithCodesAndJSONPaths(t *testing.T) {
 	if !IsCode(err, CodeConfig) || !strings.Contains(err.Error(), "invalid JSON") {
 		t.Errorf("invalid JSON: %v", err)
 	}
-	_, err = NewRunner(`{"model": {"type": "ToyModle"}}`)
+	// A work_dir keeps whatever the library writes before validation out of the cwd.
+	wd, _ := json.Marshal(workDir(t, "badcfg"))
+	_, err = NewRunner(fmt.Sprintf(`{"work_dir": %s, "model": {"type": "ToyModle"}}`, wd))
 	if !IsCode(err, CodeConfig) || !strings.Contains(err.Error(), "model.type") || !strings.Contains(err.Error(), "ToyModel") {
 		t.Errorf("unknown type: %v", err)
 	}

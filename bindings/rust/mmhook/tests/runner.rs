@@ -382,7 +382,9 @@ fn bad_configs_are_errors_with_codes_and_json_paths() {
     let e = Runner::new("{\"model\": ").err().expect("invalid JSON");
     assert_eq!(e.code, code::CONFIG);
     assert!(e.message.contains("invalid JSON"), "{e}");
-    let e = Runner::new("{\"model\": {\"type\": \"ToyModle\"}}").err().expect("unknown type");
+    // A work_dir keeps whatever the library writes before validation out of the cwd.
+    let wd = json_str(&work_dir("badcfg").to_string_lossy());
+    let e = Runner::new(&format!("{{\"work_dir\": {wd}, \"model\": {{\"type\": \"ToyModle\"}}}}")).err().expect("unknown type");
     assert_eq!(e.code, code::CONFIG);
     assert!(e.message.contains("model.type") && e.message.contains("ToyModel"), "{e}");
     let e = Runner::new("{\0}").err().expect("NUL");
