@@ -152,7 +152,12 @@ pub struct mmh_dataset_desc_t {
     pub struct_size: usize,
     pub len: Option<unsafe extern "C" fn(user_data: *mut c_void) -> i64>,
     pub get: Option<
-        unsafe extern "C" fn(index: i64, sample_seed: u64, sample: *mut mmh_sample_t, user_data: *mut c_void) -> mmh_code_t,
+        unsafe extern "C" fn(
+            index: i64,
+            sample_seed: u64,
+            sample: *mut mmh_sample_t,
+            user_data: *mut c_void,
+        ) -> mmh_code_t,
     >,
     pub user_data: *mut c_void,
     pub user_data_free: mmh_free_fn,
@@ -208,8 +213,12 @@ extern "C" {
     pub fn mmh_ctx_tensor(ctx: *const mmh_hook_ctx_t, key: *const c_char, out: *mut *const mmh_tensor_t) -> mmh_code_t;
     pub fn mmh_ctx_set_error(ctx: *mut mmh_hook_ctx_t, message: *const c_char) -> mmh_code_t;
     pub fn mmh_ctx_error_message(ctx: *const mmh_hook_ctx_t, out: *mut *const c_char) -> mmh_code_t;
-    pub fn mmh_ctx_checkpoint_put(ctx: *mut mmh_hook_ctx_t, key: *const c_char, data: *const c_void, len: usize)
-        -> mmh_code_t;
+    pub fn mmh_ctx_checkpoint_put(
+        ctx: *mut mmh_hook_ctx_t,
+        key: *const c_char,
+        data: *const c_void,
+        len: usize,
+    ) -> mmh_code_t;
     pub fn mmh_ctx_checkpoint_get(
         ctx: *const mmh_hook_ctx_t,
         key: *const c_char,

@@ -64,19 +64,52 @@ fn rust_layout_and_constants_match_the_c_header() {
         .collect();
     let expect = [
         ("sizeof(mmh_hook_desc_t)", size_of::<mmh_hook_desc_t>() as i64),
-        ("offsetof(mmh_hook_desc_t, struct_size)", offset_of!(mmh_hook_desc_t, struct_size) as i64),
-        ("offsetof(mmh_hook_desc_t, name)", offset_of!(mmh_hook_desc_t, name) as i64),
-        ("offsetof(mmh_hook_desc_t, priority)", offset_of!(mmh_hook_desc_t, priority) as i64),
-        ("offsetof(mmh_hook_desc_t, stages)", offset_of!(mmh_hook_desc_t, stages) as i64),
+        (
+            "offsetof(mmh_hook_desc_t, struct_size)",
+            offset_of!(mmh_hook_desc_t, struct_size) as i64,
+        ),
+        (
+            "offsetof(mmh_hook_desc_t, name)",
+            offset_of!(mmh_hook_desc_t, name) as i64,
+        ),
+        (
+            "offsetof(mmh_hook_desc_t, priority)",
+            offset_of!(mmh_hook_desc_t, priority) as i64,
+        ),
+        (
+            "offsetof(mmh_hook_desc_t, stages)",
+            offset_of!(mmh_hook_desc_t, stages) as i64,
+        ),
         ("offsetof(mmh_hook_desc_t, fn)", offset_of!(mmh_hook_desc_t, fn_) as i64),
-        ("offsetof(mmh_hook_desc_t, user_data)", offset_of!(mmh_hook_desc_t, user_data) as i64),
-        ("offsetof(mmh_hook_desc_t, user_data_free)", offset_of!(mmh_hook_desc_t, user_data_free) as i64),
+        (
+            "offsetof(mmh_hook_desc_t, user_data)",
+            offset_of!(mmh_hook_desc_t, user_data) as i64,
+        ),
+        (
+            "offsetof(mmh_hook_desc_t, user_data_free)",
+            offset_of!(mmh_hook_desc_t, user_data_free) as i64,
+        ),
         ("sizeof(mmh_dataset_desc_t)", size_of::<mmh_dataset_desc_t>() as i64),
-        ("offsetof(mmh_dataset_desc_t, struct_size)", offset_of!(mmh_dataset_desc_t, struct_size) as i64),
-        ("offsetof(mmh_dataset_desc_t, len)", offset_of!(mmh_dataset_desc_t, len) as i64),
-        ("offsetof(mmh_dataset_desc_t, get)", offset_of!(mmh_dataset_desc_t, get) as i64),
-        ("offsetof(mmh_dataset_desc_t, user_data)", offset_of!(mmh_dataset_desc_t, user_data) as i64),
-        ("offsetof(mmh_dataset_desc_t, user_data_free)", offset_of!(mmh_dataset_desc_t, user_data_free) as i64),
+        (
+            "offsetof(mmh_dataset_desc_t, struct_size)",
+            offset_of!(mmh_dataset_desc_t, struct_size) as i64,
+        ),
+        (
+            "offsetof(mmh_dataset_desc_t, len)",
+            offset_of!(mmh_dataset_desc_t, len) as i64,
+        ),
+        (
+            "offsetof(mmh_dataset_desc_t, get)",
+            offset_of!(mmh_dataset_desc_t, get) as i64,
+        ),
+        (
+            "offsetof(mmh_dataset_desc_t, user_data)",
+            offset_of!(mmh_dataset_desc_t, user_data) as i64,
+        ),
+        (
+            "offsetof(mmh_dataset_desc_t, user_data_free)",
+            offset_of!(mmh_dataset_desc_t, user_data_free) as i64,
+        ),
         ("MMH_VERSION_MAJOR", MMH_VERSION_MAJOR as i64),
         ("MMH_VERSION_MINOR", MMH_VERSION_MINOR as i64),
         ("MMH_VERSION_PATCH", MMH_VERSION_PATCH as i64),
@@ -85,7 +118,10 @@ fn rust_layout_and_constants_match_the_c_header() {
         ("MMH_STAGE_COUNT", MMH_STAGE_COUNT as i64),
         ("MMH_STAGE_ON_EXCEPTION", MMH_STAGE_ON_EXCEPTION as i64),
         ("MMH_STAGE_AFTER_TRAIN_ITER", MMH_STAGE_AFTER_TRAIN_ITER as i64),
-        ("MMH_STAGE_BEFORE_SAVE_CHECKPOINT", MMH_STAGE_BEFORE_SAVE_CHECKPOINT as i64),
+        (
+            "MMH_STAGE_BEFORE_SAVE_CHECKPOINT",
+            MMH_STAGE_BEFORE_SAVE_CHECKPOINT as i64,
+        ),
         ("MMH_STAGES_ALL", MMH_STAGES_ALL as i64),
         ("MMH_PRIORITY_VERY_LOW", MMH_PRIORITY_VERY_LOW as i64),
         ("MMH_HOOK_ABORT", MMH_HOOK_ABORT as i64),
@@ -93,6 +129,11 @@ fn rust_layout_and_constants_match_the_c_header() {
     ];
     assert_eq!(c.len(), expect.len(), "probe output:\n{text}");
     for (name, rust) in expect {
-        assert_eq!(c.get(name).copied(), Some(rust), "{name}: C says {:?}, Rust says {rust}", c.get(name));
+        assert_eq!(
+            c.get(name).copied(),
+            Some(rust),
+            "{name}: C says {:?}, Rust says {rust}",
+            c.get(name)
+        );
     }
 }

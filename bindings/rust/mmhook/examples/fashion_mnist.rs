@@ -40,7 +40,11 @@ fn set_json_value(text: &str, key: &str, literal: &str, insert_top_level: bool) 
         return Err(format!("the config has no {needle}"));
     }
     let brace = text.find('{').ok_or("the config is not a JSON object")?;
-    Ok(format!("{}{{{needle}: {literal}, {}", &text[..brace], &text[brace + 1..]))
+    Ok(format!(
+        "{}{{{needle}: {literal}, {}",
+        &text[..brace],
+        &text[brace + 1..]
+    ))
 }
 
 fn json_string(s: &str) -> String {
@@ -58,12 +62,17 @@ fn run() -> Result<(), String> {
         match a.as_str() {
             "--work-dir" => work_dir = Some(value("--work-dir")?),
             "--max-epochs" => max_epochs = Some(value("--max-epochs")?.parse::<i64>().map_err(|e| e.to_string())?),
-            "--patience" => patience = value("--patience")?.parse().map_err(|e: std::num::ParseIntError| e.to_string())?,
+            "--patience" => {
+                patience = value("--patience")?
+                    .parse()
+                    .map_err(|e: std::num::ParseIntError| e.to_string())?
+            }
             _ if config_path.is_none() && !a.starts_with("--") => config_path = Some(a),
             _ => return Err(format!("unknown argument '{a}'")),
         }
     }
-    let config_path = config_path.ok_or("usage: fashion_mnist CONFIG.json [--work-dir DIR] [--max-epochs N] [--patience N]")?;
+    let config_path =
+        config_path.ok_or("usage: fashion_mnist CONFIG.json [--work-dir DIR] [--max-epochs N] [--patience N]")?;
     let mut config = std::fs::read_to_string(&config_path).map_err(|e| format!("{config_path}: {e}"))?;
     if let Some(dir) = &work_dir {
         config = set_json_value(&config, "work_dir", &json_string(dir), true)?;
@@ -79,54 +88,77 @@ fn run() -> Result<(), String> {
     let epoch_losses: Rc<RefCell<Vec<f64>>> = Rc::default();
     let losses = epoch_losses.clone();
     runner
-        .register_hook("RustLossLogger", PRIORITY_LOW, Stage::AfterTrainIter | Stage::AfterTrainEpoch, move |ctx| {
-            match ctx.stage() {
-                Stage::AfterTrainIter => {
-                    let loss = ctx.scalar("train/loss").unwrap_or(f64::NAN);
-                    losses.borrow_mut().push(loss);
-                    if ctx.iter() % 100 == 0 {
-                        let lr = ctx.lr(0).unwrap_or(f64::NAN);
-                        println!("[rust] epoch {} iter {:>6} loss {loss:.4} lr {lr:.4}", ctx.epoch(), ctx.iter());
+        .register_hook(
+            "RustLossLogger",
+            PRIORITY_LOW,
+            Stage::AfterTrainIter | Stage::AfterTrainEpoch,
+            move |ctx| {
+                match ctx.stage() {
+                    Stage::AfterTrainIter => {
+                        let loss = ctx.scalar("train/loss").unwrap_or(f64::NAN);
+                        losses.borrow_mut().push(loss);
+                        if ctx.iter() % 100 == 0 {
+                            let lr = ctx.lr(0).unwrap_or(f64::NAN);
+                            println!(
+                                "[rust] epoch {} iter {:>6} loss {loss:.4} lr {lr:.4}",
+                                ctx.epoch(),
+                                ctx.iter()
+                            );
+                        }
+                    }
+                    _ => {
+                        let l = losses.borrow();
+                        let mean = l.iter().sum::<f64>() / l.len().max(1) as f64;
+                        println!(
+                            "[rust] epoch {} done: mean train loss {mean:.4} over {} iterations",
+                            ctx.epoch(),
+                            l.len()
+                        );
+                        drop(l);
+                        losses.borrow_mut().clear();
                     }
                 }
-                _ => {
-                    let l = losses.borrow();
-                    let mean = l.iter().sum::<f64>() / l.len().max(1) as f64;
-                    println!("[rust] epoch {} done: mean train loss {mean:.4} over {} iterations", ctx.epoch(), l.len());
-                    drop(l);
-                    losses.borrow_mut().clear();
-                }
-            }
-            HookAction::Continue
-        })
+                HookAction::Continue
+            },
+        )
         .map_err(|e| e.to_string())?;
 
     // Early stopping on the first validation metric (accuracy/top1 for this config).
     let mut best = f64::NEG_INFINITY;
     let mut bad_epochs = 0;
     runner
-        .register_hook("RustEarlyStopping", PRIORITY_VERY_LOW, Stage::AfterValEpoch, move |ctx| {
-            let metrics = ctx.metrics();
-            let Some((name, value)) = metrics.first().cloned() else {
-                return HookAction::Continue;
-            };
-            println!("[rust] validation after epoch {}: {metrics:?}", ctx.epoch());
-            if value > best {
-                best = value;
-                bad_epochs = 0;
-            } else {
-                bad_epochs += 1;
-                if bad_epochs >= patience {
-                    println!("[rust] {name} has not improved for {patience} epochs (best {best:.4}): stopping");
-                    return HookAction::Stop;
+        .register_hook(
+            "RustEarlyStopping",
+            PRIORITY_VERY_LOW,
+            Stage::AfterValEpoch,
+            move |ctx| {
+                let metrics = ctx.metrics();
+                let Some((name, value)) = metrics.first().cloned() else {
+                    return HookAction::Continue;
+                };
+                println!("[rust] validation after epoch {}: {metrics:?}", ctx.epoch());
+                if value > best {
+                    best = value;
+                    bad_epochs = 0;
+                } else {
+                    bad_epochs += 1;
+                    if bad_epochs >= patience {
+                        println!("[rust] {name} has not improved for {patience} epochs (best {best:.4}): stopping");
+                        return HookAction::Stop;
+                    }
                 }
-            }
-            HookAction::Continue
-        })
+                HookAction::Continue
+            },
+        )
         .map_err(|e| e.to_string())?;
 
     runner.train().map_err(|e| e.to_string())?;
-    println!("trained {} epochs ({} iterations); last metrics {}", runner.epoch(), runner.iter(), runner.metrics_json());
+    println!(
+        "trained {} epochs ({} iterations); last metrics {}",
+        runner.epoch(),
+        runner.iter(),
+        runner.metrics_json()
+    );
     if let Some(ckpt) = runner.last_checkpoint() {
         println!("last checkpoint: {}", ckpt.display());
     }

@@ -107,7 +107,10 @@ pub struct Error {
 impl Error {
     /// An error made on this side of the boundary.
     pub fn new(code: i32, message: impl Into<String>) -> Error {
-        Error { code, message: message.into() }
+        Error {
+            code,
+            message: message.into(),
+        }
     }
 
     /// Takes ownership of a library error (NULL means success).
@@ -118,7 +121,9 @@ impl Error {
         // SAFETY: err is a live error returned by the library; the message lives as long as err.
         let e = unsafe {
             let code = sys::mmh_error_code(err);
-            let message = CStr::from_ptr(sys::mmh_error_message(err)).to_string_lossy().into_owned();
+            let message = CStr::from_ptr(sys::mmh_error_message(err))
+                .to_string_lossy()
+                .into_owned();
             sys::mmh_error_free(err);
             Error { code, message }
         };
@@ -137,7 +142,13 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "mmhook error {} ({}): {}", self.code, code::name(self.code), self.message)
+        write!(
+            f,
+            "mmhook error {} ({}): {}",
+            self.code,
+            code::name(self.code),
+            self.message
+        )
     }
 }
 
@@ -177,7 +188,9 @@ pub fn library_version() -> (u32, u32, u32) {
 /// The loaded library's version string ("0.1.0").
 pub fn library_version_string() -> String {
     // SAFETY: static storage.
-    unsafe { CStr::from_ptr(sys::mmh_version_string()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(sys::mmh_version_string()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Refuses a library whose major version differs from the binding's, or whose minor version is
@@ -422,7 +435,10 @@ impl HookCtx {
     /// Appends a value to a message-hub scalar (logged like the built-in ones).
     pub fn update_scalar(&mut self, key: &str, value: f64) -> Result<(), Error> {
         let k = cstring(key, "scalar key")?;
-        Error::check(unsafe { sys::mmh_ctx_update_scalar(self.raw, k.as_ptr(), value) }, &format!("update_scalar({key})"))
+        Error::check(
+            unsafe { sys::mmh_ctx_update_scalar(self.raw, k.as_ptr(), value) },
+            &format!("update_scalar({key})"),
+        )
     }
 
     /// The metrics of the evaluation (after_val_epoch / after_test_epoch; empty elsewhere).
@@ -447,13 +463,19 @@ impl HookCtx {
     /// The learning rate of a parameter group.
     pub fn lr(&self, group: usize) -> Result<f64, Error> {
         let mut v = 0.0;
-        Error::check(unsafe { sys::mmh_ctx_lr(self.raw, group, &mut v) }, &format!("lr(group {group})"))?;
+        Error::check(
+            unsafe { sys::mmh_ctx_lr(self.raw, group, &mut v) },
+            &format!("lr(group {group})"),
+        )?;
         Ok(v)
     }
 
     /// Sets the learning rate of a parameter group.
     pub fn set_lr(&mut self, group: usize, lr: f64) -> Result<(), Error> {
-        Error::check(unsafe { sys::mmh_ctx_set_lr(self.raw, group, lr) }, &format!("set_lr(group {group})"))
+        Error::check(
+            unsafe { sys::mmh_ctx_set_lr(self.raw, group, lr) },
+            &format!("set_lr(group {group})"),
+        )
     }
 
     /// A tensor of the call: "inputs", "targets" (iteration stages), "loss"
@@ -462,7 +484,10 @@ impl HookCtx {
         let key = CString::new(key).ok()?;
         let mut t: *const sys::mmh_tensor_t = std::ptr::null();
         let rc = unsafe { sys::mmh_ctx_tensor(self.raw, key.as_ptr(), &mut t) };
-        (rc == sys::MMH_OK && !t.is_null()).then(|| TensorView { raw: t, _ctx: std::marker::PhantomData })
+        (rc == sys::MMH_OK && !t.is_null()).then_some(TensorView {
+            raw: t,
+            _ctx: std::marker::PhantomData,
+        })
     }
 
     /// Sets the message of a [`HookAction::Abort`].
@@ -497,7 +522,13 @@ impl HookCtx {
         loop {
             let mut len = 0usize;
             let rc = unsafe {
-                sys::mmh_ctx_checkpoint_get(self.raw, k.as_ptr(), buf.as_mut_ptr() as *mut c_void, buf.len(), &mut len)
+                sys::mmh_ctx_checkpoint_get(
+                    self.raw,
+                    k.as_ptr(),
+                    buf.as_mut_ptr() as *mut c_void,
+                    buf.len(),
+                    &mut len,
+                )
             };
             if rc == sys::MMH_E_NOT_FOUND {
                 return Ok(None);
@@ -671,7 +702,10 @@ unsafe extern "C" fn free_hook(user_data: *mut c_void) {
         drop(unsafe { Box::from_raw(user_data as *mut HookBox) });
     }));
     if let Err(p) = r {
-        eprintln!("mmhook: a hook's captured state panicked while being dropped: {}", panic_text(&*p));
+        eprintln!(
+            "mmhook: a hook's captured state panicked while being dropped: {}",
+            panic_text(&*p)
+        );
     }
 }
 
@@ -722,7 +756,9 @@ impl Runner {
         Ok(Runner {
             raw,
             panics: Rc::new(RefCell::new(None)),
-            stop: Arc::new(StopShared { runner: Mutex::new(raw as usize) }),
+            stop: Arc::new(StopShared {
+                runner: Mutex::new(raw as usize),
+            }),
         })
     }
 
@@ -739,7 +775,12 @@ impl Runner {
         F: FnMut(&mut HookCtx) -> HookAction + 'static,
     {
         let cname = cstring(name, "hook name")?;
-        let hb = Box::new(HookBox { f: Box::new(f), name: name.to_string(), panics: self.panics.clone(), poisoned: false });
+        let hb = Box::new(HookBox {
+            f: Box::new(f),
+            name: name.to_string(),
+            panics: self.panics.clone(),
+            poisoned: false,
+        });
         let mut desc = std::mem::MaybeUninit::<sys::mmh_hook_desc_t>::zeroed();
         unsafe { sys::mmh_hook_desc_init(desc.as_mut_ptr(), std::mem::size_of::<sys::mmh_hook_desc_t>()) };
         let mut desc = unsafe { desc.assume_init() };
@@ -791,7 +832,9 @@ impl Runner {
 
     /// A handle that can stop this runner from any thread (or from a hook).
     pub fn request_stop_handle(&self) -> StopHandle {
-        StopHandle { shared: self.stop.clone() }
+        StopHandle {
+            shared: self.stop.clone(),
+        }
     }
 
     /// MMEngine's `get_hooks_info()` text: per stage, the hooks with their priorities.
@@ -807,8 +850,12 @@ impl Runner {
     /// The metrics of the last val/test, in order (a null value reads as NaN).
     pub fn metrics(&self) -> Result<Vec<(String, f64)>, Error> {
         let text = self.metrics_json();
-        parse_flat_json_numbers(&text)
-            .ok_or_else(|| Error::new(code::INTERNAL, format!("unexpected metrics JSON from the library: {text}")))
+        parse_flat_json_numbers(&text).ok_or_else(|| {
+            Error::new(
+                code::INTERNAL,
+                format!("unexpected metrics JSON from the library: {text}"),
+            )
+        })
     }
 
     /// The hook timing table (hook, stage, calls, total_ms, max_ms) as JSON text.
@@ -852,33 +899,46 @@ type LogFn = Box<dyn Fn(i32, &str) + Send + Sync>;
 unsafe extern "C" fn log_trampoline(level: i32, message: *const c_char, user_data: *mut c_void) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         let f = unsafe { &*(user_data as *const LogFn) };
-        let m = if message.is_null() { std::borrow::Cow::Borrowed("") } else { unsafe { CStr::from_ptr(message) }.to_string_lossy() };
+        let m = if message.is_null() {
+            std::borrow::Cow::Borrowed("")
+        } else {
+            unsafe { CStr::from_ptr(message) }.to_string_lossy()
+        };
         f(level, &m);
     }));
 }
 
 unsafe extern "C" fn log_free(user_data: *mut c_void) {
-    let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(user_data as *mut LogFn) })));
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        drop(unsafe { Box::from_raw(user_data as *mut LogFn) })
+    }));
 }
 
 /// Routes the engine's log records (level: 10 debug, 20 info, 30 warning, 40 error; message
-/// without the time/level prefix) to `handler`, or stops routing with `None`. Process-wide;
-/// the handler may be called from any thread. A panic inside it is swallowed.
-pub fn set_log_handler(handler: Option<Box<dyn Fn(i32, &str) + Send + Sync>>) {
-    match handler {
-        None => unsafe { sys::mmh_log_set(None, std::ptr::null_mut(), None) },
-        Some(f) => {
-            let b: Box<LogFn> = Box::new(f);
-            unsafe { sys::mmh_log_set(Some(log_trampoline), Box::into_raw(b) as *mut c_void, Some(log_free)) };
-        }
-    }
+/// without the time/level prefix) to `handler`, replacing any previous handler (which is
+/// dropped). Process-wide; the handler may be called from any thread. A panic inside it is
+/// swallowed.
+pub fn set_log_handler<F>(handler: F)
+where
+    F: Fn(i32, &str) + Send + Sync + 'static,
+{
+    let b: Box<LogFn> = Box::new(Box::new(handler));
+    unsafe { sys::mmh_log_set(Some(log_trampoline), Box::into_raw(b) as *mut c_void, Some(log_free)) };
+}
+
+/// Stops routing log records to a handler (the handler is dropped).
+pub fn clear_log_handler() {
+    unsafe { sys::mmh_log_set(None, std::ptr::null_mut(), None) };
 }
 
 // ------------------------------------------------------------------------------------------
 // A minimal reader for the flat {"name": number, ...} objects of mmh_runner_metrics_json.
 
 fn parse_flat_json_numbers(text: &str) -> Option<Vec<(String, f64)>> {
-    let mut p = JsonCursor { s: text.as_bytes(), i: 0 };
+    let mut p = JsonCursor {
+        s: text.as_bytes(),
+        i: 0,
+    };
     let mut out = Vec::new();
     p.ws();
     p.eat(b'{')?;

@@ -4,7 +4,7 @@
 use mmhook::*;
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
@@ -40,7 +40,7 @@ fn json_str(s: &str) -> String {
 }
 
 /// The toy config of tests/capi/test_capi.c, with `extra` appended to the top-level object.
-fn toy_config(dir: &PathBuf, max_epochs: i64, extra: &str) -> String {
+fn toy_config(dir: &Path, max_epochs: i64, extra: &str) -> String {
     let loader = r#"{"batch_size": 3, "num_workers": 0, "sampler": {"type": "DefaultSampler", "shuffle": false}, "dataset": {"type": "ToyDataset"}}"#;
     format!(
         r#"{{"work_dir": {wd}, "model": {{"type": "ToyModel"}},
@@ -58,11 +58,14 @@ fn toy_runner(sub: &str, max_epochs: i64, extra: &str) -> Runner {
     Runner::new(&toy_config(&work_dir(sub), max_epochs, extra)).expect("toy runner")
 }
 
+/// (iter, batch_idx, loss) of one after_train_iter call.
+type IterRecord = (i64, Option<i64>, f64);
+
 #[test]
 fn train_runs_closure_hooks_with_counters_loss_tensors_lr_and_metrics() {
     let _g = serial();
     let mut runner = toy_runner("train", 2, "");
-    let seen: Rc<RefCell<Vec<(i64, Option<i64>, f64)>>> = Rc::default();
+    let seen: Rc<RefCell<Vec<IterRecord>>> = Rc::default();
     let probes = Rc::new(Cell::new(0));
     let val_metrics: Rc<RefCell<Vec<(String, f64)>>> = Rc::default();
     {
@@ -138,17 +141,22 @@ fn hook_stop_ends_training_at_the_epoch_boundary() {
     let after_train = Rc::new(Cell::new(0));
     let at = after_train.clone();
     runner
-        .register_hook("stopper", PRIORITY_NORMAL, Stage::AfterTrainEpoch | Stage::AfterTrain, move |ctx| {
-            if ctx.stage() == Stage::AfterTrain {
-                at.set(at.get() + 1);
-                return HookAction::Continue;
-            }
-            if ctx.epoch() == 0 {
-                HookAction::Stop
-            } else {
-                HookAction::Continue
-            }
-        })
+        .register_hook(
+            "stopper",
+            PRIORITY_NORMAL,
+            Stage::AfterTrainEpoch | Stage::AfterTrain,
+            move |ctx| {
+                if ctx.stage() == Stage::AfterTrain {
+                    at.set(at.get() + 1);
+                    return HookAction::Continue;
+                }
+                if ctx.epoch() == 0 {
+                    HookAction::Stop
+                } else {
+                    HookAction::Continue
+                }
+            },
+        )
         .unwrap();
     runner.train().unwrap();
     assert_eq!(runner.epoch(), 1, "the epoch finished, then the loop stopped");
@@ -163,18 +171,23 @@ fn hook_abort_fails_the_run_naming_hook_stage_and_message() {
     let on_exception: Rc<RefCell<Option<String>>> = Rc::default();
     let oe = on_exception.clone();
     runner
-        .register_hook("guard", PRIORITY_NORMAL, Stage::AfterTrainIter | Stage::OnException, move |ctx| {
-            if ctx.stage() == Stage::OnException {
-                *oe.borrow_mut() = ctx.error_message();
-                return HookAction::Continue;
-            }
-            assert!(ctx.error_message().is_none());
-            if ctx.iter() == 2 {
-                ctx.set_error("loss looked wrong");
-                return HookAction::Abort;
-            }
-            HookAction::Continue
-        })
+        .register_hook(
+            "guard",
+            PRIORITY_NORMAL,
+            Stage::AfterTrainIter | Stage::OnException,
+            move |ctx| {
+                if ctx.stage() == Stage::OnException {
+                    *oe.borrow_mut() = ctx.error_message();
+                    return HookAction::Continue;
+                }
+                assert!(ctx.error_message().is_none());
+                if ctx.iter() == 2 {
+                    ctx.set_error("loss looked wrong");
+                    return HookAction::Abort;
+                }
+                HookAction::Continue
+            },
+        )
         .unwrap();
     let err = runner.train().unwrap_err();
     assert_eq!(err.code, 6);
@@ -182,7 +195,11 @@ fn hook_abort_fails_the_run_naming_hook_stage_and_message() {
     assert!(err.message.contains("guard"), "{err}");
     assert!(err.message.contains("after_train_iter"), "{err}");
     assert!(err.message.contains("loss looked wrong"), "{err}");
-    assert!(on_exception.borrow().as_deref().unwrap_or("").contains("loss looked wrong"));
+    assert!(on_exception
+        .borrow()
+        .as_deref()
+        .unwrap_or("")
+        .contains("loss looked wrong"));
     assert_eq!(runner.iter(), 2, "iterations 0 and 1 completed");
     // Error is a std error with a readable Display.
     let dyn_err: &dyn std::error::Error = &err;
@@ -199,25 +216,35 @@ fn panic_in_hook_aborts_the_run_and_is_reraised_after_train_returns() {
     {
         let calls = calls.clone();
         runner
-            .register_hook("panicky", PRIORITY_NORMAL, Stage::AfterTrainIter | Stage::OnException, move |ctx| {
-                calls.set(calls.get() + 1);
-                if ctx.iter() == 1 {
-                    panic!("boom at iter {}", ctx.iter());
-                }
-                HookAction::Continue
-            })
+            .register_hook(
+                "panicky",
+                PRIORITY_NORMAL,
+                Stage::AfterTrainIter | Stage::OnException,
+                move |ctx| {
+                    calls.set(calls.get() + 1);
+                    if ctx.iter() == 1 {
+                        panic!("boom at iter {}", ctx.iter());
+                    }
+                    HookAction::Continue
+                },
+            )
             .unwrap();
         let et = exception_text.clone();
         let ar = after_run.clone();
         runner
-            .register_hook("observer", PRIORITY_LOW, Stage::OnException | Stage::AfterRun, move |ctx| {
-                if ctx.stage() == Stage::OnException {
-                    *et.borrow_mut() = ctx.error_message();
-                } else {
-                    ar.set(ar.get() + 1);
-                }
-                HookAction::Continue
-            })
+            .register_hook(
+                "observer",
+                PRIORITY_LOW,
+                Stage::OnException | Stage::AfterRun,
+                move |ctx| {
+                    if ctx.stage() == Stage::OnException {
+                        *et.borrow_mut() = ctx.error_message();
+                    } else {
+                        ar.set(ar.get() + 1);
+                    }
+                    HookAction::Continue
+                },
+            )
             .unwrap();
     }
     let payload = catch_unwind(AssertUnwindSafe(|| runner.train())).expect_err("the panic is re-raised");
@@ -225,7 +252,10 @@ fn panic_in_hook_aborts_the_run_and_is_reraised_after_train_returns() {
     assert_eq!(text, "boom at iter 1");
     // The library unwound cleanly: on_exception and after_run ran, with the panic's text.
     let et = exception_text.borrow().clone().unwrap_or_default();
-    assert!(et.contains("panic in Rust hook 'panicky'") && et.contains("boom at iter 1"), "{et}");
+    assert!(
+        et.contains("panic in Rust hook 'panicky'") && et.contains("boom at iter 1"),
+        "{et}"
+    );
     assert_eq!(after_run.get(), 1);
     // The panicked closure is not called again (not even at on_exception).
     assert_eq!(calls.get(), 2);
@@ -300,25 +330,51 @@ fn checkpoint_put_and_get_survive_resume() {
     let dir = work_dir("state");
     {
         let mut runner = Runner::new(&toy_config(&dir, 2, "")).unwrap();
-        runner.register_hook("stateful", PRIORITY_NORMAL, stages, state_hook(restored.clone(), checks.clone())).unwrap();
+        runner
+            .register_hook(
+                "stateful",
+                PRIORITY_NORMAL,
+                stages,
+                state_hook(restored.clone(), checks.clone()),
+            )
+            .unwrap();
         runner.train().unwrap();
     }
     assert_eq!(restored.get(), 0);
     // Same work_dir, resume: the newest checkpoint (epoch 2, iter 8) is loaded.
     let mut runner = Runner::new(&toy_config(&dir, 3, ", \"resume\": true")).unwrap();
-    runner.register_hook("stateful", PRIORITY_NORMAL, stages, state_hook(restored.clone(), checks.clone())).unwrap();
+    runner
+        .register_hook(
+            "stateful",
+            PRIORITY_NORMAL,
+            stages,
+            state_hook(restored.clone(), checks.clone()),
+        )
+        .unwrap();
     runner.train().unwrap();
     assert_eq!(restored.get(), 1008);
     assert_eq!(runner.iter(), 12);
-    assert_eq!(checks.get(), 2, "one FAILED_PRECONDITION check in the first run, one load in the second");
+    assert_eq!(
+        checks.get(),
+        2,
+        "one FAILED_PRECONDITION check in the first run, one load in the second"
+    );
 }
 
 #[test]
 fn hooks_info_lists_the_hook_with_its_priority() {
     let _g = serial();
     let mut runner = toy_runner("info", 1, "");
-    runner.register_hook("rust_high", PRIORITY_HIGH, Stage::AfterTrainIter, |_| HookAction::Continue).unwrap();
-    runner.register_hook("rust_lowest", PRIORITY_LOWEST, Stage::AfterTrainIter, |_| HookAction::Continue).unwrap();
+    runner
+        .register_hook("rust_high", PRIORITY_HIGH, Stage::AfterTrainIter, |_| {
+            HookAction::Continue
+        })
+        .unwrap();
+    runner
+        .register_hook("rust_lowest", PRIORITY_LOWEST, Stage::AfterTrainIter, |_| {
+            HookAction::Continue
+        })
+        .unwrap();
     let info = runner.hooks_info();
     let block = &info[info.find("after_train_iter:\n").expect("an after_train_iter block")..];
     assert!(block.contains("(HIGH        ) rust_high"), "{info}");
@@ -351,19 +407,51 @@ fn closures_are_dropped_exactly_once() {
             HookAction::Continue
         }
     };
-    runner.register_hook("a", PRIORITY_NORMAL, Stages::ALL, hook(DropCounter(drops.clone()))).unwrap();
-    runner.register_hook("b", PRIORITY_NORMAL, Stage::AfterTrainIter, hook(DropCounter(drops.clone()))).unwrap();
-    runner.register_hook("c", PRIORITY_NORMAL, Stage::AfterTrainIter, hook(DropCounter(drops.clone()))).unwrap();
+    runner
+        .register_hook("a", PRIORITY_NORMAL, Stages::ALL, hook(DropCounter(drops.clone())))
+        .unwrap();
+    runner
+        .register_hook(
+            "b",
+            PRIORITY_NORMAL,
+            Stage::AfterTrainIter,
+            hook(DropCounter(drops.clone())),
+        )
+        .unwrap();
+    runner
+        .register_hook(
+            "c",
+            PRIORITY_NORMAL,
+            Stage::AfterTrainIter,
+            hook(DropCounter(drops.clone())),
+        )
+        .unwrap();
     assert_eq!(drops.get(), 0);
     // Failed registrations drop the closure at once (the library frees the user data).
-    let e = runner.register_hook("bad", 101, Stage::AfterTrainIter, hook(DropCounter(drops.clone()))).unwrap_err();
+    let e = runner
+        .register_hook("bad", 101, Stage::AfterTrainIter, hook(DropCounter(drops.clone())))
+        .unwrap_err();
     assert_eq!(e.code, code::INVALID_ARGUMENT);
     assert!(e.message.contains("priority"), "{e}");
     assert_eq!(drops.get(), 1);
-    let e = runner.register_hook("a", PRIORITY_NORMAL, Stage::AfterTrainIter, hook(DropCounter(drops.clone()))).unwrap_err();
+    let e = runner
+        .register_hook(
+            "a",
+            PRIORITY_NORMAL,
+            Stage::AfterTrainIter,
+            hook(DropCounter(drops.clone())),
+        )
+        .unwrap_err();
     assert_eq!(e.code, code::INVALID_ARGUMENT, "duplicate name: {e}");
     assert_eq!(drops.get(), 2);
-    let e = runner.register_hook("nul\0name", PRIORITY_NORMAL, Stage::AfterTrainIter, hook(DropCounter(drops.clone()))).unwrap_err();
+    let e = runner
+        .register_hook(
+            "nul\0name",
+            PRIORITY_NORMAL,
+            Stage::AfterTrainIter,
+            hook(DropCounter(drops.clone())),
+        )
+        .unwrap_err();
     assert_eq!(e.code, code::INVALID_ARGUMENT);
     assert_eq!(drops.get(), 3);
     // Removal drops it; removing again is NOT_FOUND.
@@ -384,9 +472,16 @@ fn bad_configs_are_errors_with_codes_and_json_paths() {
     assert!(e.message.contains("invalid JSON"), "{e}");
     // A work_dir keeps whatever the library writes before validation out of the cwd.
     let wd = json_str(&work_dir("badcfg").to_string_lossy());
-    let e = Runner::new(&format!("{{\"work_dir\": {wd}, \"model\": {{\"type\": \"ToyModle\"}}}}")).err().expect("unknown type");
+    let e = Runner::new(&format!(
+        "{{\"work_dir\": {wd}, \"model\": {{\"type\": \"ToyModle\"}}}}"
+    ))
+    .err()
+    .expect("unknown type");
     assert_eq!(e.code, code::CONFIG);
-    assert!(e.message.contains("model.type") && e.message.contains("ToyModel"), "{e}");
+    assert!(
+        e.message.contains("model.type") && e.message.contains("ToyModel"),
+        "{e}"
+    );
     let e = Runner::new("{\0}").err().expect("NUL");
     assert_eq!(e.code, code::INVALID_ARGUMENT);
 }
@@ -398,11 +493,16 @@ fn val_and_test_run_their_hooks() {
     let stages_seen: Rc<RefCell<Vec<Stage>>> = Rc::default();
     let s = stages_seen.clone();
     runner
-        .register_hook("evals", PRIORITY_NORMAL, Stage::AfterValEpoch | Stage::AfterTestEpoch, move |ctx| {
-            assert_eq!(ctx.metrics(), vec![("acc".to_string(), 1.0)]);
-            s.borrow_mut().push(ctx.stage());
-            HookAction::Continue
-        })
+        .register_hook(
+            "evals",
+            PRIORITY_NORMAL,
+            Stage::AfterValEpoch | Stage::AfterTestEpoch,
+            move |ctx| {
+                assert_eq!(ctx.metrics(), vec![("acc".to_string(), 1.0)]);
+                s.borrow_mut().push(ctx.stage());
+                HookAction::Continue
+            },
+        )
         .unwrap();
     runner.val().unwrap();
     runner.test().unwrap();
@@ -415,14 +515,21 @@ fn log_records_are_routed_to_a_rust_handler() {
     let _g = serial();
     let records: Arc<Mutex<Vec<(i32, String)>>> = Arc::default();
     let r = records.clone();
-    set_log_handler(Some(Box::new(move |level, msg| r.lock().unwrap().push((level, msg.to_string())))));
+    set_log_handler(move |level: i32, msg: &str| r.lock().unwrap().push((level, msg.to_string())));
     let mut runner = toy_runner("log", 1, ", \"load_from\": \"/nonexistent/x.pth\", \"resume\": false");
     let e = runner.val().unwrap_err();
     assert_eq!(e.code, code::CHECKPOINT);
     assert!(e.message.contains("/nonexistent/x.pth"), "{e}");
     drop(runner);
-    set_log_handler(None);
-    assert_eq!(Arc::strong_count(&records), 1, "the handler was dropped when routing stopped");
+    clear_log_handler();
+    assert_eq!(
+        Arc::strong_count(&records),
+        1,
+        "the handler was dropped when routing stopped"
+    );
     let recs = records.lock().unwrap();
-    assert!(recs.iter().any(|(level, _)| *level == 40), "an ERROR record of the failed run: {recs:?}");
+    assert!(
+        recs.iter().any(|(level, _)| *level == 40),
+        "an ERROR record of the failed run: {recs:?}"
+    );
 }
