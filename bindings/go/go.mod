@@ -1,0 +1,3 @@
+module mmhook
+
+go 1.19

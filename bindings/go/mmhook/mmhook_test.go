@@ -1,0 +1,549 @@
+package mmhook
+
+// End-to-end tests on the toy runner (SPEC A8: 12 samples, batch 3, so 4 iterations per
+// epoch; ToyMetric gives acc 1.0). Work dirs go under MMHOOK_TEST_WORK_DIR (set by CTest to a
+// folder of the build tree), else under a temporary directory.
+//
+// Hooks report failures with t.Errorf, never t.Fatal: runtime.Goexit must not cross the cgo
+// callback frames of the library.
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func workDir(t *testing.T, sub string) string {
+	root := os.Getenv("MMHOOK_TEST_WORK_DIR")
+	if root == "" {
+		root = t.TempDir()
+	}
+	dir := filepath.Join(root, "go", sub)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// toyConfig is the toy config of tests/capi/test_capi.c, with `extra` appended to the
+// top-level object.
+func toyConfig(dir string, maxEpochs int, extra string) string {
+	wd, _ := json.Marshal(dir)
+	loader := `{"batch_size": 3, "num_workers": 0, "sampler": {"type": "DefaultSampler", "shuffle": false}, "dataset": {"type": "ToyDataset"}}`
+	return fmt.Sprintf(`{"work_dir": %s, "model": {"type": "ToyModel"},
+  "train_dataloader": %s, "val_dataloader": %s, "test_dataloader": %s,
+  "val_evaluator": {"type": "ToyMetric"}, "test_evaluator": {"type": "ToyMetric"},
+  "train_cfg": {"by_epoch": true, "max_epochs": %d, "val_interval": 1},
+  "val_cfg": {}, "test_cfg": {},
+  "optim_wrapper": {"optimizer": {"type": "SGD", "lr": 0.1}},
+  "randomness": {"seed": 0}, "log_level": "WARNING"%s}`, wd, loader, loader, loader, maxEpochs, extra)
+}
+
+func toyRunner(t *testing.T, sub string, maxEpochs int, extra string) *Runner {
+	r, err := NewRunner(toyConfig(workDir(t, sub), maxEpochs, extra))
+	if err != nil {
+		t.Fatalf("toy runner: %v", err)
+	}
+	return r
+}
+
+func mustOK(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("unexpected error: %v", err)
+	}
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-6 }
+
+func TestVersionCheck(t *testing.T) {
+	mustOK(t, CheckVersion())
+	if err := checkVersionOf(BindingVersionMajor+1, BindingVersionMinor, 0); !IsCode(err, CodeABI) {
+		t.Errorf("other major accepted: %v", err)
+	}
+	if BindingVersionMinor > 0 {
+		if err := checkVersionOf(BindingVersionMajor, BindingVersionMinor-1, 9); !IsCode(err, CodeABI) {
+			t.Errorf("older minor accepted: %v", err)
+		}
+	}
+	if err := checkVersionOf(BindingVersionMajor, BindingVersionMinor+1, 0); err != nil {
+		t.Errorf("newer minor refused: %v", err)
+	}
+	if StageAfterTrainIter.String() != "after_train_iter" || StageOnException.String() != "on_exception" {
+		t.Errorf("stage names: %q %q", StageAfterTrainIter, StageOnException)
+	}
+	if StagesAll != (1<<23)-1 || !StagesOf(StageBeforeRun, StageOnException).Has(StageOnException) {
+		t.Error("stage sets")
+	}
+}
+
+type iterRecord struct {
+	iter, batchIdx int64
+	loss           float64
+}
+
+func TestTrainRunsHooksWithCountersLossTensorsLrAndMetrics(t *testing.T) {
+	r := toyRunner(t, "train", 2, "")
+	defer r.Close()
+	var seen []iterRecord
+	probes := 0
+	var valMetrics []Metric
+	var savedCtx *HookCtx
+	var savedTensor *TensorView
+	var kept *Tensor
+	err := r.RegisterHook("counter", PriorityNormal,
+		StagesOf(StageBeforeTrainIter, StageAfterTrainIter, StageAfterValEpoch), func(c *HookCtx) HookAction {
+			savedCtx = c
+			switch c.Stage() {
+			case StageAfterTrainIter:
+				loss, ok := c.Scalar("train/loss")
+				if !ok {
+					t.Errorf("no train/loss at iter %d", c.Iter())
+				}
+				seen = append(seen, iterRecord{c.Iter(), c.BatchIdx(), loss})
+				if c.MaxEpochs() != 2 || c.MaxIters() != 8 {
+					t.Errorf("max epochs/iters %d %d", c.MaxEpochs(), c.MaxIters())
+				}
+				if c.BatchIdx() == 1 && c.Epoch() == 0 {
+					lossT, ok := c.Tensor("loss")
+					if !ok || lossT.Numel() != 1 {
+						t.Errorf("loss tensor")
+					}
+					if lr, err := c.Lr(0); err != nil || lr != 0.05 {
+						t.Errorf("lr after set: %v %v", lr, err)
+					}
+					if err := c.UpdateScalar("train/custom", 3.5); err != nil {
+						t.Error(err)
+					}
+					if v, ok := c.Scalar("train/custom"); !ok || v != 3.5 {
+						t.Errorf("custom scalar %v %v", v, ok)
+					}
+					probes++
+				}
+			case StageBeforeTrainIter:
+				if c.BatchIdx() == 1 && c.Epoch() == 0 {
+					in, ok := c.Tensor("inputs")
+					if !ok {
+						t.Errorf("no inputs")
+						return Continue
+					}
+					savedTensor = in
+					if s := in.Shape(); len(s) != 2 || s[0] != 3 || s[1] != 2 {
+						t.Errorf("inputs shape %v", s)
+					}
+					v, err := in.Float64s()
+					// batch 1 holds samples 3, 4, 5: inputs [i/12, 1 - i/12]
+					if err != nil || !near(v[0], 0.25) || !near(v[1], 0.75) {
+						t.Errorf("inputs %v %v", v, err)
+					}
+					kept, err = in.Retain()
+					if err != nil {
+						t.Error(err)
+					}
+					if _, ok := c.Tensor("nope"); ok {
+						t.Error("a missing tensor was found")
+					}
+					if c.ParamGroupCount() != 1 {
+						t.Errorf("param groups %d", c.ParamGroupCount())
+					}
+					if lr, err := c.Lr(0); err != nil || lr != 0.1 {
+						t.Errorf("lr %v %v", lr, err)
+					}
+					if _, err := c.Lr(7); !IsCode(err, CodeInvalidArgument) {
+						t.Errorf("lr(7): %v", err)
+					}
+					if err := c.SetLr(0, 0.05); err != nil {
+						t.Error(err)
+					}
+					probes++
+				}
+			case StageAfterValEpoch:
+				valMetrics = c.Metrics()
+			}
+			return Continue
+		})
+	mustOK(t, err)
+	mustOK(t, r.Train())
+	if len(seen) != 8 {
+		t.Fatalf("2 epochs x 4 iterations, got %d", len(seen))
+	}
+	for i, s := range seen {
+		if s.iter != int64(i) || s.batchIdx != int64(i%4) || math.IsNaN(s.loss) || math.IsInf(s.loss, 0) {
+			t.Errorf("record %d: %+v", i, s)
+		}
+	}
+	if probes != 2 {
+		t.Errorf("probes %d", probes)
+	}
+	if len(valMetrics) != 1 || valMetrics[0] != (Metric{"acc", 1.0}) {
+		t.Errorf("val metrics %v", valMetrics)
+	}
+	if r.Epoch() != 2 || r.Iter() != 8 {
+		t.Errorf("epoch %d iter %d", r.Epoch(), r.Iter())
+	}
+	m, err := r.Metrics()
+	if err != nil || len(m) != 1 || m[0] != (Metric{"acc", 1.0}) {
+		t.Errorf("runner metrics %v %v", m, err)
+	}
+	if ck := r.LastCheckpoint(); !strings.HasSuffix(ck, "epoch_2.pth") {
+		t.Errorf("last checkpoint %q", ck)
+	}
+	if !strings.Contains(r.HookTimingJSON(), `"counter"`) {
+		t.Error("timing table lacks the hook")
+	}
+	// The ctx and its borrowed tensors are dead after the call; the retained tensor lives.
+	if savedCtx.Valid() || savedCtx.Stage() != -1 {
+		t.Error("ctx usable after its call")
+	}
+	if _, ok := savedCtx.Scalar("train/loss"); ok {
+		t.Error("scalar read through a dead ctx")
+	}
+	if savedTensor.Shape() != nil {
+		t.Error("borrowed tensor usable after the call")
+	}
+	if kept == nil || kept.Numel() != 6 {
+		t.Fatal("retained tensor")
+	}
+	v, err := kept.Float64s()
+	if err != nil || !near(v[0], 0.25) {
+		t.Errorf("retained tensor values %v %v", v, err)
+	}
+	kept.Close()
+	kept.Close() // idempotent
+}
+
+func TestHookStopEndsTrainingAtTheEpochBoundary(t *testing.T) {
+	r := toyRunner(t, "stop", 5, "")
+	defer r.Close()
+	afterTrain := 0
+	mustOK(t, r.RegisterHook("stopper", PriorityNormal, StagesOf(StageAfterTrainEpoch, StageAfterTrain),
+		func(c *HookCtx) HookAction {
+			if c.Stage() == StageAfterTrain {
+				afterTrain++
+				return Continue
+			}
+			if c.Epoch() == 0 {
+				return Stop
+			}
+			return Continue
+		}))
+	mustOK(t, r.Train())
+	if r.Epoch() != 1 || r.Iter() != 4 || afterTrain != 1 {
+		t.Errorf("epoch %d iter %d after_train %d", r.Epoch(), r.Iter(), afterTrain)
+	}
+}
+
+func TestHookAbortFailsTheRunNamingHookStageAndMessage(t *testing.T) {
+	r := toyRunner(t, "abort", 2, "")
+	defer r.Close()
+	onException := ""
+	mustOK(t, r.RegisterHook("guard", PriorityNormal, StagesOf(StageAfterTrainIter, StageOnException),
+		func(c *HookCtx) HookAction {
+			if c.Stage() == StageOnException {
+				onException, _ = c.ErrorMessage()
+				return Continue
+			}
+			if _, ok := c.ErrorMessage(); ok {
+				t.Error("error message outside on_exception")
+			}
+			if c.Iter() == 2 {
+				c.SetError("loss looked wrong")
+				return Abort
+			}
+			return Continue
+		}))
+	err := r.Train()
+	e, ok := err.(*Error)
+	if !ok {
+		t.Fatalf("expected *Error, got %T %v", err, err)
+	}
+	if int32(e.Code) != 6 { // MMH_E_HOOK_ABORTED
+		t.Errorf("code %d", e.Code)
+	}
+	for _, want := range []string{"guard", "after_train_iter", "loss looked wrong"} {
+		if !strings.Contains(e.Message, want) {
+			t.Errorf("message %q lacks %q", e.Message, want)
+		}
+	}
+	if !strings.Contains(onException, "loss looked wrong") {
+		t.Errorf("on_exception saw %q", onException)
+	}
+	if r.Iter() != 2 {
+		t.Errorf("iter %d", r.Iter())
+	}
+	if !strings.Contains(err.Error(), "hook aborted") {
+		t.Errorf("Error() = %q", err.Error())
+	}
+}
+
+func TestPanicInHookAbortsTheRunAndIsReraisedAfterTrainReturns(t *testing.T) {
+	r := toyRunner(t, "panic", 2, "")
+	defer r.Close()
+	calls, afterRun := 0, 0
+	exceptionText := ""
+	mustOK(t, r.RegisterHook("panicky", PriorityNormal, StagesOf(StageAfterTrainIter, StageOnException),
+		func(c *HookCtx) HookAction {
+			calls++
+			if c.Iter() == 1 {
+				panic(fmt.Sprintf("boom at iter %d", c.Iter()))
+			}
+			return Continue
+		}))
+	mustOK(t, r.RegisterHook("observer", PriorityLow, StagesOf(StageOnException, StageAfterRun),
+		func(c *HookCtx) HookAction {
+			if c.Stage() == StageOnException {
+				exceptionText, _ = c.ErrorMessage()
+			} else {
+				afterRun++
+			}
+			return Continue
+		}))
+	var recovered interface{}
+	var trainErr error
+	func() {
+		defer func() { recovered = recover() }()
+		trainErr = r.Train()
+	}()
+	if recovered != "boom at iter 1" {
+		t.Fatalf("recovered %#v (train returned %v)", recovered, trainErr)
+	}
+	// The library unwound cleanly: on_exception and after_run ran, with the panic's text.
+	if !strings.Contains(exceptionText, "panic in Go hook 'panicky'") || !strings.Contains(exceptionText, "boom at iter 1") {
+		t.Errorf("on_exception saw %q", exceptionText)
+	}
+	if afterRun != 1 {
+		t.Errorf("after_run %d", afterRun)
+	}
+	if calls != 2 {
+		t.Errorf("the panicked hook was called again: %d calls", calls)
+	}
+	mustOK(t, r.RemoveHook("panicky"))
+	mustOK(t, r.Val()) // no panic pending any more
+}
+
+func TestRequestStopFromAnotherGoroutine(t *testing.T) {
+	r := toyRunner(t, "reqstop", 50, "")
+	toStopper := make(chan int64)
+	ack := make(chan struct{})
+	go func() {
+		<-toStopper
+		r.RequestStop()
+		close(ack)
+	}()
+	mustOK(t, r.RegisterHook("signaller", PriorityNormal, StageAfterTrainIter.Bit(), func(c *HookCtx) HookAction {
+		if c.Iter() == 3 {
+			toStopper <- c.Iter()
+			<-ack // the other goroutine has asked for the stop: deterministic
+		}
+		return Continue
+	}))
+	mustOK(t, r.Train())
+	if r.Iter() != 4 {
+		t.Errorf("stopped at iter %d, want 4", r.Iter())
+	}
+	r.Close()
+	r.RequestStop() // a no-op after Close
+	r.Close()       // idempotent
+	if err := r.Train(); !IsCode(err, CodeFailedPrecondition) {
+		t.Errorf("train after close: %v", err)
+	}
+}
+
+func stateHook(t *testing.T, restored *int64, checks *int) HookFunc {
+	return func(c *HookCtx) HookAction {
+		switch c.Stage() {
+		case StageBeforeSaveCheckpoint:
+			b := make([]byte, 8)
+			binary.LittleEndian.PutUint64(b, uint64(1000+c.Iter()))
+			if err := c.CheckpointPut("counter", b); err != nil {
+				t.Error(err)
+			}
+		case StageAfterLoadCheckpoint:
+			b, found, err := c.CheckpointGet("counter")
+			if err != nil || !found || len(b) != 8 {
+				t.Errorf("get counter: %v %v %v", b, found, err)
+				return Continue
+			}
+			*restored = int64(binary.LittleEndian.Uint64(b))
+			if _, found, err := c.CheckpointGet("absent"); found || err != nil {
+				t.Errorf("absent key: %v %v", found, err)
+			}
+			*checks++
+		case StageAfterTrainIter:
+			if c.Iter() == 0 {
+				if err := c.CheckpointPut("counter", []byte("x")); !IsCode(err, CodeFailedPrecondition) {
+					t.Errorf("put outside before_save_checkpoint: %v", err)
+				}
+				*checks++
+			}
+		}
+		return Continue
+	}
+}
+
+func TestCheckpointPutAndGetSurviveResume(t *testing.T) {
+	var restored int64
+	checks := 0
+	stages := StagesOf(StageBeforeSaveCheckpoint, StageAfterLoadCheckpoint, StageAfterTrainIter)
+	dir := workDir(t, "state")
+	r, err := NewRunner(toyConfig(dir, 2, ""))
+	mustOK(t, err)
+	mustOK(t, r.RegisterHook("stateful", PriorityNormal, stages, stateHook(t, &restored, &checks)))
+	mustOK(t, r.Train())
+	r.Close()
+	if restored != 0 {
+		t.Errorf("restored %d before resume", restored)
+	}
+	r, err = NewRunner(toyConfig(dir, 3, `, "resume": true`))
+	mustOK(t, err)
+	defer r.Close()
+	mustOK(t, r.RegisterHook("stateful", PriorityNormal, stages, stateHook(t, &restored, &checks)))
+	mustOK(t, r.Train())
+	if restored != 1008 || r.Iter() != 12 || checks != 2 {
+		t.Errorf("restored %d iter %d checks %d", restored, r.Iter(), checks)
+	}
+}
+
+func TestHooksInfoListsTheHookWithItsPriority(t *testing.T) {
+	r := toyRunner(t, "info", 1, "")
+	defer r.Close()
+	nop := func(*HookCtx) HookAction { return Continue }
+	mustOK(t, r.RegisterHook("go_high", PriorityHigh, StageAfterTrainIter.Bit(), nop))
+	mustOK(t, r.RegisterHook("go_lowest", PriorityLowest, StageAfterTrainIter.Bit(), nop))
+	info := r.HooksInfo()
+	at := strings.Index(info, "after_train_iter:\n")
+	if at < 0 {
+		t.Fatalf("no after_train_iter block:\n%s", info)
+	}
+	block := info[at:]
+	if !strings.Contains(block, "(HIGH        ) go_high") || !strings.Contains(block, "(LOWEST      ) go_lowest") {
+		t.Errorf("priorities missing:\n%s", info)
+	}
+	hi, timer, lo := strings.Index(block, "go_high"), strings.Index(block, "IterTimerHook"), strings.Index(block, "go_lowest")
+	if !(hi < timer && timer < lo) {
+		t.Errorf("priority order:\n%s", block)
+	}
+	if strings.Contains(info[:at], "go_high") {
+		t.Error("listed under a stage outside its mask")
+	}
+}
+
+func TestHandlesAreReleasedExactlyOnce(t *testing.T) {
+	base := atomic.LoadInt64(&liveHooks)
+	live := func() int64 { return atomic.LoadInt64(&liveHooks) - base }
+	r := toyRunner(t, "handles", 1, "")
+	nop := func(*HookCtx) HookAction { return Continue }
+	mustOK(t, r.RegisterHook("a", PriorityNormal, StagesAll, nop))
+	mustOK(t, r.RegisterHook("b", PriorityNormal, StageAfterTrainIter.Bit(), nop))
+	mustOK(t, r.RegisterHook("c", PriorityNormal, StageAfterTrainIter.Bit(), nop))
+	if live() != 3 {
+		t.Fatalf("live %d", live())
+	}
+	// Failed registrations release the handle at once (the library frees the user data).
+	err := r.RegisterHook("bad", 101, StageAfterTrainIter.Bit(), nop)
+	if !IsCode(err, CodeInvalidArgument) || !strings.Contains(err.Error(), "priority") {
+		t.Errorf("priority 101: %v", err)
+	}
+	if err := r.RegisterHook("a", PriorityNormal, StageAfterTrainIter.Bit(), nop); !IsCode(err, CodeInvalidArgument) {
+		t.Errorf("duplicate: %v", err)
+	}
+	if live() != 3 {
+		t.Errorf("live after failures %d", live())
+	}
+	mustOK(t, r.RemoveHook("c"))
+	if live() != 2 {
+		t.Errorf("live after removal %d", live())
+	}
+	if err := r.RemoveHook("c"); !IsCode(err, CodeNotFound) {
+		t.Errorf("second removal: %v", err)
+	}
+	mustOK(t, r.Train())
+	r.Close()
+	r.Close()
+	if live() != 0 {
+		t.Errorf("live after Close %d", live())
+	}
+	// The finalizer closes a forgotten runner.
+	func() {
+		r2 := toyRunner(t, "finalizer", 1, "")
+		mustOK(t, r2.RegisterHook("x", PriorityNormal, StagesAll, nop))
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for live() != 0 && time.Now().Before(deadline) {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if live() != 0 {
+		t.Errorf("the finalizer did not release the runner: live %d", live())
+	}
+}
+
+func TestBadConfigsAreErrorsWithCodesAndJSONPaths(t *testing.T) {
+	_, err := NewRunner(`{"model": `)
+	if !IsCode(err, CodeConfig) || !strings.Contains(err.Error(), "invalid JSON") {
+		t.Errorf("invalid JSON: %v", err)
+	}
+	// A work_dir keeps whatever the library writes before validation out of the cwd.
+	wd, _ := json.Marshal(workDir(t, "badcfg"))
+	_, err = NewRunner(fmt.Sprintf(`{"work_dir": %s, "model": {"type": "ToyModle"}}`, wd))
+	if !IsCode(err, CodeConfig) || !strings.Contains(err.Error(), "model.type") || !strings.Contains(err.Error(), "ToyModel") {
+		t.Errorf("unknown type: %v", err)
+	}
+	_, err = NewRunner("{\x00}")
+	if !IsCode(err, CodeInvalidArgument) {
+		t.Errorf("NUL: %v", err)
+	}
+}
+
+func TestValAndTestRunTheirHooks(t *testing.T) {
+	r := toyRunner(t, "valtest", 1, "")
+	defer r.Close()
+	var stages []Stage
+	mustOK(t, r.RegisterHook("evals", PriorityNormal, StagesOf(StageAfterValEpoch, StageAfterTestEpoch), func(c *HookCtx) HookAction {
+		if m := c.Metrics(); len(m) != 1 || m[0] != (Metric{"acc", 1.0}) {
+			t.Errorf("metrics %v", m)
+		}
+		stages = append(stages, c.Stage())
+		return Continue
+	}))
+	mustOK(t, r.Val())
+	mustOK(t, r.Test())
+	if len(stages) != 2 || stages[0] != StageAfterValEpoch || stages[1] != StageAfterTestEpoch {
+		t.Errorf("stages %v", stages)
+	}
+}
+
+func TestLogRecordsAreRoutedToAGoHandler(t *testing.T) {
+	var mu sync.Mutex
+	var levels []int32
+	SetLogHandler(func(level int32, message string) {
+		mu.Lock()
+		levels = append(levels, level)
+		mu.Unlock()
+	})
+	r := toyRunner(t, "log", 1, `, "load_from": "/nonexistent/x.pth", "resume": false`)
+	err := r.Val()
+	if !IsCode(err, CodeCheckpoint) || !strings.Contains(err.Error(), "/nonexistent/x.pth") {
+		t.Errorf("val with a missing checkpoint: %v", err)
+	}
+	r.Close()
+	SetLogHandler(nil)
+	mu.Lock()
+	defer mu.Unlock()
+	sawError := false
+	for _, l := range levels {
+		sawError = sawError || l == 40
+	}
+	if !sawError {
+		t.Errorf("no ERROR record routed: %v", levels)
+	}
+}

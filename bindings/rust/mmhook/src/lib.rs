@@ -1,0 +1,1082 @@
+//! Safe Rust API of the mmhook training engine, over the C ABI of `libmmhook.so`.
+//!
+//! ```no_run
+//! use mmhook::{HookAction, Runner, Stage, PRIORITY_NORMAL};
+//! # let config_json = "{}";
+//! let mut runner = Runner::new(config_json)?;
+//! runner.register_hook("loss_printer", PRIORITY_NORMAL, Stage::AfterTrainIter, |ctx| {
+//!     if let Some(loss) = ctx.scalar("train/loss") {
+//!         println!("iter {} loss {loss:.4}", ctx.iter());
+//!     }
+//!     HookAction::Continue
+//! })?;
+//! runner.train()?;
+//! # Ok::<(), mmhook::Error>(())
+//! ```
+//!
+//! Hooks are closures `FnMut(&mut HookCtx) -> HookAction`. They run on the thread that called
+//! [`Runner::train`] (or `val`/`test`), one at a time, in priority order. A panic inside a hook
+//! is caught at the FFI boundary, fails the run like `HookAction::Abort` (the message names the
+//! hook and carries the panic text), and is re-raised by `train()` once the library has
+//! returned, so the engine always unwinds cleanly.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::ffi::{CStr, CString};
+use std::fmt;
+use std::os::raw::{c_char, c_void};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+pub use mmhook_sys as sys;
+
+/// Error codes of [`Error::code`] (the `MMH_E_*` values of the C ABI).
+pub mod code {
+    use mmhook_sys as sys;
+    pub const OK: i32 = sys::MMH_OK;
+    pub const INVALID_ARGUMENT: i32 = sys::MMH_E_INVALID_ARGUMENT;
+    pub const NOT_FOUND: i32 = sys::MMH_E_NOT_FOUND;
+    pub const UNAVAILABLE: i32 = sys::MMH_E_UNAVAILABLE;
+    pub const FAILED_PRECONDITION: i32 = sys::MMH_E_FAILED_PRECONDITION;
+    pub const OOM: i32 = sys::MMH_E_OOM;
+    pub const HOOK_ABORTED: i32 = sys::MMH_E_HOOK_ABORTED;
+    pub const TORCH: i32 = sys::MMH_E_TORCH;
+    pub const ABI: i32 = sys::MMH_E_ABI;
+    pub const INTERNAL: i32 = sys::MMH_E_INTERNAL;
+    pub const IO: i32 = sys::MMH_E_IO;
+    pub const CONFIG: i32 = sys::MMH_E_CONFIG;
+    pub const CHECKPOINT: i32 = sys::MMH_E_CHECKPOINT;
+    pub const DISTRIBUTED: i32 = sys::MMH_E_DISTRIBUTED;
+    pub const CANCELLED: i32 = sys::MMH_E_CANCELLED;
+
+    /// A short name of a code ("hook aborted"), for messages built on this side.
+    pub fn name(code: i32) -> &'static str {
+        match code {
+            OK => "ok",
+            INVALID_ARGUMENT => "invalid argument",
+            NOT_FOUND => "not found",
+            UNAVAILABLE => "unavailable",
+            FAILED_PRECONDITION => "failed precondition",
+            OOM => "out of memory",
+            HOOK_ABORTED => "hook aborted",
+            TORCH => "torch error",
+            ABI => "ABI mismatch",
+            INTERNAL => "internal error",
+            IO => "I/O error",
+            CONFIG => "config error",
+            CHECKPOINT => "checkpoint error",
+            DISTRIBUTED => "distributed error",
+            CANCELLED => "cancelled",
+            _ => "unknown error",
+        }
+    }
+}
+
+/// MMEngine's priority levels; a lower value runs earlier.
+pub const PRIORITY_HIGHEST: i32 = sys::MMH_PRIORITY_HIGHEST;
+/// See [`PRIORITY_HIGHEST`].
+pub const PRIORITY_VERY_HIGH: i32 = sys::MMH_PRIORITY_VERY_HIGH;
+/// See [`PRIORITY_HIGHEST`].
+pub const PRIORITY_HIGH: i32 = sys::MMH_PRIORITY_HIGH;
+/// See [`PRIORITY_HIGHEST`].
+pub const PRIORITY_ABOVE_NORMAL: i32 = sys::MMH_PRIORITY_ABOVE_NORMAL;
+/// See [`PRIORITY_HIGHEST`].
+pub const PRIORITY_NORMAL: i32 = sys::MMH_PRIORITY_NORMAL;
+/// See [`PRIORITY_HIGHEST`].
+pub const PRIORITY_BELOW_NORMAL: i32 = sys::MMH_PRIORITY_BELOW_NORMAL;
+/// See [`PRIORITY_HIGHEST`].
+pub const PRIORITY_LOW: i32 = sys::MMH_PRIORITY_LOW;
+/// See [`PRIORITY_HIGHEST`].
+pub const PRIORITY_VERY_LOW: i32 = sys::MMH_PRIORITY_VERY_LOW;
+/// See [`PRIORITY_HIGHEST`].
+pub const PRIORITY_LOWEST: i32 = sys::MMH_PRIORITY_LOWEST;
+
+// ------------------------------------------------------------------------------------------
+// Errors
+
+/// An error of the library (or of this binding): a `code` (see [`code`]) and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// One of the [`code`] constants.
+    pub code: i32,
+    /// What went wrong; names the option, hook, stage or file concerned.
+    pub message: String,
+}
+
+impl Error {
+    /// An error made on this side of the boundary.
+    pub fn new(code: i32, message: impl Into<String>) -> Error {
+        Error {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Takes ownership of a library error (NULL means success).
+    fn from_raw(err: *mut sys::mmh_error_t) -> Result<(), Error> {
+        if err.is_null() {
+            return Ok(());
+        }
+        // SAFETY: err is a live error returned by the library; the message lives as long as err.
+        let e = unsafe {
+            let code = sys::mmh_error_code(err);
+            let message = CStr::from_ptr(sys::mmh_error_message(err))
+                .to_string_lossy()
+                .into_owned();
+            sys::mmh_error_free(err);
+            Error { code, message }
+        };
+        Err(e)
+    }
+
+    /// Maps a ctx call's code to a result; `what` names the call in the message.
+    fn check(code: i32, what: &str) -> Result<(), Error> {
+        if code == sys::MMH_OK {
+            Ok(())
+        } else {
+            Err(Error::new(code, format!("{what}: {}", code::name(code))))
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "mmhook error {} ({}): {}",
+            self.code,
+            code::name(self.code),
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn cstring(s: &str, what: &str) -> Result<CString, Error> {
+    CString::new(s).map_err(|_| Error::new(code::INVALID_ARGUMENT, format!("{what} contains a NUL byte")))
+}
+
+/// Reads a `(buf, cap) -> full length` getter into a String.
+fn read_buffer(mut get: impl FnMut(*mut c_char, usize) -> usize) -> String {
+    let mut cap = 256usize;
+    loop {
+        let mut buf = vec![0u8; cap];
+        let len = get(buf.as_mut_ptr() as *mut c_char, cap);
+        if len < cap {
+            buf.truncate(len);
+            return String::from_utf8_lossy(&buf).into_owned();
+        }
+        cap = len + 1;
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Versions
+
+/// The binding's version of the ABI (the header it was written against).
+pub const BINDING_VERSION: (u32, u32, u32) = (sys::MMH_VERSION_MAJOR, sys::MMH_VERSION_MINOR, sys::MMH_VERSION_PATCH);
+
+/// The loaded library's version (major, minor, patch).
+pub fn library_version() -> (u32, u32, u32) {
+    // SAFETY: never fails.
+    let v = unsafe { sys::mmh_version_number() };
+    (v >> 16, (v >> 8) & 0xff, v & 0xff)
+}
+
+/// The loaded library's version string ("0.1.0").
+pub fn library_version_string() -> String {
+    // SAFETY: static storage.
+    unsafe { CStr::from_ptr(sys::mmh_version_string()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Refuses a library whose major version differs from the binding's, or whose minor version is
+/// older (it may lack functions the binding calls). [`Runner::new`] calls this.
+pub fn check_version() -> Result<(), Error> {
+    check_version_of(library_version())
+}
+
+fn check_version_of(lib: (u32, u32, u32)) -> Result<(), Error> {
+    let (major, minor, _) = BINDING_VERSION;
+    if lib.0 != major || lib.1 < minor {
+        return Err(Error::new(
+            code::ABI,
+            format!(
+                "libmmhook {}.{}.{} is incompatible with the Rust binding {}.{}.{} (needs {}.x with x >= {})",
+                lib.0, lib.1, lib.2, major, minor, BINDING_VERSION.2, major, minor
+            ),
+        ));
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------
+// Stages, stage sets, actions
+
+/// A hook stage: MMEngine's `Hook.stages` order, then `on_exception`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(i32)]
+pub enum Stage {
+    BeforeRun = 0,
+    AfterLoadCheckpoint,
+    BeforeTrain,
+    BeforeTrainEpoch,
+    BeforeTrainIter,
+    AfterTrainIter,
+    AfterTrainEpoch,
+    BeforeVal,
+    BeforeValEpoch,
+    BeforeValIter,
+    AfterValIter,
+    AfterValEpoch,
+    AfterVal,
+    BeforeSaveCheckpoint,
+    AfterTrain,
+    BeforeTest,
+    BeforeTestEpoch,
+    BeforeTestIter,
+    AfterTestIter,
+    AfterTestEpoch,
+    AfterTest,
+    AfterRun,
+    OnException,
+}
+
+impl Stage {
+    /// Every stage, in order.
+    pub const ALL: [Stage; 23] = [
+        Stage::BeforeRun,
+        Stage::AfterLoadCheckpoint,
+        Stage::BeforeTrain,
+        Stage::BeforeTrainEpoch,
+        Stage::BeforeTrainIter,
+        Stage::AfterTrainIter,
+        Stage::AfterTrainEpoch,
+        Stage::BeforeVal,
+        Stage::BeforeValEpoch,
+        Stage::BeforeValIter,
+        Stage::AfterValIter,
+        Stage::AfterValEpoch,
+        Stage::AfterVal,
+        Stage::BeforeSaveCheckpoint,
+        Stage::AfterTrain,
+        Stage::BeforeTest,
+        Stage::BeforeTestEpoch,
+        Stage::BeforeTestIter,
+        Stage::AfterTestIter,
+        Stage::AfterTestEpoch,
+        Stage::AfterTest,
+        Stage::AfterRun,
+        Stage::OnException,
+    ];
+
+    /// The stage of a raw `mmh_stage_t`, if in range.
+    pub fn from_raw(raw: i32) -> Option<Stage> {
+        if (0..sys::MMH_STAGE_COUNT).contains(&raw) {
+            Some(Stage::ALL[raw as usize])
+        } else {
+            None
+        }
+    }
+
+    /// The raw `mmh_stage_t`.
+    pub fn raw(self) -> i32 {
+        self as i32
+    }
+
+    /// MMEngine's name ("after_train_iter"), from the library.
+    pub fn name(self) -> &'static str {
+        // SAFETY: in-range stages have static names.
+        let p = unsafe { sys::mmh_stage_name(self as i32) };
+        if p.is_null() {
+            return "";
+        }
+        unsafe { CStr::from_ptr(p) }.to_str().unwrap_or("")
+    }
+
+    /// The one-stage set.
+    pub fn bit(self) -> Stages {
+        Stages(sys::mmh_stage_bit(self as i32))
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A set of stages (the `stages` mask of a hook). Build with `Stage::A | Stage::B`,
+/// `Stages::ALL`, or `Stages::from_iter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Stages(pub u64);
+
+impl Stages {
+    /// Every stage.
+    pub const ALL: Stages = Stages(sys::MMH_STAGES_ALL);
+    /// No stage.
+    pub const NONE: Stages = Stages(0);
+
+    /// Whether `stage` is in the set.
+    pub fn contains(self, stage: Stage) -> bool {
+        self.0 & stage.bit().0 != 0
+    }
+}
+
+impl From<Stage> for Stages {
+    fn from(s: Stage) -> Stages {
+        s.bit()
+    }
+}
+
+impl FromIterator<Stage> for Stages {
+    fn from_iter<I: IntoIterator<Item = Stage>>(iter: I) -> Stages {
+        Stages(iter.into_iter().fold(0, |m, s| m | s.bit().0))
+    }
+}
+
+impl<T: Into<Stages>> std::ops::BitOr<T> for Stages {
+    type Output = Stages;
+    fn bitor(self, rhs: T) -> Stages {
+        Stages(self.0 | rhs.into().0)
+    }
+}
+
+impl<T: Into<Stages>> std::ops::BitOr<T> for Stage {
+    type Output = Stages;
+    fn bitor(self, rhs: T) -> Stages {
+        Stages(self.bit().0 | rhs.into().0)
+    }
+}
+
+/// What a hook asks the runner to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookAction {
+    /// Go on.
+    Continue,
+    /// Graceful stop, like EarlyStoppingHook, at the next loop boundary.
+    Stop,
+    /// Fail the run with [`code::HOOK_ABORTED`] and the text of [`HookCtx::set_error`].
+    Abort,
+}
+
+impl HookAction {
+    fn raw(self) -> i32 {
+        match self {
+            HookAction::Continue => sys::MMH_HOOK_CONTINUE,
+            HookAction::Stop => sys::MMH_HOOK_STOP,
+            HookAction::Abort => sys::MMH_HOOK_ABORT,
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Hook context and tensors
+
+/// The context of one hook call. Only reachable as `&mut HookCtx` inside the hook, so it
+/// cannot outlive the call.
+pub struct HookCtx {
+    raw: *mut sys::mmh_hook_ctx_t,
+}
+
+impl HookCtx {
+    /// The raw context (valid during this hook call only).
+    pub fn as_raw(&mut self) -> *mut sys::mmh_hook_ctx_t {
+        self.raw
+    }
+
+    /// The stage being called.
+    pub fn stage(&self) -> Stage {
+        // SAFETY: the ctx is live during the call; the library only calls with valid stages.
+        Stage::from_raw(unsafe { sys::mmh_ctx_stage(self.raw) }).expect("the library passed an out-of-range stage")
+    }
+
+    /// `runner.epoch` (completed epochs).
+    pub fn epoch(&self) -> i64 {
+        unsafe { sys::mmh_ctx_epoch(self.raw) }
+    }
+
+    /// `runner.iter` (completed iterations).
+    pub fn iter(&self) -> i64 {
+        unsafe { sys::mmh_ctx_iter(self.raw) }
+    }
+
+    /// The batch index in iteration stages; `None` elsewhere.
+    pub fn batch_idx(&self) -> Option<i64> {
+        let i = unsafe { sys::mmh_ctx_batch_idx(self.raw) };
+        if i < 0 {
+            None
+        } else {
+            Some(i)
+        }
+    }
+
+    /// `runner.max_epochs` (0 without a train loop).
+    pub fn max_epochs(&self) -> i64 {
+        unsafe { sys::mmh_ctx_max_epochs(self.raw) }
+    }
+
+    /// `runner.max_iters` (0 without a train loop).
+    pub fn max_iters(&self) -> i64 {
+        unsafe { sys::mmh_ctx_max_iters(self.raw) }
+    }
+
+    /// The current value of a message-hub scalar ("train/loss"); `None` if absent.
+    pub fn scalar(&self, key: &str) -> Option<f64> {
+        let key = CString::new(key).ok()?;
+        let mut v = 0.0;
+        let rc = unsafe { sys::mmh_ctx_scalar(self.raw, key.as_ptr(), &mut v) };
+        (rc == sys::MMH_OK).then_some(v)
+    }
+
+    /// Appends a value to a message-hub scalar (logged like the built-in ones).
+    pub fn update_scalar(&mut self, key: &str, value: f64) -> Result<(), Error> {
+        let k = cstring(key, "scalar key")?;
+        Error::check(
+            unsafe { sys::mmh_ctx_update_scalar(self.raw, k.as_ptr(), value) },
+            &format!("update_scalar({key})"),
+        )
+    }
+
+    /// The metrics of the evaluation (after_val_epoch / after_test_epoch; empty elsewhere).
+    pub fn metrics(&self) -> Vec<(String, f64)> {
+        let n = unsafe { sys::mmh_ctx_metric_count(self.raw) };
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut name: *const c_char = std::ptr::null();
+            let mut value = 0.0;
+            if unsafe { sys::mmh_ctx_metric_at(self.raw, i, &mut name, &mut value) } == sys::MMH_OK && !name.is_null() {
+                out.push((unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned(), value));
+            }
+        }
+        out
+    }
+
+    /// Number of optimizer parameter groups.
+    pub fn param_group_count(&self) -> usize {
+        unsafe { sys::mmh_ctx_param_group_count(self.raw) }
+    }
+
+    /// The learning rate of a parameter group.
+    pub fn lr(&self, group: usize) -> Result<f64, Error> {
+        let mut v = 0.0;
+        Error::check(
+            unsafe { sys::mmh_ctx_lr(self.raw, group, &mut v) },
+            &format!("lr(group {group})"),
+        )?;
+        Ok(v)
+    }
+
+    /// Sets the learning rate of a parameter group.
+    pub fn set_lr(&mut self, group: usize, lr: f64) -> Result<(), Error> {
+        Error::check(
+            unsafe { sys::mmh_ctx_set_lr(self.raw, group, lr) },
+            &format!("set_lr(group {group})"),
+        )
+    }
+
+    /// A tensor of the call: "inputs", "targets" (iteration stages), "loss"
+    /// (after_train_iter), "outputs" (after_val_iter / after_test_iter), or another batch key.
+    pub fn tensor(&self, key: &str) -> Option<TensorView<'_>> {
+        let key = CString::new(key).ok()?;
+        let mut t: *const sys::mmh_tensor_t = std::ptr::null();
+        let rc = unsafe { sys::mmh_ctx_tensor(self.raw, key.as_ptr(), &mut t) };
+        (rc == sys::MMH_OK && !t.is_null()).then_some(TensorView {
+            raw: t,
+            _ctx: std::marker::PhantomData,
+        })
+    }
+
+    /// Sets the message of a [`HookAction::Abort`].
+    pub fn set_error(&mut self, message: &str) {
+        // Interior NULs would truncate the message; replace them instead of failing.
+        let m = CString::new(message.replace('\0', " ")).expect("NULs were replaced");
+        unsafe { sys::mmh_ctx_set_error(self.raw, m.as_ptr()) };
+    }
+
+    /// The failure's message during `on_exception`; `None` elsewhere.
+    pub fn error_message(&self) -> Option<String> {
+        let mut p: *const c_char = std::ptr::null();
+        let rc = unsafe { sys::mmh_ctx_error_message(self.raw, &mut p) };
+        (rc == sys::MMH_OK && !p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+    }
+
+    /// Stores bytes under `hook_states/<hook name>/<key>` of the checkpoint being saved
+    /// (before_save_checkpoint only; [`code::FAILED_PRECONDITION`] elsewhere).
+    pub fn checkpoint_put(&mut self, key: &str, data: &[u8]) -> Result<(), Error> {
+        let k = cstring(key, "checkpoint key")?;
+        Error::check(
+            unsafe { sys::mmh_ctx_checkpoint_put(self.raw, k.as_ptr(), data.as_ptr() as *const c_void, data.len()) },
+            &format!("checkpoint_put({key})"),
+        )
+    }
+
+    /// Reads bytes stored by [`checkpoint_put`](Self::checkpoint_put) from the checkpoint being
+    /// loaded (after_load_checkpoint only); `Ok(None)` if the key is absent.
+    pub fn checkpoint_get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        let k = cstring(key, "checkpoint key")?;
+        let mut buf = vec![0u8; 64];
+        loop {
+            let mut len = 0usize;
+            let rc = unsafe {
+                sys::mmh_ctx_checkpoint_get(
+                    self.raw,
+                    k.as_ptr(),
+                    buf.as_mut_ptr() as *mut c_void,
+                    buf.len(),
+                    &mut len,
+                )
+            };
+            if rc == sys::MMH_E_NOT_FOUND {
+                return Ok(None);
+            }
+            Error::check(rc, &format!("checkpoint_get({key})"))?;
+            if len <= buf.len() {
+                buf.truncate(len);
+                return Ok(Some(buf));
+            }
+            buf.resize(len, 0);
+        }
+    }
+}
+
+/// Read access shared by borrowed and owned tensors.
+pub trait TensorRef {
+    /// The raw handle.
+    fn as_raw_tensor(&self) -> *const sys::mmh_tensor_t;
+
+    /// The shape.
+    fn shape(&self) -> &[i64] {
+        let t = self.as_raw_tensor();
+        let n = unsafe { sys::mmh_tensor_ndim(t) };
+        let p = unsafe { sys::mmh_tensor_shape(t) };
+        if n == 0 || p.is_null() {
+            return &[];
+        }
+        // SAFETY: the shape lives as long as the handle, which outlives &self.
+        unsafe { std::slice::from_raw_parts(p, n) }
+    }
+
+    /// Number of elements.
+    fn numel(&self) -> usize {
+        unsafe { sys::mmh_tensor_numel(self.as_raw_tensor()) }
+    }
+
+    /// The elements, row-major, converted to f64 (copied to the host).
+    fn to_vec_f64(&self) -> Result<Vec<f64>, Error> {
+        let n = self.numel();
+        let mut v = vec![0.0f64; n];
+        Error::from_raw(unsafe { sys::mmh_tensor_copy_to_host_f64(self.as_raw_tensor(), v.as_mut_ptr(), n) })?;
+        Ok(v)
+    }
+
+    /// An owned handle to the same tensor, usable after the hook call.
+    fn retain(&self) -> Result<Tensor, Error> {
+        let mut out: *mut sys::mmh_tensor_t = std::ptr::null_mut();
+        Error::from_raw(unsafe { sys::mmh_tensor_retain(self.as_raw_tensor(), &mut out) })?;
+        Ok(Tensor { raw: out })
+    }
+}
+
+/// A tensor borrowed from a hook ctx: valid during the hook call.
+pub struct TensorView<'a> {
+    raw: *const sys::mmh_tensor_t,
+    _ctx: std::marker::PhantomData<&'a HookCtx>,
+}
+
+impl TensorView<'_> {
+    /// The shape.
+    pub fn shape(&self) -> &[i64] {
+        TensorRef::shape(self)
+    }
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        TensorRef::numel(self)
+    }
+    /// The elements as f64.
+    pub fn to_vec_f64(&self) -> Result<Vec<f64>, Error> {
+        TensorRef::to_vec_f64(self)
+    }
+    /// An owned handle to the same tensor.
+    pub fn retain(&self) -> Result<Tensor, Error> {
+        TensorRef::retain(self)
+    }
+}
+
+impl TensorRef for TensorView<'_> {
+    fn as_raw_tensor(&self) -> *const sys::mmh_tensor_t {
+        self.raw
+    }
+}
+
+/// An owned tensor handle (from [`TensorView::retain`]); freed on drop.
+pub struct Tensor {
+    raw: *mut sys::mmh_tensor_t,
+}
+
+impl Tensor {
+    /// The shape.
+    pub fn shape(&self) -> &[i64] {
+        TensorRef::shape(self)
+    }
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        TensorRef::numel(self)
+    }
+    /// The elements as f64.
+    pub fn to_vec_f64(&self) -> Result<Vec<f64>, Error> {
+        TensorRef::to_vec_f64(self)
+    }
+}
+
+impl TensorRef for Tensor {
+    fn as_raw_tensor(&self) -> *const sys::mmh_tensor_t {
+        self.raw
+    }
+}
+
+impl Drop for Tensor {
+    fn drop(&mut self) {
+        unsafe { sys::mmh_tensor_free(self.raw) };
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Runner
+
+type PanicSlot = Rc<RefCell<Option<Box<dyn Any + Send + 'static>>>>;
+
+/// What a registered hook's `user_data` points to; freed by `free_hook` exactly once.
+struct HookBox {
+    f: Box<dyn FnMut(&mut HookCtx) -> HookAction>,
+    name: String,
+    panics: PanicSlot,
+    /// Set after the closure panicked: it is not called again (its state may be broken).
+    poisoned: bool,
+}
+
+fn panic_text(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_string()
+    }
+}
+
+unsafe extern "C" fn hook_trampoline(ctx: *mut sys::mmh_hook_ctx_t, user_data: *mut c_void) -> sys::mmh_hook_action_t {
+    // Nothing may unwind out of here: every panic is caught.
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: user_data is the HookBox registered with this trampoline; hooks of one runner
+        // run one at a time, so this is the only reference.
+        let hb = unsafe { &mut *(user_data as *mut HookBox) };
+        if hb.poisoned {
+            return sys::MMH_HOOK_CONTINUE;
+        }
+        let mut hctx = HookCtx { raw: ctx };
+        match catch_unwind(AssertUnwindSafe(|| (hb.f)(&mut hctx))) {
+            Ok(action) => action.raw(),
+            Err(payload) => {
+                hb.poisoned = true;
+                let text = format!("panic in Rust hook '{}': {}", hb.name, panic_text(&*payload));
+                hctx.set_error(&text);
+                let mut slot = hb.panics.borrow_mut();
+                if slot.is_none() {
+                    *slot = Some(payload);
+                }
+                sys::MMH_HOOK_ABORT
+            }
+        }
+    }));
+    result.unwrap_or(sys::MMH_HOOK_ABORT)
+}
+
+unsafe extern "C" fn free_hook(user_data: *mut c_void) {
+    // A panicking Drop of a captured value must not unwind into C: report it and go on.
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: created by Box::into_raw in register_hook; the library frees it exactly once.
+        drop(unsafe { Box::from_raw(user_data as *mut HookBox) });
+    }));
+    if let Err(p) = r {
+        eprintln!(
+            "mmhook: a hook's captured state panicked while being dropped: {}",
+            panic_text(&*p)
+        );
+    }
+}
+
+/// Shared between a [`Runner`] and its [`StopHandle`]s: the runner pointer, cleared (under the
+/// lock) before the runner is destroyed.
+struct StopShared {
+    runner: Mutex<usize>,
+}
+
+/// Asks a runner to stop after the current iteration; `Send + Sync`, usable from any thread,
+/// and harmless after the runner is gone.
+#[derive(Clone)]
+pub struct StopHandle {
+    shared: Arc<StopShared>,
+}
+
+impl StopHandle {
+    /// Asks the running loop to stop after the current iteration (a no-op once the runner is
+    /// dropped).
+    pub fn request_stop(&self) {
+        let guard = self.shared.runner.lock().unwrap_or_else(|e| e.into_inner());
+        if *guard != 0 {
+            // SAFETY: the pointer is live while it is non-zero under the lock (Drop clears it
+            // under the same lock before destroying); the call is safe from any thread.
+            unsafe { sys::mmh_runner_request_stop(*guard as *mut sys::mmh_runner_t) };
+        }
+    }
+}
+
+/// A training runner built from a JSON config (MMEngine's config keys).
+///
+/// Not `Send`: its hooks may capture thread-bound state (`Rc`), and they run on the thread
+/// that calls `train`/`val`/`test`. Use [`Runner::request_stop_handle`] to stop it from
+/// another thread.
+pub struct Runner {
+    raw: *mut sys::mmh_runner_t,
+    panics: PanicSlot,
+    stop: Arc<StopShared>,
+}
+
+impl Runner {
+    /// Creates a runner from a JSON config. Checks the library version first.
+    pub fn new(config_json: &str) -> Result<Runner, Error> {
+        check_version()?;
+        let cfg = cstring(config_json, "config_json")?;
+        let mut raw: *mut sys::mmh_runner_t = std::ptr::null_mut();
+        Error::from_raw(unsafe { sys::mmh_runner_create(cfg.as_ptr(), &mut raw) })?;
+        Ok(Runner {
+            raw,
+            panics: Rc::new(RefCell::new(None)),
+            stop: Arc::new(StopShared {
+                runner: Mutex::new(raw as usize),
+            }),
+        })
+    }
+
+    /// The raw handle (owned by this Runner).
+    pub fn as_raw(&self) -> *mut sys::mmh_runner_t {
+        self.raw
+    }
+
+    /// Registers a hook closure called at `stages` with `priority` (0..=100, lower runs
+    /// earlier). The closure is dropped exactly once: when the hook is removed, when the runner
+    /// is dropped, or now if registration fails.
+    pub fn register_hook<F>(&mut self, name: &str, priority: i32, stages: impl Into<Stages>, f: F) -> Result<(), Error>
+    where
+        F: FnMut(&mut HookCtx) -> HookAction + 'static,
+    {
+        let cname = cstring(name, "hook name")?;
+        let hb = Box::new(HookBox {
+            f: Box::new(f),
+            name: name.to_string(),
+            panics: self.panics.clone(),
+            poisoned: false,
+        });
+        let mut desc = std::mem::MaybeUninit::<sys::mmh_hook_desc_t>::zeroed();
+        unsafe { sys::mmh_hook_desc_init(desc.as_mut_ptr(), std::mem::size_of::<sys::mmh_hook_desc_t>()) };
+        let mut desc = unsafe { desc.assume_init() };
+        desc.name = cname.as_ptr();
+        desc.priority = priority;
+        desc.stages = stages.into().0;
+        desc.fn_ = Some(hook_trampoline);
+        desc.user_data = Box::into_raw(hb) as *mut c_void;
+        desc.user_data_free = Some(free_hook);
+        // From here the library owns the box: it calls free_hook on failure too.
+        Error::from_raw(unsafe { sys::mmh_runner_register_hook(self.raw, &desc) })
+    }
+
+    /// Removes the hook named `name` (its closure is dropped).
+    pub fn remove_hook(&mut self, name: &str) -> Result<(), Error> {
+        let cname = cstring(name, "hook name")?;
+        Error::from_raw(unsafe { sys::mmh_runner_remove_hook(self.raw, cname.as_ptr()) })
+    }
+
+    fn run(&mut self, f: unsafe extern "C" fn(*mut sys::mmh_runner_t) -> *mut sys::mmh_error_t) -> Result<(), Error> {
+        let result = Error::from_raw(unsafe { f(self.raw) });
+        // A hook panicked: the library has unwound its loops; continue the panic here.
+        let payload = self.panics.borrow_mut().take();
+        if let Some(p) = payload {
+            resume_unwind(p);
+        }
+        result
+    }
+
+    /// Trains. A panic of a hook is re-raised here after the library returned.
+    pub fn train(&mut self) -> Result<(), Error> {
+        self.run(sys::mmh_runner_train)
+    }
+
+    /// Validates once.
+    pub fn val(&mut self) -> Result<(), Error> {
+        self.run(sys::mmh_runner_val)
+    }
+
+    /// Tests once.
+    pub fn test(&mut self) -> Result<(), Error> {
+        self.run(sys::mmh_runner_test)
+    }
+
+    /// Asks the running loop to stop after the current iteration.
+    pub fn request_stop(&self) {
+        self.request_stop_handle().request_stop();
+    }
+
+    /// A handle that can stop this runner from any thread (or from a hook).
+    pub fn request_stop_handle(&self) -> StopHandle {
+        StopHandle {
+            shared: self.stop.clone(),
+        }
+    }
+
+    /// MMEngine's `get_hooks_info()` text: per stage, the hooks with their priorities.
+    pub fn hooks_info(&self) -> String {
+        read_buffer(|b, c| unsafe { sys::mmh_runner_hooks_info(self.raw, b, c) })
+    }
+
+    /// The metrics of the last val/test as JSON text.
+    pub fn metrics_json(&self) -> String {
+        read_buffer(|b, c| unsafe { sys::mmh_runner_metrics_json(self.raw, b, c) })
+    }
+
+    /// The metrics of the last val/test, in order (a null value reads as NaN).
+    pub fn metrics(&self) -> Result<Vec<(String, f64)>, Error> {
+        let text = self.metrics_json();
+        parse_flat_json_numbers(&text).ok_or_else(|| {
+            Error::new(
+                code::INTERNAL,
+                format!("unexpected metrics JSON from the library: {text}"),
+            )
+        })
+    }
+
+    /// The hook timing table (hook, stage, calls, total_ms, max_ms) as JSON text.
+    pub fn hook_timing_json(&self) -> String {
+        read_buffer(|b, c| unsafe { sys::mmh_runner_hook_timing_json(self.raw, b, c) })
+    }
+
+    /// The path of the newest checkpoint, if any.
+    pub fn last_checkpoint(&self) -> Option<std::path::PathBuf> {
+        let s = read_buffer(|b, c| unsafe { sys::mmh_runner_last_checkpoint(self.raw, b, c) });
+        (!s.is_empty()).then(|| s.into())
+    }
+
+    /// Completed epochs.
+    pub fn epoch(&self) -> i64 {
+        unsafe { sys::mmh_runner_epoch(self.raw) }
+    }
+
+    /// Completed iterations.
+    pub fn iter(&self) -> i64 {
+        unsafe { sys::mmh_runner_iter(self.raw) }
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        {
+            let mut guard = self.stop.runner.lock().unwrap_or_else(|e| e.into_inner());
+            *guard = 0;
+        }
+        // Frees every registered hook's closure (free_hook, exactly once each).
+        unsafe { sys::mmh_runner_destroy(self.raw) };
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Logging
+
+type LogFn = Box<dyn Fn(i32, &str) + Send + Sync>;
+
+unsafe extern "C" fn log_trampoline(level: i32, message: *const c_char, user_data: *mut c_void) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let f = unsafe { &*(user_data as *const LogFn) };
+        let m = if message.is_null() {
+            std::borrow::Cow::Borrowed("")
+        } else {
+            unsafe { CStr::from_ptr(message) }.to_string_lossy()
+        };
+        f(level, &m);
+    }));
+}
+
+unsafe extern "C" fn log_free(user_data: *mut c_void) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        drop(unsafe { Box::from_raw(user_data as *mut LogFn) })
+    }));
+}
+
+/// Routes the engine's log records (level: 10 debug, 20 info, 30 warning, 40 error; message
+/// without the time/level prefix) to `handler`, replacing any previous handler (which is
+/// dropped). Process-wide; the handler may be called from any thread. A panic inside it is
+/// swallowed.
+pub fn set_log_handler<F>(handler: F)
+where
+    F: Fn(i32, &str) + Send + Sync + 'static,
+{
+    let b: Box<LogFn> = Box::new(Box::new(handler));
+    unsafe { sys::mmh_log_set(Some(log_trampoline), Box::into_raw(b) as *mut c_void, Some(log_free)) };
+}
+
+/// Stops routing log records to a handler (the handler is dropped).
+pub fn clear_log_handler() {
+    unsafe { sys::mmh_log_set(None, std::ptr::null_mut(), None) };
+}
+
+// ------------------------------------------------------------------------------------------
+// A minimal reader for the flat {"name": number, ...} objects of mmh_runner_metrics_json.
+
+fn parse_flat_json_numbers(text: &str) -> Option<Vec<(String, f64)>> {
+    let mut p = JsonCursor {
+        s: text.as_bytes(),
+        i: 0,
+    };
+    let mut out = Vec::new();
+    p.ws();
+    p.eat(b'{')?;
+    p.ws();
+    if p.peek() == Some(b'}') {
+        p.i += 1;
+        p.ws();
+        return (p.i == p.s.len()).then_some(out);
+    }
+    loop {
+        p.ws();
+        let key = p.string()?;
+        p.ws();
+        p.eat(b':')?;
+        p.ws();
+        let value = if p.s[p.i..].starts_with(b"null") {
+            p.i += 4;
+            f64::NAN
+        } else {
+            p.number()?
+        };
+        out.push((key, value));
+        p.ws();
+        match p.peek()? {
+            b',' => p.i += 1,
+            b'}' => {
+                p.i += 1;
+                p.ws();
+                return (p.i == p.s.len()).then_some(out);
+            }
+            _ => return None,
+        }
+    }
+}
+
+struct JsonCursor<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl JsonCursor<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            self.i += 1;
+        }
+    }
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+    fn string(&mut self) -> Option<String> {
+        self.eat(b'"')?;
+        let mut out: Vec<u8> = Vec::new();
+        loop {
+            let c = self.peek()?;
+            self.i += 1;
+            match c {
+                b'"' => return String::from_utf8(out).ok(),
+                b'\\' => {
+                    let e = self.peek()?;
+                    self.i += 1;
+                    match e {
+                        b'"' | b'\\' | b'/' => out.push(e),
+                        b'b' => out.push(8),
+                        b'f' => out.push(12),
+                        b'n' => out.push(b'\n'),
+                        b'r' => out.push(b'\r'),
+                        b't' => out.push(b'\t'),
+                        b'u' => {
+                            let hex = std::str::from_utf8(self.s.get(self.i..self.i + 4)?).ok()?;
+                            self.i += 4;
+                            let mut cp = u32::from_str_radix(hex, 16).ok()?;
+                            if (0xD800..0xDC00).contains(&cp) && self.s[self.i..].starts_with(b"\\u") {
+                                let lo = std::str::from_utf8(self.s.get(self.i + 2..self.i + 6)?).ok()?;
+                                let lo = u32::from_str_radix(lo, 16).ok()?;
+                                self.i += 6;
+                                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                            }
+                            let ch = char::from_u32(cp)?;
+                            let mut b = [0u8; 4];
+                            out.extend_from_slice(ch.encode_utf8(&mut b).as_bytes());
+                        }
+                        _ => return None,
+                    }
+                }
+                _ => out.push(c),
+            }
+        }
+    }
+    fn number(&mut self) -> Option<f64> {
+        let start = self.i;
+        while matches!(self.peek(), Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')) {
+            self.i += 1;
+        }
+        std::str::from_utf8(&self.s[start..self.i]).ok()?.parse().ok()
+    }
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use super::*;
+
+    #[test]
+    fn version_check_refuses_other_major_and_older_minor() {
+        let (major, minor, _) = BINDING_VERSION;
+        assert!(check_version_of((major, minor, 0)).is_ok());
+        assert!(check_version_of((major, minor + 1, 3)).is_ok());
+        let e = check_version_of((major + 1, minor, 0)).unwrap_err();
+        assert_eq!(e.code, code::ABI);
+        if minor > 0 {
+            assert_eq!(check_version_of((major, minor - 1, 9)).unwrap_err().code, code::ABI);
+        }
+        assert!(check_version().is_ok(), "the linked library: {:?}", library_version());
+    }
+
+    #[test]
+    fn flat_json_numbers() {
+        assert_eq!(parse_flat_json_numbers("{}"), Some(vec![]));
+        let v = parse_flat_json_numbers("{\"acc\":1.0,\"a\\\"b\": -2.5e-1, \"n\":null}").unwrap();
+        assert_eq!(v[0], ("acc".to_string(), 1.0));
+        assert_eq!(v[1], ("a\"b".to_string(), -0.25));
+        assert!(v[2].1.is_nan());
+        assert_eq!(parse_flat_json_numbers("{\"x\": [1]}"), None);
+        assert_eq!(parse_flat_json_numbers("{\"x\": 1} junk"), None);
+    }
+
+    #[test]
+    fn stages_compose() {
+        let s = Stage::AfterTrainIter | Stage::AfterValEpoch;
+        assert!(s.contains(Stage::AfterTrainIter) && s.contains(Stage::AfterValEpoch));
+        assert!(!s.contains(Stage::BeforeRun));
+        assert_eq!(Stages::ALL.0, (1u64 << 23) - 1);
+        assert_eq!(Stage::from_raw(22), Some(Stage::OnException));
+        assert_eq!(Stage::from_raw(23), None);
+        assert_eq!(Stage::AfterTrainIter.name(), "after_train_iter");
+        let all: Stages = Stage::ALL.iter().copied().collect();
+        assert_eq!(all, Stages::ALL);
+    }
+}
