@@ -28,6 +28,19 @@ std::vector<double> ivalue_to_doubles(const c10::IValue& v) {
   return out;
 }
 
+std::vector<double> expand_per_group(const PerGroupValue& value, const OptimWrapper& optimizer,
+                                     const std::string& name, bool allow_all_groups) {
+  const size_t all = optimizer.num_param_groups();
+  if (const double* scalar = std::get_if<double>(&value)) return std::vector<double>(all, *scalar);
+  std::vector<double> list = std::get<std::vector<double>>(value);
+  const size_t real = all - (optimizer.has_base_group() ? 1 : 0);
+  if (allow_all_groups && list.size() == all) return list;
+  MMHOOK_CHECK(list.size() == real && !list.empty(), "expected ", real, " values for ", name, ", got ",
+               list.size());
+  while (list.size() < all) list.push_back(list.back());
+  return list;
+}
+
 }  // namespace detail
 
 namespace {
@@ -75,6 +88,10 @@ void ParamScheduler::step() {
 }
 
 void ParamScheduler::step(const OrderedMap<double>& /*metrics*/) { step(); }
+
+size_t ParamScheduler::num_real_groups() const {
+  return num_groups() - (optimizer_->has_base_group() ? 1 : 0);
+}
 
 void ParamScheduler::record_last_value() {
   last_value_.clear();

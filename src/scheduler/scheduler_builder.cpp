@@ -5,7 +5,9 @@
 #include "mmhook/scheduler/cosine_scheduler.h"
 #include "mmhook/scheduler/exponential_scheduler.h"
 #include "mmhook/scheduler/linear_scheduler.h"
+#include "mmhook/scheduler/one_cycle_scheduler.h"
 #include "mmhook/scheduler/param_scheduler.h"
+#include "mmhook/scheduler/reduce_on_plateau_scheduler.h"
 #include "mmhook/scheduler/step_scheduler.h"
 
 namespace mmhook {
@@ -22,6 +24,8 @@ SchedulerArgs read_args(const ConfigNode& cfg, const Ctx& ctx) {
   a.by_epoch = cfg.get<bool>("by_epoch", true);
   (void)cfg.get<bool>("verbose", false);
   if (ctx.convert_to_iter_based) {
+    if (!a.by_epoch)
+      cfg.fail("by_epoch", "only epoch-based schedulers (by_epoch=true) can be converted to iter-based");
     a.begin *= ctx.epoch_length;
     if (a.end != kSchedulerInf) a.end *= ctx.epoch_length;
     a.by_epoch = false;
@@ -30,6 +34,12 @@ SchedulerArgs read_args(const ConfigNode& cfg, const Ctx& ctx) {
 }
 
 int64_t scale(int64_t v, const Ctx& ctx) { return ctx.convert_to_iter_based ? v * ctx.epoch_length : v; }
+
+// A `float or list[float]` option.
+PerGroupValue read_per_group(const ConfigNode& cfg, const std::string& key, double fallback) {
+  if (cfg.has(key) && cfg.json().at(key).is_array()) return cfg.require<std::vector<double>>(key);
+  return cfg.get<double>(key, fallback);
+}
 
 // Registers `<Family>LR`, `<Family>Momentum` and `<Family>ParamScheduler` with one maker.
 void add_family(Registry<ParamScheduler, const Ctx&>& r, const std::string& family,
@@ -129,6 +139,43 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
                                                              eta_min, eta_min_ratio, a);
       });
     });
+    add_family(*r, "OneCycle", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
+      const PerGroupValue eta_max = read_per_group(c, "eta_max", 0.0);
+      // MMEngine's build_iter_from_epoch scales total_steps too; without it, end-begin is used.
+      std::optional<int64_t> total_steps = c.get_optional<int64_t>("total_steps");
+      if (total_steps) total_steps = scale(*total_steps, x);
+      // MMEngine rejects a pct_start that is not a float (isinstance check).
+      if (c.has("pct_start") && c.json().at("pct_start").is_number_integer())
+        c.fail("pct_start", "expected float between 0 and 1, got " + c.json().at("pct_start").dump());
+      const double pct_start = c.get<double>("pct_start", 0.3);
+      const std::string anneal_strategy = c.get<std::string>("anneal_strategy", "cos");
+      const double div_factor = c.get<double>("div_factor", 25.0);
+      const double final_div_factor = c.get<double>("final_div_factor", 1e4);
+      const bool three_phase = c.get<bool>("three_phase", false);
+      const SchedulerArgs a = read_args(c, x);
+      return with_path(c, [&] {
+        return std::make_shared<OneCycleParamScheduler>(*x.optim_wrapper, p, eta_max, total_steps, pct_start,
+                                                        anneal_strategy, div_factor, final_div_factor,
+                                                        three_phase, a);
+      });
+    });
+    add_family(*r, "ReduceOnPlateau", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
+      const std::string monitor = c.get<std::string>("monitor", "loss");
+      const std::string rule = c.get<std::string>("rule", "less");
+      const double factor = c.get<double>("factor", 0.1);
+      const int64_t patience = c.get<int64_t>("patience", 10);
+      const double threshold = c.get<double>("threshold", 1e-4);
+      const std::string threshold_rule = c.get<std::string>("threshold_rule", "rel");
+      const int64_t cooldown = c.get<int64_t>("cooldown", 0);
+      const PerGroupValue min_value = read_per_group(c, "min_value", 0.0);
+      const double eps = c.get<double>("eps", 1e-8);
+      const SchedulerArgs a = read_args(c, x);
+      return with_path(c, [&] {
+        return std::make_shared<ReduceOnPlateauParamScheduler>(*x.optim_wrapper, p, monitor, rule, factor,
+                                                               patience, threshold, threshold_rule, cooldown,
+                                                               min_value, eps, a);
+      });
+    });
     return r;
   }();
   return *registry;
@@ -160,10 +207,12 @@ std::vector<std::shared_ptr<ParamScheduler>> build_param_schedulers(
       ctx.convert_to_iter_based = entry["convert_to_iter_based"].get<bool>();
       entry.erase("convert_to_iter_based");
     }
-    // MMEngine: `end` defaults to the loop length in the scheduler's own unit.
+    // MMEngine: `end` defaults to the loop length in the scheduler's own unit (when a train
+    // loop is known, i.e. the length is positive; otherwise it stays INF).
     const bool by_epoch = !entry.contains("by_epoch") || !entry["by_epoch"].is_boolean() ||
                           entry["by_epoch"].get<bool>();
-    if (!entry.contains("end") || entry["end"].is_null()) entry["end"] = by_epoch ? max_epochs : max_iters;
+    const int64_t default_end = by_epoch ? max_epochs : max_iters;
+    if ((!entry.contains("end") || entry["end"].is_null()) && default_end > 0) entry["end"] = default_end;
     MMHOOK_CHECK_CODE(!ctx.convert_to_iter_based || epoch_length > 0, Code::kConfig, p,
                       ": convert_to_iter_based needs a train dataloader with a length");
     out.push_back(scheduler_registry().build(ConfigNode(entry, p), ctx));

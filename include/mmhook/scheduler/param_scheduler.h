@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <ATen/core/Dict.h>
@@ -24,6 +25,10 @@ namespace mmhook {
 
 /// MMEngine's INF end (1e9).
 constexpr int64_t kSchedulerInf = 1000000000;
+
+/// A per-group option given as one value for every group or as a list (MMEngine's
+/// `float or list[float]`, e.g. OneCycle's `eta_max`, ReduceOnPlateau's `min_value`).
+using PerGroupValue = std::variant<double, std::vector<double>>;
 
 /// The arguments every scheduler shares.
 struct SchedulerArgs {
@@ -89,6 +94,8 @@ class ParamScheduler {
   size_t num_groups() const { return optimizer_->num_param_groups(); }
   /// Refreshes last_value from the groups.
   void record_last_value();
+  /// Number of real optimiser groups (without the wrapper's synthetic base group).
+  size_t num_real_groups() const;
 
   OptimWrapper* optimizer_;
   std::string param_name_;
@@ -102,6 +109,12 @@ class ParamScheduler {
 };
 
 namespace detail {
+/// Expands `value` to one entry per group of `optimizer` (base group included). A list needs
+/// one entry per real group (the last is repeated for the base group); with `allow_all_groups`
+/// a list that already covers the base group is accepted too. Wrong length: invalid argument
+/// naming `name`.
+std::vector<double> expand_per_group(const PerGroupValue& value, const OptimWrapper& optimizer,
+                                     const std::string& name, bool allow_all_groups = false);
 /// Python's modulo (result has the sign of the divisor).
 inline int64_t py_mod(int64_t a, int64_t b) { return ((a % b) + b) % b; }
 /// Reads a double from a state dict entry (double or int).

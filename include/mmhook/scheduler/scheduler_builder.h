@@ -27,12 +27,15 @@ struct SchedulerBuildContext {
 };
 
 /// Scheduler registry: "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR",
-/// "PolyLR", "CosineAnnealingLR", "CosineRestartLR", their Momentum and generic
+/// "PolyLR", "CosineAnnealingLR", "CosineRestartLR", "OneCycleLR", "ReduceOnPlateauLR", their
+/// Momentum and generic
 /// `*ParamScheduler` variants (the latter read `param_name`).
 Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry();
 
 /// Builds every scheduler of `cfg` (an object or a list of objects found at `path`).
-/// `max_epochs`/`max_iters` give the default `end` for epoch- and iteration-based schedulers.
+/// `max_epochs`/`max_iters` give the default `end` for epoch- and iteration-based schedulers
+/// (before conversion; a value <= 0 leaves `end` at INF). `convert_to_iter_based: true` in an
+/// entry multiplies begin/end/step_size/milestones/T_max/periods/total_steps by `epoch_length`.
 std::vector<std::shared_ptr<ParamScheduler>> build_param_schedulers(
     const nlohmann::json& cfg, const std::string& path, OptimWrapper& optim_wrapper,
     int64_t epoch_length, int64_t max_epochs, int64_t max_iters);
