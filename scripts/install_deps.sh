@@ -8,7 +8,7 @@ PACKAGES=(
   libtorch-dev libgloo-dev libopenblas0-pthread
   libspdlog-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libdlpack-dev zlib1g-dev
-  dataset-fashion-mnist python3-torch
+  dataset-fashion-mnist python3-torch golang-go
 )
 
 missing=()

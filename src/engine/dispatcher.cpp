@@ -175,57 +175,65 @@ void Dispatcher::rethrow(Hook* hook, Stage stage) {
   }
 }
 
-void Dispatcher::call(Stage stage, Runner& runner, const StageArgs& a) {
-  const auto& entries = per_stage_[static_cast<int>(stage)];
-  if (entries.empty()) return;
+namespace {
+// The loop of one stage: the stage's method is a lambda, so the switch on the stage happens
+// once per call, not once per hook. One tick read per hook times every call.
+template <class Entry, class Stat, class F, class Rethrow>
+inline void run_stage(const std::vector<Entry>& entries, F&& invoke, Rethrow&& rethrow) {
+  const Entry* e = entries.data();
+  const Entry* const last = e + entries.size();
   uint64_t t = ticks();
-  Hook* current = nullptr;
   try {
-    for (const Entry& e : entries) {
-      current = e.hook;
-      Hook& h = *e.hook;
-      switch (stage) {
-        case Stage::kBeforeRun: h.before_run(runner); break;
-        case Stage::kAfterLoadCheckpoint: h.after_load_checkpoint(runner, *a.checkpoint); break;
-        case Stage::kBeforeTrain: h.before_train(runner); break;
-        case Stage::kBeforeTrainEpoch: h.before_train_epoch(runner); break;
-        case Stage::kBeforeTrainIter: h.before_train_iter(runner, a.batch_idx, *a.data_batch); break;
-        case Stage::kAfterTrainIter:
-          h.after_train_iter(runner, a.batch_idx, *a.data_batch, *a.outputs);
-          break;
-        case Stage::kAfterTrainEpoch: h.after_train_epoch(runner); break;
-        case Stage::kBeforeVal: h.before_val(runner); break;
-        case Stage::kBeforeValEpoch: h.before_val_epoch(runner); break;
-        case Stage::kBeforeValIter: h.before_val_iter(runner, a.batch_idx, *a.data_batch); break;
-        case Stage::kAfterValIter:
-          h.after_val_iter(runner, a.batch_idx, *a.data_batch, *a.outputs);
-          break;
-        case Stage::kAfterValEpoch: h.after_val_epoch(runner, *a.metrics); break;
-        case Stage::kAfterVal: h.after_val(runner); break;
-        case Stage::kBeforeSaveCheckpoint: h.before_save_checkpoint(runner, *a.checkpoint); break;
-        case Stage::kAfterTrain: h.after_train(runner); break;
-        case Stage::kBeforeTest: h.before_test(runner); break;
-        case Stage::kBeforeTestEpoch: h.before_test_epoch(runner); break;
-        case Stage::kBeforeTestIter: h.before_test_iter(runner, a.batch_idx, *a.data_batch); break;
-        case Stage::kAfterTestIter:
-          h.after_test_iter(runner, a.batch_idx, *a.data_batch, *a.outputs);
-          break;
-        case Stage::kAfterTestEpoch: h.after_test_epoch(runner, *a.metrics); break;
-        case Stage::kAfterTest: h.after_test(runner); break;
-        case Stage::kAfterRun: h.after_run(runner); break;
-        case Stage::kOnException: h.on_exception(runner, *a.message); break;
-      }
+    for (; e != last; ++e) {
+      invoke(*e->hook);
       const uint64_t t2 = ticks();
       const uint64_t d = t2 - t;
-      Stat& s = *e.stat;
+      Stat& s = *e->stat;
       ++s.calls;
       s.total += d;
       if (d > s.max) s.max = d;
       t = t2;
     }
   } catch (...) {
-    rethrow(current, stage);
+    rethrow(e->hook);
   }
+}
+}  // namespace
+
+void Dispatcher::call(Stage stage, Runner& r, const StageArgs& a) {
+  const auto& entries = per_stage_[static_cast<int>(stage)];
+  if (entries.empty()) return;
+  auto fail = [this, stage](Hook* h) { rethrow(h, stage); };
+#define MMHOOK_STAGE_CASE(S, CALL)                                                   \
+  case Stage::S:                                                                     \
+    run_stage<Entry, Stat>(entries, [&](Hook& h) { h.CALL; }, fail);                 \
+    return;
+  switch (stage) {
+    MMHOOK_STAGE_CASE(kBeforeRun, before_run(r))
+    MMHOOK_STAGE_CASE(kAfterLoadCheckpoint, after_load_checkpoint(r, *a.checkpoint))
+    MMHOOK_STAGE_CASE(kBeforeTrain, before_train(r))
+    MMHOOK_STAGE_CASE(kBeforeTrainEpoch, before_train_epoch(r))
+    MMHOOK_STAGE_CASE(kBeforeTrainIter, before_train_iter(r, a.batch_idx, *a.data_batch))
+    MMHOOK_STAGE_CASE(kAfterTrainIter, after_train_iter(r, a.batch_idx, *a.data_batch, *a.outputs))
+    MMHOOK_STAGE_CASE(kAfterTrainEpoch, after_train_epoch(r))
+    MMHOOK_STAGE_CASE(kBeforeVal, before_val(r))
+    MMHOOK_STAGE_CASE(kBeforeValEpoch, before_val_epoch(r))
+    MMHOOK_STAGE_CASE(kBeforeValIter, before_val_iter(r, a.batch_idx, *a.data_batch))
+    MMHOOK_STAGE_CASE(kAfterValIter, after_val_iter(r, a.batch_idx, *a.data_batch, *a.outputs))
+    MMHOOK_STAGE_CASE(kAfterValEpoch, after_val_epoch(r, *a.metrics))
+    MMHOOK_STAGE_CASE(kAfterVal, after_val(r))
+    MMHOOK_STAGE_CASE(kBeforeSaveCheckpoint, before_save_checkpoint(r, *a.checkpoint))
+    MMHOOK_STAGE_CASE(kAfterTrain, after_train(r))
+    MMHOOK_STAGE_CASE(kBeforeTest, before_test(r))
+    MMHOOK_STAGE_CASE(kBeforeTestEpoch, before_test_epoch(r))
+    MMHOOK_STAGE_CASE(kBeforeTestIter, before_test_iter(r, a.batch_idx, *a.data_batch))
+    MMHOOK_STAGE_CASE(kAfterTestIter, after_test_iter(r, a.batch_idx, *a.data_batch, *a.outputs))
+    MMHOOK_STAGE_CASE(kAfterTestEpoch, after_test_epoch(r, *a.metrics))
+    MMHOOK_STAGE_CASE(kAfterTest, after_test(r))
+    MMHOOK_STAGE_CASE(kAfterRun, after_run(r))
+    MMHOOK_STAGE_CASE(kOnException, on_exception(r, *a.message))
+  }
+#undef MMHOOK_STAGE_CASE
 }
 
 std::string Dispatcher::hooks_info() const {
