@@ -1,0 +1,172 @@
+// CheckpointHook (SPEC B §4.6, §9 checks 32–41) and its policy functions.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "mmhook/checkpoint/checkpoint.h"
+#include "mmhook/hooks/checkpoint_hook.h"
+#include "mmhook/logging/message_hub.h"
+#include "runner_fixture.h"
+
+namespace fs = std::filesystem;
+
+namespace mmhook {
+namespace {
+
+using testing::TempDir;
+
+TEST(CheckpointPolicyTest, RetentionKeepsNewest) {
+  std::deque<int64_t> kept;
+  std::vector<int64_t> dropped;
+  for (int64_t step = 1; step <= 5; ++step) {
+    auto d = retention_after_save(kept, step, 3);
+    dropped.insert(dropped.end(), d.begin(), d.end());
+  }
+  EXPECT_EQ(std::vector<int64_t>(kept.begin(), kept.end()), (std::vector<int64_t>{3, 4, 5}));
+  EXPECT_EQ(dropped, (std::vector<int64_t>{1, 2}));
+  EXPECT_TRUE(retention_after_save(kept, 5, 3).empty());  // re-saving the last id keeps all
+  std::deque<int64_t> all;
+  for (int64_t s = 1; s <= 4; ++s) EXPECT_TRUE(retention_after_save(all, s, -1).empty());
+}
+
+TEST(CheckpointPolicyTest, RuleInference) {
+  const CheckpointHookOptions o;
+  EXPECT_EQ(infer_rule("acc", o.greater_keys, o.less_keys), "greater");
+  EXPECT_EQ(infer_rule("top1_acc", o.greater_keys, o.less_keys), "greater");
+  EXPECT_EQ(infer_rule("accuracy/top1", o.greater_keys, o.less_keys), "greater");
+  EXPECT_EQ(infer_rule("loss", o.greater_keys, o.less_keys), "less");
+  EXPECT_EQ(infer_rule("ce_loss", o.greater_keys, o.less_keys), "less");
+  EXPECT_THROW(infer_rule("recall_x", o.greater_keys, o.less_keys), Error);
+  EXPECT_TRUE(is_better("greater", 0.5, 0.4));
+  EXPECT_FALSE(is_better("greater", 0.4, 0.4));
+  EXPECT_TRUE(is_better("less", 0.3, 0.4));
+}
+
+TEST(CheckpointPolicyTest, OptionValidation) {
+  CheckpointHookOptions o;
+  o.save_best = {"auto", "acc"};
+  EXPECT_THROW(CheckpointHook{o}, Error);
+  o.save_best = {"acc"};
+  o.rule = {"greater", "less"};
+  EXPECT_THROW(CheckpointHook{o}, Error);
+  o.rule = {"bigger"};
+  EXPECT_THROW(CheckpointHook{o}, Error);
+  o.rule.clear();
+  o.save_begin = -1;
+  EXPECT_THROW(CheckpointHook{o}, Error);
+  o.save_begin = 0;
+  o.filename_tmpl = "../escape_{}.pth";
+  EXPECT_THROW(CheckpointHook{o}, Error);
+  CheckpointHookOptions two;
+  two.save_best = {"FID", "IS"};
+  two.rule = {"less", "greater"};
+  EXPECT_NO_THROW(CheckpointHook{two});
+}
+
+nlohmann::json eleven(const std::string& dir, bool by_epoch, nlohmann::json hook) {
+  nlohmann::json cfg = by_epoch ? testing::epoch_config(dir) : testing::iter_config(dir);
+  if (by_epoch) {
+    cfg["train_cfg"]["max_epochs"] = 11;
+  } else {
+    cfg["train_cfg"]["max_iters"] = 11;
+    cfg["train_cfg"]["val_interval"] = 1;
+  }
+  hook["type"] = "CheckpointHook";
+  hook["by_epoch"] = by_epoch;
+  cfg["default_hooks"] = {{"checkpoint", hook}};
+  return cfg;
+}
+
+class CheckpointHookModes : public ::testing::TestWithParam<bool> {};
+
+TEST_P(CheckpointHookModes, IntervalTwoSavesEvenAndLast) {
+  // Check 32.
+  const bool by_epoch = GetParam();
+  const std::string prefix = by_epoch ? "epoch_" : "iter_";
+  TempDir dir;
+  Runner runner(eleven(dir.path(), by_epoch, {{"interval", 2}}));
+  runner.train();
+  for (int i = 1; i <= 10; ++i)
+    EXPECT_EQ(fs::exists(dir / (prefix + std::to_string(i) + ".pth")), i % 2 == 0) << i;
+  EXPECT_TRUE(fs::exists(dir / (prefix + "11.pth")));
+}
+
+TEST_P(CheckpointHookModes, MaxKeepCkpts) {
+  // Check 35.
+  const bool by_epoch = GetParam();
+  const std::string prefix = by_epoch ? "epoch_" : "iter_";
+  TempDir dir;
+  Runner runner(eleven(dir.path(), by_epoch, {{"interval", 1}, {"max_keep_ckpts", 3}}));
+  runner.train();
+  for (int i = 1; i <= 11; ++i)
+    EXPECT_EQ(fs::exists(dir / (prefix + std::to_string(i) + ".pth")), i >= 9) << i;
+  Checkpoint ckpt = load_checkpoint_file(dir / (prefix + "11.pth"));
+  MessageHub hub("probe");
+  hub.load_state_dict(ckpt.get("message_hub"));
+  EXPECT_EQ(hub.get_info("keep_ckpt_ids"), nlohmann::json({9, 10, 11}));
+}
+
+TEST_P(CheckpointHookModes, FilenameTmplAndSaveBegin) {
+  // Checks 36 and 39.
+  const bool by_epoch = GetParam();
+  const std::string prefix = by_epoch ? "epoch_" : "iter_";
+  TempDir dir;
+  {
+    Runner runner(eleven(dir / "tmpl", by_epoch, {{"interval", 1}, {"filename_tmpl", "test_{}.pth"}}));
+    runner.train();
+    EXPECT_TRUE(fs::exists(dir / "tmpl/test_11.pth"));
+  }
+  {
+    Runner runner(eleven(dir / "begin", by_epoch, {{"interval", 2}, {"save_begin", 5}}));
+    runner.train();
+    for (int i = 1; i <= 10; ++i)
+      EXPECT_EQ(fs::exists(dir / ("begin/" + prefix + std::to_string(i) + ".pth")),
+                i == 5 || i == 7 || i == 9)
+          << i;
+  }
+}
+
+TEST_P(CheckpointHookModes, SaveBestTriangleMetric) {
+  // Check 37: a metric peaking at the 5th validation.
+  const bool by_epoch = GetParam();
+  TempDir dir;
+  auto cfg = eleven(dir.path(), by_epoch, {{"interval", 1}, {"save_best", "acc"}});
+  cfg["val_evaluator"] = {{"type", "ToyMetric"}, {"values", {1, 2, 3, 4, 5, 4, 3, 2, 1, 0, -1}}};
+  Runner runner(cfg);
+  runner.train();
+  const std::string best = by_epoch ? "best_acc_epoch_5.pth" : "best_acc_iter_5.pth";
+  EXPECT_TRUE(fs::exists(dir / best));
+  int best_files = 0;
+  for (const auto& e : fs::directory_iterator(dir.path()))
+    best_files += e.path().filename().string().rfind("best_", 0) == 0;
+  EXPECT_EQ(best_files, 1);
+  Checkpoint ckpt = load_checkpoint_file(dir / best);
+  EXPECT_EQ(ckpt.meta().at("epoch").toInt(), by_epoch ? 5 : 0);
+  EXPECT_EQ(ckpt.meta().at("iter").toInt(), by_epoch ? 20 : 5);
+  EXPECT_EQ(runner.message_hub().get_info("best_ckpt").get<std::string>(), dir / best);
+  EXPECT_EQ(runner.message_hub().get_info("best_score").get<double>(), 5.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(ByEpochAndByIter, CheckpointHookModes, ::testing::Bool());
+
+TEST(CheckpointHookTest, OutDirAndSaveOptimizer) {
+  // Checks 33 and 34.
+  TempDir dir;
+  auto cfg = eleven(dir / "work", true,
+                    {{"interval", 11}, {"out_dir", dir / "out"}, {"save_optimizer", false}});
+  Runner runner(cfg);
+  runner.train();
+  EXPECT_TRUE(fs::exists(dir / "out/work/epoch_11.pth"));
+  Checkpoint ckpt = load_checkpoint_file(dir / "out/work/epoch_11.pth");
+  EXPECT_FALSE(ckpt.contains("optimizer"));
+  std::ifstream in(dir / "work/last_checkpoint");
+  std::string last((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(last, dir / "out/work/epoch_11.pth");
+}
+
+}  // namespace
+}  // namespace mmhook
