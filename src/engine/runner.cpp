@@ -141,10 +141,9 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
   }
 
   // 1. work_dir
+  // Nothing is written to disk until the whole config is validated and the model and hooks
+  // are built: a bad config leaves no files behind.
   const std::string work_dir = root.get<std::string>("work_dir", "work_dirs/default");
-  std::error_code ec;
-  fs::create_directories(work_dir, ec);
-  if (ec) MMHOOK_THROW(Code::kIo, "work_dir: cannot create '", work_dir, "': ", ec.message());
   m.work_dir = fs::absolute(work_dir).lexically_normal().string();
   if (!m.work_dir.empty() && m.work_dir.back() == '/') m.work_dir.pop_back();
 
@@ -214,11 +213,47 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
     m.experiment_name = m.timestamp;
   }
   m.log_dir = m.work_dir + "/" + m.timestamp;
-  fs::create_directories(m.log_dir, ec);
-  if (ec) MMHOOK_THROW(Code::kIo, "cannot create log dir '", m.log_dir, "': ", ec.message());
 
-  // 7. log processor, logger, message hub, visualizer
+  // 7. log processor (the logger, message hub and visualizer come once the config is valid)
   m.log_processor = std::make_unique<LogProcessor>(LogProcessor::from_config(root.child("log_processor")));
+
+  // 8. model, hooks
+  if (!is_set(m.cfg, "model")) MMHOOK_THROW(Code::kConfig, "model: required key is missing");
+  m.model = model_registry().build(root.child("model"));
+
+  // Default hooks in MMEngine's order; entries of default_hooks replace, add or (null) remove.
+  nlohmann::ordered_json defaults = nlohmann::ordered_json::object();
+  defaults["runtime_info"] = {{"type", "RuntimeInfoHook"}};
+  defaults["timer"] = {{"type", "IterTimerHook"}};
+  defaults["sampler_seed"] = {{"type", "DistSamplerSeedHook"}};
+  defaults["logger"] = {{"type", "LoggerHook"}};
+  defaults["param_scheduler"] = {{"type", "ParamSchedulerHook"}};
+  defaults["checkpoint"] = {{"type", "CheckpointHook"}, {"interval", 1}};
+  if (is_set(m.cfg, "default_hooks")) {
+    for (auto it = m.cfg["default_hooks"].begin(); it != m.cfg["default_hooks"].end(); ++it) {
+      if (it->is_null()) {
+        defaults.erase(it.key());
+      } else if (it->is_object()) {
+        defaults[it.key()] = nlohmann::ordered_json::parse(it->dump());
+      } else {
+        MMHOOK_THROW(Code::kConfig, "default_hooks.", it.key(), ": expected object or null, got ",
+                     json_type_name(*it));
+      }
+    }
+  }
+  for (auto it = defaults.begin(); it != defaults.end(); ++it) {
+    const nlohmann::json hook_cfg = nlohmann::json::parse(it.value().dump());
+    register_hook_from(hook_cfg, "default_hooks." + it.key(), std::nullopt);
+  }
+  if (is_set(m.cfg, "custom_hooks")) {
+    const auto& list = m.cfg["custom_hooks"];
+    for (size_t i = 0; i < list.size(); ++i)
+      register_hook_from(list[i], "custom_hooks[" + std::to_string(i) + "]", std::nullopt);
+  }
+  // 9. directories, logger, message hub, visualizer
+  std::error_code ec;
+  fs::create_directories(m.log_dir, ec);
+  if (ec) MMHOOK_THROW(Code::kIo, "work_dir: cannot create '", m.log_dir, "': ", ec.message());
   {
     auto console = std::make_shared<spdlog::sinks::stdout_sink_mt>();
     auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(
@@ -259,39 +294,6 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
     }
   }
 
-  // 8. model, hooks
-  if (!is_set(m.cfg, "model")) MMHOOK_THROW(Code::kConfig, "model: required key is missing");
-  m.model = model_registry().build(root.child("model"));
-
-  // Default hooks in MMEngine's order; entries of default_hooks replace, add or (null) remove.
-  nlohmann::ordered_json defaults = nlohmann::ordered_json::object();
-  defaults["runtime_info"] = {{"type", "RuntimeInfoHook"}};
-  defaults["timer"] = {{"type", "IterTimerHook"}};
-  defaults["sampler_seed"] = {{"type", "DistSamplerSeedHook"}};
-  defaults["logger"] = {{"type", "LoggerHook"}};
-  defaults["param_scheduler"] = {{"type", "ParamSchedulerHook"}};
-  defaults["checkpoint"] = {{"type", "CheckpointHook"}, {"interval", 1}};
-  if (is_set(m.cfg, "default_hooks")) {
-    for (auto it = m.cfg["default_hooks"].begin(); it != m.cfg["default_hooks"].end(); ++it) {
-      if (it->is_null()) {
-        defaults.erase(it.key());
-      } else if (it->is_object()) {
-        defaults[it.key()] = nlohmann::ordered_json::parse(it->dump());
-      } else {
-        MMHOOK_THROW(Code::kConfig, "default_hooks.", it.key(), ": expected object or null, got ",
-                     json_type_name(*it));
-      }
-    }
-  }
-  for (auto it = defaults.begin(); it != defaults.end(); ++it) {
-    const nlohmann::json hook_cfg = nlohmann::json::parse(it.value().dump());
-    register_hook_from(hook_cfg, "default_hooks." + it.key(), std::nullopt);
-  }
-  if (is_set(m.cfg, "custom_hooks")) {
-    const auto& list = m.cfg["custom_hooks"];
-    for (size_t i = 0; i < list.size(); ++i)
-      register_hook_from(list[i], "custom_hooks[" + std::to_string(i) + "]", std::nullopt);
-  }
   m.logger->info("Hooks will be executed in the following order:\n" + get_hooks_info());
 
   // Dump the resolved config.

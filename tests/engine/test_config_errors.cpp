@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "runner_fixture.h"
@@ -56,11 +57,13 @@ TEST(ConfigErrorTest, WrongTypeNamesPathAndValue) {
 
 TEST(ConfigErrorTest, UnknownTypeNameWithHint) {
   TempDir dir;
-  auto cfg = testing::epoch_config(dir.path());
+  auto cfg = testing::epoch_config(dir / "never_created");
   cfg["model"]["type"] = "ToyModle";
   const std::string msg = error_of(cfg);
   expect_contains(msg, "model.type: unknown model type 'ToyModle'");
   expect_contains(msg, "did you mean 'ToyModel'");
+  // A rejected config writes nothing.
+  EXPECT_FALSE(std::filesystem::exists(dir / "never_created"));
   auto cfg2 = testing::epoch_config(dir / "b");
   cfg2["custom_hooks"] = {{{"type", "NoSuchHook"}}};
   expect_contains(error_of(cfg2), "custom_hooks[0].type: unknown hook type 'NoSuchHook'");
