@@ -127,7 +127,9 @@ void EMAHook::before_save_checkpoint(Runner&, Checkpoint& checkpoint) {
 
 void EMAHook::after_load_checkpoint(Runner& runner, Checkpoint& checkpoint) {
   AveragedModel& avg = ema("after_load_checkpoint");
-  const bool resuming = runner.cfg().value("resume", false);
+  // MMEngine's `runner._resume`: the config's `resume` flag.
+  const nlohmann::json& cfg = runner.cfg();
+  const bool resuming = cfg.contains("resume") && cfg["resume"].is_boolean() && cfg["resume"].get<bool>();
   if (resuming && checkpoint.contains(kEmaStateDictKey)) {
     // Undo the swap of before_save_checkpoint: state_dict gets the training weights back.
     swap_ema_state_dict(checkpoint);
