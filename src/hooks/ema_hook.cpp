@@ -69,6 +69,14 @@ EMAHook::EMAHook(EMAHookOptions options) : options_(std::move(options)) {
                  o.ema_type, "), got ", *o.gamma);
     MMHOOK_CHECK(*o.gamma > 0.0, "EMAHook.gamma must be greater than 0, got ", *o.gamma);
   }
+  if (o.device) {
+    try {
+      (void)c10::Device(*o.device);
+    } catch (const std::exception&) {
+      MMHOOK_THROW(Code::kInvalidArgument, "EMAHook.device must be a device such as 'cpu' or "
+                   "'cuda:0', got '", *o.device, "'");
+    }
+  }
 }
 
 AveragedModel& EMAHook::ema(const char* stage) const {
@@ -83,6 +91,7 @@ void EMAHook::before_run(Runner& runner) {
   mo.gamma = options_.gamma;
   mo.interval = options_.interval;
   mo.update_buffers = options_.update_buffers;
+  mo.device = options_.device;
   ema_ = build_averaged_model(options_.ema_type, runner.model(), mo);
 }
 
@@ -157,6 +166,7 @@ void register_ema_hooks(Registry<Hook>& registry) {
     o.gamma = cfg.get_optional<double>("gamma");
     o.interval = cfg.get<int64_t>("interval", o.interval);
     o.update_buffers = cfg.get<bool>("update_buffers", o.update_buffers);
+    o.device = cfg.get_optional<std::string>("device");
     try {
       return std::make_shared<EMAHook>(o);
     } catch (const Error& e) {

@@ -41,7 +41,8 @@ std::string join(const std::vector<std::string>& items) {
 
 }  // namespace
 
-AveragedModel::AveragedModel(const torch::nn::Module& source, int64_t interval, bool update_buffers)
+AveragedModel::AveragedModel(const torch::nn::Module& source, int64_t interval, bool update_buffers,
+                             const std::optional<c10::Device>& device)
     : interval_(interval), update_buffers_(update_buffers) {
   MMHOOK_CHECK(interval >= 1, "AveragedModel.interval must be >= 1, got ", interval);
   std::vector<AveragedTensor> live;
@@ -49,7 +50,8 @@ AveragedModel::AveragedModel(const torch::nn::Module& source, int64_t interval, 
   torch::NoGradGuard no_grad;
   tensors_.reserve(live.size());
   for (auto& t : live) {
-    at::Tensor copy = t.value.detach().clone();
+    at::Tensor copy = device ? t.value.detach().to(*device, /*non_blocking=*/false, /*copy=*/true)
+                             : t.value.detach().clone();
     copy.set_requires_grad(false);
     tensors_.push_back({t.name, copy, t.is_param});
   }
@@ -105,7 +107,7 @@ void AveragedModel::update_parameters(const torch::nn::Module& source) {
 void AveragedModel::copy_from(const torch::nn::Module& source) {
   const std::vector<at::Tensor> src = matching_sources(source, "copy_from");
   torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < tensors_.size(); ++i) tensors_[i].value.copy_(src[i].detach());
+  for (size_t i = 0; i < tensors_.size(); ++i) tensors_[i].value.copy_(src[i].detach());  // copy_ crosses devices
 }
 
 c10::impl::GenericDict AveragedModel::state_dict() const {
@@ -192,8 +194,9 @@ void AveragedModel::swap_with(torch::nn::Module& source) {
 
 ExponentialMovingAverage::ExponentialMovingAverage(const torch::nn::Module& source,
                                                    double momentum, int64_t interval,
-                                                   bool update_buffers)
-    : AveragedModel(source, interval, update_buffers), momentum_(momentum) {
+                                                   bool update_buffers,
+                                                   const std::optional<c10::Device>& device)
+    : AveragedModel(source, interval, update_buffers, device), momentum_(momentum) {
   MMHOOK_CHECK(momentum > 0.0 && momentum < 1.0,
                "ExponentialMovingAverage.momentum must be in range (0.0, 1.0), got ", momentum);
   if (momentum > 0.5)
@@ -211,8 +214,9 @@ void ExponentialMovingAverage::avg_func(at::Tensor& averaged, const at::Tensor& 
 // -- MomentumAnnealingEMA ----------------------------------------------------------------------
 
 MomentumAnnealingEMA::MomentumAnnealingEMA(const torch::nn::Module& source, double momentum,
-                                           double gamma, int64_t interval, bool update_buffers)
-    : ExponentialMovingAverage(source, momentum, interval, update_buffers), gamma_(gamma) {
+                                           double gamma, int64_t interval, bool update_buffers,
+                                           const std::optional<c10::Device>& device)
+    : ExponentialMovingAverage(source, momentum, interval, update_buffers, device), gamma_(gamma) {
   MMHOOK_CHECK(gamma > 0.0, "MomentumAnnealingEMA.gamma must be greater than 0, got ", gamma);
 }
 
@@ -225,8 +229,9 @@ void MomentumAnnealingEMA::avg_func(at::Tensor& averaged, const at::Tensor& sour
 // -- StochasticWeightAverage -------------------------------------------------------------------
 
 StochasticWeightAverage::StochasticWeightAverage(const torch::nn::Module& source, int64_t interval,
-                                                 bool update_buffers)
-    : AveragedModel(source, interval, update_buffers) {}
+                                                 bool update_buffers,
+                                                 const std::optional<c10::Device>& device)
+    : AveragedModel(source, interval, update_buffers, device) {}
 
 void StochasticWeightAverage::avg_func(at::Tensor& averaged, const at::Tensor& source,
                                        int64_t steps) {
@@ -245,22 +250,31 @@ std::unique_ptr<AveragedModel> build_averaged_model(const std::string& type,
                                                     const AveragedModelOptions& o) {
   constexpr double kDefaultMomentum = 0.0002;
   constexpr double kDefaultGamma = 100;
+  std::optional<c10::Device> device;
+  if (o.device) {
+    try {
+      device = c10::Device(*o.device);
+    } catch (const std::exception&) {
+      MMHOOK_THROW(Code::kInvalidArgument, "invalid device '", *o.device,
+                   "' for the averaged model (expected e.g. 'cpu' or 'cuda:0')");
+    }
+  }
   if (type == "ExponentialMovingAverage") {
     MMHOOK_CHECK(!o.gamma, "ExponentialMovingAverage does not take 'gamma' (got ", *o.gamma,
                  "); use MomentumAnnealingEMA");
     return std::make_unique<ExponentialMovingAverage>(source, o.momentum.value_or(kDefaultMomentum),
-                                                      o.interval, o.update_buffers);
+                                                      o.interval, o.update_buffers, device);
   }
   if (type == "MomentumAnnealingEMA") {
     return std::make_unique<MomentumAnnealingEMA>(source, o.momentum.value_or(kDefaultMomentum),
                                                   o.gamma.value_or(kDefaultGamma), o.interval,
-                                                  o.update_buffers);
+                                                  o.update_buffers, device);
   }
   if (type == "StochasticWeightAverage") {
     MMHOOK_CHECK(!o.momentum, "StochasticWeightAverage does not take 'momentum' (got ",
                  *o.momentum, ")");
     MMHOOK_CHECK(!o.gamma, "StochasticWeightAverage does not take 'gamma' (got ", *o.gamma, ")");
-    return std::make_unique<StochasticWeightAverage>(source, o.interval, o.update_buffers);
+    return std::make_unique<StochasticWeightAverage>(source, o.interval, o.update_buffers, device);
   }
   MMHOOK_THROW(Code::kInvalidArgument, "unknown averaged model type '", type,
                "' (expected ExponentialMovingAverage, MomentumAnnealingEMA or "

@@ -236,6 +236,13 @@ TEST(AveragedModelTest, BuildByTypeName) {
   EXPECT_PRED2(has_substr, message_of([&] { build_averaged_model("ExponentialMovingAverage", *src, o); }),
               "gamma");
   EXPECT_PRED2(has_substr, message_of([&] { build_averaged_model("Foo", *src, {}); }), "'Foo'");
+  AveragedModelOptions on_cpu;
+  on_cpu.device = "cpu";
+  auto placed = build_averaged_model("ExponentialMovingAverage", *src, on_cpu);
+  EXPECT_TRUE(placed->tensor("p").device().is_cpu());
+  on_cpu.device = "nowhere";
+  EXPECT_PRED2(has_substr, message_of([&] { build_averaged_model("ExponentialMovingAverage", *src, on_cpu); }),
+               "invalid device 'nowhere'");
 }
 
 // -- EMAHook: check 64 -------------------------------------------------------------------------
@@ -268,6 +275,11 @@ TEST(EMAHookTest, OptionValidation) {
   o.ema_type = "StochasticWeightAverage";
   o.momentum = 0.1;
   EXPECT_PRED2(has_substr, make(o), "EMAHook.momentum");
+  o = {};
+  o.device = "gpu7";
+  EXPECT_PRED2(has_substr, make(o), "EMAHook.device must be a device such as 'cpu' or 'cuda:0', got 'gpu7'");
+  o.device = "cpu";
+  EXPECT_EQ(make(o), "<no error>");
   EXPECT_EQ(EMAHook().default_priority(), 50);
   EXPECT_FALSE(EMAHook().enabled_by_epoch());
 }

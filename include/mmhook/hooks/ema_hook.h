@@ -34,6 +34,7 @@ struct EMAHookOptions {
   std::optional<double> gamma;     ///< MomentumAnnealingEMA only, default 100
   int64_t interval = 1;            ///< average every n-th update
   bool update_buffers = false;     ///< average (and swap) the buffers too
+  std::optional<std::string> device;  ///< device of the average ("cpu", "cuda:0"); default: the model's
 };
 
 /// MMEngine's EMAHook.
@@ -41,7 +42,7 @@ class EMAHook : public HookImpl<EMAHook> {
  public:
   /// Validates the options: Error kInvalidArgument naming `EMAHook.<option>` and the value
   /// (negative begin, both begins set, unknown ema_type, momentum outside (0,1), interval < 1,
-  /// gamma <= 0, an option the ema_type does not take).
+  /// gamma <= 0, an option the ema_type does not take, a malformed device).
   explicit EMAHook(EMAHookOptions options = {});
 
   int default_priority() const override { return 50; }  // NORMAL

@@ -10,6 +10,7 @@
 
 #include <ATen/core/Dict.h>
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 #include <torch/nn/module.h>
 
 #include <cstdint>
@@ -32,9 +33,11 @@ struct AveragedTensor {
 /// MMEngine's `BaseAveragedModel`: `avg_func` is the only thing subclasses define.
 class AveragedModel {
  public:
-  /// Deep-copies `source`'s parameters and buffers. `interval` (>= 1): average every n-th
-  /// update; `update_buffers`: average the buffers too (else they are copied every update).
-  AveragedModel(const torch::nn::Module& source, int64_t interval, bool update_buffers);
+  /// Deep-copies `source`'s parameters and buffers (onto `device` when given, else each tensor's
+  /// own device). `interval` (>= 1): average every n-th update; `update_buffers`: average the
+  /// buffers too (else they are copied every update).
+  AveragedModel(const torch::nn::Module& source, int64_t interval, bool update_buffers,
+                const std::optional<c10::Device>& device = std::nullopt);
   virtual ~AveragedModel() = default;
   AveragedModel(const AveragedModel&) = delete;
   AveragedModel& operator=(const AveragedModel&) = delete;
@@ -94,7 +97,8 @@ class ExponentialMovingAverage : public AveragedModel {
  public:
   /// `momentum` must be in (0, 1) (Error naming the value); above 0.5 logs a warning.
   ExponentialMovingAverage(const torch::nn::Module& source, double momentum = 0.0002,
-                           int64_t interval = 1, bool update_buffers = false);
+                           int64_t interval = 1, bool update_buffers = false,
+                           const std::optional<c10::Device>& device = std::nullopt);
   std::string type_name() const override { return "ExponentialMovingAverage"; }
   /// The configured momentum.
   double momentum() const { return momentum_; }
@@ -111,7 +115,8 @@ class MomentumAnnealingEMA : public ExponentialMovingAverage {
  public:
   /// `gamma` must be > 0 (Error naming the value).
   MomentumAnnealingEMA(const torch::nn::Module& source, double momentum = 0.0002,
-                       double gamma = 100, int64_t interval = 1, bool update_buffers = false);
+                       double gamma = 100, int64_t interval = 1, bool update_buffers = false,
+                       const std::optional<c10::Device>& device = std::nullopt);
   std::string type_name() const override { return "MomentumAnnealingEMA"; }
   /// The configured gamma.
   double gamma() const { return gamma_; }
@@ -128,7 +133,8 @@ class StochasticWeightAverage : public AveragedModel {
  public:
   /// See `AveragedModel`.
   StochasticWeightAverage(const torch::nn::Module& source, int64_t interval = 1,
-                          bool update_buffers = false);
+                          bool update_buffers = false,
+                          const std::optional<c10::Device>& device = std::nullopt);
   std::string type_name() const override { return "StochasticWeightAverage"; }
 
  protected:
@@ -141,11 +147,12 @@ struct AveragedModelOptions {
   std::optional<double> gamma;     ///< MomentumAnnealingEMA only (default 100)
   int64_t interval = 1;            ///< average every n-th update (>= 1)
   bool update_buffers = false;     ///< average buffers too
+  std::optional<std::string> device;  ///< where the average lives ("cpu", "cuda:0"); default: the model's
 };
 
 /// The averaged model of type `type` ("ExponentialMovingAverage", "MomentumAnnealingEMA",
-/// "StochasticWeightAverage"); an unknown type or an option the type does not take is an Error
-/// kInvalidArgument naming it.
+/// "StochasticWeightAverage"); an unknown type, an option the type does not take or an invalid
+/// device string is an Error kInvalidArgument naming it.
 std::unique_ptr<AveragedModel> build_averaged_model(const std::string& type,
                                                     const torch::nn::Module& source,
                                                     const AveragedModelOptions& options);
