@@ -34,8 +34,8 @@ void swap_ema_state_dict(Checkpoint& checkpoint) {
   for (const auto& key : keys) {
     if (key.compare(0, prefix.size(), prefix) != 0) continue;
     const std::string name = key.substr(prefix.size());
-    MMHOOK_CHECK_CODE(model_state.contains(name), Code::kCheckpoint, "EMAHook: ema_state_dict has '",
-                      key, "' but state_dict has no '", name, "'");
+    MMHOOK_CHECK_CODE(model_state.contains(name), Code::kCheckpoint,
+                      "EMAHook: ema_state_dict has '", key, "' but state_dict has no '", name, "'");
     c10::IValue tmp = ema_state.at(key);
     ema_state.insert_or_assign(key, model_state.at(name));
     model_state.insert_or_assign(name, tmp);
@@ -138,7 +138,8 @@ void EMAHook::after_load_checkpoint(Runner& runner, Checkpoint& checkpoint) {
   AveragedModel& avg = ema("after_load_checkpoint");
   // MMEngine's `runner._resume`: the config's `resume` flag.
   const nlohmann::json& cfg = runner.cfg();
-  const bool resuming = cfg.contains("resume") && cfg["resume"].is_boolean() && cfg["resume"].get<bool>();
+  const bool resuming =
+      cfg.contains("resume") && cfg["resume"].is_boolean() && cfg["resume"].get<bool>();
   if (resuming && checkpoint.contains(kEmaStateDictKey)) {
     // Undo the swap of before_save_checkpoint: state_dict gets the training weights back.
     swap_ema_state_dict(checkpoint);

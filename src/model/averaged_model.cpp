@@ -107,7 +107,8 @@ void AveragedModel::update_parameters(const torch::nn::Module& source) {
 void AveragedModel::copy_from(const torch::nn::Module& source) {
   const std::vector<at::Tensor> src = matching_sources(source, "copy_from");
   torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < tensors_.size(); ++i) tensors_[i].value.copy_(src[i].detach());  // copy_ crosses devices
+  // copy_ crosses devices.
+  for (size_t i = 0; i < tensors_.size(); ++i) tensors_[i].value.copy_(src[i].detach());
 }
 
 c10::impl::GenericDict AveragedModel::state_dict() const {

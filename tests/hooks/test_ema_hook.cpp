@@ -233,7 +233,8 @@ TEST(AveragedModelTest, BuildByTypeName) {
   o.gamma = 50;
   auto annealing = build_averaged_model("MomentumAnnealingEMA", *src, o);
   EXPECT_DOUBLE_EQ(dynamic_cast<MomentumAnnealingEMA&>(*annealing).gamma(), 50);
-  EXPECT_PRED2(has_substr, message_of([&] { build_averaged_model("ExponentialMovingAverage", *src, o); }),
+  EXPECT_PRED2(has_substr,
+               message_of([&] { build_averaged_model("ExponentialMovingAverage", *src, o); }),
               "gamma");
   EXPECT_PRED2(has_substr, message_of([&] { build_averaged_model("Foo", *src, {}); }), "'Foo'");
   AveragedModelOptions on_cpu;
@@ -241,7 +242,8 @@ TEST(AveragedModelTest, BuildByTypeName) {
   auto placed = build_averaged_model("ExponentialMovingAverage", *src, on_cpu);
   EXPECT_TRUE(placed->tensor("p").device().is_cpu());
   on_cpu.device = "nowhere";
-  EXPECT_PRED2(has_substr, message_of([&] { build_averaged_model("ExponentialMovingAverage", *src, on_cpu); }),
+  EXPECT_PRED2(has_substr,
+               message_of([&] { build_averaged_model("ExponentialMovingAverage", *src, on_cpu); }),
                "invalid device 'nowhere'");
 }
 
@@ -277,7 +279,8 @@ TEST(EMAHookTest, OptionValidation) {
   EXPECT_PRED2(has_substr, make(o), "EMAHook.momentum");
   o = {};
   o.device = "gpu7";
-  EXPECT_PRED2(has_substr, make(o), "EMAHook.device must be a device such as 'cpu' or 'cuda:0', got 'gpu7'");
+  EXPECT_PRED2(has_substr, make(o),
+               "EMAHook.device must be a device such as 'cpu' or 'cuda:0', got 'gpu7'");
   o.device = "cpu";
   EXPECT_EQ(make(o), "<no error>");
   EXPECT_EQ(EMAHook().default_priority(), 50);

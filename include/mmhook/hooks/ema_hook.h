@@ -34,7 +34,7 @@ struct EMAHookOptions {
   std::optional<double> gamma;     ///< MomentumAnnealingEMA only, default 100
   int64_t interval = 1;            ///< average every n-th update
   bool update_buffers = false;     ///< average (and swap) the buffers too
-  std::optional<std::string> device;  ///< device of the average ("cpu", "cuda:0"); default: the model's
+  std::optional<std::string> device;  ///< device of the average ("cuda:0"); default: the model's
 };
 
 /// MMEngine's EMAHook.

@@ -147,7 +147,7 @@ struct AveragedModelOptions {
   std::optional<double> gamma;     ///< MomentumAnnealingEMA only (default 100)
   int64_t interval = 1;            ///< average every n-th update (>= 1)
   bool update_buffers = false;     ///< average buffers too
-  std::optional<std::string> device;  ///< where the average lives ("cpu", "cuda:0"); default: the model's
+  std::optional<std::string> device;  ///< device of the average ("cuda:0"); default: the model's
 };
 
 /// The averaged model of type `type` ("ExponentialMovingAverage", "MomentumAnnealingEMA",
