@@ -8,6 +8,7 @@
 #include "mmhook/hooks/iter_timer_hook.h"
 #include "mmhook/hooks/logger_hook.h"
 #include "mmhook/hooks/param_scheduler_hook.h"
+#include "mmhook/hooks/profiler_hook.h"
 #include "mmhook/hooks/runtime_info_hook.h"
 
 namespace mmhook {
@@ -78,6 +79,7 @@ Registry<Hook>& hook_registry() {
       o.save_begin = cfg.get<int64_t>("save_begin", o.save_begin);
       return with_path(cfg, [&] { return std::make_shared<CheckpointHook>(o); });
     });
+    register_profiling_hooks(*r);
     return r;
   }();
   return *registry;
