@@ -239,6 +239,33 @@ TEST(ProfilerHookTest, TbTraceWritesIntoLogDir) {
   EXPECT_EQ(files, 1);
 }
 
+TEST(ProfilerHookTest, LogTraceLogsTheOpTable) {
+  TempDir dir;
+  nlohmann::json cfg = testing::epoch_config(dir.path());
+  cfg["log_level"] = "INFO";
+  Runner runner(cfg);
+  runner.register_hook(nlohmann::json{
+      {"type", "ProfilerHook"},
+      {"on_trace_ready", {{"type", "log_trace"}, {"sort_by", "cpu_time_total"}, {"row_limit", 3}}}});
+  runner.train();
+  std::string log;
+  for (const auto& entry : fs::directory_iterator(runner.log_dir())) {
+    if (entry.path().extension() != ".log") continue;
+    std::ifstream in(entry.path());
+    log.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  EXPECT_TRUE(contains(log, "profiler is profiling...")) << log;
+  EXPECT_TRUE(contains(log, "profiler may take a few minutes...")) << log;
+  EXPECT_TRUE(contains(log, "# of Calls")) << log;
+  EXPECT_TRUE(contains(log, "Self CPU time total:")) << log;
+  // row_limit 3: exactly three rows between the header rule and the closing rule.
+  const size_t header = log.find("# of Calls");
+  const size_t body = log.find('\n', log.find('\n', header) + 1) + 1;
+  const size_t end = log.find("Self CPU time total:", body);
+  const std::string rows = log.substr(body, end - body);
+  EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), 4) << rows;  // 3 rows + closing rule
+}
+
 // A synthetic trace: parent [0,100) with children [10,40) and [50,70) on thread 1, plus a
 // lone op on thread 2 overlapping in time (other threads never nest).
 ProfilerTrace synthetic_trace() {
