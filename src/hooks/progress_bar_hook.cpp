@@ -191,4 +191,11 @@ void ProgressBarHook::after_test_epoch(Runner&, const Metrics& metrics) {
   close(eval_, metrics_postfix(metrics));
 }
 
+void ProgressBarHook::on_exception(Runner&, const std::string&) {
+  train_.open = false;
+  eval_.open = false;
+  if (on_line_ != nullptr) write("\n");
+  on_line_ = nullptr;
+}
+
 }  // namespace mmhook

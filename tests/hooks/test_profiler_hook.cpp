@@ -266,6 +266,35 @@ TEST(ProfilerHookTest, LogTraceLogsTheOpTable) {
   EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), 4) << rows;  // 3 rows + closing rule
 }
 
+class FailAtSecondIter : public HookImpl<FailAtSecondIter> {
+ public:
+  void after_train_iter(Runner&, int64_t batch_idx, const TensorDict&, const TensorDict&) override {
+    if (batch_idx == 1) throw std::runtime_error("boom");
+  }
+};
+
+TEST(ProfilerHookTest, FailedRunStillStopsTheProfiler) {
+  TempDir dir;
+  {
+    Runner runner(testing::epoch_config(dir.path()));
+    auto hook = std::make_shared<ProfilerHook>();
+    runner.register_hook(hook);
+    runner.register_hook(std::make_shared<FailAtSecondIter>(), 10);
+    EXPECT_THROW(runner.train(), Error);
+    EXPECT_TRUE(hook->closed());  // after_run exported what was recorded
+    EXPECT_EQ(hook->exports(), 1);
+    EXPECT_TRUE(fs::exists(hook->trace_path()));
+  }
+  // The thread's profiler is free again: a second profiled run starts and exports.
+  TempDir dir2;
+  Runner runner(testing::epoch_config(dir2.path()));
+  auto hook = std::make_shared<ProfilerHook>();
+  runner.register_hook(hook);
+  runner.train();
+  EXPECT_EQ(hook->exports(), 1);
+  EXPECT_TRUE(fs::exists(hook->trace_path()));
+}
+
 // A synthetic trace: parent [0,100) with children [10,40) and [50,70) on thread 1, plus a
 // lone op on thread 2 overlapping in time (other threads never nest).
 ProfilerTrace synthetic_trace() {

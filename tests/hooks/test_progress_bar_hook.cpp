@@ -155,6 +155,32 @@ TEST(ProgressBarHookTest, IterRunDrawsOneBarOverAllIterations) {
   EXPECT_EQ(out.str().back(), '\n');
 }
 
+class FailAtSecondIter : public HookImpl<FailAtSecondIter> {
+ public:
+  void after_train_iter(Runner&, int64_t batch_idx, const TensorDict&, const TensorDict&) override {
+    if (batch_idx == 1) throw std::runtime_error("boom");
+  }
+};
+
+TEST(ProgressBarHookTest, FailureEndsTheOpenLine) {
+  TempDir dir;
+  Runner runner(testing::epoch_config(dir.path()));
+  std::ostringstream out;
+  ProgressBarHookOptions o;
+  o.force = true;
+  o.stream = &out;
+  runner.register_hook(std::make_shared<ProgressBarHook>(o));
+  runner.register_hook(std::make_shared<FailAtSecondIter>(), 10);
+  EXPECT_THROW(runner.train(), Error);
+  const std::vector<Draw> draws = parse_draws(out.str());
+  // 0/4 and 1/4: at the second iteration the failing hook (priority 10) runs before the bar.
+  ASSERT_EQ(draws.size(), 2u) << out.str();
+  EXPECT_EQ(draws.back().n, 1);
+  const std::string text = out.str();
+  EXPECT_EQ(text.back(), '\n');
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1);
+}
+
 TEST(ProgressBarHookTest, SilentWhenNotATerminal) {
   TempDir dir;
   {

@@ -54,6 +54,8 @@ class ProgressBarHook : public HookImpl<ProgressBarHook> {
   void after_test_iter(Runner& runner, int64_t batch_idx, const TensorDict& data_batch,
                        const TensorDict& outputs) override;
   void after_test_epoch(Runner& runner, const Metrics& metrics) override;
+  /// Ends a half-drawn line so the error message starts on its own line.
+  void on_exception(Runner& runner, const std::string& message) override;
 
   /// Whether this hook draws (force, or a terminal output).
   bool enabled() const { return enabled_; }
