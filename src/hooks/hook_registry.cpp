@@ -9,6 +9,7 @@
 #include "mmhook/hooks/iter_timer_hook.h"
 #include "mmhook/hooks/logger_hook.h"
 #include "mmhook/hooks/param_scheduler_hook.h"
+#include "mmhook/hooks/profiler_hook.h"
 #include "mmhook/hooks/runtime_info_hook.h"
 
 namespace mmhook {
@@ -80,6 +81,7 @@ Registry<Hook>& hook_registry() {
       return with_path(cfg, [&] { return std::make_shared<CheckpointHook>(o); });
     });
     register_ema_hooks(*r);
+    register_profiling_hooks(*r);
     return r;
   }();
   return *registry;

@@ -1,0 +1,166 @@
+#pragma once
+/// @file
+/// ProfilerHook (VERY_LOW, not master-only): MMEngine's `mmengine/hooks/profiler_hook.py` on
+/// LibTorch's Kineto-style profiler API (SPEC §10.2, check 73). The profiler starts in
+/// `before_run`, steps after every train iteration and stops after `profile_times` epochs or
+/// iterations; it then hands a `ProfilerTrace` to `on_trace_ready` and writes a Chrome trace.
+/// `schedule`, `step()` and the `log_trace` table have no C++ equivalent in LibTorch and are
+/// re-implemented here (torch.profiler.schedule semantics).
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "mmhook/config/registry.h"
+#include "mmhook/engine/hook.h"
+
+namespace mmhook {
+
+/// One profiled operator call (a RecordFunction range on the profiling thread).
+struct ProfilerEvent {
+  std::string name;                         ///< operator name ("aten::mm")
+  int64_t start_us = 0;                     ///< start, microseconds since the epoch
+  int64_t duration_us = 0;                  ///< wall time including children
+  int64_t self_us = 0;                      ///< duration minus nested calls on the same thread
+  uint64_t thread = 0;                      ///< profiler thread id
+  std::vector<std::vector<int64_t>> shapes; ///< input shapes (with record_shapes)
+  uint64_t flops = 0;                       ///< estimated FLOPs (with with_flops)
+};
+
+/// Per-operator totals, as torch's `key_averages()` rows.
+struct ProfilerOpAverage {
+  std::string name;                ///< operator name
+  int64_t count = 0;               ///< number of calls
+  int64_t cpu_time_total_us = 0;   ///< sum of durations
+  int64_t self_cpu_time_total_us = 0;  ///< sum of self times
+  uint64_t flops = 0;              ///< sum of FLOPs
+};
+
+/// The result of one recording cycle: what `on_trace_ready` receives (torch's `prof`).
+class ProfilerTrace {
+ public:
+  /// Wraps events (sorted by start; self times computed from the nesting on each thread).
+  explicit ProfilerTrace(std::vector<ProfilerEvent> events);
+  /// The events, ordered by start time.
+  const std::vector<ProfilerEvent>& events() const { return events_; }
+  /// Per-operator totals sorted by `sort_by` (descending): "cpu_time_total",
+  /// "self_cpu_time_total", "cpu_time" (mean), "self_cpu_time" (mean), "count", "flops".
+  std::vector<ProfilerOpAverage> key_averages(const std::string& sort_by = "cpu_time_total") const;
+  /// A text table of the first `row_limit` rows of `key_averages(sort_by)` (all if < 0).
+  std::string table(const std::string& sort_by = "cpu_time_total", int64_t row_limit = 100) const;
+  /// Writes a Chrome trace (`{"traceEvents": [...]}`) to `path`; creates parent directories.
+  void export_chrome_trace(const std::string& path) const;
+
+ private:
+  friend class ProfilerHook;
+  std::vector<ProfilerEvent> events_;
+  std::shared_ptr<void> native_;  // LibTorch's result: Kineto builds save their own trace
+};
+
+/// `torch.profiler.schedule(wait, warmup, active, repeat, skip_first)`.
+struct ProfilerSchedule {
+  int64_t wait = 0;        ///< idle steps per cycle
+  int64_t warmup = 0;      ///< warm-up steps per cycle
+  int64_t active = 1;      ///< recorded steps per cycle (>= 1)
+  int64_t repeat = 0;      ///< cycles (0: unlimited)
+  int64_t skip_first = 0;  ///< steps skipped before the first cycle
+  /// What torch's schedule returns at `step`.
+  enum class Action { kNone, kWarmup, kRecord, kRecordAndSave };
+  /// torch's `schedule_fn(step)`.
+  Action action(int64_t step) const;
+  /// Builds from a JSON object with MMEngine's keys; `wait`, `warmup`, `active` are required
+  /// (Python raises TypeError for `dict()`); Errors name the key and value.
+  static ProfilerSchedule from_json(const nlohmann::json& kwargs);
+};
+
+/// ProfilerHook options (MMEngine's names and defaults).
+struct ProfilerHookOptions {
+  bool by_epoch = true;            ///< profile epochs (true) or iterations
+  int64_t profile_times = 1;       ///< epochs/iterations to profile (>= 1; 1 with by_epoch)
+  bool activity_with_cpu = true;   ///< record CPU operators
+  bool activity_with_cuda = false; ///< record CUDA kernels (ignored with a warning without CUDA)
+  nlohmann::json schedule;         ///< null, or torch.profiler.schedule kwargs
+  /// null, {"type": "log_trace", "sort_by"?, "row_limit"?} or
+  /// {"type": "tb_trace", "dir_name"?, "worker_name"?}.
+  nlohmann::json on_trace_ready;
+  /// A callable `on_trace_ready` (takes precedence over the JSON form).
+  std::function<void(const ProfilerTrace&)> on_trace_ready_fn;
+  bool record_shapes = false;      ///< record input shapes
+  bool profile_memory = false;     ///< track tensor allocations
+  bool with_stack = false;         ///< record source stacks
+  bool with_flops = false;         ///< estimate FLOPs of matmul/conv
+  std::string json_trace_path;     ///< Chrome trace file; default `<log_dir>/profiler_trace.json`
+};
+
+/// Profiles the first `profile_times` epochs or iterations of a run (MMEngine's ProfilerHook).
+class ProfilerHook : public HookImpl<ProfilerHook> {
+ public:
+  /// Validates the options; Errors (invalid_argument) name the hook, option and value.
+  explicit ProfilerHook(ProfilerHookOptions options = {});
+  ~ProfilerHook() override;
+  std::string type_name() const override { return "ProfilerHook"; }
+  int default_priority() const override { return 90; }
+  /// Checks `profile_times` against max_epochs/max_iters and starts profiling.
+  void before_run(Runner& runner) override;
+  /// Steps the profiler; in iter mode exports at `runner.iter() == profile_times - 1`.
+  void after_train_iter(Runner& runner, int64_t batch_idx, const TensorDict& data_batch,
+                        const TensorDict& outputs) override;
+  /// Exports if not yet closed.
+  void after_train_epoch(Runner& runner) override;
+  /// Safety net (mmhook addition): exports if a run ended (val/test only, or a failure)
+  /// while still profiling, so the thread's profiler never stays enabled.
+  void after_run(Runner& runner) override;
+
+  /// The options in use.
+  const ProfilerHookOptions& options() const { return options_; }
+  /// The parsed schedule, if any.
+  const std::optional<ProfilerSchedule>& schedule() const { return schedule_; }
+  /// Whether profiling has been stopped (MMEngine's `_closed`).
+  bool closed() const { return closed_; }
+  /// Number of `step()` calls so far (torch's `step_num`).
+  int64_t step_num() const { return step_num_; }
+  /// The last completed recording cycle (null before the first).
+  const std::shared_ptr<ProfilerTrace>& last_trace() const { return last_trace_; }
+  /// The Chrome trace path of the export (resolved in before_run).
+  const std::string& trace_path() const { return trace_path_; }
+  /// How many times the profiler was exited (0 or 1 per run).
+  int64_t exports() const { return exports_; }
+  /// torch's `profiler.step()`: closes "ProfilerStep#N", advances the schedule, opens the next.
+  void step(Runner& runner);
+
+ private:
+  using Action = ProfilerSchedule::Action;
+  struct Native;
+  void start_recording();
+  void stop_recording(Runner& runner);
+  void transit(Runner& runner, Action from, std::optional<Action> to);
+  void open_step_range();
+  void export_trace(Runner& runner);
+  void trace_ready(Runner& runner);
+
+  ProfilerHookOptions options_;
+  std::optional<ProfilerSchedule> schedule_;
+  std::string log_sort_by_ = "cpu_time_total";
+  int64_t log_row_limit_ = 100;
+  bool recording_ = false;
+  bool started_ = false;
+  bool closed_ = false;
+  int64_t step_num_ = 0;
+  Action action_ = Action::kRecord;
+  int64_t exports_ = 0;
+  std::shared_ptr<ProfilerTrace> last_trace_;
+  std::string trace_path_;
+  std::string log_dir_;
+  std::string tb_dir_;
+  std::unique_ptr<Native> native_;
+};
+
+/// Registers "ProfilerHook" and "ProgressBarHook" in the hook registry.
+void register_profiling_hooks(Registry<Hook>& registry);
+
+}  // namespace mmhook
