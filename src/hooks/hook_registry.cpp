@@ -5,6 +5,7 @@
 #include "mmhook/engine/runner.h"
 #include "mmhook/hooks/checkpoint_hook.h"
 #include "mmhook/hooks/dist_sampler_seed_hook.h"
+#include "mmhook/hooks/early_stopping_hook.h"
 #include "mmhook/hooks/iter_timer_hook.h"
 #include "mmhook/hooks/logger_hook.h"
 #include "mmhook/hooks/param_scheduler_hook.h"
@@ -78,6 +79,7 @@ Registry<Hook>& hook_registry() {
       o.save_begin = cfg.get<int64_t>("save_begin", o.save_begin);
       return with_path(cfg, [&] { return std::make_shared<CheckpointHook>(o); });
     });
+    register_misc_hooks(*r);
     return r;
   }();
   return *registry;
