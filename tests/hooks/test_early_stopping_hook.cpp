@@ -152,7 +152,9 @@ TEST(EarlyStoppingHookTest, MMEngineSequences) {  // check 70
   o.patience = 10;
   EarlyStoppingHook patient(o);
   EXPECT_FALSE(feed(runner, patient, "accuracy/top1", linspace(98, 99, 8)));
-  EXPECT_EQ(patient.wait_count(), 7);
+  // The last value, 99, equals best + min_delta exactly: not "not improved", so it is the best.
+  EXPECT_EQ(patient.wait_count(), 0);
+  EXPECT_DOUBLE_EQ(patient.best_score(), 99);
 
   EarlyStoppingHook finite(opts("accuracy/top1", "greater"));
   const double inf = std::numeric_limits<double>::infinity();
