@@ -6,6 +6,7 @@
 #include "mmhook/hooks/checkpoint_hook.h"
 #include "mmhook/hooks/dist_sampler_seed_hook.h"
 #include "mmhook/hooks/ema_hook.h"
+#include "mmhook/hooks/early_stopping_hook.h"
 #include "mmhook/hooks/iter_timer_hook.h"
 #include "mmhook/hooks/logger_hook.h"
 #include "mmhook/hooks/param_scheduler_hook.h"
@@ -82,6 +83,7 @@ Registry<Hook>& hook_registry() {
     });
     register_ema_hooks(*r);
     register_profiling_hooks(*r);
+    register_misc_hooks(*r);
     return r;
   }();
   return *registry;
