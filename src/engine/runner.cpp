@@ -250,6 +250,21 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
     for (size_t i = 0; i < list.size(); ++i)
       register_hook_from(list[i], "custom_hooks[" + std::to_string(i) + "]", std::nullopt);
   }
+  // Ordering constraints must name registered hooks.
+  for (const auto& h : hooks()) {
+    for (const auto* list : {&h->run_after, &h->run_before}) {
+      for (const auto& other : *list) {
+        if (find_hook(other) != nullptr) continue;
+        std::vector<std::string> known;
+        for (const auto& k : hooks()) known.push_back(k->name());
+        const std::string hint = did_you_mean(other, known);
+        MMHOOK_THROW(Code::kConfig, "hook '", h->name(), "': ",
+                     list == &h->run_after ? "after" : "before", " names unknown hook '", other, "'",
+                     hint.empty() ? std::string() : " (did you mean '" + hint + "'?)");
+      }
+    }
+  }
+
   // 9. directories, logger, message hub, visualizer
   std::error_code ec;
   fs::create_directories(m.log_dir, ec);
@@ -353,7 +368,22 @@ void Runner::register_hook_from(const nlohmann::json& hook_cfg, const std::strin
     }
   }
   node.mark_used("priority");
+  // SPEC A2: "after"/"before" name hooks this one must run after/before (a name or a list).
+  auto names = [&](const char* key) {
+    std::vector<std::string> out;
+    if (!node.has(key)) {
+      node.mark_used(key);
+      return out;
+    }
+    const nlohmann::json v = node.require<nlohmann::json>(key);
+    if (v.is_string()) return std::vector<std::string>{v.get<std::string>()};
+    return node.require<std::vector<std::string>>(key);
+  };
+  const std::vector<std::string> after = names("after");
+  const std::vector<std::string> before = names("before");
   std::shared_ptr<Hook> hook = hook_registry().build(node);
+  hook->run_after.insert(hook->run_after.end(), after.begin(), after.end());
+  hook->run_before.insert(hook->run_before.end(), before.begin(), before.end());
   const int p = priority ? get_priority(*priority) : cfg_priority ? *cfg_priority : hook->default_priority();
   impl_->dispatcher.add(hook, p);
 }

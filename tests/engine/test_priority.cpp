@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "mmhook/engine/priority.h"
@@ -188,6 +190,38 @@ TEST(RegisterHookTest, AfterBeforeConstraintsAndCycles) {
   d->run_before = {"B"};  // B -> A (from B), A -> D -> B: a cycle
   EXPECT_THROW(runner.register_hook(d), Error);
   EXPECT_EQ(runner.find_hook("D"), nullptr);
+}
+
+}  // namespace
+}  // namespace mmhook
+
+namespace mmhook {
+namespace {
+
+TEST(RegisterHookTest, ConfigAfterBeforeKeys) {
+  TempDir dir;
+  auto cfg = testing::epoch_config(dir.path());
+  // A NORMAL custom hook asked to run before IterTimerHook (also NORMAL, registered earlier).
+  cfg["custom_hooks"] = {{{"type", "ParamSchedulerHook"}, {"priority", "NORMAL"},
+                          {"before", "IterTimerHook"}}};
+  Runner runner(cfg);
+  std::vector<std::string> names;
+  for (const auto& h : runner.hooks()) names.push_back(h->name());
+  const auto pos = [&](const std::string& n) {
+    return std::find(names.begin(), names.end(), n) - names.begin();
+  };
+  EXPECT_LT(pos("ParamSchedulerHook_1"), pos("IterTimerHook"));
+
+  auto bad = testing::epoch_config(dir / "bad");
+  bad["custom_hooks"] = {{{"type", "ParamSchedulerHook"}, {"after", "IterTimerHok"}}};
+  try {
+    Runner r(bad);
+    FAIL() << "an unknown hook name must be rejected";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("unknown hook 'IterTimerHok'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("did you mean 'IterTimerHook'"), std::string::npos) << msg;
+  }
 }
 
 }  // namespace
