@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libtorch-dev libgloo-dev libopenblas0-pthread
   libspdlog-dev nlohmann-json3-dev libcli11-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libdlpack-dev zlib1g-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libdlpack-dev zlib1g-dev libpng-dev
   dataset-fashion-mnist python3-torch golang-go
 )
 

@@ -9,6 +9,7 @@
 #include "mmhook/hooks/early_stopping_hook.h"
 #include "mmhook/hooks/iter_timer_hook.h"
 #include "mmhook/hooks/logger_hook.h"
+#include "mmhook/hooks/naive_visualization_hook.h"
 #include "mmhook/hooks/param_scheduler_hook.h"
 #include "mmhook/hooks/profiler_hook.h"
 #include "mmhook/hooks/runtime_info_hook.h"
@@ -84,6 +85,7 @@ Registry<Hook>& hook_registry() {
     register_ema_hooks(*r);
     register_profiling_hooks(*r);
     register_misc_hooks(*r);
+    register_visualization_hooks(*r);
     return r;
   }();
   return *registry;
