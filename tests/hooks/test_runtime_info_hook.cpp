@@ -34,6 +34,7 @@ TEST(RuntimeInfoHookTest, BeforeAndAfterTrain) {
   // Check 56.
   TempDir dir;
   Runner runner(testing::epoch_config(dir.path()));
+  runner.train_loop();  // train() builds the loop before before_train
   RuntimeInfoHook hook;
   hook.before_train(runner);
   const MessageHub& hub = runner.message_hub();
