@@ -1,7 +1,9 @@
 #include "mmhook/hooks/checkpoint_hook.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 
@@ -54,6 +56,67 @@ bool is_better(const std::string& rule, double value, double best) {
   return rule == "greater" ? value > best : value < best;
 }
 
+std::string sha256_hex(const void* data, size_t size) {
+  static constexpr std::array<uint32_t, 64> kK = {
+      0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+      0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+      0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+      0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+      0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+      0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+      0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+      0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+      0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+      0xc67178f2};
+  std::array<uint32_t, 8> h = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                               0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  auto rotr = [](uint32_t x, int n) { return (x >> n) | (x << (32 - n)); };
+  auto block = [&](const unsigned char* p) {
+    std::array<uint32_t, 64> w{};
+    for (int i = 0; i < 16; ++i)
+      w[i] = (uint32_t{p[4 * i]} << 24) | (uint32_t{p[4 * i + 1]} << 16) |
+             (uint32_t{p[4 * i + 2]} << 8) | uint32_t{p[4 * i + 3]};
+    for (int i = 16; i < 64; ++i) {
+      const uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+      const uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
+      w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+    for (int i = 0; i < 64; ++i) {
+      const uint32_t t1 = k + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) +
+                          kK[i] + w[i];
+      const uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+      k = g;
+      g = f;
+      f = e;
+      e = d + t1;
+      d = c;
+      c = b;
+      b = a;
+      a = t1 + t2;
+    }
+    h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += k;
+  };
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  size_t full = size / 64 * 64;
+  for (size_t off = 0; off < full; off += 64) block(bytes + off);
+  // Padding: 0x80, zeros, then the bit length as a 64-bit big-endian number.
+  std::array<unsigned char, 128> tail{};
+  const size_t rest = size - full;
+  std::copy(bytes + full, bytes + size, tail.begin());
+  tail[rest] = 0x80;
+  const size_t tail_len = rest + 9 <= 64 ? 64 : 128;
+  const uint64_t bits = static_cast<uint64_t>(size) * 8;
+  for (int i = 0; i < 8; ++i) tail[tail_len - 1 - i] = static_cast<unsigned char>(bits >> (8 * i));
+  block(tail.data());
+  if (tail_len == 128) block(tail.data() + 64);
+  std::string out(64, '0');
+  static const char kHex[] = "0123456789abcdef";
+  for (int i = 0; i < 8; ++i)
+    for (int j = 0; j < 8; ++j) out[8 * i + j] = kHex[(h[i] >> (28 - 4 * j)) & 0xf];
+  return out;
+}
+
 CheckpointHook::CheckpointHook(CheckpointHookOptions options) : options_(std::move(options)) {
   MMHOOK_CHECK(options_.save_begin >= 0, "CheckpointHook.save_begin should not be less than 0, got ",
                options_.save_begin);
@@ -75,6 +138,11 @@ CheckpointHook::CheckpointHook(CheckpointHookOptions options) : options_(std::mo
                    options_.rule.size() == best.size(),
                "Number of \"rule\" must be 1 or the same as number of \"save_best\", got ",
                options_.rule.size());
+  const auto& pub = options_.published_keys;
+  for (size_t i = 0; i < pub.size(); ++i)
+    for (size_t j = i + 1; j < pub.size(); ++j)
+      MMHOOK_CHECK(pub[i] != pub[j], "CheckpointHook.published_keys has a duplicate key '", pub[i],
+                   "'");
   for (const auto& r : options_.rule)
     MMHOOK_CHECK(r == "greater" || r == "less", "CheckpointHook.rule must be 'greater' or 'less', got '",
                  r, "'");
@@ -214,6 +282,46 @@ void CheckpointHook::after_val_epoch(Runner& runner, const Metrics& metrics) {
   }
   if (improved_any && hub.has_info("last_ckpt") && !hub.get_info("last_ckpt").is_null())
     save_with_step(runner, cur, runner.epoch(), runner.iter());
+}
+
+void CheckpointHook::after_train(Runner& runner) {
+  if (options_.published_keys.empty()) return;
+  MessageHub& hub = runner.message_hub();
+  std::vector<std::string> paths;
+  auto add = [&](const std::string& key) {
+    const nlohmann::json v = hub.get_info(key, nullptr);
+    if (v.is_string() && std::find(paths.begin(), paths.end(), v.get<std::string>()) == paths.end())
+      paths.push_back(v.get<std::string>());
+  };
+  if (options_.save_last) add("last_ckpt");
+  if (options_.save_best.size() == 1) {
+    add("best_ckpt");
+  } else {
+    for (const auto& key : options_.save_best) add("best_ckpt_" + key);
+  }
+  for (const auto& path : paths) publish(runner, path);
+}
+
+void CheckpointHook::publish(Runner& runner, const std::string& path) {
+  Checkpoint ckpt = load_checkpoint_file(path);
+  std::string removed;
+  for (const auto& key : ckpt.keys()) {
+    const auto& pub = options_.published_keys;
+    if (std::find(pub.begin(), pub.end(), key) != pub.end()) continue;
+    ckpt.erase(key);
+    removed += (removed.empty() ? "" : ", ") + key;
+  }
+  if (!removed.empty())
+    runner.logger().info("Key [" + removed +
+                         "] will be removed because they are not found in published_keys. If you "
+                         "want to keep them, please set `" + removed + "` in published_keys");
+  const std::vector<char> bytes = serialize_checkpoint(ckpt);
+  const std::string sha = sha256_hex(bytes.data(), bytes.size());
+  // Only the file name of `path` is used, so the published file always lands in out_dir.
+  const std::string name = fs::path(path).stem().string() + "-" + sha.substr(0, 8) + ".pth";
+  const std::string final_path = (fs::path(out_dir_) / name).string();
+  write_file_atomic(final_path, bytes.data(), bytes.size());
+  runner.logger().info("The checkpoint (" + path + ") is published to " + final_path + ".");
 }
 
 }  // namespace mmhook

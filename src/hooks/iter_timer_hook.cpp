@@ -1,5 +1,7 @@
 #include "mmhook/hooks/iter_timer_hook.h"
 
+#include <chrono>
+
 #include <nlohmann/json.hpp>
 
 #include "mmhook/data/data_loader.h"
@@ -13,24 +15,33 @@ const std::string kDataTime[] = {"train/data_time", "val/data_time", "test/data_
 const std::string kTime[] = {"train/time", "val/time", "test/time"};
 }  // namespace
 
+IterTimerHook::IterTimerHook(std::function<double()> now_seconds) : now_(std::move(now_seconds)) {
+  if (!now_) {
+    now_ = [] {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+          .count();
+    };
+  }
+}
+
 void IterTimerHook::before_train(Runner& runner) {
   start_iter_ = runner.iter();
   time_sec_tot_ = 0;
 }
 
-void IterTimerHook::before_epoch(Runner&, Mode) { t_ = Clock::now(); }
+void IterTimerHook::before_epoch(Runner&, Mode) { t_ = now_(); }
 
 void IterTimerHook::after_epoch(Runner&, Mode) { time_sec_test_val_ = 0; }
 
 void IterTimerHook::before_iter(Runner& runner, int64_t, const TensorDict&, Mode mode) {
-  const double dt = std::chrono::duration<double>(Clock::now() - t_).count();
+  const double dt = now_() - t_;
   runner.message_hub().update_scalar(kDataTime[static_cast<int>(mode)], dt);
 }
 
 void IterTimerHook::after_iter(Runner& runner, int64_t batch_idx, const TensorDict&,
                                const TensorDict&, Mode mode) {
-  const auto now = Clock::now();
-  const double dt = std::chrono::duration<double>(now - t_).count();
+  const double now = now_();
+  const double dt = now - t_;
   MessageHub& hub = runner.message_hub();
   hub.update_scalar(kTime[static_cast<int>(mode)], dt);
   t_ = now;

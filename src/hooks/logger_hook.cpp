@@ -133,7 +133,8 @@ void LoggerHook::after_run(Runner& runner) {
         match = match || (name.size() >= suffix.size() &&
                           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0);
       if (!match) continue;
-      const fs::path rel = fs::relative(entry.path(), runner.work_dir());
+      // MMEngine uploads to out_dir/<path relative to log_dir>.
+      const fs::path rel = fs::relative(entry.path(), runner.log_dir());
       const fs::path dst = fs::path(out_dir_) / rel;
       fs::create_directories(dst.parent_path());
       fs::copy_file(entry.path(), dst, fs::copy_options::overwrite_existing);

@@ -4,6 +4,7 @@
 /// The decisions (save now? which files to delete? is a score better?) are pure functions
 /// below, tested on their own.
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -30,6 +31,7 @@ struct CheckpointHookOptions {
   std::vector<std::string> less_keys = {"loss"};  ///< rule inference
   std::string filename_tmpl;          ///< default "epoch_{}.pth" / "iter_{}.pth"
   int64_t save_begin = 0;             ///< first epoch/iter that may save
+  std::vector<std::string> published_keys;  ///< top-level keys kept by after_train's publishing
 };
 
 /// Retention decision: the ids to delete after adding `step` to `kept` (oldest first), with at
@@ -41,6 +43,8 @@ std::string infer_rule(const std::string& key, const std::vector<std::string>& g
                        const std::vector<std::string>& less_keys);
 /// Whether `value` beats `best` under `rule` ("greater": >, "less": <).
 bool is_better(const std::string& rule, double value, double best);
+/// SHA-256 of `size` bytes at `data`, as 64 lowercase hex digits (FIPS 180-4).
+std::string sha256_hex(const void* data, size_t size);
 
 /// Saves checkpoints as MMEngine does; writes `work_dir/last_checkpoint` after each save.
 class CheckpointHook : public HookImpl<CheckpointHook> {
@@ -54,12 +58,18 @@ class CheckpointHook : public HookImpl<CheckpointHook> {
   void after_train_iter(Runner& runner, int64_t batch_idx, const TensorDict& data_batch,
                         const TensorDict& outputs) override;
   void after_val_epoch(Runner& runner, const Metrics& metrics) override;
+  /// With `published_keys`: publishes the last checkpoint (if save_last) and every best one as
+  /// `<path without .pth>-<sha256[:8]>.pth` holding only the published top-level keys.
+  void after_train(Runner& runner) override;
+  /// The rule per `save_best` key ("" for "auto", decided from the first metric).
+  const std::vector<std::string>& rules() const { return rules_; }
   /// The options in use.
   const CheckpointHookOptions& options() const { return options_; }
   /// The resolved output directory (after before_train).
   const std::string& out_dir() const { return out_dir_; }
 
  private:
+  void publish(Runner& runner, const std::string& path);
   void save_with_step(Runner& runner, int64_t step, int64_t meta_epoch, int64_t meta_iter);
   std::string format_name(int64_t step) const;
   CheckpointHookOptions options_;

@@ -2,7 +2,7 @@
 /// @file
 /// IterTimerHook (NORMAL): `data_time`, `time` and `eta` per mode (B §4.2).
 
-#include <chrono>
+#include <functional>
 
 #include "mmhook/engine/hook.h"
 
@@ -11,6 +11,8 @@ namespace mmhook {
 /// Times data loading and whole iterations; estimates the remaining time.
 class IterTimerHook : public HookImpl<IterTimerHook> {
  public:
+  /// Uses `now_seconds` as the clock (seconds, monotonic); empty: `std::chrono::steady_clock`.
+  explicit IterTimerHook(std::function<double()> now_seconds = {});
   std::string type_name() const override { return "IterTimerHook"; }
   void before_train(Runner& runner) override;
   void before_epoch(Runner& runner, Mode mode) override;
@@ -21,8 +23,8 @@ class IterTimerHook : public HookImpl<IterTimerHook> {
                   const TensorDict& outputs, Mode mode) override;
 
  private:
-  using Clock = std::chrono::steady_clock;
-  Clock::time_point t_{};
+  std::function<double()> now_;
+  double t_ = 0;
   int64_t start_iter_ = 0;
   double time_sec_tot_ = 0;
   double time_sec_test_val_ = 0;
