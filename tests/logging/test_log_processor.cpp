@@ -149,9 +149,15 @@ TEST_P(LogAfterIterTest, ExactLine) {
     for (auto it = tag.begin(); it != tag.end(); ++it) got.push_back(it.key());
     EXPECT_EQ(got, keys);
     EXPECT_EQ(tag["iter"], 11);
-    if (by_epoch && mode == Mode::kTrain) EXPECT_EQ(tag["epoch"], 2);
-    if (by_epoch && mode == Mode::kVal) EXPECT_EQ(tag["epoch"], 1);
-    if (memory >= 0) EXPECT_EQ(tag["memory"], 100);
+    if (by_epoch && mode == Mode::kTrain) {
+      EXPECT_EQ(tag["epoch"], 2);
+    }
+    if (by_epoch && mode == Mode::kVal) {
+      EXPECT_EQ(tag["epoch"], 1);
+    }
+    if (memory >= 0) {
+      EXPECT_EQ(tag["memory"], 100);
+    }
     EXPECT_DOUBLE_EQ(tag[p + "time"].get<double>(), 1.0);
   }
 }
