@@ -10,28 +10,15 @@
 #include "mmhook/scheduler/exponential_scheduler.h"
 #include "mmhook/scheduler/linear_scheduler.h"
 #include "mmhook/scheduler/step_scheduler.h"
+#include "scheduler_fixture.h"
 
 namespace mmhook {
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-struct Fixture {
-  at::Tensor w1 = torch::zeros({2}, torch::requires_grad());
-  at::Tensor w2 = torch::zeros({2}, torch::requires_grad());
-  std::shared_ptr<torch::optim::SGD> sgd;
-  std::unique_ptr<OptimWrapper> wrapper;
-  Fixture() {
-    std::vector<torch::optim::OptimizerParamGroup> groups;
-    groups.emplace_back(std::vector<at::Tensor>{w1}, std::make_unique<torch::optim::SGDOptions>(
-                                                         torch::optim::SGDOptions(0.05).momentum(0.01)));
-    groups.emplace_back(std::vector<at::Tensor>{w2}, std::make_unique<torch::optim::SGDOptions>(
-                                                         torch::optim::SGDOptions(0.5).momentum(0.01)));
-    sgd = std::make_shared<torch::optim::SGD>(groups, torch::optim::SGDOptions(0.05).momentum(0.01));
-    wrapper = std::make_unique<OptimWrapper>(sgd, "SGD");
-  }
-  OptimWrapper& w() { return *wrapper; }
-};
+// The two-group SGD fixture shared with the other scheduler tests.
+using testing_sched::Fixture;
 
 // Group 0 must follow `targets`, group 1 ten times it (checked before each step).
 void expect_values(Fixture& f, std::vector<ParamScheduler*> schedulers, const std::vector<double>& targets,
