@@ -16,25 +16,15 @@ namespace mmhook {
 
 namespace {
 
-using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
-
 // PyTorch's state_dict order: own parameters, own buffers, then each child recursively.
-void collect_entries(const torch::nn::Module& module, const std::string& prefix, NamedTensors& out) {
-  for (const auto& p : module.named_parameters(/*recurse=*/false)) {
-    if (p.value().defined()) out.emplace_back(prefix + p.key(), p.value());
-  }
-  for (const auto& b : module.named_buffers(/*recurse=*/false)) {
-    if (b.value().defined()) out.emplace_back(prefix + b.key(), b.value());
-  }
-  for (const auto& child : module.named_children()) {
+void collect_entries(const torch::nn::Module& module, const std::string& prefix,
+                     std::vector<StateEntry>& out) {
+  for (const auto& p : module.named_parameters(/*recurse=*/false))
+    if (p.value().defined()) out.push_back({prefix + p.key(), p.value(), true});
+  for (const auto& b : module.named_buffers(/*recurse=*/false))
+    if (b.value().defined()) out.push_back({prefix + b.key(), b.value(), false});
+  for (const auto& child : module.named_children())
     collect_entries(*child.value(), prefix + child.key() + ".", out);
-  }
-}
-
-std::string shape_str(at::IntArrayRef sizes) {
-  std::ostringstream os;
-  os << sizes;
-  return os.str();
 }
 
 std::string join(const std::vector<std::string>& items) {
@@ -45,12 +35,23 @@ std::string join(const std::vector<std::string>& items) {
 
 }  // namespace
 
+std::vector<StateEntry> state_dict_entries(const torch::nn::Module& module) {
+  std::vector<StateEntry> out;
+  collect_entries(module, "", out);
+  return out;
+}
+
+std::string describe_key_mismatch(const std::string& prefix, const LoadReport& report) {
+  std::string msg = prefix;
+  if (!report.unexpected_keys.empty()) msg += " unexpected key(s): " + join(report.unexpected_keys) + ".";
+  if (!report.missing_keys.empty()) msg += " missing key(s): " + join(report.missing_keys) + ".";
+  return msg;
+}
+
 c10::impl::GenericDict module_state_dict(const torch::nn::Module& module) {
-  NamedTensors entries;
-  collect_entries(module, "", entries);
   auto dict = make_generic_dict();
-  for (const auto& [name, tensor] : entries) {
-    dict.insert_or_assign(c10::IValue(name), c10::IValue(tensor.detach().to(at::kCPU).clone()));
+  for (const auto& e : state_dict_entries(module)) {
+    dict.insert_or_assign(c10::IValue(e.name), c10::IValue(e.value.detach().to(at::kCPU).clone()));
   }
   return dict;
 }
@@ -81,27 +82,26 @@ LoadReport load_module_state_dict(torch::nn::Module& module, const c10::impl::Ge
     state_values[key] = entry.value();
   }
 
-  NamedTensors entries;
-  collect_entries(module, "", entries);
+  const std::vector<StateEntry> entries = state_dict_entries(module);
   LoadReport report;
   std::unordered_set<std::string> module_keys;
   for (const auto& entry : entries) {
-    module_keys.insert(entry.first);
-    if (state_values.find(entry.first) == state_values.end()) report.missing_keys.push_back(entry.first);
+    module_keys.insert(entry.name);
+    if (state_values.find(entry.name) == state_values.end()) report.missing_keys.push_back(entry.name);
   }
   for (const auto& key : state_keys) {
     if (module_keys.find(key) == module_keys.end()) report.unexpected_keys.push_back(key);
   }
   if (strict && (!report.missing_keys.empty() || !report.unexpected_keys.empty())) {
-    std::string msg = "error(s) in loading state_dict (strict):";
-    if (!report.unexpected_keys.empty()) msg += " unexpected key(s): " + join(report.unexpected_keys) + ".";
-    if (!report.missing_keys.empty()) msg += " missing key(s): " + join(report.missing_keys) + ".";
-    MMHOOK_THROW(Code::kCheckpoint, msg);
+    MMHOOK_THROW(Code::kCheckpoint,
+                 describe_key_mismatch("error(s) in loading state_dict (strict):", report));
   }
 
   // Validate every match before copying anything, so an error leaves the module untouched.
   std::vector<std::pair<at::Tensor, at::Tensor>> copies;
-  for (const auto& [name, target] : entries) {
+  for (const auto& entry : entries) {
+    const std::string& name = entry.name;
+    const at::Tensor& target = entry.value;
     auto it = state_values.find(name);
     if (it == state_values.end()) continue;
     MMHOOK_CHECK_CODE(it->second.isTensor(), Code::kCheckpoint, "state dict entry '", name,
@@ -109,8 +109,8 @@ LoadReport load_module_state_dict(torch::nn::Module& module, const c10::impl::Ge
     const auto& source = it->second.toTensor();
     MMHOOK_CHECK_CODE(source.defined(), Code::kCheckpoint, "state dict entry '", name, "' is an undefined tensor");
     MMHOOK_CHECK_CODE(source.sizes() == target.sizes(), Code::kCheckpoint, "size mismatch for ", name,
-                      ": copying a param with shape ", shape_str(source.sizes()),
-                      " from checkpoint, the shape in current model is ", shape_str(target.sizes()));
+                      ": copying a param with shape ", c10::str(source.sizes()),
+                      " from checkpoint, the shape in current model is ", c10::str(target.sizes()));
     copies.emplace_back(target, source);
   }
   torch::NoGradGuard no_grad;

@@ -16,29 +16,6 @@ namespace {
 constexpr const char* kModulePrefix = "module.";
 constexpr const char* kStepsKey = "steps";
 
-// PyTorch's state_dict order: own parameters, own buffers, then each child recursively.
-void collect(const torch::nn::Module& module, const std::string& prefix,
-             std::vector<AveragedTensor>& out) {
-  for (const auto& p : module.named_parameters(/*recurse=*/false))
-    if (p.value().defined()) out.push_back({prefix + p.key(), p.value(), true});
-  for (const auto& b : module.named_buffers(/*recurse=*/false))
-    if (b.value().defined()) out.push_back({prefix + b.key(), b.value(), false});
-  for (const auto& child : module.named_children())
-    collect(*child.value(), prefix + child.key() + ".", out);
-}
-
-std::string shape_str(at::IntArrayRef sizes) {
-  std::ostringstream os;
-  os << sizes;
-  return os.str();
-}
-
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : ", ") + ("\"" + s + "\"");
-  return out;
-}
-
 }  // namespace
 
 AveragedModel::AveragedModel(const torch::nn::Module& source, int64_t interval, bool update_buffers,
@@ -46,7 +23,7 @@ AveragedModel::AveragedModel(const torch::nn::Module& source, int64_t interval, 
     : interval_(interval), update_buffers_(update_buffers) {
   MMHOOK_CHECK(interval >= 1, "AveragedModel.interval must be >= 1, got ", interval);
   std::vector<AveragedTensor> live;
-  collect(source, "", live);
+  for (auto& e : state_dict_entries(source)) live.push_back({e.name, e.value, e.is_parameter});
   torch::NoGradGuard no_grad;
   tensors_.reserve(live.size());
   for (auto& t : live) {
@@ -68,10 +45,8 @@ at::Tensor AveragedModel::tensor(const std::string& name) const {
 
 std::vector<at::Tensor> AveragedModel::matching_sources(const torch::nn::Module& source,
                                                        const char* what) const {
-  std::vector<AveragedTensor> src;
-  collect(source, "", src);
   std::unordered_map<std::string, at::Tensor> by_name;
-  for (auto& t : src) by_name.emplace(t.name, t.value);
+  for (auto& e : state_dict_entries(source)) by_name.emplace(e.name, e.value);
   std::vector<at::Tensor> out;
   out.reserve(tensors_.size());
   for (const auto& t : tensors_) {
@@ -79,8 +54,8 @@ std::vector<at::Tensor> AveragedModel::matching_sources(const torch::nn::Module&
     MMHOOK_CHECK(it != by_name.end(), type_name(), ".", what, ": the source model has no '", t.name,
                  "'");
     MMHOOK_CHECK(it->second.sizes() == t.value.sizes(), type_name(), ".", what, ": '", t.name,
-                 "' has shape ", shape_str(it->second.sizes()), " in the source, ",
-                 shape_str(t.value.sizes()), " in the average");
+                 "' has shape ", c10::str(it->second.sizes()), " in the source, ",
+                 c10::str(t.value.sizes()), " in the average");
     out.push_back(it->second);
   }
   return out;
@@ -154,11 +129,8 @@ LoadReport AveragedModel::load_named(const c10::impl::GenericDict& state, bool s
   for (const auto& key : state_keys)
     if (!known.count(key)) report.unexpected_keys.push_back(key);
   if (strict && (!report.missing_keys.empty() || !report.unexpected_keys.empty())) {
-    std::string msg = type_name() + ": error(s) in loading state_dict (strict):";
-    if (!report.unexpected_keys.empty())
-      msg += " unexpected key(s): " + join(report.unexpected_keys) + ".";
-    if (!report.missing_keys.empty()) msg += " missing key(s): " + join(report.missing_keys) + ".";
-    MMHOOK_THROW(Code::kCheckpoint, msg);
+    MMHOOK_THROW(Code::kCheckpoint,
+                 describe_key_mismatch(type_name() + ": error(s) in loading state_dict (strict):", report));
   }
   // Validate everything before copying, so an error leaves the average untouched.
   std::vector<std::pair<at::Tensor, at::Tensor>> copies;
@@ -170,8 +142,8 @@ LoadReport AveragedModel::load_named(const c10::impl::GenericDict& state, bool s
     const at::Tensor& source = it->second.toTensor();
     MMHOOK_CHECK_CODE(source.defined() && source.sizes() == target.sizes(), Code::kCheckpoint,
                       type_name(), ": size mismatch for ", key, ": the checkpoint has shape ",
-                      source.defined() ? shape_str(source.sizes()) : std::string("undefined"),
-                      ", the average has shape ", shape_str(target.sizes()));
+                      source.defined() ? c10::str(source.sizes()) : std::string("undefined"),
+                      ", the average has shape ", c10::str(target.sizes()));
     copies.emplace_back(target, source);
   }
   torch::NoGradGuard no_grad;

@@ -17,6 +17,17 @@ namespace mmhook {
 /// ("linear1.weight", "bn.running_mean", "bn.num_batches_tracked"). Undefined tensors are skipped.
 c10::impl::GenericDict module_state_dict(const torch::nn::Module& module);
 
+/// One live parameter or buffer of a module, named as in its state dict.
+struct StateEntry {
+  std::string name;   ///< "linear1.weight"
+  at::Tensor value;   ///< the module's own tensor (not a copy)
+  bool is_parameter;  ///< false for buffers
+};
+
+/// The module's parameters and buffers in PyTorch's `state_dict()` order (own parameters, own
+/// buffers, then each child recursively); undefined tensors are skipped.
+std::vector<StateEntry> state_dict_entries(const torch::nn::Module& module);
+
 /// What `load_module_state_dict` could not match.
 struct LoadReport {
   /// Module entries that the state dict lacks, in module order.
@@ -24,6 +35,9 @@ struct LoadReport {
   /// State dict entries (after key revision) that the module lacks, in state dict order.
   std::vector<std::string> unexpected_keys;
 };
+
+/// `prefix` followed by the report's mismatches: ` unexpected key(s): "a", "b". missing key(s): "c".`
+std::string describe_key_mismatch(const std::string& prefix, const LoadReport& report);
 
 /// Copies `state` into the module's parameters and buffers in place (under NoGradGuard, keeping
 /// each tensor's device and dtype) after applying `revise_keys` (regex, replacement) in order to
