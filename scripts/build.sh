@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Configures and builds mmhook into ./build (Release with debug info, Ninja, ccache when
-# available). Extra arguments go to cmake's configure step.
+# Configures and builds mmhook into ./build (Release, Ninja, ccache when available). Extra
+# arguments go to cmake's configure step.
+# Without a precompiled header and without -g, ccache hits across checkouts (CI clones the
+# repository elsewhere): a .gch embeds absolute paths, so with PCH every file missed the cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 launcher=()
@@ -8,5 +10,7 @@ command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -
 # Share the cache between checkouts (CI builds a clean clone elsewhere).
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$(cd .. && pwd)}"
 export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" "$@"
+pch=()
+[ ${#launcher[@]} -gt 0 ] && pch=(-DMMHOOK_USE_PCH=OFF)
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" "${pch[@]}" "$@"
 cmake --build build -j "$(nproc)"
