@@ -9,6 +9,7 @@ PACKAGES=(
   libspdlog-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libdlpack-dev zlib1g-dev libpng-dev
   dataset-fashion-mnist python3-torch golang-go
+  clang-format clang-tidy doxygen
 )
 
 missing=()

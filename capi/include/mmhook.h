@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/** Marks the exported functions: default visibility while building libmmhook.so, nothing for
+ * its users. */
 #if defined(MMH_BUILDING_LIBRARY)
 #define MMH_API __attribute__((visibility("default")))
 #else
@@ -220,7 +222,7 @@ MMH_API mmh_code_t mmh_ctx_tensor(const mmh_hook_ctx_t *ctx, const char *key,
 MMH_API mmh_code_t mmh_ctx_set_error(mmh_hook_ctx_t *ctx, const char *message);
 /** The failure's message during on_exception (lives during the call); MMH_E_NOT_FOUND elsewhere. */
 MMH_API mmh_code_t mmh_ctx_error_message(const mmh_hook_ctx_t *ctx, const char **out);
-/** Stores bytes under hook_states/<hook name>/<key> (before_save_checkpoint only). */
+/** Stores bytes under `hook_states/<hook name>/<key>` (before_save_checkpoint only). */
 MMH_API mmh_code_t mmh_ctx_checkpoint_put(mmh_hook_ctx_t *ctx, const char *key, const void *data,
                                           size_t len);
 /** Reads bytes stored by mmh_ctx_checkpoint_put (after_load_checkpoint only): copies up to cap

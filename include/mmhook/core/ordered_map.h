@@ -16,8 +16,11 @@ namespace mmhook {
 template <class V>
 class OrderedMap {
  public:
+  /// A (key, value) entry.
   using value_type = std::pair<std::string, V>;
+  /// Iterates entries in insertion order.
   using iterator = typename std::vector<value_type>::iterator;
+  /// Iterates entries in insertion order (read-only).
   using const_iterator = typename std::vector<value_type>::const_iterator;
 
   OrderedMap() = default;
@@ -95,9 +98,13 @@ class OrderedMap {
     for (const auto& kv : items_) out.push_back(kv.first);
     return out;
   }
+  /// First entry (insertion order).
   iterator begin() { return items_.begin(); }
+  /// Past the last entry.
   iterator end() { return items_.end(); }
+  /// First entry (insertion order).
   const_iterator begin() const { return items_.begin(); }
+  /// Past the last entry.
   const_iterator end() const { return items_.end(); }
 
  private:

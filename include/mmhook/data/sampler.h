@@ -73,8 +73,11 @@ class Sampler {
   void load_state_dict(const nlohmann::json& state);
 
  protected:
+  /// Seed of the shuffling generator.
   uint64_t seed_;
+  /// Current epoch (reseeds the shuffle).
   int64_t epoch_ = 0;
+  /// References consumed in the current pass.
   int64_t position_ = 0;
 };
 

@@ -153,7 +153,7 @@ class Hook {
 };
 
 namespace detail {
-// A method is overridden when &D::m no longer has type `R (Hook::*)(...)`.
+/// A method is overridden when &D::m no longer has type `R (Hook::*)(...)`.
 #define MMHOOK_OVERRIDES(D, m) (!std::is_same_v<decltype(&D::m), decltype(&Hook::m)>)
 
 template <class D>

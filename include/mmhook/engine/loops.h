@@ -20,6 +20,7 @@ class Evaluator;
 /// Base of every loop: owns its data loader.
 class BaseLoop {
  public:
+  /// A loop of `runner` over `dataloader` (shared with the runner).
   BaseLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader);
   virtual ~BaseLoop();
   /// The loop's data loader.
@@ -28,13 +29,17 @@ class BaseLoop {
   const std::shared_ptr<DataLoader>& dataloader_ptr() const { return dataloader_; }
 
  protected:
+  /// The runner that owns the loop (hooks are called through it).
   Runner& runner_;
+  /// The data loader the loop iterates.
   std::shared_ptr<DataLoader> dataloader_;
 };
 
 /// Common state of the train loops.
 class TrainLoop : public BaseLoop {
  public:
+  /// Checks `val_interval > 0` and that `dynamic_intervals` (milestone, interval) pairs have
+  /// increasing milestones and positive intervals (Error otherwise).
   TrainLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader, int64_t val_begin,
             int64_t val_interval, std::vector<std::pair<int64_t, int64_t>> dynamic_intervals);
   /// Runs training to the end (or until `stop_training`).
@@ -63,17 +68,28 @@ class TrainLoop : public BaseLoop {
   }
 
  protected:
+  /// Sets `val_interval_` from the dynamic intervals for `progress` (epochs or iterations done).
   void decide_val_interval(int64_t progress);
+  /// `stop_training` is set or the runner was asked to stop.
   bool should_stop() const;
+  /// One training iteration: before_train_iter, `train_step`, after_train_iter, `++iter_`.
   void run_iter(int64_t batch_idx, const class TensorDict& batch);
 
+  /// Completed epochs.
   int64_t epoch_ = 0;
+  /// Completed iterations.
   int64_t iter_ = 0;
+  /// Configured epochs (1 for iteration-based loops).
   int64_t max_epochs_ = 0;
+  /// Total iterations.
   int64_t max_iters_ = 0;
+  /// First epoch/iteration that may validate.
   int64_t val_begin_ = 1;
+  /// Current validation interval.
   int64_t val_interval_ = 1;
+  /// Dynamic-interval milestones, starting with 0.
   std::vector<int64_t> milestones_;
+  /// The validation interval from each milestone on.
   std::vector<int64_t> intervals_;
 };
 
@@ -81,6 +97,7 @@ class TrainLoop : public BaseLoop {
 /// dynamic_intervals=None).
 class EpochBasedTrainLoop : public TrainLoop {
  public:
+  /// Trains `max_epochs` epochs, validating every `val_interval` epochs from `val_begin`.
   EpochBasedTrainLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader, int64_t max_epochs,
                       int64_t val_begin = 1, int64_t val_interval = 1,
                       std::vector<std::pair<int64_t, int64_t>> dynamic_intervals = {});
@@ -95,6 +112,7 @@ class EpochBasedTrainLoop : public TrainLoop {
 /// dynamic_intervals=None). A resumed run skips the seen batches at the sampler level.
 class IterBasedTrainLoop : public TrainLoop {
  public:
+  /// Trains `max_iters` iterations, validating every `val_interval` iterations from `val_begin`.
   IterBasedTrainLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader, int64_t max_iters,
                      int64_t val_begin = 1, int64_t val_interval = 1000,
                      std::vector<std::pair<int64_t, int64_t>> dynamic_intervals = {});
@@ -105,6 +123,8 @@ class IterBasedTrainLoop : public TrainLoop {
 /// MMEngine's ValLoop / TestLoop (one class, two modes).
 class EvalLoop : public BaseLoop {
  public:
+  /// A ValLoop (`test` false) or TestLoop (`test` true) over `dataloader`, scored by `evaluator`;
+  /// `fp16` runs the model under autocast.
   EvalLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader,
            std::shared_ptr<Evaluator> evaluator, bool test, bool fp16 = false);
   ~EvalLoop() override;

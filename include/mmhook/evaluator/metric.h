@@ -40,7 +40,9 @@ class BaseMetric {
   const nlohmann::json& dataset_meta() const { return dataset_meta_; }
 
  protected:
+  /// Prefix of the metric keys ("" for none).
   std::string prefix_;
+  /// The dataset meta (null when unset).
   nlohmann::json dataset_meta_;
 };
 

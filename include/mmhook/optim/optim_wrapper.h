@@ -131,9 +131,13 @@ class OptimWrapper {
   /// Loads the optimiser part (and base_param_settings when present) of `state`.
   void load_optimizer_state_dict(const c10::impl::GenericDict& state);
 
+  /// Backward passes counted so far (MMEngine's `_inner_count`).
   int64_t inner_count_ = 0;
+  /// Total iterations of the run, -1 until `initialize_count_status` (`_max_counts`).
   int64_t max_counts_ = -1;
+  /// Iterations of the last, incomplete accumulation window (`_remainder_counts`).
   int64_t remainder_counts_ = -1;
+  /// Iterations whose gradients are accumulated before a step.
   int64_t accumulative_counts_ = 1;
 
  private:

@@ -97,14 +97,23 @@ class ParamScheduler {
   /// Number of real optimiser groups (without the wrapper's synthetic base group).
   size_t num_real_groups() const;
 
+  /// The wrapper whose groups are scheduled (not owned).
   OptimWrapper* optimizer_;
+  /// Scheduled parameter ("lr", "momentum", ...).
   std::string param_name_;
+  /// First step.
   int64_t begin_;
+  /// End step (exclusive).
   int64_t end_;
+  /// Steps taken inside [begin, end).
   int64_t last_step_;
+  /// True when stepped per epoch.
   bool by_epoch_;
+  /// Steps taken overall.
   int64_t global_step_ = -1;
+  /// Base values (initial_<param>) per group.
   std::vector<double> base_values_;
+  /// Values set by the last step, per group.
   std::vector<double> last_value_;
 };
 
