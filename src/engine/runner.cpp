@@ -85,7 +85,7 @@ bool is_set(const nlohmann::json& cfg, const char* key) {
   return it != cfg.end() && !it->is_null();
 }
 
-std::string error_text(std::exception_ptr ep) {
+std::string error_text(const std::exception_ptr& ep) {
   try {
     std::rethrow_exception(ep);
   } catch (const c10::Error& e) {
