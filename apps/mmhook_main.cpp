@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mmhook/core/error.h"
+#include "mmhook/dist/launcher.h"
 #include "mmhook/engine/runner.h"
 #include "mmhook/version.h"
 
@@ -134,7 +135,38 @@ int main(int argc, char** argv) {
   add_common(test, test_opts);
   test->add_option("--checkpoint", test_ckpt, "checkpoint to evaluate")->required();
 
+  // mmhook launch --nproc-per-node N [--master-port P] -- <train|val|test args>
+  mmhook::dist::LaunchOptions launch_opts;
+  std::vector<std::string> launch_args;
+  CLI::App* launch = app.add_subcommand(
+      "launch", "run N processes of this command on this machine (data parallel, like torchrun)");
+  launch->add_option("--nproc-per-node", launch_opts.nproc_per_node, "processes to start")
+      ->required()->check(CLI::PositiveNumber);
+  launch->add_option("--master-port", launch_opts.master_port, "rank 0's port (default: a free one)")
+      ->check(CLI::Range(0, 65535));
+  launch->add_option("--master-addr", launch_opts.master_addr, "rank 0's address");
+  launch->add_option("args", launch_args, "after --: the mmhook arguments of every process")
+      ->required();
+
   CLI11_PARSE(app, argc, argv);
+  if (*launch) {
+    try {
+      std::vector<std::string> child{std::filesystem::read_symlink("/proc/self/exe").string()};
+      child.insert(child.end(), launch_args.begin(), launch_args.end());
+      const std::string& sub = launch_args.front();
+      const bool engine_cmd = sub == "train" || sub == "val" || sub == "test";
+      bool has_launcher = false;
+      for (const auto& a : launch_args) has_launcher = has_launcher || a.rfind("--launcher", 0) == 0;
+      if (engine_cmd && !has_launcher) {
+        child.push_back("--launcher");
+        child.push_back("pytorch");
+      }
+      return mmhook::dist::launch_local(child, launch_opts);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "mmhook: error: %s\n", e.what());
+      return 1;
+    }
+  }
   resume = resume_opt->count() > 0;
 
   try {

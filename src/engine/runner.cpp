@@ -26,6 +26,8 @@
 #include "mmhook/data/data_loader.h"
 #include "mmhook/data/dataset.h"
 #include "mmhook/data/sampler.h"
+#include "mmhook/dist/dist.h"
+#include "mmhook/dist/grad_sync.h"
 #include "mmhook/engine/loops.h"
 #include "mmhook/engine/priority.h"
 #include "mmhook/evaluator/evaluator.h"
@@ -94,6 +96,16 @@ std::string error_text(const std::exception_ptr& ep) {
     return e.what();
   } catch (...) {
     return "unknown exception";
+  }
+}
+
+bool is_distributed_error(std::exception_ptr ep) {
+  try {
+    std::rethrow_exception(ep);
+  } catch (const Error& e) {
+    return e.code() == Code::kDistributed;
+  } catch (...) {
+    return false;
   }
 }
 
@@ -176,8 +188,28 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
     MMHOOK_THROW(Code::kConfig, "custom_hooks: expected list, got ",
                  json_type_name(m.cfg["custom_hooks"]));
 
-  // 4-5. environment and randomness
-  m.timestamp = make_timestamp();
+  // 4-5. environment (the process group first: the seed and timestamp come from rank 0)
+  {
+    ConfigNode env = root.child("env_cfg");
+    (void)env.get<bool>("cudnn_benchmark", false);
+    (void)env.get<nlohmann::json>("mp_cfg", nullptr);
+    dist::DistOptions dopt;
+    if (env.has("dist_cfg")) {
+      ConfigNode dc = env.child("dist_cfg");
+      dopt.backend = dc.get<std::string>("backend", "gloo");
+      const double timeout_s = dc.get<double>("timeout", 1800.0);
+      if (!(timeout_s > 0)) dc.fail("timeout", "must be > 0 seconds");
+      dopt.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+      dc.check_unused();
+    } else {
+      env.mark_used("dist_cfg");
+    }
+    (void)env.get<int64_t>("resource_limit", 4096);
+    env.check_unused();
+    const std::string launcher = root.get<std::string>("launcher", "none");
+    if (launcher != "none" && !dist::is_distributed()) dist::init_dist(launcher, dopt);
+  }
+  m.timestamp = dist::broadcast_object(make_timestamp()).get<std::string>();
   {
     ConfigNode rnd = root.child("randomness");
     auto seed = rnd.get_optional<int64_t>("seed");
@@ -188,19 +220,12 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
       m.seed = *seed;
     } else {
       std::random_device rd;
-      m.seed = static_cast<int64_t>(rd() & 0x7fffffff);
+      // MMEngine's sync_random_seed: every rank takes rank 0's draw.
+      m.seed = dist::broadcast_object(static_cast<int64_t>(rd() & 0x7fffffff)).get<int64_t>();
     }
     if (m.diff_rank_seed) m.seed += rank();
     torch::manual_seed(static_cast<uint64_t>(m.seed));
     if (deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
-  }
-  {
-    ConfigNode env = root.child("env_cfg");
-    (void)env.get<bool>("cudnn_benchmark", false);
-    (void)env.get<nlohmann::json>("mp_cfg", nullptr);
-    (void)env.get<nlohmann::json>("dist_cfg", nullptr);
-    (void)env.get<int64_t>("resource_limit", 4096);
-    env.check_unused();
   }
 
   // 6. experiment name and log dir
@@ -271,10 +296,17 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
   if (ec) MMHOOK_THROW(Code::kIo, "work_dir: cannot create '", m.log_dir, "': ", ec.message());
   {
     auto console = std::make_shared<spdlog::sinks::stdout_sink_mt>();
-    auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(
-        m.log_dir + "/" + m.timestamp + ".log", false);
-    m.logger = std::make_shared<spdlog::logger>(
-        "mmengine", spdlog::sinks_init_list{console, file, host_log_sink()});
+    if (rank() == 0) {
+      auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(
+          m.log_dir + "/" + m.timestamp + ".log", false);
+      m.logger = std::make_shared<spdlog::logger>(
+          "mmengine", spdlog::sinks_init_list{console, file, host_log_sink()});
+    } else {
+      // As MMEngine's MMLogger: other ranks keep no log file and print errors only.
+      console->set_level(spdlog::level::err);
+      m.logger = std::make_shared<spdlog::logger>(
+          "mmengine", spdlog::sinks_init_list{console, host_log_sink()});
+    }
     m.logger->set_formatter(mmengine_formatter());
     const std::string level = root.get<std::string>("log_level", "INFO");
     m.logger->set_level(level == "DEBUG" ? spdlog::level::debug
@@ -292,7 +324,8 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
     (void)vis.get<std::string>("name", "visualizer");
     std::vector<ConfigNode> backends = vis.children("vis_backends");
     vis.check_unused();
-    if (!vis.contains("vis_backends")) {
+    if (rank() != 0) backends.clear();  // visualizer backends are master-only
+    if (rank() == 0 && !vis.contains("vis_backends")) {
       m.vis_backends.push_back(std::make_shared<LocalVisBackend>(m.log_dir, m.timestamp));
     }
     for (const auto& b : backends) {
@@ -314,7 +347,7 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
   // Dump the resolved config.
   const std::string dump_name =
       cfg_path.empty() ? m.timestamp + ".json" : fs::path(cfg_path).filename().string();
-  std::ofstream(m.work_dir + "/" + dump_name) << m.cfg.dump(2) << "\n";
+  if (rank() == 0) std::ofstream(m.work_dir + "/" + dump_name) << m.cfg.dump(2) << "\n";
   for (auto& b : m.vis_backends) b->add_config(m.cfg.dump(2));
 }
 
@@ -432,7 +465,7 @@ TrainLoop& Runner::train_loop() {
                    "train loop should not be None: provide train_dataloader, train_cfg and "
                    "optim_wrapper to train");
     auto loader = build_data_loader(ConfigNode(m.cfg["train_dataloader"], "train_dataloader"),
-                                    static_cast<uint64_t>(m.seed));
+                                    static_cast<uint64_t>(m.seed), rank(), world_size());
     nlohmann::json loop_cfg = m.cfg["train_cfg"];
     if (!loop_cfg.contains("type")) {
       const bool by_epoch = !loop_cfg.contains("by_epoch") || loop_cfg["by_epoch"].is_null() ||
@@ -458,7 +491,17 @@ std::shared_ptr<EvalLoop> build_eval_loop(Runner& runner, const nlohmann::json& 
   if (!is_set(cfg, dl_key.c_str()) || !is_set(cfg, cfg_key.c_str()))
     MMHOOK_THROW(Code::kFailedPrecondition, prefix, " loop should not be None: provide ", dl_key,
                  ", ", cfg_key, " and ", ev_key);
-  auto loader = build_data_loader(ConfigNode(cfg[dl_key], dl_key), static_cast<uint64_t>(runner.seed()));
+  nlohmann::json dl_cfg = cfg[dl_key];
+  // Distributed evaluation: every sample once (no round-up padding), so the metrics gathered
+  // across ranks count each sample exactly once.
+  if (runner.world_size() > 1 && dl_cfg.is_object()) {
+    nlohmann::json& sampler = dl_cfg["sampler"];
+    if (sampler.is_null()) sampler = nlohmann::json::object();
+    if (sampler.is_object() && sampler.value("type", "DefaultSampler") == "DefaultSampler")
+      sampler["round_up"] = false;
+  }
+  auto loader = build_data_loader(ConfigNode(dl_cfg, dl_key), static_cast<uint64_t>(runner.seed()),
+                                  runner.rank(), runner.world_size());
   auto evaluator = build_evaluator(cfg[ev_key], ev_key);
   nlohmann::json loop_cfg = cfg[cfg_key];
   if (!loop_cfg.contains("type")) loop_cfg["type"] = test ? "TestLoop" : "ValLoop";
@@ -491,8 +534,8 @@ const std::string& Runner::timestamp() const { return impl_->timestamp; }
 const std::string& Runner::experiment_name() const { return impl_->experiment_name; }
 int64_t Runner::seed() const { return impl_->seed; }
 const nlohmann::json& Runner::cfg() const { return impl_->cfg; }
-int Runner::rank() const { return 0; }
-int Runner::world_size() const { return 1; }
+int Runner::rank() const { return dist::get_rank(); }
+int Runner::world_size() const { return dist::get_world_size(); }
 void Runner::request_stop() noexcept { stop_requested_.store(true, std::memory_order_relaxed); }
 bool Runner::stop_requested() const noexcept { return stop_requested_.load(std::memory_order_relaxed); }
 const std::string& Runner::current_error() const { return impl_->current_error; }
@@ -510,6 +553,11 @@ void Runner::run_guarded(const std::function<void()>& body) {
   } catch (...) {
     std::exception_ptr first = std::current_exception();
     m.current_error = error_text(first);
+    if (world_size() > 1 && !is_distributed_error(first)) {
+      // Peers name this rank in their own errors (a collective with it will fail).
+      m.current_error = "rank " + std::to_string(rank()) + ": " + m.current_error;
+      dist::report_failure(m.current_error);
+    }
     m.logger->error(m.current_error);
     StageArgs args;
     args.message = &m.current_error;
@@ -606,7 +654,31 @@ void Runner::train() {
     m.model->init_weights();
     load_or_resume();
     ow.initialize_count_status(*m.model, loop.iter(), loop.max_iters());
+    if (world_size() > 1) {
+      // DDP's start: rank 0's parameters and buffers everywhere, then gradients averaged after
+      // each synchronising backward (per wrapper, over the parameters its optimiser updates).
+      dist::broadcast_module_states(*m.model, 0);
+      auto attach = [](OptimWrapper& w) {
+        std::vector<at::Tensor> params;
+        for (const auto& group : w.optimizer().param_groups())
+          for (const auto& p : group.params()) params.push_back(p);
+        auto sync = std::make_shared<dist::GradientSync>(std::move(params));
+        w.set_grad_sync([sync] { sync->sync(); });
+      };
+      if (auto* dict = dynamic_cast<OptimWrapperDict*>(&ow)) {
+        for (const auto& kv : dict->items()) attach(*kv.second);
+      } else {
+        attach(ow);
+      }
+      dist::reset_comm_stats();
+    }
     loop.run();
+    if (world_size() > 1) {
+      const dist::CommStats st = dist::comm_stats();
+      m.logger->info("data parallel: " + std::to_string(world_size()) + " processes, " +
+                     std::to_string(st.calls) + " collectives, " + std::to_string(st.seconds) +
+                     " s in collectives");
+    }
     finish_run();
   });
 }
@@ -675,7 +747,7 @@ void Runner::save_checkpoint(const std::string& out_dir, const std::string& file
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) MMHOOK_THROW(Code::kIo, "cannot create checkpoint dir '", out_dir, "': ", ec.message());
-  save_checkpoint_file((fs::path(out_dir) / filename).string(), ckpt);
+  if (rank() == 0) save_checkpoint_file((fs::path(out_dir) / filename).string(), ckpt);
 }
 
 Checkpoint Runner::read_and_announce(const std::string& path) {

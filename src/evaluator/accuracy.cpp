@@ -45,6 +45,16 @@ Metrics Accuracy::compute_metrics() {
   return out;
 }
 
+nlohmann::json Accuracy::results() const { return {{"correct", correct_}, {"total", total_}}; }
+
+void Accuracy::merge_results(const nlohmann::json& results) {
+  const auto correct = results.at("correct").get<std::vector<int64_t>>();
+  MMHOOK_CHECK(correct.size() == correct_.size(), "Accuracy: gathered results have ",
+               correct.size(), " top-k counts, this metric has ", correct_.size());
+  for (size_t i = 0; i < correct.size(); ++i) correct_[i] += correct[i];
+  total_ += results.at("total").get<int64_t>();
+}
+
 void Accuracy::reset() {
   std::fill(correct_.begin(), correct_.end(), 0);
   total_ = 0;

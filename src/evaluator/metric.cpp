@@ -1,11 +1,31 @@
 #include "mmhook/evaluator/metric.h"
 
+#include <typeinfo>
+
+#include "mmhook/dist/dist.h"
+
 #include "mmhook/evaluator/accuracy.h"
 #include "mmhook/evaluator/toy_metric.h"
 
 namespace mmhook {
 
+nlohmann::json BaseMetric::results() const {
+  MMHOOK_THROW(Code::kDistributed, "metric '", prefix_.empty() ? typeid(*this).name() : prefix_,
+               "' cannot be gathered across processes: it does not override results() and "
+               "merge_results()");
+}
+
+void BaseMetric::merge_results(const nlohmann::json& /*results*/) {
+  MMHOOK_THROW(Code::kDistributed, "metric '", prefix_.empty() ? typeid(*this).name() : prefix_,
+               "' cannot be gathered across processes: it does not override merge_results()");
+}
+
 Metrics BaseMetric::evaluate(int64_t /*size*/) {
+  if (dist::get_world_size() > 1) {
+    const std::vector<nlohmann::json> all = dist::all_gather_object(results());
+    reset();
+    for (const auto& r : all) merge_results(r);
+  }
   Metrics raw = compute_metrics();
   reset();
   if (prefix_.empty()) return raw;

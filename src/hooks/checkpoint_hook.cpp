@@ -178,7 +178,7 @@ void CheckpointHook::before_train(Runner& runner) {
       const fs::path old = fs::path(out_dir_) / format_name(keep_ids_.front());
       keep_ids_.pop_front();
       std::error_code ec;
-      fs::remove_all(old, ec);
+      if (runner.rank() == 0) fs::remove_all(old, ec);  // files are rank 0's
     }
   }
 }
@@ -208,7 +208,7 @@ void CheckpointHook::save_with_step(Runner& runner, int64_t step, int64_t meta_e
   if (options_.max_keep_ckpts > 0) {
     for (int64_t id : retention_after_save(keep_ids_, step, options_.max_keep_ckpts)) {
       std::error_code ec;
-      fs::remove_all(fs::path(out_dir_) / format_name(id), ec);
+      if (runner.rank() == 0) fs::remove_all(fs::path(out_dir_) / format_name(id), ec);
     }
     hub.update_info("keep_ckpt_ids", nlohmann::json(std::vector<int64_t>(keep_ids_.begin(), keep_ids_.end())));
   }
@@ -222,7 +222,7 @@ void CheckpointHook::save_with_step(Runner& runner, int64_t step, int64_t meta_e
   opt.meta_epoch = meta_epoch;
   opt.meta_iter = meta_iter;
   runner.save_checkpoint(out_dir_, filename, opt);
-  write_file_atomic(runner.work_dir() + "/last_checkpoint", last);
+  if (runner.rank() == 0) write_file_atomic(runner.work_dir() + "/last_checkpoint", last);
 }
 
 void CheckpointHook::after_val_epoch(Runner& runner, const Metrics& metrics) {
@@ -259,7 +259,7 @@ void CheckpointHook::after_val_epoch(Runner& runner, const Metrics& metrics) {
     const nlohmann::json previous = hub.get_info(ckpt_key, nullptr);
     if (previous.is_string()) {
       std::error_code ec;
-      fs::remove(previous.get<std::string>(), ec);
+      if (runner.rank() == 0) fs::remove(previous.get<std::string>(), ec);
       runner.logger().info("The previous best checkpoint " + previous.get<std::string>() +
                            " is removed");
     }

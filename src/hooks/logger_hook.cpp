@@ -97,7 +97,8 @@ void LoggerHook::after_test_epoch(Runner& runner, const Metrics&) {
   auto [tag, line] = runner.log_processor().get_log_after_epoch(
       runner.message_hub(), make_context(runner, Mode::kTest, len, len), true);
   runner.logger().info(line);
-  write_file_atomic(runner.log_dir() + "/" + runner.timestamp() + ".json", tag.dump() + "\n");
+  if (runner.rank() == 0)
+    write_file_atomic(runner.log_dir() + "/" + runner.timestamp() + ".json", tag.dump() + "\n");
 }
 
 void LoggerHook::after_run(Runner& runner) {
@@ -120,10 +121,11 @@ void LoggerHook::after_run(Runner& runner) {
     }
   }
   runner.logger().info(table.str());
-  write_file_atomic(runner.work_dir() + "/hook_timing.json", out.dump(2) + "\n");
+  if (runner.rank() == 0)
+    write_file_atomic(runner.work_dir() + "/hook_timing.json", out.dump(2) + "\n");
   runner.logger().flush();
 
-  if (!out_dir_.empty()) {
+  if (!out_dir_.empty() && runner.rank() == 0) {
     std::error_code ec;
     for (const auto& entry : fs::recursive_directory_iterator(runner.log_dir(), ec)) {
       if (!entry.is_regular_file()) continue;

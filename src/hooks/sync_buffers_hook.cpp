@@ -1,16 +1,16 @@
 #include "mmhook/hooks/sync_buffers_hook.h"
 
+#include "mmhook/dist/grad_sync.h"
 #include "mmhook/engine/runner.h"
+#include "mmhook/model/base_model.h"
 
 namespace mmhook {
 
 void SyncBuffersHook::sync(Runner& runner) {
   ++sync_count_;
-  // One process: every buffer already equals its mean over processes. mmhook has no process
-  // group yet (Runner::world_size() is 1), so there is nothing to all-reduce.
+  // One process: every buffer already equals its mean over processes.
   if (runner.world_size() <= 1) return;
-  MMHOOK_THROW(Code::kDistributed, "SyncBuffersHook: world_size ", runner.world_size(),
-               " needs a process group, which this build does not provide");
+  dist::sync_module_buffers(runner.model());
 }
 
 void SyncBuffersHook::after_train_epoch(Runner& runner) {

@@ -200,8 +200,10 @@ AmpOptimWrapper::AmpOptimWrapper(std::shared_ptr<torch::optim::Optimizer> optimi
 }
 
 void AmpOptimWrapper::backward(const at::Tensor& loss) {
+  const bool sync = should_sync();
   scaler_.scale(loss).backward();
   ++inner_count_;
+  if (sync) sync_grads();
 }
 
 void AmpOptimWrapper::step() {

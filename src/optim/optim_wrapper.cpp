@@ -94,8 +94,10 @@ at::Tensor OptimWrapper::scale_loss(const at::Tensor& loss) const {
 }
 
 void OptimWrapper::backward(const at::Tensor& loss) {
+  const bool sync = should_sync();
   loss.backward();
   ++inner_count_;
+  if (sync) sync_grads();
 }
 
 void OptimWrapper::step() {

@@ -22,6 +22,10 @@ class Accuracy : public BaseMetric {
   Metrics compute_metrics() override;
   /// Clears the counts.
   void reset() override;
+  /// {"correct": [...], "total": n}.
+  nlohmann::json results() const override;
+  /// Adds another process's counts.
+  void merge_results(const nlohmann::json& results) override;
 
  private:
   std::vector<int64_t> topk_;

@@ -29,8 +29,16 @@ class BaseMetric {
   virtual Metrics compute_metrics() = 0;
   /// Drops the accumulated results.
   virtual void reset() {}
-  /// Computes the metrics, prefixes their keys and resets. `size` is the dataset size (kept for
-  /// MMEngine's signature; a single process never pads, so results are not truncated).
+  /// This process's accumulated results as JSON, for gathering across processes (MMEngine's
+  /// collect_results). The default is a kDistributed Error naming the metric: a metric used in
+  /// a multi-process evaluation must override this and merge_results.
+  virtual nlohmann::json results() const;
+  /// Adds results produced by `results()` of another process to this one's.
+  virtual void merge_results(const nlohmann::json& results);
+  /// Computes the metrics, prefixes their keys and resets. With several processes, the results
+  /// of all ranks are gathered first (rank order) and every rank computes the same metrics.
+  /// `size` is the dataset size (kept for MMEngine's signature; distributed evaluation loaders
+  /// do not pad, so results are not truncated).
   Metrics evaluate(int64_t size);
   /// The key prefix ("" for none).
   const std::string& prefix() const { return prefix_; }

@@ -20,6 +20,12 @@ class ToyMetric : public BaseMetric {
   Metrics compute_metrics() override;
   /// Clears the batch count (k keeps counting).
   void reset() override { processed_ = 0; }
+  /// {"processed": n}.
+  nlohmann::json results() const override { return {{"processed", processed_}}; }
+  /// Adds another process's batch count.
+  void merge_results(const nlohmann::json& r) override {
+    processed_ += r.at("processed").get<int64_t>();
+  }
   /// Batches processed since the last evaluation.
   int64_t processed() const { return processed_; }
   /// Evaluations so far.

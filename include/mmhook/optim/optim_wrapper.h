@@ -118,6 +118,12 @@ class OptimWrapper {
   const std::string& optimizer_type() const { return optimizer_type_; }
   /// Sets where scalars such as train/grad_norm go (none by default).
   void set_scalar_sink(ScalarSink sink) { scalar_sink_ = std::move(sink); }
+  /// Sets what averages the gradients across processes after a backward that should_sync()
+  /// (data-parallel runs; none by default). Backwards that accumulate without updating skip
+  /// it, as DDP's no_sync does during gradient accumulation.
+  void set_grad_sync(std::function<void()> sync) { grad_sync_ = std::move(sync); }
+  /// True when a gradient synchroniser is set.
+  bool has_grad_sync() const { return static_cast<bool>(grad_sync_); }
 
  protected:
   /// For OptimWrapperDict: no optimiser of its own.
@@ -126,6 +132,11 @@ class OptimWrapper {
   void clip_grads();
   /// Reports a scalar to the sink, if any.
   void report_scalar(const std::string& key, double value) const;
+  /// Runs the gradient synchroniser, if any (called by backward() when should_sync() held
+  /// before the backward).
+  void sync_grads() const {
+    if (grad_sync_) grad_sync_();
+  }
   /// Optimiser state dict without base_param_settings.
   c10::impl::GenericDict optimizer_state_dict() const;
   /// Loads the optimiser part (and base_param_settings when present) of `state`.
@@ -151,6 +162,7 @@ class OptimWrapper {
   std::unique_ptr<torch::optim::OptimizerOptions> base_options_;
   std::vector<OrderedMap<double>> extras_;  // per group (incl. base), keys outside the options
   ScalarSink scalar_sink_;
+  std::function<void()> grad_sync_;
 };
 
 /// Parses a dtype name ("float16", "bfloat16", "float32", "float64") for AMP.

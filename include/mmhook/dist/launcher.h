@@ -1,0 +1,35 @@
+#pragma once
+/// @file
+/// `mmhook launch`: starts N processes of one program on this machine with the environment
+/// torchrun sets (RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT),
+/// waits for them, and stops the others when one fails.
+
+#include <string>
+#include <vector>
+
+namespace mmhook {
+namespace dist {
+
+/// Options of `launch_local`.
+struct LaunchOptions {
+  /// Processes to start (>= 1).
+  int nproc_per_node = 1;
+  /// Rank 0's TCPStore address. Default "127.0.0.1".
+  std::string master_addr = "127.0.0.1";
+  /// Rank 0's TCPStore port; 0 picks a free one. Default 0.
+  int master_port = 0;
+  /// After the first failure, seconds the others get after SIGTERM before SIGKILL. Default 10.
+  double kill_grace_s = 10;
+};
+
+/// A TCP port that was free on 127.0.0.1 a moment ago (bind to port 0, read it back).
+int find_free_port();
+
+/// Runs `argv` (argv[0] is the program path) `nproc_per_node` times with the environment set,
+/// forwards SIGINT/SIGTERM to the children, and returns 0 when all succeed, else the exit
+/// status of the first child that failed (128 + signal for a killed one) after stopping the
+/// others. Prints one line per failed rank to stderr.
+int launch_local(const std::vector<std::string>& argv, const LaunchOptions& options);
+
+}  // namespace dist
+}  // namespace mmhook

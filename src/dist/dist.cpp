@@ -1,0 +1,454 @@
+#include "mmhook/dist/dist.h"
+
+#include <unistd.h>
+
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+
+#include <c10/util/Exception.h>
+#ifndef USE_C10D_GLOO
+#define USE_C10D_GLOO 1  // ProcessGroupGloo.hpp declares the class only under this define
+#endif
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/torch.h>
+#include <torch/version.h>
+#ifdef MMHOOK_WITH_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include "mmhook/config/config_node.h"
+#include "mmhook/core/error.h"
+
+namespace mmhook {
+namespace dist {
+namespace {
+
+// LibTorch 2.x splits ProcessGroup into a dispatching ProcessGroup and per-device Backends;
+// the concrete Gloo/NCCL classes derive from Backend there, from ProcessGroup in 1.x. Both
+// bases declare the same virtual collectives.
+#if TORCH_VERSION_MAJOR >= 2
+using PgBase = c10d::Backend;
+#else
+using PgBase = c10d::ProcessGroup;
+#endif
+
+using Clock = std::chrono::steady_clock;
+
+struct Peer {
+  std::string host;
+  long pid = 0;
+};
+
+struct State {
+  LaunchEnv env;
+  DistOptions options;
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<PgBase> pg;
+  std::vector<Peer> peers;
+  std::string host;
+  std::string broken;  // the first collective failure; later collectives fail at once
+  CommStats stats;
+};
+
+std::unique_ptr<State> g_state;
+std::mutex g_mutex;  // serialises collectives issued from several threads
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
+}
+
+int env_int(const char* name, const char* launcher, std::optional<int> fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') {
+    if (fallback) return *fallback;
+    MMHOOK_THROW(Code::kConfig, "--launcher ", launcher, ": environment variable ", name,
+                 " is not set (start the processes with ",
+                 std::string(launcher) == "slurm" ? "srun" : "torchrun or 'mmhook launch'", ")");
+  }
+  char* end = nullptr;
+  const long x = std::strtol(v, &end, 10);
+  MMHOOK_CHECK_CODE(end != v && *end == '\0' && x >= 0 && x <= 1 << 30, Code::kConfig,
+                    "--launcher ", launcher, ": environment variable ", name,
+                    " must be a non-negative integer, got '", v, "'");
+  return static_cast<int>(x);
+}
+
+std::string hostname() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "?";
+  return buf;
+}
+
+// A process that is gone, or a zombie its parent has not reaped yet, has exited.
+bool process_alive(long pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  if (!in) return false;
+  std::string line;
+  std::getline(in, line);
+  const size_t close = line.rfind(')');
+  if (close == std::string::npos || close + 2 >= line.size()) return true;
+  const char state = line[close + 2];
+  return state != 'Z' && state != 'X';
+}
+
+std::string error_text(const std::exception& e) {
+  if (const auto* c = dynamic_cast<const c10::Error*>(&e)) return c->what_without_backtrace();
+  return e.what();
+}
+
+std::string seconds_text(double s) {
+  std::ostringstream os;
+  os.precision(3);
+  os << s << " s";
+  return os.str();
+}
+
+// Who failed first: ranks that reported an error in the store, then ranks on this machine
+// whose process has exited, else the store's own reachability.
+std::string diagnose(State& s) {
+  std::string found;
+  bool store_ok = true;
+  for (int r = 0; r < s.env.world_size; ++r) {
+    if (r == s.env.rank) continue;
+    const std::string key = "mmhook/error/" + std::to_string(r);
+    try {
+      if (s.store->check({key})) {
+        const std::vector<uint8_t> v = s.store->get(key);
+        found += (found.empty() ? "" : "; ") + std::string("rank ") + std::to_string(r) +
+                 " failed: " + std::string(v.begin(), v.end());
+      }
+    } catch (const std::exception&) {
+      store_ok = false;
+      break;
+    }
+  }
+  for (int r = 0; r < static_cast<int>(s.peers.size()); ++r) {
+    if (r == s.env.rank || s.peers[r].host != s.host) continue;
+    if (!process_alive(s.peers[r].pid))
+      found += (found.empty() ? "" : "; ") + std::string("rank ") + std::to_string(r) + " (pid " +
+               std::to_string(s.peers[r].pid) + ") has exited";
+  }
+  if (!found.empty()) return found;
+  if (!store_ok)
+    return "the TCPStore of rank 0 at " + s.env.master_addr + ":" +
+           std::to_string(s.env.master_port) + " is unreachable (rank 0 has exited?)";
+  return "no peer reported an error (a peer on another machine exited, or the ranks are out of "
+         "step)";
+}
+
+State& require_state() { return *g_state; }
+
+// Runs one collective: issues it, waits under the timeout, accounts its time, and turns a
+// failure into an Error naming this rank, the collective and the failed peer.
+template <class Issue>
+void run_collective(const char* what, int64_t bytes, Issue&& issue) {
+  State& s = require_state();
+  MMHOOK_CHECK_CODE(s.broken.empty(), Code::kDistributed, "rank ", s.env.rank, " of ",
+                    s.env.world_size, ": ", what,
+                    " after an earlier failure of the process group: ", s.broken);
+  const auto t0 = Clock::now();
+  try {
+    std::vector<c10::intrusive_ptr<c10d::Work>> works = issue(*s.pg);
+    for (auto& w : works) w->wait(s.options.timeout);
+  } catch (const std::exception& e) {
+    const double waited = std::chrono::duration<double>(Clock::now() - t0).count();
+    s.broken = std::string(what) + " failed after " + seconds_text(waited) + " (timeout " +
+               seconds_text(s.options.timeout.count() / 1000.0) + "): " + diagnose(s) +
+               " [c10d: " + error_text(e) + "]";
+    MMHOOK_THROW(Code::kDistributed, "rank ", s.env.rank, " of ", s.env.world_size, ": ",
+                 s.broken);
+  }
+  s.stats.calls += 1;
+  s.stats.bytes += bytes;
+  s.stats.seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+bool single() { return !g_state || g_state->env.world_size == 1; }
+
+c10d::ReduceOp to_c10d(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kMax: return c10d::ReduceOp::MAX;
+    case ReduceOp::kMin: return c10d::ReduceOp::MIN;
+    default: return c10d::ReduceOp::SUM;
+  }
+}
+
+std::string dump_bytes(const nlohmann::json& value) { return value.dump(); }
+
+}  // namespace
+
+// -- environment -------------------------------------------------------------------------------
+
+std::string first_slurm_host(const std::string& nodelist) {
+  // "prefix[a-b,c],other" -> "prefix" + a (with its zero padding).
+  size_t end = nodelist.find_first_of(",[");
+  if (end == std::string::npos) return nodelist;
+  const std::string prefix = nodelist.substr(0, end);
+  if (nodelist[end] == ',') return prefix;
+  const size_t close = nodelist.find(']', end);
+  MMHOOK_CHECK_CODE(close != std::string::npos, Code::kConfig, "SLURM node list '", nodelist,
+                    "': unbalanced '['");
+  const std::string range = nodelist.substr(end + 1, close - end - 1);
+  const size_t stop = range.find_first_of(",-");
+  return prefix + range.substr(0, stop);
+}
+
+LaunchEnv read_launch_env(const std::string& launcher) {
+  LaunchEnv env;
+  const char* l = launcher.c_str();
+  if (launcher == "pytorch") {
+    env.rank = env_int("RANK", l, std::nullopt);
+    env.world_size = env_int("WORLD_SIZE", l, std::nullopt);
+    env.local_rank = env_int("LOCAL_RANK", l, 0);
+    env.master_addr = env_or("MASTER_ADDR", "127.0.0.1");
+    env.master_port = env_int("MASTER_PORT", l, 29500);
+  } else if (launcher == "slurm") {
+    env.rank = env_int("SLURM_PROCID", l, std::nullopt);
+    env.world_size = env_int("SLURM_NTASKS", l, std::nullopt);
+    env.local_rank = env_int("SLURM_LOCALID", l, 0);
+    std::string addr = env_or("MASTER_ADDR", "");
+    if (addr.empty()) {
+      const std::string nodes = env_or("SLURM_STEP_NODELIST", env_or("SLURM_NODELIST", ""));
+      MMHOOK_CHECK_CODE(!nodes.empty(), Code::kConfig,
+                        "--launcher slurm: neither MASTER_ADDR nor SLURM_NODELIST is set");
+      addr = first_slurm_host(nodes);
+    }
+    env.master_addr = addr;
+    env.master_port = env_int("MASTER_PORT", l, 29500);
+  } else {
+    MMHOOK_THROW(Code::kConfig, "launcher: expected 'none', 'pytorch' or 'slurm', got '",
+                 launcher, "'");
+  }
+  MMHOOK_CHECK_CODE(env.world_size >= 1 && env.rank < env.world_size, Code::kConfig, "--launcher ",
+                    launcher, ": rank ", env.rank, " is not below the world size ", env.world_size);
+  MMHOOK_CHECK_CODE(env.master_port >= 1 && env.master_port <= 65535, Code::kConfig,
+                    "--launcher ", launcher, ": MASTER_PORT must be in [1, 65535], got ",
+                    env.master_port);
+  return env;
+}
+
+// -- process group -----------------------------------------------------------------------------
+
+void init_process_group(const LaunchEnv& env, const DistOptions& options) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  MMHOOK_CHECK_CODE(!g_state, Code::kFailedPrecondition,
+                    "init_process_group: a process group exists already (rank ", g_state->env.rank,
+                    " of ", g_state->env.world_size, ")");
+  MMHOOK_CHECK_CODE(env.world_size >= 1 && env.rank >= 0 && env.rank < env.world_size,
+                    Code::kInvalidArgument, "init_process_group: rank ", env.rank,
+                    " is not in [0, ", env.world_size, ")");
+  MMHOOK_CHECK_CODE(options.timeout.count() > 0, Code::kInvalidArgument,
+                    "env_cfg.dist_cfg.timeout must be > 0, got ", options.timeout.count() / 1000.0);
+  if (options.backend == "nccl") {
+#ifndef MMHOOK_WITH_NCCL
+    MMHOOK_THROW(Code::kInvalidArgument,
+                 "env_cfg.dist_cfg.backend: 'nccl' needs a LibTorch built with CUDA and NCCL; this "
+                 "mmhook was built against a CPU-only LibTorch: use 'gloo'");
+#endif
+  } else if (options.backend != "gloo") {
+    MMHOOK_THROW(Code::kInvalidArgument, "env_cfg.dist_cfg.backend: expected 'gloo' or 'nccl', got '",
+                 options.backend, "'");
+  }
+  auto s = std::make_unique<State>();
+  s->env = env;
+  s->options = options;
+  s->host = hostname();
+  const double timeout_s = options.timeout.count() / 1000.0;
+  try {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<uint16_t>(env.master_port);
+    so.isServer = env.rank == 0;
+    so.numWorkers = static_cast<size_t>(env.world_size);
+    so.waitWorkers = true;
+    so.timeout = options.timeout;
+    s->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+  } catch (const std::exception& e) {
+    MMHOOK_THROW(Code::kDistributed, "rank ", env.rank, " of ", env.world_size,
+                 ": rendezvous at the TCPStore ", env.master_addr, ":", env.master_port,
+                 " (MASTER_ADDR:MASTER_PORT) did not complete within ", seconds_text(timeout_s),
+                 ": ", error_text(e));
+  }
+  try {
+    const std::string me = s->host + " " + std::to_string(static_cast<long>(getpid()));
+    s->store->set("mmhook/peer/" + std::to_string(env.rank),
+                  std::vector<uint8_t>(me.begin(), me.end()));
+    if (options.backend == "gloo") {
+      auto opts = c10d::ProcessGroupGloo::Options::create(options.timeout);
+      const std::string ifname = env_or("GLOO_SOCKET_IFNAME", "");
+      const std::string& a = env.master_addr;
+      if (!ifname.empty()) {
+        opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+      } else if (a == "127.0.0.1" || a == "localhost" || a == "::1") {
+        opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(a));
+      } else {
+        opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+      }
+      s->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(s->store, env.rank, env.world_size, opts);
+    }
+#ifdef MMHOOK_WITH_NCCL
+    if (options.backend == "nccl") {
+      auto opts = c10d::ProcessGroupNCCL::Options::create();
+      opts->timeout = options.timeout;
+      s->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(s->store, env.rank, env.world_size, opts);
+    }
+#endif
+    s->peers.resize(env.world_size);
+    for (int r = 0; r < env.world_size; ++r) {
+      const std::vector<uint8_t> v = s->store->get("mmhook/peer/" + std::to_string(r));
+      std::istringstream in(std::string(v.begin(), v.end()));
+      in >> s->peers[r].host >> s->peers[r].pid;
+    }
+  } catch (const std::exception& e) {
+    MMHOOK_THROW(Code::kDistributed, "rank ", env.rank, " of ", env.world_size, ": creating the ",
+                 options.backend, " process group failed: ", error_text(e));
+  }
+  g_state = std::move(s);
+}
+
+void init_dist(const std::string& launcher, const DistOptions& options) {
+  init_process_group(read_launch_env(launcher), options);
+}
+
+void destroy_process_group() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_state.reset();
+}
+
+bool is_distributed() { return g_state != nullptr; }
+int get_rank() { return g_state ? g_state->env.rank : 0; }
+int get_world_size() { return g_state ? g_state->env.world_size : 1; }
+int get_local_rank() { return g_state ? g_state->env.local_rank : 0; }
+std::string backend() { return g_state ? g_state->options.backend : std::string(); }
+
+// -- collectives -------------------------------------------------------------------------------
+
+void all_reduce(at::Tensor& tensor, ReduceOp op) {
+  if (single()) return;
+  std::lock_guard<std::mutex> lock(g_mutex);
+  at::Tensor t = tensor.is_contiguous() ? tensor : tensor.contiguous();
+  run_collective("allreduce", t.numel() * t.element_size(), [&](PgBase& pg) {
+    std::vector<at::Tensor> v{t};
+    c10d::AllreduceOptions o;
+    o.reduceOp = to_c10d(op);
+    return std::vector<c10::intrusive_ptr<c10d::Work>>{pg.allreduce(v, o)};
+  });
+  if (op == ReduceOp::kMean) t.div_(g_state->env.world_size);
+  if (!t.is_same(tensor)) tensor.copy_(t);
+}
+
+void all_reduce_many(std::vector<at::Tensor>& tensors) {
+  if (single() || tensors.empty()) return;
+  std::lock_guard<std::mutex> lock(g_mutex);
+  int64_t bytes = 0;
+  for (auto& t : tensors) {
+    MMHOOK_CHECK(t.is_contiguous(), "all_reduce_many: tensors must be contiguous");
+    bytes += t.numel() * t.element_size();
+  }
+  run_collective("allreduce", bytes, [&](PgBase& pg) {
+    std::vector<c10::intrusive_ptr<c10d::Work>> works;
+    for (auto& t : tensors) {
+      std::vector<at::Tensor> v{t};
+      works.push_back(pg.allreduce(v));
+    }
+    return works;
+  });
+}
+
+void broadcast(at::Tensor& tensor, int src) {
+  if (single()) return;
+  std::lock_guard<std::mutex> lock(g_mutex);
+  MMHOOK_CHECK(src >= 0 && src < g_state->env.world_size, "broadcast: src rank ", src,
+               " is not in [0, ", g_state->env.world_size, ")");
+  at::Tensor t = tensor.is_contiguous() ? tensor : tensor.contiguous();
+  run_collective("broadcast", t.numel() * t.element_size(), [&](PgBase& pg) {
+    std::vector<at::Tensor> v{t};
+    c10d::BroadcastOptions o;
+    o.rootRank = src;
+    return std::vector<c10::intrusive_ptr<c10d::Work>>{pg.broadcast(v, o)};
+  });
+  if (!t.is_same(tensor)) tensor.copy_(t);
+}
+
+std::vector<nlohmann::json> all_gather_object(const nlohmann::json& value) {
+  if (single()) return {value};
+  const std::string bytes = dump_bytes(value);
+  const int world = g_state->env.world_size;
+  std::vector<at::Tensor> sizes;
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    std::vector<std::vector<at::Tensor>> out(1);
+    for (int r = 0; r < world; ++r) out[0].push_back(torch::zeros({1}, torch::kInt64));
+    std::vector<at::Tensor> in{torch::full({1}, static_cast<int64_t>(bytes.size()), torch::kInt64)};
+    run_collective("allgather", 8, [&](PgBase& pg) {
+      return std::vector<c10::intrusive_ptr<c10d::Work>>{pg.allgather(out, in)};
+    });
+    sizes = out[0];
+  }
+  int64_t max_size = 1;
+  for (const auto& s : sizes) max_size = std::max(max_size, s.item<int64_t>());
+  std::lock_guard<std::mutex> lock(g_mutex);
+  std::vector<std::vector<at::Tensor>> out(1);
+  for (int r = 0; r < world; ++r) out[0].push_back(torch::zeros({max_size}, torch::kUInt8));
+  at::Tensor mine = torch::zeros({max_size}, torch::kUInt8);
+  std::memcpy(mine.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+  std::vector<at::Tensor> in{mine};
+  run_collective("allgather", max_size, [&](PgBase& pg) {
+    return std::vector<c10::intrusive_ptr<c10d::Work>>{pg.allgather(out, in)};
+  });
+  std::vector<nlohmann::json> result;
+  for (int r = 0; r < world; ++r) {
+    const auto* p = reinterpret_cast<const char*>(out[0][r].data_ptr<uint8_t>());
+    result.push_back(nlohmann::json::parse(std::string(p, p + sizes[r].item<int64_t>())));
+  }
+  return result;
+}
+
+nlohmann::json broadcast_object(const nlohmann::json& value, int src) {
+  if (single()) return value;
+  const std::string bytes = dump_bytes(value);
+  at::Tensor size = torch::full({1}, static_cast<int64_t>(bytes.size()), torch::kInt64);
+  broadcast(size, src);
+  const int64_t n = size.item<int64_t>();
+  at::Tensor buf = torch::zeros({std::max<int64_t>(n, 1)}, torch::kUInt8);
+  if (get_rank() == src) std::memcpy(buf.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+  broadcast(buf, src);
+  const auto* p = reinterpret_cast<const char*>(buf.data_ptr<uint8_t>());
+  return nlohmann::json::parse(std::string(p, p + n));
+}
+
+void barrier() {
+  if (single()) return;
+  std::lock_guard<std::mutex> lock(g_mutex);
+  run_collective("barrier", 0, [&](PgBase& pg) {
+    return std::vector<c10::intrusive_ptr<c10d::Work>>{pg.barrier()};
+  });
+}
+
+void report_failure(const std::string& message) noexcept {
+  if (single()) return;
+  try {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    const std::string key = "mmhook/error/" + std::to_string(g_state->env.rank);
+    g_state->store->set(key, std::vector<uint8_t>(message.begin(), message.end()));
+  } catch (...) {
+    // The store may be gone with rank 0; peers then find this rank by its exit.
+  }
+}
+
+CommStats comm_stats() { return g_state ? g_state->stats : CommStats{}; }
+
+void reset_comm_stats() {
+  if (g_state) g_state->stats = CommStats{};
+}
+
+}  // namespace dist
+}  // namespace mmhook

@@ -1,0 +1,147 @@
+#include "mmhook/dist/launcher.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include "mmhook/core/error.h"
+
+namespace mmhook {
+namespace dist {
+namespace {
+
+volatile std::sig_atomic_t g_forward_signal = 0;
+
+void remember_signal(int sig) { g_forward_signal = sig; }
+
+int exit_code(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+std::string describe(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string("was killed by signal ") + strsignal(WTERMSIG(status));
+  return "stopped";
+}
+
+}  // namespace
+
+int find_free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  MMHOOK_CHECK_CODE(fd >= 0, Code::kIo, "find_free_port: socket: ", std::strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+                  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  const int err = errno;
+  close(fd);
+  MMHOOK_CHECK_CODE(ok, Code::kIo, "find_free_port: ", std::strerror(err));
+  return ntohs(addr.sin_port);
+}
+
+int launch_local(const std::vector<std::string>& argv, const LaunchOptions& options) {
+  MMHOOK_CHECK(!argv.empty(), "launch: no program to run");
+  MMHOOK_CHECK(options.nproc_per_node >= 1, "launch: --nproc-per-node must be >= 1, got ",
+               options.nproc_per_node);
+  MMHOOK_CHECK(options.master_port >= 0 && options.master_port <= 65535,
+               "launch: --master-port must be in [0, 65535], got ", options.master_port);
+  const int n = options.nproc_per_node;
+  const int port = options.master_port != 0 ? options.master_port : find_free_port();
+
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+
+  struct sigaction sa {};
+  sa.sa_handler = remember_signal;
+  sigemptyset(&sa.sa_mask);
+  struct sigaction old_int {}, old_term {};
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+
+  std::vector<pid_t> pids(n, -1);
+  for (int r = 0; r < n; ++r) {
+    const pid_t pid = fork();
+    if (pid < 0) {
+      for (int k = 0; k < r; ++k) kill(pids[k], SIGKILL);
+      MMHOOK_THROW(Code::kIo, "launch: fork failed: ", std::strerror(errno));
+    }
+    if (pid == 0) {
+      sigaction(SIGINT, &old_int, nullptr);
+      sigaction(SIGTERM, &old_term, nullptr);
+      setenv("RANK", std::to_string(r).c_str(), 1);
+      setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
+      setenv("WORLD_SIZE", std::to_string(n).c_str(), 1);
+      setenv("LOCAL_WORLD_SIZE", std::to_string(n).c_str(), 1);
+      setenv("MASTER_ADDR", options.master_addr.c_str(), 1);
+      setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+      execv(cargv[0], cargv.data());
+      std::fprintf(stderr, "mmhook launch: cannot run %s: %s\n", cargv[0], std::strerror(errno));
+      std::_Exit(127);
+    }
+    pids[r] = pid;
+  }
+
+  int running = n;
+  int result = 0;
+  bool stopping = false;
+  auto stop_deadline = std::chrono::steady_clock::time_point::max();
+  auto stop_others = [&](int sig) {
+    for (pid_t p : pids)
+      if (p > 0) kill(p, sig);
+  };
+  while (running > 0) {
+    if (g_forward_signal != 0) {
+      stop_others(g_forward_signal);
+      g_forward_signal = 0;
+    }
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid > 0) {
+      int rank = -1;
+      for (int r = 0; r < n; ++r)
+        if (pids[r] == pid) rank = r;
+      if (rank < 0) continue;
+      pids[rank] = -1;
+      --running;
+      if (exit_code(status) != 0 && !stopping) {
+        std::fprintf(stderr, "mmhook launch: rank %d (pid %d) %s; stopping the other ranks\n",
+                     rank, static_cast<int>(pid), describe(status).c_str());
+        result = exit_code(status);
+        stopping = true;
+        stop_others(SIGTERM);
+        stop_deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(options.kill_grace_s * 1000));
+      }
+      continue;
+    }
+    if (pid < 0 && errno != EINTR) break;
+    if (stopping && std::chrono::steady_clock::now() > stop_deadline) {
+      stop_others(SIGKILL);
+      stop_deadline = std::chrono::steady_clock::time_point::max();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+  return result;
+}
+
+}  // namespace dist
+}  // namespace mmhook
