@@ -26,6 +26,7 @@
 #include "mmhook/data/data_loader.h"
 #include "mmhook/data/dataset.h"
 #include "mmhook/data/sampler.h"
+#include "mmhook/engine/env_setup.h"
 #include "mmhook/engine/loops.h"
 #include "mmhook/engine/priority.h"
 #include "mmhook/evaluator/evaluator.h"
@@ -200,6 +201,7 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
     (void)env.get<nlohmann::json>("mp_cfg", nullptr);
     (void)env.get<nlohmann::json>("dist_cfg", nullptr);
     (void)env.get<int64_t>("resource_limit", 4096);
+    apply_env_settings(read_env_settings(env), m.dispatcher);  // threads, allocator, hook timing
     env.check_unused();
   }
 
