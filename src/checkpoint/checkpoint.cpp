@@ -10,9 +10,7 @@
 #include <filesystem>
 #include <sstream>
 
-#include <ATen/Functions.h>
 #include <torch/csrc/jit/serialization/pickle.h>
-#include <torch/serialize.h>
 
 #include "checkpoint/pickle_compat.h"
 #include "mmhook/checkpoint/ivalue_json.h"
