@@ -171,7 +171,9 @@ MMH_API void mmh_runner_request_stop(mmh_runner_t *runner);
 MMH_API size_t mmh_runner_hooks_info(const mmh_runner_t *runner, char *buf, size_t cap);
 /** Writes the last val/test metrics as a JSON object into buf; returns the full length. */
 MMH_API size_t mmh_runner_metrics_json(const mmh_runner_t *runner, char *buf, size_t cap);
-/** Writes the hook timing table (hook, stage, calls, total_ms, max_ms) as JSON into buf. */
+/** Writes the hook timing table (hook, stage, calls, total_ms, max_ms, timed_calls) as JSON into
+ *  buf. By default per-iteration stages are timed one call in 64 and total_ms is extrapolated
+ *  (timed_calls says how many were measured); MMHOOK_HOOK_TIMING=all times every call. */
 MMH_API size_t mmh_runner_hook_timing_json(const mmh_runner_t *runner, char *buf, size_t cap);
 /** Writes the path of the newest checkpoint ("" if none) into buf; returns the full length. */
 MMH_API size_t mmh_runner_last_checkpoint(const mmh_runner_t *runner, char *buf, size_t cap);

@@ -176,7 +176,8 @@ size_t mmh_runner_hook_timing_json(const mmh_runner_t* runner, char* buf, size_t
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
     for (const auto& t : runner->runner->dispatcher().timings())
       out.push_back({{"hook", t.hook}, {"stage", t.stage}, {"calls", t.calls},
-                     {"total_ms", t.total_ms}, {"max_ms", t.max_ms}});
+                     {"total_ms", t.total_ms}, {"max_ms", t.max_ms},
+                     {"timed_calls", t.timed_calls}});
     return mmhook::capi::copy_out(out.dump(), buf, cap);
   } catch (...) {
     return mmhook::capi::copy_out("[]", buf, cap);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <limits>
 #include <map>
 #include <queue>
 #include <set>
@@ -43,7 +45,46 @@ std::vector<std::string> stage_names(StageMask mask) {
   return out;
 }
 
-Dispatcher::Dispatcher() : tick0_(ticks()), ns0_(now_ns()) {}
+HookTimingMode parse_hook_timing_mode(const std::string& value, const std::string& what) {
+  if (value == "off") return HookTimingMode::kOff;
+  if (value == "sampled") return HookTimingMode::kSampled;
+  if (value == "all") return HookTimingMode::kAll;
+  MMHOOK_THROW(Code::kInvalidArgument, what, ": expected \"off\", \"sampled\" or \"all\", got '",
+               value, "'");
+}
+
+const char* hook_timing_mode_name(HookTimingMode mode) {
+  switch (mode) {
+    case HookTimingMode::kOff: return "off";
+    case HookTimingMode::kSampled: return "sampled";
+    case HookTimingMode::kAll: return "all";
+  }
+  return "sampled";
+}
+
+Dispatcher::Dispatcher() : tick0_(ticks()), ns0_(now_ns()) {
+  const char* env = std::getenv("MMHOOK_HOOK_TIMING");
+  set_timing(env != nullptr && *env != '\0' ? parse_hook_timing_mode(env, "MMHOOK_HOOK_TIMING")
+                                            : HookTimingMode::kSampled);
+}
+
+void Dispatcher::set_timing(HookTimingMode mode, uint64_t sample_period) {
+  MMHOOK_CHECK(sample_period >= 1, "hook timing sample period must be >= 1, got ", sample_period);
+  constexpr uint64_t kNever = std::numeric_limits<uint64_t>::max();
+  mode_ = mode;
+  sample_period_ = sample_period;
+  for (int s = 0; s < kNumStages; ++s) {
+    const Stage st = static_cast<Stage>(s);
+    const bool per_iter = st == Stage::kBeforeTrainIter || st == Stage::kAfterTrainIter ||
+                          st == Stage::kBeforeValIter || st == Stage::kAfterValIter ||
+                          st == Stage::kBeforeTestIter || st == Stage::kAfterTestIter;
+    StageState& state = stages_[s];
+    state.period = mode == HookTimingMode::kOff ? kNever
+                   : mode == HookTimingMode::kAll || !per_iter ? 1
+                                                               : sample_period;
+    state.countdown = mode == HookTimingMode::kOff ? kNever : 1;  // the next call is timed
+  }
+}
 Dispatcher::~Dispatcher() = default;
 
 Hook* Dispatcher::find(const std::string& name) const {
@@ -52,8 +93,16 @@ Hook* Dispatcher::find(const std::string& name) const {
   return nullptr;
 }
 
+void Dispatcher::settle() {
+  for (auto& state : stages_) {
+    for (const Entry& e : state.entries) e.stat->calls += state.pending;
+    state.pending = 0;
+  }
+}
+
 void Dispatcher::add(std::shared_ptr<Hook> hook, int priority) {
   MMHOOK_CHECK(hook != nullptr, "register_hook: hook is null");
+  settle();
   priority = get_priority(priority);
   if (hook->name_.empty()) hook->name_ = hook->type_name();
   if (find(hook->name_) != nullptr) {
@@ -135,6 +184,7 @@ void Dispatcher::add(std::shared_ptr<Hook> hook, int priority) {
 }
 
 bool Dispatcher::remove(const std::string& name) {
+  settle();
   for (size_t i = 0; i < hooks_.size(); ++i) {
     if (hooks_[i]->name() == name) {
       hooks_.erase(hooks_.begin() + static_cast<std::ptrdiff_t>(i));
@@ -147,11 +197,12 @@ bool Dispatcher::remove(const std::string& name) {
 }
 
 void Dispatcher::rebuild() {
-  for (auto& v : per_stage_) v.clear();
+  for (auto& state : stages_) state.entries.clear();
   for (size_t i = 0; i < hooks_.size(); ++i) {
     const StageMask mask = hooks_[i]->triggered_stages();
     for (int s = 0; s < kNumStages; ++s)
-      if (mask & (StageMask{1} << s)) per_stage_[s].push_back(Entry{hooks_[i].get(), &(*stats_[i])[s]});
+      if (mask & (StageMask{1} << s))
+        stages_[s].entries.push_back(Entry{hooks_[i].get(), &(*stats_[i])[s]});
   }
 }
 
@@ -176,10 +227,23 @@ void Dispatcher::rethrow(Hook* hook, Stage stage) {
 }
 
 namespace {
-// The loop of one stage: the stage's method is a lambda, so the switch on the stage happens
-// once per call, not once per hook. One tick read per hook times every call.
-template <class Entry, class Stat, class F, class Rethrow>
-inline void run_stage(const std::vector<Entry>& entries, F&& invoke, Rethrow&& rethrow) {
+// The loops of one stage: the stage's method is a lambda, so the switch on the stage happens
+// once per call, not once per hook. Calls are counted per stage by the caller (`pending`); a
+// hook that throws uncounts the hooks after it. The timed loop reads the tick once per hook.
+template <class Entry, class F, class Rethrow>
+inline void run_plain(const std::vector<Entry>& entries, F&& invoke, Rethrow&& rethrow) {
+  const Entry* e = entries.data();
+  const Entry* const last = e + entries.size();
+  try {
+    for (; e != last; ++e) invoke(*e->hook);
+  } catch (...) {
+    for (const Entry* rest = e + 1; rest != last; ++rest) --rest->stat->calls;
+    rethrow(e->hook);
+  }
+}
+
+template <class Entry, class F, class Rethrow>
+inline void run_timed(const std::vector<Entry>& entries, F&& invoke, Rethrow&& rethrow) {
   const Entry* e = entries.data();
   const Entry* const last = e + entries.size();
   uint64_t t = ticks();
@@ -188,26 +252,37 @@ inline void run_stage(const std::vector<Entry>& entries, F&& invoke, Rethrow&& r
       invoke(*e->hook);
       const uint64_t t2 = ticks();
       const uint64_t d = t2 - t;
-      Stat& s = *e->stat;
-      ++s.calls;
+      auto& s = *e->stat;
+      ++s.timed;
       s.total += d;
       if (d > s.max) s.max = d;
       t = t2;
     }
   } catch (...) {
+    for (const Entry* rest = e + 1; rest != last; ++rest) --rest->stat->calls;
     rethrow(e->hook);
   }
 }
 }  // namespace
 
 void Dispatcher::call(Stage stage, Runner& r, const StageArgs& a) {
-  const auto& entries = per_stage_[static_cast<int>(stage)];
+  StageState& state = stages_[static_cast<int>(stage)];
+  const auto& entries = state.entries;
   if (entries.empty()) return;
+  ++state.pending;
+  const bool timed = --state.countdown == 0;
+  if (timed) state.countdown = state.period;
   auto fail = [this, stage](Hook* h) { rethrow(h, stage); };
-#define MMHOOK_STAGE_CASE(S, CALL)                                                   \
-  case Stage::S:                                                                     \
-    run_stage<Entry, Stat>(entries, [&](Hook& h) { h.CALL; }, fail);                 \
-    return;
+#define MMHOOK_STAGE_CASE(S, CALL)                                \
+  case Stage::S: {                                                \
+    auto invoke = [&](Hook& h) { h.CALL; };                       \
+    if (__builtin_expect(timed, 0)) {                             \
+      run_timed<Entry>(entries, invoke, fail);                    \
+    } else {                                                      \
+      run_plain<Entry>(entries, invoke, fail);                    \
+    }                                                             \
+    return;                                                       \
+  }
   switch (stage) {
     MMHOOK_STAGE_CASE(kBeforeRun, before_run(r))
     MMHOOK_STAGE_CASE(kAfterLoadCheckpoint, after_load_checkpoint(r, *a.checkpoint))
@@ -241,7 +316,7 @@ std::string Dispatcher::hooks_info() const {
   char line[128];
   // MMEngine's 22 stages; on_exception is printed last when a hook handles it.
   for (int s = 0; s < kNumStages; ++s) {
-    const auto& entries = per_stage_[s];
+    const auto& entries = stages_[s].entries;
     if (entries.empty()) continue;
     std::string info = std::string(stage_name(static_cast<Stage>(s))) + ":\n";
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -268,12 +343,17 @@ std::vector<HookTiming> Dispatcher::timings() const {
   const double ms_per_tick = (dt > 0 && dns > 0) ? (static_cast<double>(dns) / 1e6) / static_cast<double>(dt) : 0.0;
   std::vector<HookTiming> out;
   for (size_t i = 0; i < hooks_.size(); ++i) {
+    const StageMask mask = hooks_[i]->triggered_stages();
     for (int s = 0; s < kNumStages; ++s) {
       const Stat& st = (*stats_[i])[s];
-      if (st.calls == 0) continue;
+      const uint64_t calls = st.calls + ((mask & (StageMask{1} << s)) ? stages_[s].pending : 0);
+      if (calls == 0) continue;
+      // Sampled: the timed calls stand for all of them.
+      const double scale =
+          st.timed > 0 ? static_cast<double>(calls) / static_cast<double>(st.timed) : 0.0;
       out.push_back(HookTiming{hooks_[i]->name(), std::string(stage_name(static_cast<Stage>(s))),
-                               st.calls, static_cast<double>(st.total) * ms_per_tick,
-                               static_cast<double>(st.max) * ms_per_tick});
+                               calls, static_cast<double>(st.total) * ms_per_tick * scale,
+                               static_cast<double>(st.max) * ms_per_tick, st.timed});
     }
   }
   std::stable_sort(out.begin(), out.end(),
@@ -283,6 +363,7 @@ std::vector<HookTiming> Dispatcher::timings() const {
 
 void Dispatcher::reset_timings() {
   for (auto& st : stats_) st->fill(Stat{});
+  for (auto& state : stages_) state.pending = 0;
 }
 
 }  // namespace mmhook

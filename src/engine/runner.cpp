@@ -28,6 +28,7 @@
 #include "mmhook/data/sampler.h"
 #include "mmhook/dist/dist.h"
 #include "mmhook/dist/grad_sync.h"
+#include "mmhook/engine/env_setup.h"
 #include "mmhook/engine/loops.h"
 #include "mmhook/engine/priority.h"
 #include "mmhook/evaluator/evaluator.h"
@@ -205,6 +206,7 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
       env.mark_used("dist_cfg");
     }
     (void)env.get<int64_t>("resource_limit", 4096);
+    apply_env_settings(read_env_settings(env), m.dispatcher);  // threads, allocator, hook timing
     env.check_unused();
     const std::string launcher = root.get<std::string>("launcher", "none");
     if (launcher != "none" && !dist::is_distributed()) dist::init_dist(launcher, dopt);

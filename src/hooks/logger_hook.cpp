@@ -107,13 +107,15 @@ void LoggerHook::after_run(Runner& runner) {
   const auto timings = runner.dispatcher().timings();
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   std::ostringstream table;
-  table << "Hook timing (costliest first):\n"
+  table << "Hook timing (costliest first; timing mode '"
+        << hook_timing_mode_name(runner.dispatcher().timing_mode()) << "'):\n"
         << std::left << std::setw(28) << "hook" << std::setw(24) << "stage" << std::right
         << std::setw(10) << "calls" << std::setw(12) << "total ms" << std::setw(12) << "max ms";
   size_t rows = 0;
   for (const auto& t : timings) {
     out.push_back({{"hook", t.hook}, {"stage", t.stage}, {"calls", t.calls},
-                   {"total_ms", t.total_ms}, {"max_ms", t.max_ms}});
+                   {"total_ms", t.total_ms}, {"max_ms", t.max_ms},
+                   {"timed_calls", t.timed_calls}});
     if (rows++ < 10) {
       table << "\n" << std::left << std::setw(28) << t.hook << std::setw(24) << t.stage
             << std::right << std::setw(10) << t.calls << std::setw(12) << std::fixed

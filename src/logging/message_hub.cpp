@@ -5,6 +5,8 @@
 
 #include <ATen/core/Dict.h>
 #include <ATen/core/List.h>
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
 
 #include "mmhook/core/error.h"
 
@@ -81,7 +83,70 @@ void MessageHub::set_resumed(const std::string& key, bool resumed) {
   resumed_keys_.set(key, resumed);
 }
 
+namespace {
+// The value of a one-element tensor as `item<double>()` gives it; CPU tensors are read directly
+// (no operator dispatch), others through `item` (one device read each).
+double read_scalar(const at::Tensor& t) {
+  if (t.device().is_cpu() && t.numel() == 1 && !t.is_complex()) {
+    const void* p = t.data_ptr();
+    switch (t.scalar_type()) {
+      case at::kFloat: return static_cast<double>(*static_cast<const float*>(p));
+      case at::kDouble: return *static_cast<const double*>(p);
+      case at::kHalf: return static_cast<double>(static_cast<float>(*static_cast<const c10::Half*>(p)));
+      case at::kBFloat16:
+        return static_cast<double>(static_cast<float>(*static_cast<const c10::BFloat16*>(p)));
+      case at::kLong: return static_cast<double>(*static_cast<const int64_t*>(p));
+      case at::kInt: return static_cast<double>(*static_cast<const int32_t*>(p));
+      default: break;
+    }
+  }
+  return t.item<double>();
+}
+}  // namespace
+
+void MessageHub::update_scalar_lazy(const std::string& key, const at::Tensor& value, bool resumed) {
+  MMHOOK_CHECK(value.defined() && value.numel() == 1, "MessageHub.update_scalar_lazy('", key,
+               "'): expected a one-element tensor, got ",
+               value.defined() ? std::to_string(value.numel()) + " elements" : "undefined");
+  set_resumed(key, resumed);
+  if (!log_scalars_.contains(key)) log_scalars_.set(key, HistoryBuffer());
+  // Bounded: a hub nobody reads still folds its values in every kMaxPending updates.
+  constexpr size_t kMaxPending = 1024;
+  if (pending_.size() >= kMaxPending) flush_pending();
+  if (pending_.capacity() == 0) pending_.reserve(kMaxPending);
+  pending_.emplace_back(key, value);
+  bool known = false;
+  for (const auto& k : pending_keys_) known = known || k == key;
+  if (!known) pending_keys_.push_back(key);
+}
+
+void MessageHub::flush_pending() const {
+  if (pending_.empty()) return;
+  // Values are read in order; the list is emptied even when a read fails.
+  std::vector<std::pair<std::string, at::Tensor>> pending;
+  pending.swap(pending_);
+  pending_keys_.clear();
+  for (const auto& [key, tensor] : pending) {
+    HistoryBuffer* buffer = log_scalars_.find(key);
+    if (buffer != nullptr) buffer->update(read_scalar(tensor), 1);
+  }
+  pending.clear();
+  pending.swap(pending_);  // keep the capacity: no allocation in the next interval
+  pending_keys_.clear();
+}
+
+const OrderedMap<HistoryBuffer>& MessageHub::log_scalars() const {
+  flush_pending();
+  return log_scalars_;
+}
+
 void MessageHub::update_scalar(const std::string& key, double value, int64_t count, bool resumed) {
+  for (const auto& k : pending_keys_) {
+    if (k == key) {  // keep this key's history in call order
+      flush_pending();
+      break;
+    }
+  }
   set_resumed(key, resumed);
   if (HistoryBuffer* buffer = log_scalars_.find(key)) {
     buffer->update(value, count);
@@ -103,6 +168,7 @@ void MessageHub::update_scalars(const OrderedMap<ScalarValue>& values, bool resu
 bool MessageHub::has_scalar(const std::string& key) const { return log_scalars_.contains(key); }
 
 const HistoryBuffer& MessageHub::get_scalar(const std::string& key) const {
+  flush_pending();
   const HistoryBuffer* buffer = log_scalars_.find(key);
   if (buffer == nullptr) {
     MMHOOK_THROW(Code::kNotFound, "'", key, "' is not found in MessageHub.log_scalars (instance '",
@@ -146,6 +212,7 @@ bool MessageHub::is_resumed(const std::string& key) const {
 }
 
 c10::IValue MessageHub::state_dict() const {
+  flush_pending();
   auto scalars = new_dict();
   for (const auto& kv : log_scalars_) {
     const bool* flag = resumed_keys_.find(kv.first);
@@ -181,6 +248,7 @@ c10::IValue MessageHub::state_dict() const {
 }
 
 void MessageHub::load_state_dict(const c10::IValue& state) {
+  flush_pending();
   if (!state.isGenericDict()) bad_state("message_hub", "must be a dict");
   const auto root = state.toGenericDict();
   const auto scalars = dict_at(root, "log_scalars", "log_scalars");

@@ -4,6 +4,7 @@
 #include "mmhook/model/cnn_classifier.h"
 #include "mmhook/model/mlp_classifier.h"
 #include "mmhook/model/toy_model.h"
+#include "mmhook/model/trivial_classifier.h"
 
 namespace mmhook {
 namespace {
@@ -29,6 +30,9 @@ void register_builtin_models(Registry<BaseModel>& r) {
     o.batch_norm = cfg.get<bool>("batch_norm", o.batch_norm);
     o.dropout = cfg.get<double>("dropout", o.dropout);
     return std::make_shared<CNNClassifier>(std::move(o));
+  });
+  r.add("TrivialClassifier", [](const ConfigNode& cfg) {
+    return std::make_shared<TrivialClassifier>(cfg.get<int64_t>("num_classes", 10));
   });
 }
 

@@ -24,12 +24,26 @@ struct StageArgs {
 
 /// Timing of one (hook, stage) pair.
 struct HookTiming {
-  std::string hook;       ///< hook name
-  std::string stage;      ///< stage name
-  uint64_t calls = 0;     ///< number of calls
-  double total_ms = 0;    ///< total time
-  double max_ms = 0;      ///< longest call
+  std::string hook;          ///< hook name
+  std::string stage;         ///< stage name
+  uint64_t calls = 0;        ///< number of calls (always exact)
+  double total_ms = 0;       ///< total time (measured, or extrapolated from the timed calls)
+  double max_ms = 0;         ///< longest timed call
+  uint64_t timed_calls = 0;  ///< calls whose time was measured (== calls in mode "all")
 };
+
+/// How the dispatcher times hook calls. Calls are counted in every mode.
+///  - kAll: every call is timed (two TSC reads per stage call plus one per hook, ~15 ns).
+///  - kSampled (default): every call of the rare stages (run, epoch, checkpoint, ...) is timed;
+///    of the per-iteration stages (before/after_{train,val,test}_iter) the first call and then
+///    one in `sample_period`; `total_ms` is extrapolated from those. Costs ~0 ns per call.
+///  - kOff: nothing is timed (timings report calls only).
+enum class HookTimingMode { kOff, kSampled, kAll };
+
+/// "off", "sampled" or "all" (invalid-argument Error naming `what` and the value otherwise).
+HookTimingMode parse_hook_timing_mode(const std::string& value, const std::string& what);
+/// "off", "sampled" or "all".
+const char* hook_timing_mode_name(HookTimingMode mode);
 
 /// An error raised by a hook, naming the hook and the stage.
 class HookError : public Error {
@@ -64,9 +78,21 @@ class Dispatcher {
   /// The hook named `name`, or nullptr.
   Hook* find(const std::string& name) const;
 
-  /// Calls every hook that handles `stage`, in order, timing each call. An exception escaping a
-  /// hook becomes a `HookError` naming the hook and stage (an inner HookError passes through).
+  /// Calls every hook that handles `stage`, in order (timing the calls as `timing_mode()` says).
+  /// An exception escaping a hook becomes a `HookError` naming the hook and stage (an inner
+  /// HookError passes through). Allocates nothing.
   void call(Stage stage, Runner& runner, const StageArgs& args);
+
+  /// Default of `sample_period` in `set_timing`.
+  static constexpr uint64_t kDefaultSamplePeriod = 64;
+  /// Sets how calls are timed (`sample_period` >= 1 applies to kSampled). The initial mode is
+  /// kSampled, or what the environment variable `MMHOOK_HOOK_TIMING` says ("off", "sampled",
+  /// "all"). Timings gathered so far are kept.
+  void set_timing(HookTimingMode mode, uint64_t sample_period = kDefaultSamplePeriod);
+  /// The current timing mode.
+  HookTimingMode timing_mode() const { return mode_; }
+  /// One timed call in this many per-iteration stage calls under kSampled.
+  uint64_t sample_period() const { return sample_period_; }
 
   /// MMEngine's `get_hooks_info()` text.
   std::string hooks_info() const;
@@ -76,8 +102,11 @@ class Dispatcher {
   void reset_timings();
 
  private:
+  // calls: settled calls; a hook's count is calls + its stage's pending (stage calls since the
+  // last rebuild), so an untimed stage call touches no per-hook memory.
   struct Stat {
     uint64_t calls = 0;
+    uint64_t timed = 0;
     uint64_t total = 0;
     uint64_t max = 0;
   };
@@ -85,12 +114,21 @@ class Dispatcher {
     Hook* hook;
     Stat* stat;
   };
+  struct StageState {
+    std::vector<Entry> entries;  // hooks handling the stage, in call order
+    uint64_t countdown = 1;      // the call that brings it to 0 is timed
+    uint64_t period = 1;         // countdown reload
+    uint64_t pending = 0;        // stage calls since the last rebuild
+  };
   void rebuild();
+  void settle();  // folds every stage's pending calls into its hooks' counts
   [[noreturn]] void rethrow(Hook* hook, Stage stage);
 
   std::vector<std::shared_ptr<Hook>> hooks_;
   std::vector<std::unique_ptr<std::array<Stat, kNumStages>>> stats_;  // parallel to hooks_
-  std::array<std::vector<Entry>, kNumStages> per_stage_;
+  std::array<StageState, kNumStages> stages_;
+  HookTimingMode mode_ = HookTimingMode::kSampled;
+  uint64_t sample_period_ = kDefaultSamplePeriod;
   uint64_t tick0_ = 0;
   int64_t ns0_ = 0;
 };

@@ -6,6 +6,10 @@
 #include <cstdint>
 #include <string>
 
+#include <utility>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
 #include <ATen/core/ivalue.h>
 #include <nlohmann/json.hpp>
 
@@ -45,6 +49,16 @@ class MessageHub {
   /// Appends `value` (with `count` samples) to the history of `key`, creating it when absent.
   /// No heap allocation when the key exists. Error if `resumed` differs from the key's flag.
   void update_scalar(const std::string& key, double value, int64_t count = 1, bool resumed = true);
+  /// Appends the value of the one-element tensor `value` to the history of `key` without reading
+  /// it now: the tensor is kept and read (one host read per pending value, no device sync per
+  /// iteration) the next time any scalar is read (`get_scalar`, `log_scalars`, `state_dict`) or
+  /// the same key is updated eagerly. The history then holds exactly what
+  /// `update_scalar(key, value.item())` would have put there. The key is created (in insertion
+  /// order) at once. `value` must not be modified in place afterwards (pass a detached result,
+  /// e.g. a loss).
+  void update_scalar_lazy(const std::string& key, const at::Tensor& value, bool resumed = true);
+  /// Reads every pending lazy value into its history (every scalar read does this first).
+  void flush_pending() const;
   /// `update_scalar(key, value)` for each entry, in order.
   void update_scalars(const OrderedMap<double>& values, bool resumed = true);
   /// `update_scalar(key, v.value, v.count)` for each entry, in order.
@@ -53,8 +67,8 @@ class MessageHub {
   bool has_scalar(const std::string& key) const;
   /// The history of `key`; not-found Error naming the key and hub when absent.
   const HistoryBuffer& get_scalar(const std::string& key) const;
-  /// All histories, in insertion order of their keys.
-  const OrderedMap<HistoryBuffer>& log_scalars() const { return log_scalars_; }
+  /// All histories, in insertion order of their keys (pending lazy values read first).
+  const OrderedMap<HistoryBuffer>& log_scalars() const;
 
   /// Sets (overwrites) runtime information `key`. Error if `resumed` differs from the key's flag.
   void update_info(const std::string& key, nlohmann::json value, bool resumed = true);
@@ -88,7 +102,10 @@ class MessageHub {
   void set_resumed(const std::string& key, bool resumed);
 
   std::string name_;
-  OrderedMap<HistoryBuffer> log_scalars_;
+  // mutable: reads fold the pending lazy values in first.
+  mutable OrderedMap<HistoryBuffer> log_scalars_;
+  mutable std::vector<std::pair<std::string, at::Tensor>> pending_;
+  mutable std::vector<std::string> pending_keys_;  // distinct keys in pending_
   OrderedMap<nlohmann::json> runtime_info_;
   OrderedMap<bool> resumed_keys_;
 };

@@ -1,0 +1,83 @@
+#include "mmhook/engine/env_setup.h"
+
+#include <dlfcn.h>
+#include <malloc.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+
+#include <ATen/Parallel.h>
+
+#include "mmhook/config/config_node.h"
+#include "mmhook/core/error.h"
+#include "mmhook/engine/dispatcher.h"
+
+namespace mmhook {
+namespace {
+
+bool env_set(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0';
+}
+
+// A positive integer from the environment, or `fallback` when unset or not a number.
+int64_t env_int(const char* name, int64_t fallback) {
+  if (!env_set(name)) return fallback;
+  char* end = nullptr;
+  const long long v = std::strtoll(std::getenv(name), &end, 10);
+  return (end != nullptr && *end == '\0' && v > 0) ? static_cast<int64_t>(v) : fallback;
+}
+
+}  // namespace
+
+EnvSettings read_env_settings(const ConfigNode& env) {
+  EnvSettings s;
+  auto positive = [&](const char* key, int64_t fallback) {
+    const int64_t v = env.get<int64_t>(key, fallback);
+    if (v < 1 && v != -1)
+      env.fail(key, "must be >= 1 (or -1: leave as is), got " + std::to_string(v));
+    return v;
+  };
+  s.num_threads = positive("num_threads", env_int("OMP_NUM_THREADS", s.num_threads));
+  s.blas_num_threads =
+      positive("blas_num_threads", env_int("OPENBLAS_NUM_THREADS", s.blas_num_threads));
+  s.malloc_mmap_threshold = positive(
+      "malloc_mmap_threshold", env_set("MALLOC_MMAP_THRESHOLD_") ? -1 : s.malloc_mmap_threshold);
+  s.malloc_trim_threshold = positive(
+      "malloc_trim_threshold", env_set("MALLOC_TRIM_THRESHOLD_") ? -1 : s.malloc_trim_threshold);
+  const char* timing_env = std::getenv("MMHOOK_HOOK_TIMING");
+  s.hook_timing = env.get<std::string>(
+      "hook_timing", timing_env != nullptr && *timing_env != '\0' ? timing_env : s.hook_timing);
+  (void)parse_hook_timing_mode(s.hook_timing, env.key_path("hook_timing"));
+  s.hook_timing_sample_period = env.get<int64_t>("hook_timing_sample_period", s.hook_timing_sample_period);
+  if (s.hook_timing_sample_period < 1)
+    env.fail("hook_timing_sample_period",
+             "must be >= 1, got " + std::to_string(s.hook_timing_sample_period));
+  return s;
+}
+
+void apply_env_settings(const EnvSettings& s, Dispatcher& dispatcher) {
+  if (s.num_threads > 0 && at::get_num_threads() != s.num_threads)
+    at::set_num_threads(static_cast<int>(s.num_threads));
+  if (s.blas_num_threads > 0) {
+    // Looked up at run time: LibTorch reaches OpenBLAS through libblas.so.3, which may be
+    // another BLAS (then there is nothing to set).
+    using SetThreads = void (*)(int);
+    if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+      fn(static_cast<int>(s.blas_num_threads));
+  }
+#if defined(__GLIBC__)
+  // glibc refuses an mmap threshold above HEAP_MAX_SIZE / 2 (32 MiB on 64-bit).
+  if (s.malloc_mmap_threshold > 0)
+    mallopt(M_MMAP_THRESHOLD,
+            static_cast<int>(std::min<int64_t>(s.malloc_mmap_threshold, int64_t{32} << 20)));
+  if (s.malloc_trim_threshold > 0)
+    mallopt(M_TRIM_THRESHOLD,
+            static_cast<int>(std::min<int64_t>(s.malloc_trim_threshold, int64_t{1} << 30)));
+#endif
+  dispatcher.set_timing(parse_hook_timing_mode(s.hook_timing, "env_cfg.hook_timing"),
+                        static_cast<uint64_t>(s.hook_timing_sample_period));
+}
+
+}  // namespace mmhook
