@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Installs, builds and runs the whole test suite (what CI runs).
+# Installs, builds and runs the whole test suite (what CI runs), then the same suite under
+# AddressSanitizer + UndefinedBehaviorSanitizer + LeakSanitizer in build-asan
+# (scripts/run_sanitizers.sh; MMHOOK_SKIP_SANITIZERS=1 skips that second pass).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install_deps.sh
 ./scripts/build.sh -DMMHOOK_WERROR=ON
-cd build
-ctest --output-on-failure -j "$(nproc)" --timeout 900
+(cd build && ctest --output-on-failure -j "$(nproc)" --timeout 900)
+if [ "${MMHOOK_SKIP_SANITIZERS:-0}" != "1" ]; then
+  ./scripts/run_sanitizers.sh
+fi

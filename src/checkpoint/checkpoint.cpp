@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <sstream>
@@ -411,15 +412,24 @@ void write_file_atomic(const std::string& path, const void* data, size_t size) {
     io_fail(path, step, err);
   };
   const auto* p = static_cast<const char*>(data);
-  size_t left = size;
-  while (left > 0) {
-    const ssize_t n = ::write(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail("write", errno, true);
+  // Fault injection for the kill-anywhere test (tests/reliability): MMHOOK_FAULT_WRITE_PAUSE_US
+  // pauses after the first half of the bytes, widening the window in which a SIGKILL leaves a
+  // partial temporary file. Unset (always, outside that test) it costs one getenv per process.
+  static const long pause_us = [] {
+    const char* v = std::getenv("MMHOOK_FAULT_WRITE_PAUSE_US");
+    return v != nullptr ? std::strtol(v, nullptr, 10) : 0L;
+  }();
+  const size_t half = pause_us > 0 ? size / 2 : size;
+  for (const size_t end : {half, size}) {
+    while (static_cast<size_t>(p - static_cast<const char*>(data)) < end) {
+      const ssize_t n = ::write(fd, p, end - static_cast<size_t>(p - static_cast<const char*>(data)));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        fail("write", errno, true);
+      }
+      p += n;
     }
-    p += n;
-    left -= static_cast<size_t>(n);
+    if (end == half && pause_us > 0) ::usleep(static_cast<useconds_t>(pause_us));
   }
   if (::fchmod(fd, 0644) != 0) fail("chmod", errno, true);
   if (::fsync(fd) != 0) fail("fsync", errno, true);

@@ -3,8 +3,10 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -39,6 +41,15 @@ class GzFile {
 
   // Reads exactly `n` bytes; fewer is a "truncated" Error naming `what`.
   void read(void* dst, size_t n, const char* what) {
+    const size_t done = read_some(dst, n, what);
+    if (done < n)
+      MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path_, ": truncated (", what,
+                   ": expected ", n, " bytes, got ", done, ")");
+  }
+
+  // Reads up to `n` bytes (fewer only at the end of the file); a zlib error (corrupt data, CRC
+  // mismatch, truncated stream) is an Error naming `what`.
+  size_t read_some(void* dst, size_t n, const char* what) {
     char* p = static_cast<char*>(dst);
     size_t done = 0;
     while (done < n) {
@@ -53,9 +64,7 @@ class GzFile {
       if (got == 0) break;
       done += static_cast<size_t>(got);
     }
-    if (done < n)
-      MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path_, ": truncated (", what,
-                   ": expected ", n, " bytes, got ", done, ")");
+    return done;
   }
 
  private:
@@ -82,22 +91,52 @@ std::vector<std::string> mnist_classes() {
 at::Tensor read_idx_file(const std::string& path, uint32_t expected_magic) {
   GzFile file(path);
   unsigned char header[4];
-  file.read(header, 4, "header");
+  const size_t header_bytes = file.read_some(header, 4, "header");
+  if (header_bytes == 0)
+    MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path, ": file is empty");
+  if (header_bytes < 4)
+    MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path, ": truncated (header: expected 4 "
+                 "bytes, got ", header_bytes, ")");
   const uint32_t magic = big_endian(header);
   if (magic != expected_magic)
     MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path, ": bad magic number 0x", std::hex,
-                 magic, " (expected 0x", expected_magic, ")");
+                 magic, " (expected 0x", expected_magic, "; wrong format or not an idx file)");
   const int ndims = header[3];
   std::vector<int64_t> dims(ndims);
-  size_t total = 1;
+  // The header is untrusted: the element count is checked for overflow, and the data is read in
+  // chunks into a buffer that grows only with bytes actually present, so a header that claims
+  // more than the file holds is "truncated", never a huge allocation.
+  constexpr uint64_t kMaxBytes = uint64_t{1} << 40;
+  uint64_t total = 1;
   for (int i = 0; i < ndims; ++i) {
     unsigned char b[4];
     file.read(b, 4, "dimensions");
     dims[i] = big_endian(b);
-    total *= static_cast<size_t>(dims[i]);
+    if (dims[i] != 0 && total > kMaxBytes / static_cast<uint64_t>(dims[i]))
+      MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path, ": implausible dimensions in the "
+                   "header (more than 2^40 elements; corrupt file)");
+    total *= static_cast<uint64_t>(dims[i]);
   }
+  std::vector<uint8_t> data;
+  constexpr size_t kChunk = size_t{1} << 20;
+  while (data.size() < total) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(kChunk, total - data.size()));
+    const size_t at = data.size();
+    data.resize(at + n);
+    const size_t got = file.read_some(data.data() + at, n, "data");
+    data.resize(at + got);
+    if (got < n)
+      MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path, ": truncated (data: expected ",
+                   total, " bytes, got ", data.size(), ")");
+  }
+  // Reading past the end makes zlib verify the gzip CRC, which catches flipped bits that still
+  // inflate; bytes after the data mean the header does not describe the file.
+  unsigned char extra;
+  if (file.read_some(&extra, 1, "end of file") != 0)
+    MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path,
+                 ": trailing bytes after the data the header describes (wrong format)");
   at::Tensor out = torch::empty(dims, torch::kUInt8);
-  file.read(out.data_ptr<uint8_t>(), total, "data");
+  if (total > 0) std::memcpy(out.data_ptr<uint8_t>(), data.data(), total);
   return out;
 }
 

@@ -21,6 +21,7 @@
 
 #include "mmhook/checkpoint/checkpoint.h"
 #include "mmhook/checkpoint/ivalue_json.h"
+#include "mmhook/checkpoint/resume.h"
 #include "mmhook/checkpoint/state_dict.h"
 #include "mmhook/core/log_callback.h"
 #include "mmhook/data/data_loader.h"
@@ -133,8 +134,18 @@ struct Runner::Impl {
   bool has_loaded = false;
   std::string current_error;
   bool in_after_run = false;
+  bool running = false;  // inside train/val/test: no nested run, no hook (un)registration
   Metrics last_metrics;
 };
+
+namespace {
+// A hook (or another thread) calling train/val/test or registering a hook during a run would
+// re-enter the loops or change the hook lists the dispatcher is iterating over.
+void check_not_running(bool running, const char* what) {
+  MMHOOK_CHECK_CODE(!running, Code::kFailedPrecondition, what,
+                    " is not allowed while the runner is running (called from a hook?)");
+}
+}  // namespace
 
 Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
     : impl_(std::make_unique<Impl>()) {
@@ -380,6 +391,7 @@ Runner::~Runner() {
 
 void Runner::register_hook(std::shared_ptr<Hook> hook, std::optional<int> priority) {
   MMHOOK_CHECK(hook != nullptr, "register_hook: hook should be an instance of Hook, got null");
+  check_not_running(impl_->running, "register_hook");
   impl_->dispatcher.add(hook, priority ? *priority : hook->default_priority());
 }
 
@@ -420,6 +432,7 @@ void Runner::register_hook_from(const nlohmann::json& hook_cfg, const std::strin
   hook->run_after.insert(hook->run_after.end(), after.begin(), after.end());
   hook->run_before.insert(hook->run_before.end(), before.begin(), before.end());
   const int p = priority ? get_priority(*priority) : cfg_priority ? *cfg_priority : hook->default_priority();
+  check_not_running(impl_->running, "register_hook");
   impl_->dispatcher.add(hook, p);
 }
 
@@ -548,6 +561,11 @@ void Runner::record_metrics(const Metrics& metrics) { impl_->last_metrics = metr
 
 void Runner::run_guarded(const std::function<void()>& body) {
   Impl& m = *impl_;
+  m.running = true;
+  struct Done {
+    Impl& m;
+    ~Done() { m.running = false; }
+  } done{m};
   stop_requested_.store(false);
   m.in_after_run = false;
   try {
@@ -636,6 +654,10 @@ void Runner::load_or_resume() {
     std::string path = read_text_file(marker);
     while (!path.empty() && (path.back() == '\n' || path.back() == ' ' || path.back() == '\r'))
       path.pop_back();
+    // A corrupt newest checkpoint falls back to the newest older one that loads, with warnings.
+    std::vector<std::string> warnings;
+    path = select_resume_checkpoint(path, m.work_dir, warnings);
+    for (const auto& w : warnings) m.logger->warn(w);
     resume(path);
   } else if (resume_flag) {
     resume(load_from);
@@ -646,6 +668,7 @@ void Runner::load_or_resume() {
 
 void Runner::train() {
   Impl& m = *impl_;
+  check_not_running(impl_->running, "Runner::train");
   TrainLoop& loop = train_loop();
   OptimWrapper& ow = optim_wrapper();
   scale_lr();
@@ -686,6 +709,7 @@ void Runner::train() {
 }
 
 Metrics Runner::val() {
+  check_not_running(impl_->running, "Runner::val");
   EvalLoop& loop = val_loop();
   Metrics metrics;
   run_guarded([&] {
@@ -698,6 +722,7 @@ Metrics Runner::val() {
 }
 
 Metrics Runner::test() {
+  check_not_running(impl_->running, "Runner::test");
   EvalLoop& loop = test_loop();
   Metrics metrics;
   run_guarded([&] {

@@ -205,11 +205,9 @@ void CheckpointHook::after_train_iter(Runner& runner, int64_t, const TensorDict&
 void CheckpointHook::save_with_step(Runner& runner, int64_t step, int64_t meta_epoch,
                                     int64_t meta_iter) {
   MessageHub& hub = runner.message_hub();
+  std::vector<int64_t> drop;
   if (options_.max_keep_ckpts > 0) {
-    for (int64_t id : retention_after_save(keep_ids_, step, options_.max_keep_ckpts)) {
-      std::error_code ec;
-      if (runner.rank() == 0) fs::remove_all(fs::path(out_dir_) / format_name(id), ec);
-    }
+    drop = retention_after_save(keep_ids_, step, options_.max_keep_ckpts);
     hub.update_info("keep_ckpt_ids", nlohmann::json(std::vector<int64_t>(keep_ids_.begin(), keep_ids_.end())));
   }
   const std::string filename = format_name(step);
@@ -222,7 +220,14 @@ void CheckpointHook::save_with_step(Runner& runner, int64_t step, int64_t meta_e
   opt.meta_epoch = meta_epoch;
   opt.meta_iter = meta_iter;
   runner.save_checkpoint(out_dir_, filename, opt);
-  if (runner.rank() == 0) write_file_atomic(runner.work_dir() + "/last_checkpoint", last);
+  if (runner.rank() != 0) return;  // only rank 0 writes files
+  write_file_atomic(runner.work_dir() + "/last_checkpoint", last);
+  // Old checkpoints go only once the new one and the marker pointing at it are on disk: a kill
+  // or a failed write (disk full) before this point leaves the previous checkpoints intact.
+  for (int64_t id : drop) {
+    std::error_code ec;
+    fs::remove_all(fs::path(out_dir_) / format_name(id), ec);
+  }
 }
 
 void CheckpointHook::after_val_epoch(Runner& runner, const Metrics& metrics) {

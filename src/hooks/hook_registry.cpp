@@ -7,6 +7,7 @@
 #include "mmhook/hooks/dist_sampler_seed_hook.h"
 #include "mmhook/hooks/ema_hook.h"
 #include "mmhook/hooks/early_stopping_hook.h"
+#include "mmhook/hooks/hook_time_budget_hook.h"
 #include "mmhook/hooks/iter_timer_hook.h"
 #include "mmhook/hooks/logger_hook.h"
 #include "mmhook/hooks/naive_visualization_hook.h"
@@ -86,6 +87,7 @@ Registry<Hook>& hook_registry() {
     register_ema_hooks(*r);
     register_profiling_hooks(*r);
     register_misc_hooks(*r);
+    register_reliability_hooks(*r);
     register_visualization_hooks(*r);
     return r;
   }();
