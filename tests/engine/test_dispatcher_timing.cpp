@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mmhook/config/config_node.h"
+#include "mmhook/core/tensor_dict.h"
 #include "mmhook/engine/dispatcher.h"
 #include "mmhook/engine/env_setup.h"
 #include "runner_fixture.h"
@@ -68,8 +69,9 @@ TEST(DispatcherTiming, SampledIsDefaultAndCountsEveryCall) {
   TempDir dir;
   Runner& r = any_runner(dir.path());
   Calls c;
-  if (std::getenv("MMHOOK_HOOK_TIMING") == nullptr)
+  if (std::getenv("MMHOOK_HOOK_TIMING") == nullptr) {
     EXPECT_EQ(c.d.timing_mode(), HookTimingMode::kSampled);
+  }
   c.d.set_timing(HookTimingMode::kSampled, 10);
   c.run(r, 100);
   const auto t = c.d.timings();
