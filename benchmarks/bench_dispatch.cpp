@@ -16,6 +16,8 @@
 #include "mmhook/engine/dispatcher.h"
 #include "mmhook/engine/runner.h"
 
+// The replacements below pair malloc/free correctly; GCC 12 cannot see that once inlined.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 namespace {
 std::atomic<uint64_t> g_news{0};
 }  // namespace

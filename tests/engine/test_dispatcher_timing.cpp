@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mmhook/config/config_node.h"
+#include "mmhook/core/tensor_dict.h"
 #include "mmhook/engine/dispatcher.h"
 #include "mmhook/engine/env_setup.h"
 #include "runner_fixture.h"
@@ -31,11 +32,10 @@ class IterAndRunHook : public HookImpl<IterAndRunHook> {
   }
 };
 
-Runner& any_runner(const std::string& dir) {
-  static std::unique_ptr<Runner> r;
+// A runner to pass to the dispatcher (the hooks here do not use it).
+std::unique_ptr<Runner> make_runner(const std::string& dir) {
   nlohmann::json cfg = {{"work_dir", dir}, {"model", {{"type", "ToyModel"}}}, {"log_level", "ERROR"}};
-  r = std::make_unique<Runner>(cfg);
-  return *r;
+  return std::make_unique<Runner>(cfg);
 }
 
 const HookTiming* find(const std::vector<HookTiming>& t, const std::string& hook,
@@ -66,10 +66,12 @@ struct Calls {
 
 TEST(DispatcherTiming, SampledIsDefaultAndCountsEveryCall) {
   TempDir dir;
-  Runner& r = any_runner(dir.path());
+  auto runner = make_runner(dir.path());
+  Runner& r = *runner;
   Calls c;
-  if (std::getenv("MMHOOK_HOOK_TIMING") == nullptr)
+  if (std::getenv("MMHOOK_HOOK_TIMING") == nullptr) {
     EXPECT_EQ(c.d.timing_mode(), HookTimingMode::kSampled);
+  }
   c.d.set_timing(HookTimingMode::kSampled, 10);
   c.run(r, 100);
   const auto t = c.d.timings();
@@ -87,7 +89,8 @@ TEST(DispatcherTiming, SampledIsDefaultAndCountsEveryCall) {
 
 TEST(DispatcherTiming, AllAndOff) {
   TempDir dir;
-  Runner& r = any_runner(dir.path());
+  auto runner = make_runner(dir.path());
+  Runner& r = *runner;
   Calls all;
   all.d.set_timing(HookTimingMode::kAll);
   all.run(r, 37);
@@ -112,7 +115,8 @@ TEST(DispatcherTiming, AllAndOff) {
 
 TEST(DispatcherTiming, CountsSurviveAddRemoveAndThrowingHooks) {
   TempDir dir;
-  Runner& r = any_runner(dir.path());
+  auto runner = make_runner(dir.path());
+  Runner& r = *runner;
   Calls c;
   c.run(r, 5);
   auto late = std::make_shared<IterAndRunHook>();
