@@ -88,7 +88,7 @@ class LossCurveHook : public mmhook::HookImpl<LossCurveHook> {
     // runner.epoch() counts completed epochs; it is incremented after this stage (MMEngine).
     if ((runner.epoch() + 1) % print_every_ == 0)
       std::printf("LossCurveHook: epoch %lld mean loss %.6f\n",
-                  static_cast<long long>(runner.epoch() + 1), epoch_losses_.back());
+                  static_cast<long long>(runner.epoch()) + 1, epoch_losses_.back());
   }
 
   const std::vector<double>& epoch_losses() const { return epoch_losses_; }
@@ -113,10 +113,8 @@ void register_types() {
   });
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  const std::string work_dir = argc > 1 ? argv[1] : "work_dirs/custom_hook_model";
+// Builds the runner from the config, trains, and checks what LossCurveHook saw.
+int run(const std::string& work_dir) {
   register_types();
 
   // MMEngine's config keys, as JSON. The custom types are named exactly like built-in ones.
@@ -137,28 +135,36 @@ int main(int argc, char** argv) {
   })");
   cfg["work_dir"] = work_dir;
 
-  try {
-    mmhook::Runner runner(cfg);
-    runner.train();
+  mmhook::Runner runner(cfg);
+  runner.train();
 
-    const auto* curve = dynamic_cast<const LossCurveHook*>(runner.find_hook("LossCurveHook"));
-    auto& model = dynamic_cast<LinearRegressor&>(runner.model());
-    if (curve == nullptr || curve->epoch_losses().size() != 12) {
-      std::fprintf(stderr, "custom_hook_model: LossCurveHook did not see 12 epochs\n");
-      return 1;
-    }
-    const double first = curve->epoch_losses().front();
-    const double last = curve->epoch_losses().back();
-    std::printf("custom_hook_model: %lld iterations, loss %.6f -> %.6f, y = %.3fx %+.3f\n",
-                static_cast<long long>(runner.iter()), first, last, model.weight(), model.bias());
-    if (!(last * 10.0 < first)) {
-      std::fprintf(stderr, "custom_hook_model: the loss did not fall tenfold\n");
-      return 1;
-    }
-    std::printf("custom_hook_model: OK\n");
-    return 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "custom_hook_model: %s\n", e.what());
+  const auto* curve = dynamic_cast<const LossCurveHook*>(runner.find_hook("LossCurveHook"));
+  auto& model = dynamic_cast<LinearRegressor&>(runner.model());
+  if (curve == nullptr || curve->epoch_losses().size() != 12) {
+    std::fprintf(stderr, "custom_hook_model: LossCurveHook did not see 12 epochs\n");
     return 1;
   }
+  const double first = curve->epoch_losses().front();
+  const double last = curve->epoch_losses().back();
+  std::printf("custom_hook_model: %lld iterations, loss %.6f -> %.6f, y = %.3fx %+.3f\n",
+              static_cast<long long>(runner.iter()), first, last, model.weight(), model.bias());
+  if (!(last * 10.0 < first)) {
+    std::fprintf(stderr, "custom_hook_model: the loss did not fall tenfold\n");
+    return 1;
+  }
+  std::printf("custom_hook_model: OK\n");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc > 1 ? argv[1] : "work_dirs/custom_hook_model");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "custom_hook_model: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "custom_hook_model: unknown exception\n");
+  }
+  return 1;
 }
