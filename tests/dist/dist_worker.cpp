@@ -25,6 +25,7 @@
 #include "mmhook/dist/dist.h"
 #include "mmhook/engine/hook.h"
 #include "mmhook/engine/runner.h"
+#include "mmhook/model/base_model.h"
 
 namespace {
 
