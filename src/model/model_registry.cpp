@@ -3,6 +3,7 @@
 #include "mmhook/model/base_model.h"
 #include "mmhook/model/cnn_classifier.h"
 #include "mmhook/model/mlp_classifier.h"
+#include "mmhook/model/torchscript_model.h"
 #include "mmhook/model/toy_model.h"
 
 namespace mmhook {
@@ -29,6 +30,12 @@ void register_builtin_models(Registry<BaseModel>& r) {
     o.batch_norm = cfg.get<bool>("batch_norm", o.batch_norm);
     o.dropout = cfg.get<double>("dropout", o.dropout);
     return std::make_shared<CNNClassifier>(std::move(o));
+  });
+  r.add("TorchScriptModel", [](const ConfigNode& cfg) {
+    TorchScriptModelOptions o;
+    o.path = cfg.require<std::string>("path");
+    o.optimize = cfg.get<bool>("optimize", o.optimize);
+    return std::make_shared<TorchScriptModel>(std::move(o));
   });
 }
 
