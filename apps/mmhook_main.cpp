@@ -1,27 +1,96 @@
-// The mmhook command: train, validate or test from a JSON config (SPEC A6).
+// The mmhook command: train, validate or test from a JSON config, plot a run (SPEC A6).
+
+#include <c10/util/Exception.h>
+#include <unistd.h>
 
 #include <csignal>
-#include <filesystem>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "mmhook/config/config_node.h"
 #include "mmhook/core/error.h"
 #include "mmhook/dist/launcher.h"
+#include "mmhook/engine/hook.h"
+#include "mmhook/engine/priority.h"
 #include "mmhook/engine/runner.h"
 #include "mmhook/version.h"
+#include "plot.h"
 
 namespace {
 
-mmhook::Runner* g_runner = nullptr;
+mmhook::Runner* volatile g_runner = nullptr;
 volatile std::sig_atomic_t g_signals = 0;
+volatile std::sig_atomic_t g_first_signal = 0;
 
+// SIGINT/SIGTERM: the first asks the running loop to stop after the current iteration; a second
+// one exits at once (async-signal-safe: an atomic store, write(2), _Exit).
 void on_signal(int sig) {
-  if (++g_signals > 1) std::_Exit(128 + sig);  // a second Ctrl-C exits at once
+  if (g_signals > 0) {
+    static const char msg[] = "\nmmhook: interrupted again, exiting at once\n";
+    ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)ignored;
+    std::_Exit(128 + sig);
+  }
+  g_signals = 1;
+  g_first_signal = sig;
+  static const char msg[] =
+      "\nmmhook: interrupt received, stopping after the current iteration (again to exit at once)\n";
+  ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+  (void)ignored;
   if (g_runner != nullptr) g_runner->request_stop();
+}
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+const char* signal_name(int sig) { return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "a signal"; }
+
+// Makes an interrupted run stop and leave a resumable checkpoint: re-requests the stop at each
+// iteration (a signal may land before the loop starts, which clears the flag), and at
+// after_train writes iter_<N>.pth and points last_checkpoint at it, so `--resume` continues.
+class InterruptHook : public mmhook::HookImpl<InterruptHook> {
+ public:
+  std::string saved;
+  void before_train_iter(mmhook::Runner& runner, int64_t, const mmhook::TensorDict&) override {
+    if (g_signals > 0 && !runner.stop_requested()) runner.request_stop();
+  }
+  void after_train(mmhook::Runner& runner) override {
+    if (g_signals == 0) return;
+    mmhook::SaveCheckpointOptions opt;
+    opt.meta_epoch = runner.epoch();
+    opt.meta_iter = runner.iter();
+    const std::string name = "iter_" + std::to_string(runner.iter()) + ".pth";
+    runner.save_checkpoint(runner.work_dir(), name, opt);
+    saved = (std::filesystem::path(runner.work_dir()) / name).string();
+    const std::string marker = runner.work_dir() + "/last_checkpoint";
+    const std::string tmp = marker + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << saved;
+      out.flush();
+      if (!out) MMHOOK_THROW(mmhook::Code::kIo, "cannot write '", tmp, "'");
+    }
+    std::filesystem::rename(tmp, marker);
+    runner.logger().info("Interrupted: saved checkpoint " + saved);
+  }
+};
+
+// c10 errors carry a C++ backtrace after the first line; users get the message only.
+std::string first_line(const std::string& text) {
+  const size_t nl = text.find('\n');
+  return nl == std::string::npos ? text : text.substr(0, nl);
 }
 
 nlohmann::json load_config(const std::string& path) {
@@ -62,7 +131,7 @@ void apply_override(nlohmann::json& cfg, const std::string& option) {
       } else if (node->is_object() || node->is_null()) {
         target = &(*node)[part];
       } else {
-        MMHOOK_THROW(mmhook::Code::kConfig, "--cfg-options ", path, ": parent is not an object");
+        MMHOOK_THROW(mmhook::Code::kConfig, "--cfg-options ", key, ": parent of '", part, "' is not an object");
       }
       if (!target->is_null() && target->type() != value.type() &&
           !(target->is_number() && value.is_number()))
@@ -71,13 +140,28 @@ void apply_override(nlohmann::json& cfg, const std::string& option) {
       *target = value;
       return;
     }
+    // Intermediate keys must exist (a new key is allowed only as the last part, where the
+    // config check then rejects it unless the runner knows it).
     if (node->is_array() && is_index) {
       const size_t i = std::stoul(part);
       if (i >= node->size())
-        MMHOOK_THROW(mmhook::Code::kConfig, "--cfg-options ", path, ": index out of range");
+        MMHOOK_THROW(mmhook::Code::kConfig, "--cfg-options ", path, ": index out of range (",
+                     node->size(), " items)");
       node = &(*node)[i];
-    } else {
+    } else if (node->is_object()) {
+      if (!node->contains(part)) {
+        std::vector<std::string> keys;
+        for (const auto& kv : node->items()) keys.push_back(kv.key());
+        const std::string hint = mmhook::did_you_mean(part, keys);
+        const std::string parent = path.size() > part.size() ? path.substr(0, path.size() - part.size() - 1) : "the config";
+        MMHOOK_THROW(mmhook::Code::kConfig, "--cfg-options ", key, ": ", parent, " has no key '", part, "'",
+                     hint.empty() ? std::string() : " (did you mean '" + hint + "'?)");
+      }
       node = &(*node)[part];
+    } else {
+      MMHOOK_THROW(mmhook::Code::kConfig, "--cfg-options ", key, ": ",
+                   path.size() > part.size() ? path.substr(0, path.size() - part.size() - 1) : "the config",
+                   " is not an object");
     }
     start = dot + 1;
   }
@@ -113,6 +197,7 @@ int main(int argc, char** argv) {
   std::string resume_from;
   bool resume = false;
   std::string val_ckpt, test_ckpt;
+  std::string plot_dir, plot_out;
 
   auto add_common = [](CLI::App* sub, Common& c) {
     sub->add_option("config", c.config, "JSON config file")->required()->check(CLI::ExistingFile);
@@ -134,6 +219,10 @@ int main(int argc, char** argv) {
   CLI::App* test = app.add_subcommand("test", "test a checkpoint");
   add_common(test, test_opts);
   test->add_option("--checkpoint", test_ckpt, "checkpoint to evaluate")->required();
+  CLI::App* plot = app.add_subcommand(
+      "plot", "PNG of loss, learning rate and validation metrics per step (needs gnuplot)");
+  plot->add_option("work_dir", plot_dir, "a training work_dir (its newest run is plotted)")->required();
+  plot->add_option("-o,--out", plot_out, "output PNG (default WORK_DIR/plot.png)");
 
   // mmhook launch --nproc-per-node N [--master-port P] -- <train|val|test args>
   mmhook::dist::LaunchOptions launch_opts;
@@ -176,33 +265,61 @@ int main(int argc, char** argv) {
         cfg["resume"] = true;
         if (!resume_from.empty()) cfg["load_from"] = resume_from;
       }
+      install_signal_handlers();
       mmhook::Runner runner(cfg, train_opts.config);
-      g_runner = &runner;
-      std::signal(SIGINT, on_signal);
-      std::signal(SIGTERM, on_signal);
-      runner.train();
-      g_runner = nullptr;
       if (g_signals > 0) {
-        std::fprintf(stderr, "mmhook: training interrupted by a signal at iteration %lld\n",
-                     static_cast<long long>(runner.iter()));
-        return 130;
+        std::fprintf(stderr, "mmhook: interrupted by %s before training started\n",
+                     signal_name(g_first_signal));
+        return 128 + g_first_signal;
+      }
+      auto interrupt = std::make_shared<InterruptHook>();
+      runner.register_hook(interrupt, static_cast<int>(mmhook::Priority::kLowest));
+      struct ClearRunner {
+        ~ClearRunner() { g_runner = nullptr; }  // before `runner` is destroyed
+      } clear_runner;
+      g_runner = &runner;
+      runner.train();
+      if (g_signals > 0) {
+        std::fprintf(stderr,
+                     "mmhook: training interrupted by %s after %lld iterations (epoch %lld); "
+                     "checkpoint %s; continue with: mmhook train %s --work-dir %s --resume\n",
+                     signal_name(g_first_signal), static_cast<long long>(runner.iter()),
+                     static_cast<long long>(runner.epoch()), interrupt->saved.c_str(),
+                     train_opts.config.c_str(), runner.work_dir().c_str());
+        return 128 + g_first_signal;
       }
     } else if (*val || *test) {
       const bool is_test = static_cast<bool>(*test);
       nlohmann::json cfg = prepare(is_test ? test_opts : val_opts);
-      cfg["load_from"] = is_test ? test_ckpt : val_ckpt;
+      cfg.erase("load_from");
       cfg["resume"] = false;
       mmhook::Runner runner(cfg, is_test ? test_opts.config : val_opts.config);
+      // Strict: a checkpoint of another model is an error naming the mismatched parameters.
+      const std::string& ckpt = is_test ? test_ckpt : val_ckpt;
+      try {
+        runner.load_checkpoint(ckpt, /*strict=*/true);
+      } catch (const mmhook::Error& e) {
+        if (std::string(e.what()).find(ckpt) != std::string::npos) throw;
+        MMHOOK_THROW(e.code(), "checkpoint '", ckpt, "': ", e.what());
+      }
       const mmhook::Metrics metrics = is_test ? runner.test() : runner.val();
       nlohmann::ordered_json out = nlohmann::ordered_json::object();
       for (const auto& [k, v] : metrics) out[k] = v;
       std::cout << out.dump() << std::endl;
+    } else if (*plot) {
+      std::cout << "mmhook plot: wrote " << mmhook::app::plot_work_dir(plot_dir, plot_out) << std::endl;
     }
   } catch (const mmhook::Error& e) {
     std::fprintf(stderr, "mmhook: error: %s\n", e.what());
     return 1;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "mmhook: error: %s\n", first_line(e.what_without_backtrace()).c_str());
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mmhook: error: %s\n", e.what());
+    return 1;
+  } catch (...) {
+    std::fprintf(stderr, "mmhook: error: unknown exception\n");
     return 1;
   }
   return 0;

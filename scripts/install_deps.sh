@@ -28,3 +28,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
 else
   echo "install_deps: all packages present"
 fi
+
+# `mmhook plot` draws its PNG with gnuplot (run as a child process); gnuplot-nox has no X11.
+if ! dpkg-query -W -f='${Status}' gnuplot-nox 2>/dev/null | grep -q "install ok installed"; then
+  echo "install_deps: installing gnuplot-nox"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends gnuplot-nox
+fi

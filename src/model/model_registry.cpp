@@ -3,6 +3,7 @@
 #include "mmhook/model/base_model.h"
 #include "mmhook/model/cnn_classifier.h"
 #include "mmhook/model/mlp_classifier.h"
+#include "mmhook/model/torchscript_model.h"
 #include "mmhook/model/toy_model.h"
 #include "mmhook/model/trivial_classifier.h"
 
@@ -33,6 +34,12 @@ void register_builtin_models(Registry<BaseModel>& r) {
   });
   r.add("TrivialClassifier", [](const ConfigNode& cfg) {
     return std::make_shared<TrivialClassifier>(cfg.get<int64_t>("num_classes", 10));
+  });
+  r.add("TorchScriptModel", [](const ConfigNode& cfg) {
+    TorchScriptModelOptions o;
+    o.path = cfg.require<std::string>("path");
+    o.optimize = cfg.get<bool>("optimize", o.optimize);
+    return std::make_shared<TorchScriptModel>(std::move(o));
   });
 }
 
