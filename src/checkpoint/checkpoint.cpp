@@ -335,6 +335,13 @@ Checkpoint deserialize_checkpoint(const std::vector<char>& bytes, const std::str
     }
   }
   auto meta = dict.find(kCheckpointMetaKey);
+  // mmhook always writes meta.checksum (and a loop_state, which MMEngine does not): a checkpoint
+  // with a loop_state but no checksum had a bit flip in a key name ("meta", "checksum"), which
+  // must not switch verification off.
+  const bool has_checksum = meta != dict.end() && meta->value().isGenericDict() &&
+                            meta->value().toGenericDict().contains(kCheckpointChecksumKey);
+  if (!has_checksum && dict.contains("loop_state"))
+    checkpoint_fail(path, "meta.checksum is missing from an mmhook checkpoint (corrupt file)");
   if (meta != dict.end() && meta->value().isGenericDict()) {
     const auto meta_dict = meta->value().toGenericDict();
     auto stored = meta_dict.find(kCheckpointChecksumKey);

@@ -37,7 +37,9 @@ Outcome train_with(const TempDir& dir, std::shared_ptr<Hook> bad,
   auto rec = std::make_shared<RecordingHook>();
   runner.register_hook(rec, 90);
   runner.register_hook(bad, 50);
-  if (also) runner.register_hook(also, 60);
+  // After the recorder: a hook failing in on_exception ends that stage's dispatch (the hooks
+  // after it do not see on_exception); after_run still runs.
+  if (also) runner.register_hook(also, 95);
   Outcome out;
   try {
     runner.train();
