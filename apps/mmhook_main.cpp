@@ -307,7 +307,8 @@ int main(int argc, char** argv) {
       for (const auto& [k, v] : metrics) out[k] = v;
       std::cout << out.dump() << std::endl;
     } else if (*plot) {
-      std::cout << "mmhook plot: wrote " << mmhook::app::plot_work_dir(plot_dir, plot_out) << std::endl;
+      const std::string png = mmhook::app::plot_work_dir(plot_dir, plot_out);
+      std::cout << "mmhook plot: wrote " << png << std::endl;
     }
   } catch (const mmhook::Error& e) {
     std::fprintf(stderr, "mmhook: error: %s\n", e.what());
