@@ -9,7 +9,7 @@ PACKAGES=(
   libspdlog-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libdlpack-dev zlib1g-dev libpng-dev
   dataset-fashion-mnist python3-torch golang-go
-  clang-format clang-tidy doxygen
+  clang-format clang-tidy doxygen gnuplot-nox
 )
 
 missing=()
@@ -30,10 +30,3 @@ else
 fi
 
 # `mmhook plot` draws its PNG with gnuplot (run as a child process); gnuplot-nox has no X11.
-if ! dpkg-query -W -f='${Status}' gnuplot-nox 2>/dev/null | grep -q "install ok installed"; then
-  echo "install_deps: installing gnuplot-nox"
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends gnuplot-nox
-fi
