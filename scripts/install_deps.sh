@@ -9,7 +9,8 @@ PACKAGES=(
   libspdlog-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libdlpack-dev zlib1g-dev libpng-dev
   dataset-fashion-mnist python3-torch golang-go
-  clang-format clang-tidy doxygen gnuplot-nox
+  clang-format clang-tidy doxygen
+  gnuplot-nox  # `mmhook plot` runs gnuplot as a child process; -nox has no X11
 )
 
 missing=()
@@ -29,4 +30,3 @@ else
   echo "install_deps: all packages present"
 fi
 
-# `mmhook plot` draws its PNG with gnuplot (run as a child process); gnuplot-nox has no X11.
