@@ -40,7 +40,8 @@ void on_signal(int sig) {
   g_signals = 1;
   g_first_signal = sig;
   static const char msg[] =
-      "\nmmhook: interrupt received, stopping after the current iteration (again to exit at once)\n";
+      "\nmmhook: interrupt received, stopping after the current iteration (again to exit at "
+      "once)\n";
   ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof msg - 1);
   (void)ignored;
   if (g_runner != nullptr) g_runner->request_stop();
@@ -55,7 +56,9 @@ void install_signal_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-const char* signal_name(int sig) { return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "a signal"; }
+const char* signal_name(int sig) {
+  return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "a signal";
+}
 
 // Makes an interrupted run stop and leave a resumable checkpoint: re-requests the stop at each
 // iteration (a signal may land before the loop starts, which clears the flag), and at
@@ -118,9 +121,11 @@ void apply_override(nlohmann::json& cfg, const std::string& option) {
   size_t start = 0;
   while (true) {
     const size_t dot = key.find('.', start);
-    const std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    const std::string part =
+        key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     path += (path.empty() ? "" : ".") + part;
-    const bool is_index = !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
+    const bool is_index =
+        !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
     if (dot == std::string::npos) {
       nlohmann::json* target = nullptr;
       if (node->is_array() && is_index) {
@@ -131,7 +136,8 @@ void apply_override(nlohmann::json& cfg, const std::string& option) {
       } else if (node->is_object() || node->is_null()) {
         target = &(*node)[part];
       } else {
-        MMHOOK_THROW(mmhook::Code::kConfig, "--cfg-options ", key, ": parent of '", part, "' is not an object");
+        MMHOOK_THROW(mmhook::Code::kConfig, "--cfg-options ", key, ": parent of '", part,
+                     "' is not an object");
       }
       if (!target->is_null() && target->type() != value.type() &&
           !(target->is_number() && value.is_number()))
@@ -153,15 +159,18 @@ void apply_override(nlohmann::json& cfg, const std::string& option) {
         std::vector<std::string> keys;
         for (const auto& kv : node->items()) keys.push_back(kv.key());
         const std::string hint = mmhook::did_you_mean(part, keys);
-        const std::string parent = path.size() > part.size() ? path.substr(0, path.size() - part.size() - 1) : "the config";
-        MMHOOK_THROW(mmhook::Code::kConfig, "--cfg-options ", key, ": ", parent, " has no key '", part, "'",
-                     hint.empty() ? std::string() : " (did you mean '" + hint + "'?)");
+        const std::string parent = path.size() > part.size()
+                                       ? path.substr(0, path.size() - part.size() - 1)
+                                       : "the config";
+        MMHOOK_THROW(mmhook::Code::kConfig, "--cfg-options ", key, ": ", parent, " has no key '",
+                     part, "'", hint.empty() ? std::string() : " (did you mean '" + hint + "'?)");
       }
       node = &(*node)[part];
     } else {
-      MMHOOK_THROW(mmhook::Code::kConfig, "--cfg-options ", key, ": ",
-                   path.size() > part.size() ? path.substr(0, path.size() - part.size() - 1) : "the config",
-                   " is not an object");
+      MMHOOK_THROW(
+          mmhook::Code::kConfig, "--cfg-options ", key, ": ",
+          path.size() > part.size() ? path.substr(0, path.size() - part.size() - 1) : "the config",
+          " is not an object");
     }
     start = dot + 1;
   }
@@ -189,7 +198,8 @@ nlohmann::json prepare(const Common& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"mmhook: train, validate and test models from JSON configs (MMEngine's hooks on LibTorch)"};
+  CLI::App app{
+      "mmhook: train, validate and test models from JSON configs (MMEngine's hooks on LibTorch)"};
   app.set_version_flag("--version", std::string("mmhook ") + mmhook::kVersionString);
   app.require_subcommand(1);
 
@@ -221,7 +231,8 @@ int main(int argc, char** argv) {
   test->add_option("--checkpoint", test_ckpt, "checkpoint to evaluate")->required();
   CLI::App* plot = app.add_subcommand(
       "plot", "PNG of loss, learning rate and validation metrics per step (needs gnuplot)");
-  plot->add_option("work_dir", plot_dir, "a training work_dir (its newest run is plotted)")->required();
+  plot->add_option("work_dir", plot_dir, "a training work_dir (its newest run is plotted)")
+      ->required();
   plot->add_option("-o,--out", plot_out, "output PNG (default WORK_DIR/plot.png)");
 
   // mmhook launch --nproc-per-node N [--master-port P] -- <train|val|test args>
@@ -230,8 +241,10 @@ int main(int argc, char** argv) {
   CLI::App* launch = app.add_subcommand(
       "launch", "run N processes of this command on this machine (data parallel, like torchrun)");
   launch->add_option("--nproc-per-node", launch_opts.nproc_per_node, "processes to start")
-      ->required()->check(CLI::PositiveNumber);
-  launch->add_option("--master-port", launch_opts.master_port, "rank 0's port (default: a free one)")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  launch
+      ->add_option("--master-port", launch_opts.master_port, "rank 0's port (default: a free one)")
       ->check(CLI::Range(0, 65535));
   launch->add_option("--master-addr", launch_opts.master_addr, "rank 0's address");
   launch->add_option("args", launch_args, "after --: the mmhook arguments of every process")
@@ -245,7 +258,8 @@ int main(int argc, char** argv) {
       const std::string& sub = launch_args.front();
       const bool engine_cmd = sub == "train" || sub == "val" || sub == "test";
       bool has_launcher = false;
-      for (const auto& a : launch_args) has_launcher = has_launcher || a.rfind("--launcher", 0) == 0;
+      for (const auto& a : launch_args)
+        has_launcher = has_launcher || a.rfind("--launcher", 0) == 0;
       if (engine_cmd && !has_launcher) {
         child.push_back("--launcher");
         child.push_back("pytorch");

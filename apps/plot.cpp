@@ -25,7 +25,8 @@ namespace fs = std::filesystem;
 namespace {
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // One named series of (step, value) points.
@@ -59,8 +60,10 @@ Scalars read_scalars(const std::string& path) {
       last_train_step = step;
       for (const auto& [k, v] : rec.items()) {
         if (!v.is_number()) continue;
-        if (k.find("loss") != std::string::npos) s.loss[k].emplace_back(step, v.get<double>());
-        else if (ends_with(k, "lr")) s.lr[k].emplace_back(step, v.get<double>());
+        if (k.find("loss") != std::string::npos)
+          s.loss[k].emplace_back(step, v.get<double>());
+        else if (ends_with(k, "lr"))
+          s.lr[k].emplace_back(step, v.get<double>());
       }
     } else {
       for (const auto& [k, v] : rec.items()) {
@@ -100,9 +103,11 @@ void add_panel(std::ostringstream& gp, const Series& series, const std::string& 
 void run_gnuplot(const std::string& script) {
   const char* argv[] = {"gnuplot", script.c_str(), nullptr};
   pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, "gnuplot", nullptr, nullptr, const_cast<char* const*>(argv), environ);
+  const int rc =
+      posix_spawnp(&pid, "gnuplot", nullptr, nullptr, const_cast<char* const*>(argv), environ);
   if (rc == ENOENT)
-    MMHOOK_THROW(Code::kUnavailable, "mmhook plot needs gnuplot, which is not on PATH "
+    MMHOOK_THROW(Code::kUnavailable,
+                 "mmhook plot needs gnuplot, which is not on PATH "
                  "(install it: apt-get install gnuplot-nox)");
   if (rc != 0) MMHOOK_THROW(Code::kUnavailable, "cannot start gnuplot: ", std::strerror(rc));
   int status = 0;
@@ -129,10 +134,12 @@ std::string find_scalars_file(const std::string& work_dir) {
     const fs::path candidate = entry.path() / "vis_data" / "scalars.json";
     const std::string run = entry.path().filename().string();
     std::error_code ec2;
-    if (entry.is_directory(ec2) && fs::is_regular_file(candidate, ec2) && run > best_run) best_run = run;
+    if (entry.is_directory(ec2) && fs::is_regular_file(candidate, ec2) && run > best_run)
+      best_run = run;
   }
   if (best_run.empty())
-    MMHOOK_THROW(Code::kNotFound, "work dir '", work_dir, "' has no <timestamp>/vis_data/scalars.json "
+    MMHOOK_THROW(Code::kNotFound, "work dir '", work_dir,
+                 "' has no <timestamp>/vis_data/scalars.json "
                  "(train with LoggerHook and the default LocalVisBackend first)");
   return (fs::path(work_dir) / best_run / "vis_data" / "scalars.json").string();
 }

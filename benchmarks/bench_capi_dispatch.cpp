@@ -33,9 +33,11 @@ mmh_hook_action_t counting_fn(mmh_hook_ctx_t*, void* user_data) {
 Runner& bench_runner() {
   static std::unique_ptr<Runner> runner = [] {
     const std::string dir = (std::filesystem::temp_directory_path() / "mmhook_bench_capi").string();
-    nlohmann::json cfg = {{"work_dir", dir}, {"model", {{"type", "ToyModel"}}}, {"log_level", "ERROR"}};
-    cfg["default_hooks"] = {{"runtime_info", nullptr}, {"timer", nullptr}, {"sampler_seed", nullptr},
-                            {"logger", nullptr}, {"param_scheduler", nullptr}, {"checkpoint", nullptr}};
+    nlohmann::json cfg = {
+        {"work_dir", dir}, {"model", {{"type", "ToyModel"}}}, {"log_level", "ERROR"}};
+    cfg["default_hooks"] = {{"runtime_info", nullptr},    {"timer", nullptr},
+                            {"sampler_seed", nullptr},    {"logger", nullptr},
+                            {"param_scheduler", nullptr}, {"checkpoint", nullptr}};
     return std::make_unique<Runner>(cfg);
   }();
   return *runner;

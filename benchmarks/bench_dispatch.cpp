@@ -49,10 +49,13 @@ class OtherStageHook : public HookImpl<OtherStageHook> {
 
 Runner& bench_runner() {
   static std::unique_ptr<Runner> runner = [] {
-    const std::string dir = (std::filesystem::temp_directory_path() / "mmhook_bench_dispatch").string();
-    nlohmann::json cfg = {{"work_dir", dir}, {"model", {{"type", "ToyModel"}}}, {"log_level", "ERROR"}};
-    cfg["default_hooks"] = {{"runtime_info", nullptr}, {"timer", nullptr}, {"sampler_seed", nullptr},
-                            {"logger", nullptr}, {"param_scheduler", nullptr}, {"checkpoint", nullptr}};
+    const std::string dir =
+        (std::filesystem::temp_directory_path() / "mmhook_bench_dispatch").string();
+    nlohmann::json cfg = {
+        {"work_dir", dir}, {"model", {{"type", "ToyModel"}}}, {"log_level", "ERROR"}};
+    cfg["default_hooks"] = {{"runtime_info", nullptr},    {"timer", nullptr},
+                            {"sampler_seed", nullptr},    {"logger", nullptr},
+                            {"param_scheduler", nullptr}, {"checkpoint", nullptr}};
     return std::make_unique<Runner>(cfg);
   }();
   return *runner;
@@ -82,8 +85,8 @@ void BM_Dispatch(benchmark::State& state) {
   d.call(Stage::kAfterTrainIter, runner, args);  // warm
   const uint64_t news0 = g_news.load();
   for (auto _ : state) d.call(Stage::kAfterTrainIter, runner, args);
-  state.counters["allocs_per_call"] = static_cast<double>(g_news.load() - news0) /
-                                      static_cast<double>(state.iterations());
+  state.counters["allocs_per_call"] =
+      static_cast<double>(g_news.load() - news0) / static_cast<double>(state.iterations());
   state.SetLabel(std::to_string(handling) + " of " + std::to_string(hooks) + " handle, timing " +
                  hook_timing_mode_name(d.timing_mode()));
 }

@@ -104,7 +104,9 @@ struct Model {
 nlohmann::json model_cfg(const std::string& name) {
   if (name == "trivial") return {{"type", "TrivialClassifier"}};
   if (name == "mlp")
-    return {{"type", "MLPClassifier"}, {"in_channels", 784}, {"hidden_dims", {256, 128}},
+    return {{"type", "MLPClassifier"},
+            {"in_channels", 784},
+            {"hidden_dims", {256, 128}},
             {"num_classes", 10}};
   if (name == "cnn") return {{"type", "CNNClassifier"}};
   std::cerr << "unknown model '" << name << "' (expected trivial, mlp, cnn)\n";
@@ -184,8 +186,10 @@ Run run_raw(const Model& m, const Data& data, int64_t seed) {
     r.iter_s.push_back(std::chrono::duration<double>(now - t).count());
     t = now;
   }
-  r.news_per_iter = static_cast<double>(g_news.load() - news0) / static_cast<double>(r.iter_s.size());
-  r.faults_per_iter = static_cast<double>(minor_faults() - faults0) / static_cast<double>(r.iter_s.size());
+  r.news_per_iter =
+      static_cast<double>(g_news.load() - news0) / static_cast<double>(r.iter_s.size());
+  r.faults_per_iter =
+      static_cast<double>(minor_faults() - faults0) / static_cast<double>(r.iter_s.size());
   r.epoch_s = seconds_since(t_epoch);
   if (!(sink == sink)) std::cerr << "loss is NaN\n";
   return r;
@@ -211,7 +215,8 @@ class EpochEnd : public HookImpl<EpochEnd> {
 };
 
 nlohmann::json runner_cfg(const Model& m, const std::string& work_dir, int64_t seed) {
-  nlohmann::json transforms = nlohmann::json::array({{{"type", "Normalize"}, {"mean", 0.286}, {"std", 0.353}}});
+  nlohmann::json transforms =
+      nlohmann::json::array({{{"type", "Normalize"}, {"mean", 0.286}, {"std", 0.353}}});
   nlohmann::json cfg = {
       {"work_dir", work_dir},
       {"model", m.cfg},
@@ -223,7 +228,8 @@ nlohmann::json runner_cfg(const Model& m, const std::string& work_dir, int64_t s
       {"train_cfg", {{"by_epoch", true}, {"max_epochs", 1}}},
       {"env_cfg", bench_env_cfg()},
       {"optim_wrapper",
-       {{"type", "OptimWrapper"}, {"optimizer", {{"type", "SGD"}, {"lr", 0.1}, {"momentum", 0.9}}}}},
+       {{"type", "OptimWrapper"},
+        {"optimizer", {{"type", "SGD"}, {"lr", 0.1}, {"momentum", 0.9}}}}},
       {"default_hooks", {{"logger", {{"type", "LoggerHook"}, {"interval", 50}}}}},
       {"randomness", {{"seed", seed}}},
   };
@@ -271,7 +277,8 @@ MmhookRun run_mmhook(const Model& m, const std::string& work_dir, int64_t seed,
   double hook_ms = 0;
   for (const auto& t : r.timings)
     if ((t.stage == "before_train_iter" || t.stage == "after_train_iter") && t.calls > 1)
-      hook_ms += (t.total_ms - t.max_ms) * static_cast<double>(t.calls) / static_cast<double>(t.calls - 1);
+      hook_ms +=
+          (t.total_ms - t.max_ms) * static_cast<double>(t.calls) / static_cast<double>(t.calls - 1);
   r.hooks_us_per_iter = hook_ms * 1000.0 / static_cast<double>(r.iter_s.size());
   return r;
 }
@@ -398,11 +405,12 @@ int main(int argc, char** argv) {
     char line[512];
     std::snprintf(line, sizeof(line),
                   "| %s | %.4f | %.4f | %.3f | %.3f | %.2f | %.2f | %.0f | %.0f | %.0f | %.0f |\n",
-                  name.c_str(), median(raw_ms), median(mm_ms), median(ratio),
-                  median(epoch_ratio), median(data_pct), timed.hooks_us_per_iter,
-                  median(raw_news), median(mm_news), median(raw_flt), median(mm_flt));
+                  name.c_str(), median(raw_ms), median(mm_ms), median(ratio), median(epoch_ratio),
+                  median(data_pct), timed.hooks_us_per_iter, median(raw_news), median(mm_news),
+                  median(raw_flt), median(mm_flt));
     table << line;
-    hooks_table << "\n" << name
+    hooks_table << "\n"
+                << name
                 << ": per-iteration hook cost (every call timed), µs per call without the "
                    "longest call (longest in brackets)\n";
     for (const auto& t : timed.timings) {

@@ -72,14 +72,30 @@ enum {
 /** Stage identifiers: MMEngine's Hook.stages order, then on_exception. */
 typedef int32_t mmh_stage_t;
 enum {
-  MMH_STAGE_BEFORE_RUN = 0, MMH_STAGE_AFTER_LOAD_CHECKPOINT, MMH_STAGE_BEFORE_TRAIN,
-  MMH_STAGE_BEFORE_TRAIN_EPOCH, MMH_STAGE_BEFORE_TRAIN_ITER, MMH_STAGE_AFTER_TRAIN_ITER,
-  MMH_STAGE_AFTER_TRAIN_EPOCH, MMH_STAGE_BEFORE_VAL, MMH_STAGE_BEFORE_VAL_EPOCH,
-  MMH_STAGE_BEFORE_VAL_ITER, MMH_STAGE_AFTER_VAL_ITER, MMH_STAGE_AFTER_VAL_EPOCH,
-  MMH_STAGE_AFTER_VAL, MMH_STAGE_BEFORE_SAVE_CHECKPOINT, MMH_STAGE_AFTER_TRAIN,
-  MMH_STAGE_BEFORE_TEST, MMH_STAGE_BEFORE_TEST_EPOCH, MMH_STAGE_BEFORE_TEST_ITER,
-  MMH_STAGE_AFTER_TEST_ITER, MMH_STAGE_AFTER_TEST_EPOCH, MMH_STAGE_AFTER_TEST,
-  MMH_STAGE_AFTER_RUN, MMH_STAGE_ON_EXCEPTION, MMH_STAGE_COUNT
+  MMH_STAGE_BEFORE_RUN = 0,
+  MMH_STAGE_AFTER_LOAD_CHECKPOINT,
+  MMH_STAGE_BEFORE_TRAIN,
+  MMH_STAGE_BEFORE_TRAIN_EPOCH,
+  MMH_STAGE_BEFORE_TRAIN_ITER,
+  MMH_STAGE_AFTER_TRAIN_ITER,
+  MMH_STAGE_AFTER_TRAIN_EPOCH,
+  MMH_STAGE_BEFORE_VAL,
+  MMH_STAGE_BEFORE_VAL_EPOCH,
+  MMH_STAGE_BEFORE_VAL_ITER,
+  MMH_STAGE_AFTER_VAL_ITER,
+  MMH_STAGE_AFTER_VAL_EPOCH,
+  MMH_STAGE_AFTER_VAL,
+  MMH_STAGE_BEFORE_SAVE_CHECKPOINT,
+  MMH_STAGE_AFTER_TRAIN,
+  MMH_STAGE_BEFORE_TEST,
+  MMH_STAGE_BEFORE_TEST_EPOCH,
+  MMH_STAGE_BEFORE_TEST_ITER,
+  MMH_STAGE_AFTER_TEST_ITER,
+  MMH_STAGE_AFTER_TEST_EPOCH,
+  MMH_STAGE_AFTER_TEST,
+  MMH_STAGE_AFTER_RUN,
+  MMH_STAGE_ON_EXCEPTION,
+  MMH_STAGE_COUNT
 };
 /** The bit of one stage in a stage mask. */
 #define MMH_STAGE_BIT(s) (UINT64_C(1) << (s))
@@ -88,9 +104,15 @@ enum {
 
 /** MMEngine's priority levels; a lower value runs earlier. */
 enum {
-  MMH_PRIORITY_HIGHEST = 0, MMH_PRIORITY_VERY_HIGH = 10, MMH_PRIORITY_HIGH = 30,
-  MMH_PRIORITY_ABOVE_NORMAL = 40, MMH_PRIORITY_NORMAL = 50, MMH_PRIORITY_BELOW_NORMAL = 60,
-  MMH_PRIORITY_LOW = 70, MMH_PRIORITY_VERY_LOW = 90, MMH_PRIORITY_LOWEST = 100
+  MMH_PRIORITY_HIGHEST = 0,
+  MMH_PRIORITY_VERY_HIGH = 10,
+  MMH_PRIORITY_HIGH = 30,
+  MMH_PRIORITY_ABOVE_NORMAL = 40,
+  MMH_PRIORITY_NORMAL = 50,
+  MMH_PRIORITY_BELOW_NORMAL = 60,
+  MMH_PRIORITY_LOW = 70,
+  MMH_PRIORITY_VERY_LOW = 90,
+  MMH_PRIORITY_LOWEST = 100
 };
 
 /** What a hook asks the runner to do next. */
@@ -108,13 +130,14 @@ typedef void (*mmh_free_fn)(void *user_data);
 
 /** A hook registration; fill with mmh_hook_desc_init() first. */
 typedef struct mmh_hook_desc {
-  size_t struct_size;         /**< set by mmh_hook_desc_init */
-  const char *name;           /**< copied; unique per runner; names the hook in logs, errors, checkpoints */
-  int32_t priority;           /**< 0..100, default MMH_PRIORITY_NORMAL */
-  uint64_t stages;            /**< OR of MMH_STAGE_BIT(...); the hook is called only at these */
-  mmh_hook_fn fn;             /**< the callback (required) */
-  void *user_data;            /**< passed to fn; ownership passes to the library */
-  mmh_free_fn user_data_free; /**< may be NULL; runs exactly once (removal, runner destroy, failed registration) */
+  size_t struct_size; /**< set by mmh_hook_desc_init */
+  const char *name;   /**< copied; unique per runner; names the hook in logs, errors, checkpoints */
+  int32_t priority;   /**< 0..100, default MMH_PRIORITY_NORMAL */
+  uint64_t stages;    /**< OR of MMH_STAGE_BIT(...); the hook is called only at these */
+  mmh_hook_fn fn;     /**< the callback (required) */
+  void *user_data;    /**< passed to fn; ownership passes to the library */
+  mmh_free_fn user_data_free; /**< may be NULL; runs exactly once (removal, runner destroy, failed
+                                 registration) */
 } mmh_hook_desc_t;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -267,12 +290,12 @@ MMH_API mmh_error_t *mmh_register_hook_type(const char *name, mmh_hook_factory_f
 /** A dataset implemented in C. `get` may be called from loader worker threads concurrently
  *  when num_workers > 0; it fills `sample` with named arrays. */
 typedef struct mmh_dataset_desc {
-  size_t struct_size;                                   /**< set by mmh_dataset_desc_init */
-  int64_t (*len)(void *user_data);                      /**< number of samples */
+  size_t struct_size;              /**< set by mmh_dataset_desc_init */
+  int64_t (*len)(void *user_data); /**< number of samples */
   mmh_code_t (*get)(int64_t index, uint64_t sample_seed, mmh_sample_t *sample,
-                    void *user_data);                   /**< fill one sample */
-  void *user_data;                                      /**< passed to len and get */
-  mmh_free_fn user_data_free;                           /**< may be NULL; runs exactly once */
+                    void *user_data); /**< fill one sample */
+  void *user_data;                    /**< passed to len and get */
+  mmh_free_fn user_data_free;         /**< may be NULL; runs exactly once */
 } mmh_dataset_desc_t;
 /** Fills a dataset description with defaults. */
 MMH_API void mmh_dataset_desc_init(mmh_dataset_desc_t *desc, size_t struct_size);

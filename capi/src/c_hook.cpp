@@ -33,8 +33,12 @@ namespace {
 class CHook final : public Hook {
  public:
   CHook(const mmh_hook_desc_t& desc, int priority)
-      : type_(desc.name), stages_(desc.stages), priority_(priority), fn_(desc.fn),
-        user_data_(desc.user_data), free_(desc.user_data_free) {}
+      : type_(desc.name),
+        stages_(desc.stages),
+        priority_(priority),
+        fn_(desc.fn),
+        user_data_(desc.user_data),
+        free_(desc.user_data_free) {}
   ~CHook() override {
     if (free_ != nullptr) free_(user_data_);
   }
@@ -152,10 +156,10 @@ using mmhook::capi::guard;
 
 bool usable(const mmh_hook_ctx_t* ctx) { return ctx != nullptr && ctx->active; }
 
-#define MMH_CTX_CHECK(ctx)                                  \
-  do {                                                      \
-    if ((ctx) == nullptr) return MMH_E_INVALID_ARGUMENT;    \
-    if (!(ctx)->active) return MMH_E_FAILED_PRECONDITION;   \
+#define MMH_CTX_CHECK(ctx)                                \
+  do {                                                    \
+    if ((ctx) == nullptr) return MMH_E_INVALID_ARGUMENT;  \
+    if (!(ctx)->active) return MMH_E_FAILED_PRECONDITION; \
   } while (0)
 
 // Runs body, mapping exceptions to codes (ctx accessors return codes, not error objects).
@@ -293,8 +297,8 @@ mmh_code_t mmh_ctx_checkpoint_put(mmh_hook_ctx_t* ctx, const char* key, const vo
   });
 }
 
-mmh_code_t mmh_ctx_checkpoint_get(const mmh_hook_ctx_t* ctx, const char* key, void* buf,
-                                  size_t cap, size_t* out_len) {
+mmh_code_t mmh_ctx_checkpoint_get(const mmh_hook_ctx_t* ctx, const char* key, void* buf, size_t cap,
+                                  size_t* out_len) {
   MMH_CTX_CHECK(ctx);
   if (key == nullptr || out_len == nullptr || (buf == nullptr && cap > 0))
     return MMH_E_INVALID_ARGUMENT;

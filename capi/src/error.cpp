@@ -56,7 +56,8 @@ uint32_t mmh_version_number(void) {
 }
 
 const char* mmh_version_string(void) {
-  static_assert(MMH_VERSION_MAJOR == mmhook::kVersionMajor && MMH_VERSION_MINOR == mmhook::kVersionMinor &&
+  static_assert(MMH_VERSION_MAJOR == mmhook::kVersionMajor &&
+                    MMH_VERSION_MINOR == mmhook::kVersionMinor &&
                     MMH_VERSION_PATCH == mmhook::kVersionPatch,
                 "C and C++ versions must agree");
   return mmhook::kVersionString;

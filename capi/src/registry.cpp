@@ -48,7 +48,8 @@ class CDataset final : public mmhook::Dataset {
     mmh_sample_t sample{&dict};
     const mmh_code_t code = desc_.get(index, sample_seed, &sample, desc_.user_data);
     if (code != MMH_OK)
-      MMHOOK_THROW(static_cast<mmhook::Code>(code), "C dataset get(", index, ") returned code ", code);
+      MMHOOK_THROW(static_cast<mmhook::Code>(code), "C dataset get(", index, ") returned code ",
+                   code);
     return dict;
   }
 
@@ -60,7 +61,8 @@ class CDataset final : public mmhook::Dataset {
 template <class T>
 mmh_code_t set_array(mmh_sample_t* sample, const char* name, const T* data, const int64_t* shape,
                      size_t ndim, c10::ScalarType dtype) noexcept {
-  if (sample == nullptr || sample->dict == nullptr || name == nullptr || (ndim > 0 && shape == nullptr))
+  if (sample == nullptr || sample->dict == nullptr || name == nullptr ||
+      (ndim > 0 && shape == nullptr))
     return MMH_E_INVALID_ARGUMENT;
   mmh_error_t* err = guard([&] {
     std::vector<int64_t> sizes(shape, shape + ndim);
@@ -90,32 +92,35 @@ mmh_error_t* mmh_register_hook_type(const char* name, mmh_hook_factory_fn factor
     return make_error(MMH_E_INVALID_ARGUMENT, "name or factory is NULL");
   return guard([&] {
     std::lock_guard<std::mutex> lock(types_mutex());
-    mmhook::hook_registry().add(name, [owner, factory, type = std::string(name)](
-                                          const mmhook::ConfigNode& cfg) -> std::shared_ptr<mmhook::Hook> {
-      // The factory sees the whole entry and reads the options itself.
-      for (auto it = cfg.json().begin(); it != cfg.json().end(); ++it) cfg.mark_used(it.key());
-      mmh_hook_desc_t desc;
-      mmh_hook_desc_init(&desc, sizeof(desc));
-      desc.name = nullptr;
-      const std::string entry = cfg.json().dump();
-      const mmh_code_t code = factory(entry.c_str(), &desc, owner->data);
-      if (code != MMH_OK) {
-        if (desc.user_data_free != nullptr) desc.user_data_free(desc.user_data);
-        cfg.fail("", "the C factory of hook type '" + type + "' failed with code " + std::to_string(code));
-      }
-      if (desc.fn == nullptr) {
-        if (desc.user_data_free != nullptr) desc.user_data_free(desc.user_data);
-        cfg.fail("", "the C factory of hook type '" + type + "' left fn NULL");
-      }
-      std::string hook_name = desc.name != nullptr ? desc.name : type;
-      desc.name = hook_name.c_str();
-      if ((desc.stages & ~static_cast<uint64_t>(MMH_STAGES_ALL)) != 0 || desc.priority < 0 ||
-          desc.priority > 100) {
-        if (desc.user_data_free != nullptr) desc.user_data_free(desc.user_data);
-        cfg.fail("", "the C factory of hook type '" + type + "' gave bad stages or priority");
-      }
-      return mmhook::capi::make_c_hook(desc);
-    });
+    mmhook::hook_registry().add(
+        name,
+        [owner, factory,
+         type = std::string(name)](const mmhook::ConfigNode& cfg) -> std::shared_ptr<mmhook::Hook> {
+          // The factory sees the whole entry and reads the options itself.
+          for (auto it = cfg.json().begin(); it != cfg.json().end(); ++it) cfg.mark_used(it.key());
+          mmh_hook_desc_t desc;
+          mmh_hook_desc_init(&desc, sizeof(desc));
+          desc.name = nullptr;
+          const std::string entry = cfg.json().dump();
+          const mmh_code_t code = factory(entry.c_str(), &desc, owner->data);
+          if (code != MMH_OK) {
+            if (desc.user_data_free != nullptr) desc.user_data_free(desc.user_data);
+            cfg.fail("", "the C factory of hook type '" + type + "' failed with code " +
+                             std::to_string(code));
+          }
+          if (desc.fn == nullptr) {
+            if (desc.user_data_free != nullptr) desc.user_data_free(desc.user_data);
+            cfg.fail("", "the C factory of hook type '" + type + "' left fn NULL");
+          }
+          std::string hook_name = desc.name != nullptr ? desc.name : type;
+          desc.name = hook_name.c_str();
+          if ((desc.stages & ~static_cast<uint64_t>(MMH_STAGES_ALL)) != 0 || desc.priority < 0 ||
+              desc.priority > 100) {
+            if (desc.user_data_free != nullptr) desc.user_data_free(desc.user_data);
+            cfg.fail("", "the C factory of hook type '" + type + "' gave bad stages or priority");
+          }
+          return mmhook::capi::make_c_hook(desc);
+        });
     c_types()[name] = Kind::kHook;
   });
 }
@@ -132,18 +137,19 @@ void mmh_dataset_desc_init(mmh_dataset_desc_t* desc, size_t struct_size) {
 mmh_error_t* mmh_register_dataset_type(const char* name, const mmh_dataset_desc_t* desc_in) {
   if (desc_in == nullptr) return make_error(MMH_E_INVALID_ARGUMENT, "desc is NULL");
   if (desc_in->struct_size < sizeof(mmh_dataset_desc_t))
-    return make_error(MMH_E_ABI, "mmh_dataset_desc_t.struct_size is too small; call mmh_dataset_desc_init");
+    return make_error(MMH_E_ABI,
+                      "mmh_dataset_desc_t.struct_size is too small; call mmh_dataset_desc_init");
   const mmh_dataset_desc_t desc = *desc_in;
   auto owner = std::make_shared<Owned>(desc.user_data, desc.user_data_free);
   if (name == nullptr || name[0] == '\0' || desc.len == nullptr || desc.get == nullptr)
     return make_error(MMH_E_INVALID_ARGUMENT, "name, len or get is NULL");
   return guard([&] {
     std::lock_guard<std::mutex> lock(types_mutex());
-    mmhook::dataset_registry().add(name, [owner, desc](const mmhook::ConfigNode& cfg)
-                                             -> std::shared_ptr<mmhook::Dataset> {
-      for (auto it = cfg.json().begin(); it != cfg.json().end(); ++it) cfg.mark_used(it.key());
-      return std::make_shared<CDataset>(owner, desc);
-    });
+    mmhook::dataset_registry().add(
+        name, [owner, desc](const mmhook::ConfigNode& cfg) -> std::shared_ptr<mmhook::Dataset> {
+          for (auto it = cfg.json().begin(); it != cfg.json().end(); ++it) cfg.mark_used(it.key());
+          return std::make_shared<CDataset>(owner, desc);
+        });
     c_types()[name] = Kind::kDataset;
   });
 }

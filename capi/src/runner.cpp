@@ -28,7 +28,8 @@ class Busy {
 
 template <class F>
 mmh_error_t* run(mmh_runner_t* runner, F&& body) noexcept {
-  if (runner == nullptr || !runner->runner) return make_error(MMH_E_INVALID_ARGUMENT, "runner is NULL");
+  if (runner == nullptr || !runner->runner)
+    return make_error(MMH_E_INVALID_ARGUMENT, "runner is NULL");
   return guard([&] {
     Busy busy(runner);
     body(*runner->runner);
@@ -86,7 +87,8 @@ mmh_error_t* mmh_runner_register_hook(mmh_runner_t* runner, const mmh_hook_desc_
   }
   if (desc_in->struct_size < offsetof(mmh_hook_desc_t, user_data_free) + sizeof(mmh_free_fn)) {
     // Too old a layout to even know where user_data_free lives: it cannot be called safely.
-    return make_error(MMH_E_ABI, "mmh_hook_desc_t.struct_size " + std::to_string(desc_in->struct_size) +
+    return make_error(MMH_E_ABI, "mmh_hook_desc_t.struct_size " +
+                                     std::to_string(desc_in->struct_size) +
                                      " is too small; call mmh_hook_desc_init");
   }
   const mmh_hook_desc_t desc = mmhook::capi::read_versioned(desc_in, mmh_hook_desc_t{});
@@ -96,14 +98,15 @@ mmh_error_t* mmh_runner_register_hook(mmh_runner_t* runner, const mmh_hook_desc_
   } else if (desc.name == nullptr || desc.name[0] == '\0') {
     err = make_error(MMH_E_INVALID_ARGUMENT, "mmh_hook_desc_t.name is NULL or empty");
   } else if (desc.priority < 0 || desc.priority > 100) {
-    err = make_error(MMH_E_INVALID_ARGUMENT,
-                     "hook '" + std::string(desc.name) + "': priority must be between 0 and 100, got " +
-                         std::to_string(desc.priority));
+    err = make_error(MMH_E_INVALID_ARGUMENT, "hook '" + std::string(desc.name) +
+                                                 "': priority must be between 0 and 100, got " +
+                                                 std::to_string(desc.priority));
   } else if ((desc.stages & ~static_cast<uint64_t>(MMH_STAGES_ALL)) != 0) {
-    err = make_error(MMH_E_INVALID_ARGUMENT,
-                     "hook '" + std::string(desc.name) + "': stages has bits beyond MMH_STAGE_COUNT");
+    err = make_error(MMH_E_INVALID_ARGUMENT, "hook '" + std::string(desc.name) +
+                                                 "': stages has bits beyond MMH_STAGE_COUNT");
   } else if (runner->running.load()) {
-    err = make_error(MMH_E_FAILED_PRECONDITION, "cannot register hooks while the runner is running");
+    err =
+        make_error(MMH_E_FAILED_PRECONDITION, "cannot register hooks while the runner is running");
   } else if (runner->runner->find_hook(desc.name) != nullptr) {
     err = make_error(MMH_E_INVALID_ARGUMENT,
                      "a hook named '" + std::string(desc.name) + "' is already registered");
@@ -175,8 +178,11 @@ size_t mmh_runner_hook_timing_json(const mmh_runner_t* runner, char* buf, size_t
   try {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
     for (const auto& t : runner->runner->dispatcher().timings())
-      out.push_back({{"hook", t.hook}, {"stage", t.stage}, {"calls", t.calls},
-                     {"total_ms", t.total_ms}, {"max_ms", t.max_ms},
+      out.push_back({{"hook", t.hook},
+                     {"stage", t.stage},
+                     {"calls", t.calls},
+                     {"total_ms", t.total_ms},
+                     {"max_ms", t.max_ms},
                      {"timed_calls", t.timed_calls}});
     return mmhook::capi::copy_out(out.dump(), buf, cap);
   } catch (...) {

@@ -8,7 +8,8 @@ static mmh_hook_action_t log_loss(mmh_hook_ctx_t *ctx, void *user_data) {
   const double threshold = *(const double *)user_data;
   double loss = 0;
   if (mmh_ctx_scalar(ctx, "train/loss", &loss) != MMH_OK) return MMH_HOOK_CONTINUE;
-  if (mmh_ctx_iter(ctx) % 100 == 0) printf("iter %lld loss %.4f\n", (long long)mmh_ctx_iter(ctx), loss);
+  if (mmh_ctx_iter(ctx) % 100 == 0)
+    printf("iter %lld loss %.4f\n", (long long)mmh_ctx_iter(ctx), loss);
   return loss < threshold ? MMH_HOOK_STOP : MMH_HOOK_CONTINUE;
 }
 

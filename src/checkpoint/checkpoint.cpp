@@ -85,10 +85,12 @@ c10::impl::GenericDict child_dict(c10::impl::GenericDict& parent, const std::str
 }  // namespace
 
 void Checkpoint::set_meta(const std::string& key, c10::IValue value) {
-  child_dict(dict_, kCheckpointMetaKey, "'meta'").insert_or_assign(c10::IValue(key), std::move(value));
+  child_dict(dict_, kCheckpointMetaKey, "'meta'")
+      .insert_or_assign(c10::IValue(key), std::move(value));
 }
 
-void Checkpoint::put_hook_state(const std::string& hook, const std::string& key, c10::IValue value) {
+void Checkpoint::put_hook_state(const std::string& hook, const std::string& key,
+                                c10::IValue value) {
   auto states = child_dict(dict_, kCheckpointHookStatesKey, "'hook_states'");
   child_dict(states, hook, "'hook_states." + hook + "'")
       .insert_or_assign(c10::IValue(key), std::move(value));
@@ -115,14 +117,16 @@ c10::IValue bytes_to_ivalue(const void* data, size_t size) {
 
 std::string ivalue_to_bytes(const c10::IValue& value) {
   if (value.isString()) return value.toStringRef();
-  MMHOOK_CHECK(value.isTensor(), "ivalue_to_bytes: expected a uint8 tensor, got '", value.tagKind(), "'");
+  MMHOOK_CHECK(value.isTensor(), "ivalue_to_bytes: expected a uint8 tensor, got '", value.tagKind(),
+               "'");
   auto tensor = value.toTensor();
   MMHOOK_CHECK(tensor.defined() && tensor.scalar_type() == at::kByte && tensor.dim() == 1,
                "ivalue_to_bytes: expected a 1-D uint8 tensor, got ",
                tensor.defined() ? c10::toString(tensor.scalar_type()) : "undefined", " of shape ",
                tensor.defined() ? tensor.sizes() : at::IntArrayRef{});
   tensor = tensor.contiguous().cpu();
-  return std::string(static_cast<const char*>(tensor.data_ptr()), static_cast<size_t>(tensor.numel()));
+  return std::string(static_cast<const char*>(tensor.data_ptr()),
+                     static_cast<size_t>(tensor.numel()));
 }
 
 // ------------------------------------------------------------------------------------ checksum
@@ -291,7 +295,8 @@ std::vector<char> serialize_checkpoint(const Checkpoint& ckpt) {
   try {
     return torch::pickle_save(c10::IValue(top));
   } catch (const c10::Error& e) {
-    MMHOOK_THROW(Code::kCheckpoint, "cannot serialize checkpoint: ", first_line(e.what_without_backtrace()));
+    MMHOOK_THROW(Code::kCheckpoint,
+                 "cannot serialize checkpoint: ", first_line(e.what_without_backtrace()));
   }
 }
 
@@ -312,7 +317,8 @@ Checkpoint deserialize_checkpoint(const std::vector<char>& bytes, const std::str
     checkpoint_fail(path, std::string("truncated or corrupt PyTorch archive: ") +
                               first_line(e.what_without_backtrace()));
   } catch (const std::exception& e) {
-    checkpoint_fail(path, std::string("truncated or corrupt PyTorch archive: ") + first_line(e.what()));
+    checkpoint_fail(path,
+                    std::string("truncated or corrupt PyTorch archive: ") + first_line(e.what()));
   }
   if (!root.isGenericDict()) {
     checkpoint_fail(path, std::string("not a dict (the archive holds a '") + root.tagKind() + "')");
@@ -429,7 +435,8 @@ void write_file_atomic(const std::string& path, const void* data, size_t size) {
   const size_t half = pause_us > 0 ? size / 2 : size;
   for (const size_t end : {half, size}) {
     while (static_cast<size_t>(p - static_cast<const char*>(data)) < end) {
-      const ssize_t n = ::write(fd, p, end - static_cast<size_t>(p - static_cast<const char*>(data)));
+      const ssize_t n =
+          ::write(fd, p, end - static_cast<size_t>(p - static_cast<const char*>(data)));
       if (n < 0) {
         if (errno == EINTR) continue;
         fail("write", errno, true);

@@ -16,22 +16,17 @@ c10::impl::GenericList make_generic_list() { return c10::impl::GenericList(c10::
 c10::IValue json_to_ivalue(const nlohmann::json& value) {
   switch (value.type()) {
     case nlohmann::json::value_t::null:
-    case nlohmann::json::value_t::discarded:
-      return c10::IValue();
-    case nlohmann::json::value_t::boolean:
-      return c10::IValue(value.get<bool>());
-    case nlohmann::json::value_t::number_integer:
-      return c10::IValue(value.get<int64_t>());
+    case nlohmann::json::value_t::discarded: return c10::IValue();
+    case nlohmann::json::value_t::boolean: return c10::IValue(value.get<bool>());
+    case nlohmann::json::value_t::number_integer: return c10::IValue(value.get<int64_t>());
     case nlohmann::json::value_t::number_unsigned: {
       const auto u = value.get<uint64_t>();
       MMHOOK_CHECK(u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()),
                    "json_to_ivalue: integer ", u, " does not fit in int64");
       return c10::IValue(static_cast<int64_t>(u));
     }
-    case nlohmann::json::value_t::number_float:
-      return c10::IValue(value.get<double>());
-    case nlohmann::json::value_t::string:
-      return c10::IValue(value.get<std::string>());
+    case nlohmann::json::value_t::number_float: return c10::IValue(value.get<double>());
+    case nlohmann::json::value_t::string: return c10::IValue(value.get<std::string>());
     case nlohmann::json::value_t::array: {
       auto list = make_generic_list();
       list.reserve(value.size());
@@ -45,11 +40,10 @@ c10::IValue json_to_ivalue(const nlohmann::json& value) {
       }
       return c10::IValue(std::move(dict));
     }
-    case nlohmann::json::value_t::binary:
-      break;
+    case nlohmann::json::value_t::binary: break;
   }
-  MMHOOK_THROW(Code::kInvalidArgument, "json_to_ivalue: unsupported JSON type '",
-               value.type_name(), "'");
+  MMHOOK_THROW(Code::kInvalidArgument, "json_to_ivalue: unsupported JSON type '", value.type_name(),
+               "'");
 }
 
 namespace {
@@ -64,7 +58,8 @@ std::string key_to_string(const c10::IValue& key) {
 
 nlohmann::json tensor_to_json(const at::Tensor& tensor) {
   MMHOOK_CHECK(tensor.defined(), "ivalue_to_json: undefined tensor has no JSON form");
-  MMHOOK_CHECK(tensor.numel() == 1, "ivalue_to_json: only one-element tensors become numbers, got a ",
+  MMHOOK_CHECK(tensor.numel() == 1,
+               "ivalue_to_json: only one-element tensors become numbers, got a ",
                tensor.scalar_type(), " tensor of shape ", tensor.sizes());
   const auto type = tensor.scalar_type();
   if (type == at::kBool) return tensor.item<bool>();

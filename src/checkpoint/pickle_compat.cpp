@@ -33,7 +33,8 @@ struct Elem {
 uint64_t read_le(const std::string& in, size_t at, size_t n) {
   if (at + n > in.size()) throw Unsupported{};
   uint64_t v = 0;
-  for (size_t k = 0; k < n; ++k) v |= static_cast<uint64_t>(static_cast<unsigned char>(in[at + k])) << (8 * k);
+  for (size_t k = 0; k < n; ++k)
+    v |= static_cast<uint64_t>(static_cast<unsigned char>(in[at + k])) << (8 * k);
   return v;
 }
 
@@ -57,21 +58,70 @@ class Rewriter {
       bool drop = false;  // emit nothing for this opcode
       switch (op) {
         // ---- push one value, fixed-size or length-prefixed argument
-        case 'N': case 0x88: case 0x89: case '}': case ']': case 0x8f:
-          push(pos); break;
+        case 'N':
+        case 0x88:
+        case 0x89:
+        case '}':
+        case ']':
+        case 0x8f: push(pos); break;
         case ')': push(pos, Kind::kEmptyTuple); break;
-        case 'K': end += 1; push(pos); break;
-        case 'M': end += 2; push(pos); break;
-        case 'J': end += 4; push(pos); break;
-        case 'G': end += 8; push(pos); break;
-        case 0x82: end += 1; push(pos); break;
-        case 0x83: end += 2; push(pos); break;
-        case 0x84: end += 4; push(pos); break;
-        case 0x8a: case 'U': case 'C': case 0x8c: end += 1 + read_le(in_, i + 1, 1); push(pos); break;
-        case 0x8b: case 'T': case 'X': case 'B': end += 4 + read_le(in_, i + 1, 4); push(pos); break;
-        case 0x8d: case 0x8e: case 0x96: end += 8 + read_le(in_, i + 1, 8); push(pos); break;
-        case 'I': case 'L': case 'F': case 'S': case 'V': case 'P':
-          end = line_end(in_, i + 1); push(pos); break;
+        case 'K':
+          end += 1;
+          push(pos);
+          break;
+        case 'M':
+          end += 2;
+          push(pos);
+          break;
+        case 'J':
+          end += 4;
+          push(pos);
+          break;
+        case 'G':
+          end += 8;
+          push(pos);
+          break;
+        case 0x82:
+          end += 1;
+          push(pos);
+          break;
+        case 0x83:
+          end += 2;
+          push(pos);
+          break;
+        case 0x84:
+          end += 4;
+          push(pos);
+          break;
+        case 0x8a:
+        case 'U':
+        case 'C':
+        case 0x8c:
+          end += 1 + read_le(in_, i + 1, 1);
+          push(pos);
+          break;
+        case 0x8b:
+        case 'T':
+        case 'X':
+        case 'B':
+          end += 4 + read_le(in_, i + 1, 4);
+          push(pos);
+          break;
+        case 0x8d:
+        case 0x8e:
+        case 0x96:
+          end += 8 + read_le(in_, i + 1, 8);
+          push(pos);
+          break;
+        case 'I':
+        case 'L':
+        case 'F':
+        case 'S':
+        case 'V':
+        case 'P':
+          end = line_end(in_, i + 1);
+          push(pos);
+          break;
         case 'c': {
           const size_t mod_end = line_end(in_, i + 1);
           end = line_end(in_, mod_end);
@@ -81,29 +131,50 @@ class Rewriter {
           break;
         }
         // ---- memo
-        case 'h': end += 1; drop = get(read_le(in_, i + 1, 1), pos); break;
-        case 'j': end += 4; drop = get(read_le(in_, i + 1, 4), pos); break;
-        case 'g': end = line_end(in_, i + 1); drop = get(parse_decimal(i + 1, end - 1), pos); break;
-        case 'q': end += 1; put(read_le(in_, i + 1, 1), pos); break;
-        case 'r': end += 4; put(read_le(in_, i + 1, 4), pos); break;
-        case 'p': end = line_end(in_, i + 1); put(parse_decimal(i + 1, end - 1), pos); break;
+        case 'h':
+          end += 1;
+          drop = get(read_le(in_, i + 1, 1), pos);
+          break;
+        case 'j':
+          end += 4;
+          drop = get(read_le(in_, i + 1, 4), pos);
+          break;
+        case 'g':
+          end = line_end(in_, i + 1);
+          drop = get(parse_decimal(i + 1, end - 1), pos);
+          break;
+        case 'q':
+          end += 1;
+          put(read_le(in_, i + 1, 1), pos);
+          break;
+        case 'r':
+          end += 4;
+          put(read_le(in_, i + 1, 4), pos);
+          break;
+        case 'p':
+          end = line_end(in_, i + 1);
+          put(parse_decimal(i + 1, end - 1), pos);
+          break;
         case 0x94: put(memo_.size(), pos); break;
         // ---- stack shape
         case '(': push(pos, Kind::kMark); break;
         case '0': pop(1); break;
         case '1': pop_to_mark(); break;
-        case 0x80: end += 1; break;  // PROTO
+        case 0x80: end += 1; break;      // PROTO
         case 0x95: throw Unsupported{};  // FRAME (protocol 4): lengths would need fixing
         case '.': end = in_.size(); break;
         // ---- combine values
         case 'Q': push(pop(1)); break;
         case 0x85: push(pop(1)); break;
-        case 0x86: case 0x93: push(pop(2)); break;
-        case 0x87: case 0x92: push(pop(3)); break;
+        case 0x86:
+        case 0x93: push(pop(2)); break;
+        case 0x87:
+        case 0x92: push(pop(3)); break;
         case 0x81: push(pop(2)); break;
         case 'R': {
           // LibTorch turns OrderedDict() into None; an empty dict is what Python builds.
-          const bool ordered_dict = stack_.size() >= 2 && stack_[stack_.size() - 2].kind == Kind::kOrderedDictClass &&
+          const bool ordered_dict = stack_.size() >= 2 &&
+                                    stack_[stack_.size() - 2].kind == Kind::kOrderedDictClass &&
                                     top().kind == Kind::kEmptyTuple;
           const size_t start = pop(2);
           if (ordered_dict) {
@@ -114,7 +185,8 @@ class Rewriter {
           break;
         }
         case 'a': {  // APPEND -> MARK value APPENDS
-          if (stack_.size() < 2 || top().kind == Kind::kMark || stack_[stack_.size() - 2].kind == Kind::kMark) {
+          if (stack_.size() < 2 || top().kind == Kind::kMark ||
+              stack_[stack_.size() - 2].kind == Kind::kMark) {
             throw Unsupported{};
           }
           out_.insert(out_.begin() + static_cast<std::ptrdiff_t>(top().start), '(');
@@ -130,9 +202,21 @@ class Rewriter {
           }
           break;
         }
-        case 't': case 'l': case 'd': case 0x91: case 'o': push(pop_to_mark()); break;
-        case 'i': end = line_end(in_, line_end(in_, i + 1)); push(pop_to_mark()); break;
-        case 'e': case 'u': case 0x90: pop_to_mark(); top(); break;
+        case 't':
+        case 'l':
+        case 'd':
+        case 0x91:
+        case 'o': push(pop_to_mark()); break;
+        case 'i':
+          end = line_end(in_, line_end(in_, i + 1));
+          push(pop_to_mark());
+          break;
+        case 'e':
+        case 'u':
+        case 0x90:
+          pop_to_mark();
+          top();
+          break;
         case 's': {
           if (stack_.size() < 3) throw Unsupported{};
           const auto& key = stack_[stack_.size() - 2];
@@ -145,8 +229,7 @@ class Rewriter {
           emit = 'u';
           break;
         }
-        default:
-          throw Unsupported{};
+        default: throw Unsupported{};
       }
       if (end > in_.size()) throw Unsupported{};
       if (!drop) {
@@ -230,12 +313,13 @@ std::string rewrite_pickle_for_libtorch(const std::string& pickle) {
 c10::IValue load_pickle_archive(const std::vector<char>& bytes) {
   // Mirrors torch::pickle_load (readArchiveAndTensors("data", ...)) with a rewritten data.pkl.
   caffe2::serialize::PyTorchStreamReader reader(
-      std::make_shared<caffe2::serialize::MemoryReadAdapter>(bytes.data(), static_cast<off_t>(bytes.size())));
+      std::make_shared<caffe2::serialize::MemoryReadAdapter>(bytes.data(),
+                                                             static_cast<off_t>(bytes.size())));
   at::DataPtr pickle_ptr;
   size_t pickle_size = 0;
   std::tie(pickle_ptr, pickle_size) = reader.getRecord("data.pkl");
-  const std::string pickle =
-      rewrite_pickle_for_libtorch(std::string(static_cast<const char*>(pickle_ptr.get()), pickle_size));
+  const std::string pickle = rewrite_pickle_for_libtorch(
+      std::string(static_cast<const char*>(pickle_ptr.get()), pickle_size));
   size_t offset = 0;
   auto read = [&](char* buffer, size_t len) -> size_t {
     if (offset >= pickle.size()) return 0;
@@ -244,7 +328,9 @@ c10::IValue load_pickle_archive(const std::vector<char>& bytes) {
     offset += len;
     return len;
   };
-  auto read_record = [&](const std::string& name) { return std::get<0>(reader.getRecord("data/" + name)); };
+  auto read_record = [&](const std::string& name) {
+    return std::get<0>(reader.getRecord("data/" + name));
+  };
   torch::jit::Unpickler unpickler(read, nullptr, nullptr, std::move(read_record), c10::nullopt);
   unpickler.set_version(reader.version());
   return unpickler.parse_ivalue();

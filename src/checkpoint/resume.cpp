@@ -36,7 +36,7 @@ std::string select_resume_checkpoint(const std::string& newest, const std::strin
     warnings.push_back("cannot resume from the newest checkpoint: " + problem);
     tried = problem;
   }
-  const fs::path dir = newest.empty() ? fs::path(fallback_dir)
+  const fs::path dir = newest.empty()                       ? fs::path(fallback_dir)
                        : fs::path(newest).has_parent_path() ? fs::path(newest).parent_path()
                                                             : fs::path(".");
   // Older checkpoints, newest first (ties: the larger name, e.g. iter_20 after iter_2).
@@ -67,8 +67,8 @@ std::string select_resume_checkpoint(const std::string& newest, const std::strin
     warnings.push_back("cannot resume from an older checkpoint either: " + problem);
     tried += (tried.empty() ? "" : "; ") + problem;
   }
-  MMHOOK_THROW(Code::kCheckpoint, "no checkpoint to resume from in '", dir.string(), "': ",
-               tried.empty() ? std::string("none found") : tried);
+  MMHOOK_THROW(Code::kCheckpoint, "no checkpoint to resume from in '", dir.string(),
+               "': ", tried.empty() ? std::string("none found") : tried);
 }
 
 }  // namespace mmhook

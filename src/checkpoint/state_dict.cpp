@@ -43,7 +43,8 @@ std::vector<StateEntry> state_dict_entries(const torch::nn::Module& module) {
 
 std::string describe_key_mismatch(const std::string& prefix, const LoadReport& report) {
   std::string msg = prefix;
-  if (!report.unexpected_keys.empty()) msg += " unexpected key(s): " + join(report.unexpected_keys) + ".";
+  if (!report.unexpected_keys.empty())
+    msg += " unexpected key(s): " + join(report.unexpected_keys) + ".";
   if (!report.missing_keys.empty()) msg += " missing key(s): " + join(report.missing_keys) + ".";
   return msg;
 }
@@ -56,9 +57,9 @@ c10::impl::GenericDict module_state_dict(const torch::nn::Module& module) {
   return dict;
 }
 
-LoadReport load_module_state_dict(torch::nn::Module& module, const c10::impl::GenericDict& state,
-                                  bool strict,
-                                  const std::vector<std::pair<std::string, std::string>>& revise_keys) {
+LoadReport load_module_state_dict(
+    torch::nn::Module& module, const c10::impl::GenericDict& state, bool strict,
+    const std::vector<std::pair<std::string, std::string>>& revise_keys) {
   std::vector<std::pair<std::regex, std::string>> revisions;
   revisions.reserve(revise_keys.size());
   for (const auto& [pattern, replacement] : revise_keys) {
@@ -75,7 +76,8 @@ LoadReport load_module_state_dict(torch::nn::Module& module, const c10::impl::Ge
   std::unordered_map<std::string, c10::IValue> state_values;
   for (const auto& entry : state) {
     MMHOOK_CHECK_CODE(entry.key().isString(), Code::kCheckpoint,
-                      "state dict keys must be strings, found a key of type '", entry.key().tagKind(), "'");
+                      "state dict keys must be strings, found a key of type '",
+                      entry.key().tagKind(), "'");
     std::string key = entry.key().toStringRef();
     for (const auto& [re, replacement] : revisions) key = std::regex_replace(key, re, replacement);
     if (state_values.find(key) == state_values.end()) state_keys.push_back(key);
@@ -87,7 +89,8 @@ LoadReport load_module_state_dict(torch::nn::Module& module, const c10::impl::Ge
   std::unordered_set<std::string> module_keys;
   for (const auto& entry : entries) {
     module_keys.insert(entry.name);
-    if (state_values.find(entry.name) == state_values.end()) report.missing_keys.push_back(entry.name);
+    if (state_values.find(entry.name) == state_values.end())
+      report.missing_keys.push_back(entry.name);
   }
   for (const auto& key : state_keys) {
     if (module_keys.find(key) == module_keys.end()) report.unexpected_keys.push_back(key);
@@ -107,9 +110,10 @@ LoadReport load_module_state_dict(torch::nn::Module& module, const c10::impl::Ge
     MMHOOK_CHECK_CODE(it->second.isTensor(), Code::kCheckpoint, "state dict entry '", name,
                       "' is a '", it->second.tagKind(), "', expected a tensor");
     const auto& source = it->second.toTensor();
-    MMHOOK_CHECK_CODE(source.defined(), Code::kCheckpoint, "state dict entry '", name, "' is an undefined tensor");
-    MMHOOK_CHECK_CODE(source.sizes() == target.sizes(), Code::kCheckpoint, "size mismatch for ", name,
-                      ": copying a param with shape ", c10::str(source.sizes()),
+    MMHOOK_CHECK_CODE(source.defined(), Code::kCheckpoint, "state dict entry '", name,
+                      "' is an undefined tensor");
+    MMHOOK_CHECK_CODE(source.sizes() == target.sizes(), Code::kCheckpoint, "size mismatch for ",
+                      name, ": copying a param with shape ", c10::str(source.sizes()),
                       " from checkpoint, the shape in current model is ", c10::str(target.sizes()));
     copies.emplace_back(target, source);
   }
@@ -141,10 +145,10 @@ c10::IValue capture_rng_state() {
 namespace {
 
 void set_generator_state(at::Generator gen, const c10::IValue& value, const std::string& what) {
-  MMHOOK_CHECK_CODE(value.isTensor() && value.toTensor().defined() &&
-                        value.toTensor().scalar_type() == at::kByte,
-                    Code::kCheckpoint, "rng_state.", what, " must be a uint8 tensor, found '",
-                    value.tagKind(), "'");
+  MMHOOK_CHECK_CODE(
+      value.isTensor() && value.toTensor().defined() && value.toTensor().scalar_type() == at::kByte,
+      Code::kCheckpoint, "rng_state.", what, " must be a uint8 tensor, found '", value.tagKind(),
+      "'");
   std::lock_guard<std::mutex> lock(gen.mutex());
   try {
     gen.set_state(value.toTensor().cpu());
@@ -164,14 +168,14 @@ void restore_rng_state(const c10::IValue& state) {
   set_generator_state(at::detail::getDefaultCPUGenerator(), cpu->value(), "cpu");
   auto cuda = dict.find("cuda");
   if (cuda == dict.end() || !torch::cuda::is_available()) return;
-  MMHOOK_CHECK_CODE(cuda->value().isList(), Code::kCheckpoint, "rng_state.cuda must be a list, found '",
-                    cuda->value().tagKind(), "'");
+  MMHOOK_CHECK_CODE(cuda->value().isList(), Code::kCheckpoint,
+                    "rng_state.cuda must be a list, found '", cuda->value().tagKind(), "'");
   const auto states = cuda->value().toListRef();
   const auto count = std::min<size_t>(states.size(), torch::cuda::device_count());
   for (size_t i = 0; i < count; ++i) {
-    set_generator_state(
-        at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(i))),
-        states[i], "cuda[" + std::to_string(i) + "]");
+    set_generator_state(at::globalContext().defaultGenerator(
+                            c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(i))),
+                        states[i], "cuda[" + std::to_string(i) + "]");
   }
 }
 

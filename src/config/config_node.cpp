@@ -59,12 +59,14 @@ double convert<double>(const nlohmann::json& v, const ConfigNode& n, const std::
   return v.get<double>();
 }
 template <>
-std::string convert<std::string>(const nlohmann::json& v, const ConfigNode& n, const std::string& k) {
+std::string convert<std::string>(const nlohmann::json& v, const ConfigNode& n,
+                                 const std::string& k) {
   if (!v.is_string()) type_error(n, k, "string", v);
   return v.get<std::string>();
 }
 template <>
-nlohmann::json convert<nlohmann::json>(const nlohmann::json& v, const ConfigNode&, const std::string&) {
+nlohmann::json convert<nlohmann::json>(const nlohmann::json& v, const ConfigNode&,
+                                       const std::string&) {
   return v;
 }
 template <class E>
@@ -121,7 +123,8 @@ std::string json_type_name(const nlohmann::json& v) {
 }
 
 ConfigNode::ConfigNode(nlohmann::json value, std::string path)
-    : value_(std::move(value)), path_(std::move(path)),
+    : value_(std::move(value)),
+      path_(std::move(path)),
       used_(std::make_shared<std::set<std::string>>()) {
   if (value_.is_null()) value_ = nlohmann::json::object();
   if (!value_.is_object())
@@ -166,7 +169,8 @@ template std::vector<std::string> ConfigNode::require<std::vector<std::string>>(
 ConfigNode ConfigNode::child(const std::string& key) const {
   mark_used(key);
   auto it = value_.find(key);
-  if (it == value_.end() || it->is_null()) return ConfigNode(nlohmann::json::object(), key_path(key));
+  if (it == value_.end() || it->is_null())
+    return ConfigNode(nlohmann::json::object(), key_path(key));
   if (!it->is_object()) fail(key, "expected object, got " + short_dump(*it));
   return ConfigNode(*it, key_path(key));
 }
@@ -196,7 +200,8 @@ void ConfigNode::check_unused(const std::vector<std::string>& extra_known) const
     std::vector<std::string> known(used_->begin(), used_->end());
     known.insert(known.end(), extra_known.begin(), extra_known.end());
     const std::string hint = did_you_mean(it.key(), known);
-    fail(it.key(), "unknown key" + (hint.empty() ? std::string() : " (did you mean '" + hint + "'?)"));
+    fail(it.key(),
+         "unknown key" + (hint.empty() ? std::string() : " (did you mean '" + hint + "'?)"));
   }
 }
 

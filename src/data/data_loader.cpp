@@ -26,7 +26,8 @@ struct LoaderParams {
 class PassIterator : public BatchIterator {
  public:
   PassIterator(const LoaderParams& p, int64_t skip_batches)
-      : p_(p), stream_(p.sampler->indices(skip_batches * p.batch_size)),
+      : p_(p),
+        stream_(p.sampler->indices(skip_batches * p.batch_size)),
         position_(skip_batches * p.batch_size) {
     p_.sampler->set_position(position_);
     for (int64_t i = 0; i < p_.num_workers; ++i) workers_.emplace_back([this] { worker_loop(); });
@@ -110,7 +111,8 @@ class PassIterator : public BatchIterator {
       Result r;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [&] { return stop_ || end_task_ >= 0 || next_task_ - next_out_ < capacity; });
+        cv_.wait(lock,
+                 [&] { return stop_ || end_task_ >= 0 || next_task_ - next_out_ < capacity; });
         if (stop_ || end_task_ >= 0) return;
         try {
           if (!take(&task)) {
@@ -175,8 +177,8 @@ class RestartingIterator : public BatchIterator {
     p_.sampler->set_epoch(pass_);
     if (on_restart_) on_restart_(pass_);
     current_ = std::make_unique<PassIterator>(p_, 0);
-    MMHOOK_CHECK_CODE(current_->next(batch), Code::kFailedPrecondition,
-                      "DataLoader: pass ", pass_, " yielded no batch");
+    MMHOOK_CHECK_CODE(current_->next(batch), Code::kFailedPrecondition, "DataLoader: pass ", pass_,
+                      " yielded no batch");
     return true;
   }
 
@@ -192,8 +194,12 @@ class RestartingIterator : public BatchIterator {
 DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, std::shared_ptr<Sampler> sampler,
                        int64_t batch_size, int64_t num_workers, bool drop_last,
                        int64_t prefetch_factor)
-    : dataset_(std::move(dataset)), sampler_(std::move(sampler)), batch_size_(batch_size),
-      num_workers_(num_workers), drop_last_(drop_last), prefetch_factor_(prefetch_factor) {
+    : dataset_(std::move(dataset)),
+      sampler_(std::move(sampler)),
+      batch_size_(batch_size),
+      num_workers_(num_workers),
+      drop_last_(drop_last),
+      prefetch_factor_(prefetch_factor) {
   MMHOOK_CHECK(dataset_ != nullptr, "DataLoader: dataset is null");
   MMHOOK_CHECK(sampler_ != nullptr, "DataLoader: sampler is null");
   MMHOOK_CHECK(batch_size > 0, "DataLoader.batch_size must be > 0, got ", batch_size);
@@ -216,8 +222,8 @@ std::unique_ptr<BatchIterator> DataLoader::iterate(int64_t skip_batches) {
   return std::make_unique<PassIterator>(p, skip_batches);
 }
 
-std::unique_ptr<BatchIterator> DataLoader::iterate_infinite(int64_t skip_batches,
-                                                            std::function<void(int64_t)> on_restart) {
+std::unique_ptr<BatchIterator> DataLoader::iterate_infinite(
+    int64_t skip_batches, std::function<void(int64_t)> on_restart) {
   if (sampler_->infinite()) return iterate(skip_batches);
   MMHOOK_CHECK(skip_batches >= 0, "DataLoader::iterate_infinite: skip_batches must be >= 0, got ",
                skip_batches);
@@ -267,13 +273,11 @@ std::shared_ptr<DataLoader> build_data_loader(const ConfigNode& cfg, uint64_t se
   std::shared_ptr<Sampler> sampler;
   if (stype == "DefaultSampler") {
     const bool round_up = scfg.get<bool>("round_up", true);
-    sampler = std::make_shared<DefaultSampler>(dataset->size(), shuffle,
-                                               static_cast<uint64_t>(sampler_seed), round_up, rank,
-                                               world_size);
+    sampler = std::make_shared<DefaultSampler>(
+        dataset->size(), shuffle, static_cast<uint64_t>(sampler_seed), round_up, rank, world_size);
   } else if (stype == "InfiniteSampler") {
-    sampler = std::make_shared<InfiniteSampler>(dataset->size(), shuffle,
-                                                static_cast<uint64_t>(sampler_seed), rank,
-                                                world_size);
+    sampler = std::make_shared<InfiniteSampler>(
+        dataset->size(), shuffle, static_cast<uint64_t>(sampler_seed), rank, world_size);
   } else {
     const std::string hint = did_you_mean(stype, {"DefaultSampler", "InfiniteSampler"});
     scfg.fail("type", "unknown sampler type '" + stype + "'" +

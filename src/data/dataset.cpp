@@ -57,12 +57,9 @@ void register_builtin_datasets(Registry<Dataset>& r) {
   r.add("ToyDataset", [](const ConfigNode& cfg) {
     return std::make_shared<ToyDataset>(cfg.get<int64_t>("num_samples", 12));
   });
-  r.add("FashionMNIST", [](const ConfigNode& cfg) {
-    return std::make_shared<FashionMNIST>(mnist_options(cfg));
-  });
-  r.add("MNIST", [](const ConfigNode& cfg) {
-    return std::make_shared<MNIST>(mnist_options(cfg));
-  });
+  r.add("FashionMNIST",
+        [](const ConfigNode& cfg) { return std::make_shared<FashionMNIST>(mnist_options(cfg)); });
+  r.add("MNIST", [](const ConfigNode& cfg) { return std::make_shared<MNIST>(mnist_options(cfg)); });
 }
 
 }  // namespace

@@ -58,8 +58,8 @@ class GzFile {
       if (got < 0) {
         int code = 0;
         const char* msg = gzerror(file_, &code);
-        MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path_, ": corrupt or truncated (",
-                     msg, ") while reading ", what);
+        MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path_, ": corrupt or truncated (", msg,
+                     ") while reading ", what);
       }
       if (got == 0) break;
       done += static_cast<size_t>(got);
@@ -95,8 +95,10 @@ at::Tensor read_idx_file(const std::string& path, uint32_t expected_magic) {
   if (header_bytes == 0)
     MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path, ": file is empty");
   if (header_bytes < 4)
-    MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path, ": truncated (header: expected 4 "
-                 "bytes, got ", header_bytes, ")");
+    MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path,
+                 ": truncated (header: expected 4 "
+                 "bytes, got ",
+                 header_bytes, ")");
   const uint32_t magic = big_endian(header);
   if (magic != expected_magic)
     MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path, ": bad magic number 0x", std::hex,
@@ -113,7 +115,8 @@ at::Tensor read_idx_file(const std::string& path, uint32_t expected_magic) {
     file.read(b, 4, "dimensions");
     dims[i] = big_endian(b);
     if (dims[i] != 0 && total > kMaxBytes / static_cast<uint64_t>(dims[i]))
-      MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path, ": implausible dimensions in the "
+      MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path,
+                   ": implausible dimensions in the "
                    "header (more than 2^40 elements; corrupt file)");
     total *= static_cast<uint64_t>(dims[i]);
   }
@@ -151,8 +154,8 @@ MNIST::MNIST(MNISTOptions options, const char* default_root, std::vector<std::st
   at::Tensor images = read_idx_file(image_file, 0x803);
   at::Tensor labels = read_idx_file(label_file, 0x801);
   if (images.dim() != 3)
-    MMHOOK_THROW(Code::kIo, "cannot read dataset file ", image_file, ": expected 3 dimensions, got ",
-                 images.dim());
+    MMHOOK_THROW(Code::kIo, "cannot read dataset file ", image_file,
+                 ": expected 3 dimensions, got ", images.dim());
   if (labels.dim() != 1)
     MMHOOK_THROW(Code::kIo, "cannot read dataset file ", label_file, ": expected 1 dimension, got ",
                  labels.dim());
@@ -170,7 +173,8 @@ TensorDict MNIST::get(int64_t index, uint64_t sample_seed) const {
   MMHOOK_CHECK(index >= 0 && index < size(), "MNIST: index ", index, " out of range [0, ", size(),
                ")");
   at::Tensor image = images_[index].to(torch::kFloat32).div_(255.0);
-  if (!options_.transforms.empty()) image = apply_transforms(options_.transforms, image, sample_seed);
+  if (!options_.transforms.empty())
+    image = apply_transforms(options_.transforms, image, sample_seed);
   TensorDict out;
   out.set("inputs", image);
   out.set("targets", labels_[index]);

@@ -49,8 +49,12 @@ class VectorStream : public IndexStream {
 class InfiniteStream : public IndexStream {
  public:
   InfiniteStream(int64_t n, bool shuffle, uint64_t seed, int64_t rank, int64_t world, int64_t skip)
-      : n_(n), shuffle_(shuffle), seed_(seed), world_(world),
-        gen_(at::make_generator<at::CPUGeneratorImpl>(seed)), global_(rank + skip * world) {}
+      : n_(n),
+        shuffle_(shuffle),
+        seed_(seed),
+        world_(world),
+        gen_(at::make_generator<at::CPUGeneratorImpl>(seed)),
+        global_(rank + skip * world) {}
   bool next(SampleRef* out) override {
     const int64_t pass = global_ / n_;
     while (pass_ < pass) {
@@ -104,8 +108,12 @@ void Sampler::load_state_dict(const nlohmann::json& state) {
 
 DefaultSampler::DefaultSampler(int64_t dataset_size, bool shuffle, uint64_t seed, bool round_up,
                                int64_t rank, int64_t world_size)
-    : Sampler(seed), dataset_size_(dataset_size), shuffle_(shuffle), round_up_(round_up),
-      rank_(rank), world_size_(world_size) {
+    : Sampler(seed),
+      dataset_size_(dataset_size),
+      shuffle_(shuffle),
+      round_up_(round_up),
+      rank_(rank),
+      world_size_(world_size) {
   MMHOOK_CHECK(dataset_size >= 0, "DefaultSampler: dataset size must be >= 0, got ", dataset_size);
   check_rank(rank, world_size, "DefaultSampler");
   if (round_up_) {
@@ -138,7 +146,10 @@ std::unique_ptr<IndexStream> DefaultSampler::indices(int64_t skip) const {
 
 InfiniteSampler::InfiniteSampler(int64_t dataset_size, bool shuffle, uint64_t seed, int64_t rank,
                                  int64_t world_size)
-    : Sampler(seed), dataset_size_(dataset_size), shuffle_(shuffle), rank_(rank),
+    : Sampler(seed),
+      dataset_size_(dataset_size),
+      shuffle_(shuffle),
+      rank_(rank),
       world_size_(world_size) {
   MMHOOK_CHECK(dataset_size > 0, "InfiniteSampler: dataset size must be > 0, got ", dataset_size);
   check_rank(rank, world_size, "InfiniteSampler");

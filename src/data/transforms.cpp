@@ -34,9 +34,9 @@ RandomCrop::RandomCrop(int64_t height, int64_t width, int64_t padding)
 
 at::Tensor RandomCrop::apply(const at::Tensor& image, std::mt19937_64& rng) const {
   MMHOOK_CHECK(image.dim() == 3, "RandomCrop expects [C,H,W] images, got ", image.dim(), " dims");
-  at::Tensor padded = padding_ > 0
-                          ? torch::constant_pad_nd(image, {padding_, padding_, padding_, padding_}, 0)
-                          : image;
+  at::Tensor padded =
+      padding_ > 0 ? torch::constant_pad_nd(image, {padding_, padding_, padding_, padding_}, 0)
+                   : image;
   const int64_t h = padded.size(1), w = padded.size(2);
   MMHOOK_CHECK(h >= height_ && w >= width_, "RandomCrop: crop [", height_, ", ", width_,
                "] is larger than the padded image [", h, ", ", w, "]");

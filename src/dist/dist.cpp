@@ -164,8 +164,7 @@ void run_collective(const char* what, int64_t bytes, Issue&& issue) {
     s.broken = std::string(what) + " failed after " + seconds_text(waited) + " (timeout " +
                seconds_text(s.options.timeout.count() / 1000.0) + "): " + diagnose(s) +
                " [c10d: " + error_text(e) + "]";
-    MMHOOK_THROW(Code::kDistributed, "rank ", s.env.rank, " of ", s.env.world_size, ": ",
-                 s.broken);
+    MMHOOK_THROW(Code::kDistributed, "rank ", s.env.rank, " of ", s.env.world_size, ": ", s.broken);
   }
   s.stats.calls += 1;
   s.stats.bytes += bytes;
@@ -225,14 +224,13 @@ LaunchEnv read_launch_env(const std::string& launcher) {
     env.master_addr = addr;
     env.master_port = env_int("MASTER_PORT", l, 29500);
   } else {
-    MMHOOK_THROW(Code::kConfig, "launcher: expected 'none', 'pytorch' or 'slurm', got '",
-                 launcher, "'");
+    MMHOOK_THROW(Code::kConfig, "launcher: expected 'none', 'pytorch' or 'slurm', got '", launcher,
+                 "'");
   }
   MMHOOK_CHECK_CODE(env.world_size >= 1 && env.rank < env.world_size, Code::kConfig, "--launcher ",
                     launcher, ": rank ", env.rank, " is not below the world size ", env.world_size);
-  MMHOOK_CHECK_CODE(env.master_port >= 1 && env.master_port <= 65535, Code::kConfig,
-                    "--launcher ", launcher, ": MASTER_PORT must be in [1, 65535], got ",
-                    env.master_port);
+  MMHOOK_CHECK_CODE(env.master_port >= 1 && env.master_port <= 65535, Code::kConfig, "--launcher ",
+                    launcher, ": MASTER_PORT must be in [1, 65535], got ", env.master_port);
   return env;
 }
 
@@ -255,8 +253,9 @@ void init_process_group(const LaunchEnv& env, const DistOptions& options) {
                  "mmhook was built against a CPU-only LibTorch: use 'gloo'");
 #endif
   } else if (options.backend != "gloo") {
-    MMHOOK_THROW(Code::kInvalidArgument, "env_cfg.dist_cfg.backend: expected 'gloo' or 'nccl', got '",
-                 options.backend, "'");
+    MMHOOK_THROW(Code::kInvalidArgument,
+                 "env_cfg.dist_cfg.backend: expected 'gloo' or 'nccl', got '", options.backend,
+                 "'");
   }
   auto s = std::make_unique<State>();
   s->env = env;

@@ -33,7 +33,8 @@ int exit_code(int status) {
 
 std::string describe(int status) {
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return std::string("was killed by signal ") + strsignal(WTERMSIG(status));
+  if (WIFSIGNALED(status))
+    return std::string("was killed by signal ") + strsignal(WTERMSIG(status));
   return "stopped";
 }
 
@@ -71,7 +72,8 @@ int launch_local(const std::vector<std::string>& argv, const LaunchOptions& opti
   struct sigaction sa {};
   sa.sa_handler = remember_signal;
   sigemptyset(&sa.sa_mask);
-  struct sigaction old_int {}, old_term {};
+  struct sigaction old_int {
+  }, old_term{};
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
 
@@ -121,13 +123,14 @@ int launch_local(const std::vector<std::string>& argv, const LaunchOptions& opti
       pids[rank] = -1;
       --running;
       if (exit_code(status) != 0 && !stopping) {
-        std::fprintf(stderr, "mmhook launch: rank %d (pid %d) %s; stopping the other ranks\n",
-                     rank, static_cast<int>(pid), describe(status).c_str());
+        std::fprintf(stderr, "mmhook launch: rank %d (pid %d) %s; stopping the other ranks\n", rank,
+                     static_cast<int>(pid), describe(status).c_str());
         result = exit_code(status);
         stopping = true;
         stop_others(SIGTERM);
-        stop_deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(static_cast<int64_t>(options.kill_grace_s * 1000));
+        stop_deadline =
+            std::chrono::steady_clock::now() +
+            std::chrono::milliseconds(static_cast<int64_t>(options.kill_grace_s * 1000));
       }
       continue;
     }

@@ -79,7 +79,7 @@ void Dispatcher::set_timing(HookTimingMode mode, uint64_t sample_period) {
                           st == Stage::kBeforeValIter || st == Stage::kAfterValIter ||
                           st == Stage::kBeforeTestIter || st == Stage::kAfterTestIter;
     StageState& state = stages_[s];
-    state.period = mode == HookTimingMode::kOff ? kNever
+    state.period = mode == HookTimingMode::kOff                ? kNever
                    : mode == HookTimingMode::kAll || !per_iter ? 1
                                                                : sample_period;
     state.countdown = mode == HookTimingMode::kOff ? kNever : 1;  // the next call is timed
@@ -273,15 +273,15 @@ void Dispatcher::call(Stage stage, Runner& r, const StageArgs& a) {
   const bool timed = --state.countdown == 0;
   if (timed) state.countdown = state.period;
   auto fail = [this, stage](Hook* h) { rethrow(h, stage); };
-#define MMHOOK_STAGE_CASE(S, CALL)                                \
-  case Stage::S: {                                                \
-    auto invoke = [&](Hook& h) { h.CALL; };                       \
-    if (__builtin_expect(timed, 0)) {                             \
-      run_timed<Entry>(entries, invoke, fail);                    \
-    } else {                                                      \
-      run_plain<Entry>(entries, invoke, fail);                    \
-    }                                                             \
-    return;                                                       \
+#define MMHOOK_STAGE_CASE(S, CALL)             \
+  case Stage::S: {                             \
+    auto invoke = [&](Hook& h) { h.CALL; };    \
+    if (__builtin_expect(timed, 0)) {          \
+      run_timed<Entry>(entries, invoke, fail); \
+    } else {                                   \
+      run_plain<Entry>(entries, invoke, fail); \
+    }                                          \
+    return;                                    \
   }
   switch (stage) {
     MMHOOK_STAGE_CASE(kBeforeRun, before_run(r))
@@ -340,7 +340,8 @@ std::string Dispatcher::hooks_info() const {
 std::vector<HookTiming> Dispatcher::timings() const {
   const uint64_t dt = ticks() - tick0_;
   const int64_t dns = now_ns() - ns0_;
-  const double ms_per_tick = (dt > 0 && dns > 0) ? (static_cast<double>(dns) / 1e6) / static_cast<double>(dt) : 0.0;
+  const double ms_per_tick =
+      (dt > 0 && dns > 0) ? (static_cast<double>(dns) / 1e6) / static_cast<double>(dt) : 0.0;
   std::vector<HookTiming> out;
   for (size_t i = 0; i < hooks_.size(); ++i) {
     const StageMask mask = hooks_[i]->triggered_stages();
@@ -356,8 +357,9 @@ std::vector<HookTiming> Dispatcher::timings() const {
                                static_cast<double>(st.max) * ms_per_tick, st.timed});
     }
   }
-  std::stable_sort(out.begin(), out.end(),
-                   [](const HookTiming& a, const HookTiming& b) { return a.total_ms > b.total_ms; });
+  std::stable_sort(out.begin(), out.end(), [](const HookTiming& a, const HookTiming& b) {
+    return a.total_ms > b.total_ms;
+  });
   return out;
 }
 

@@ -50,7 +50,8 @@ EnvSettings read_env_settings(const ConfigNode& env) {
   s.hook_timing = env.get<std::string>(
       "hook_timing", timing_env != nullptr && *timing_env != '\0' ? timing_env : s.hook_timing);
   (void)parse_hook_timing_mode(s.hook_timing, env.key_path("hook_timing"));
-  s.hook_timing_sample_period = env.get<int64_t>("hook_timing_sample_period", s.hook_timing_sample_period);
+  s.hook_timing_sample_period =
+      env.get<int64_t>("hook_timing_sample_period", s.hook_timing_sample_period);
   if (s.hook_timing_sample_period < 1)
     env.fail("hook_timing_sample_period",
              "must be >= 1, got " + std::to_string(s.hook_timing_sample_period));

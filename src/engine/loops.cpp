@@ -149,7 +149,9 @@ void IterBasedTrainLoop::run() {
 
 EvalLoop::EvalLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader,
                    std::shared_ptr<Evaluator> evaluator, bool test, bool fp16)
-    : BaseLoop(runner, std::move(dataloader)), evaluator_(std::move(evaluator)), test_(test),
+    : BaseLoop(runner, std::move(dataloader)),
+      evaluator_(std::move(evaluator)),
+      test_(test),
       fp16_(fp16) {
   MMHOOK_CHECK(evaluator_ != nullptr, "a val/test loop needs an evaluator");
 }
@@ -256,7 +258,8 @@ std::vector<std::pair<int64_t, int64_t>> read_dynamic_intervals(const ConfigNode
     return out;
   }
   const nlohmann::json list = cfg.require<nlohmann::json>("dynamic_intervals");
-  if (!list.is_array()) cfg.fail("dynamic_intervals", "expected list of [milestone, interval] pairs");
+  if (!list.is_array())
+    cfg.fail("dynamic_intervals", "expected list of [milestone, interval] pairs");
   for (size_t i = 0; i < list.size(); ++i) {
     const auto& p = list[i];
     if (!p.is_array() || p.size() != 2 || !p[0].is_number_integer() || !p[1].is_number_integer())
@@ -283,8 +286,8 @@ Registry<TrainLoop, Runner&, std::shared_ptr<DataLoader>>& train_loop_registry()
   static auto* registry = [] {
     auto* r = new Registry<TrainLoop, Runner&, std::shared_ptr<DataLoader>>("train loop");
     r->add("EpochBasedTrainLoop",
-           [](const ConfigNode& cfg, Runner& runner, std::shared_ptr<DataLoader> loader)
-               -> std::shared_ptr<TrainLoop> {
+           [](const ConfigNode& cfg, Runner& runner,
+              std::shared_ptr<DataLoader> loader) -> std::shared_ptr<TrainLoop> {
              const int64_t max_epochs = cfg.require<int64_t>("max_epochs");
              const int64_t val_begin = cfg.get<int64_t>("val_begin", 1);
              const int64_t val_interval = cfg.get<int64_t>("val_interval", 1);
@@ -295,8 +298,8 @@ Registry<TrainLoop, Runner&, std::shared_ptr<DataLoader>>& train_loop_registry()
              });
            });
     r->add("IterBasedTrainLoop",
-           [](const ConfigNode& cfg, Runner& runner, std::shared_ptr<DataLoader> loader)
-               -> std::shared_ptr<TrainLoop> {
+           [](const ConfigNode& cfg, Runner& runner,
+              std::shared_ptr<DataLoader> loader) -> std::shared_ptr<TrainLoop> {
              const int64_t max_iters = cfg.require<int64_t>("max_iters");
              const int64_t val_begin = cfg.get<int64_t>("val_begin", 1);
              const int64_t val_interval = cfg.get<int64_t>("val_interval", 1000);
@@ -313,11 +316,13 @@ Registry<TrainLoop, Runner&, std::shared_ptr<DataLoader>>& train_loop_registry()
 
 Registry<EvalLoop, Runner&, std::shared_ptr<DataLoader>, std::shared_ptr<Evaluator>, bool>&
 eval_loop_registry() {
-  using R = Registry<EvalLoop, Runner&, std::shared_ptr<DataLoader>, std::shared_ptr<Evaluator>, bool>;
+  using R =
+      Registry<EvalLoop, Runner&, std::shared_ptr<DataLoader>, std::shared_ptr<Evaluator>, bool>;
   static R* registry = [] {
     auto* r = new R("eval loop");
     auto factory = [](const ConfigNode& cfg, Runner& runner, std::shared_ptr<DataLoader> loader,
-                      std::shared_ptr<Evaluator> evaluator, bool test) -> std::shared_ptr<EvalLoop> {
+                      std::shared_ptr<Evaluator> evaluator,
+                      bool test) -> std::shared_ptr<EvalLoop> {
       const bool fp16 = cfg.get<bool>("fp16", false);
       return std::make_shared<EvalLoop>(runner, loader, evaluator, test, fp16);
     };

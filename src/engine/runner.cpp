@@ -49,11 +49,11 @@ namespace mmhook {
 namespace {
 
 const std::vector<std::string> kTopLevelKeys = {
-    "model",          "work_dir",        "train_dataloader", "val_dataloader", "test_dataloader",
-    "val_evaluator",  "test_evaluator",  "train_cfg",        "val_cfg",        "test_cfg",
-    "optim_wrapper",  "param_scheduler", "default_hooks",    "custom_hooks",   "log_processor",
-    "visualizer",     "randomness",      "env_cfg",          "load_from",      "resume",
-    "auto_scale_lr",  "experiment_name", "launcher",         "log_level",      "default_scope"};
+    "model",         "work_dir",        "train_dataloader", "val_dataloader", "test_dataloader",
+    "val_evaluator", "test_evaluator",  "train_cfg",        "val_cfg",        "test_cfg",
+    "optim_wrapper", "param_scheduler", "default_hooks",    "custom_hooks",   "log_processor",
+    "visualizer",    "randomness",      "env_cfg",          "load_from",      "resume",
+    "auto_scale_lr", "experiment_name", "launcher",         "log_level",      "default_scope"};
 
 // Python's logging level names in MMEngine's format.
 class LevelNameFlag : public spdlog::custom_flag_formatter {
@@ -253,7 +253,8 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
   m.log_dir = m.work_dir + "/" + m.timestamp;
 
   // 7. log processor (the logger, message hub and visualizer come once the config is valid)
-  m.log_processor = std::make_unique<LogProcessor>(LogProcessor::from_config(root.child("log_processor")));
+  m.log_processor =
+      std::make_unique<LogProcessor>(LogProcessor::from_config(root.child("log_processor")));
 
   // 8. model, hooks
   if (!is_set(m.cfg, "model")) MMHOOK_THROW(Code::kConfig, "model: required key is missing");
@@ -296,9 +297,9 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
         std::vector<std::string> known;
         for (const auto& k : hooks()) known.push_back(k->name());
         const std::string hint = did_you_mean(other, known);
-        MMHOOK_THROW(Code::kConfig, "hook '", h->name(), "': ",
-                     list == &h->run_after ? "after" : "before", " names unknown hook '", other, "'",
-                     hint.empty() ? std::string() : " (did you mean '" + hint + "'?)");
+        MMHOOK_THROW(Code::kConfig, "hook '", h->name(),
+                     "': ", list == &h->run_after ? "after" : "before", " names unknown hook '",
+                     other, "'", hint.empty() ? std::string() : " (did you mean '" + hint + "'?)");
       }
     }
   }
@@ -322,7 +323,7 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
     }
     m.logger->set_formatter(mmengine_formatter());
     const std::string level = root.get<std::string>("log_level", "INFO");
-    m.logger->set_level(level == "DEBUG" ? spdlog::level::debug
+    m.logger->set_level(level == "DEBUG"     ? spdlog::level::debug
                         : level == "WARNING" ? spdlog::level::warn
                         : level == "ERROR"   ? spdlog::level::err
                                              : spdlog::level::info);
@@ -431,22 +432,30 @@ void Runner::register_hook_from(const nlohmann::json& hook_cfg, const std::strin
   std::shared_ptr<Hook> hook = hook_registry().build(node);
   hook->run_after.insert(hook->run_after.end(), after.begin(), after.end());
   hook->run_before.insert(hook->run_before.end(), before.begin(), before.end());
-  const int p = priority ? get_priority(*priority) : cfg_priority ? *cfg_priority : hook->default_priority();
+  const int p = priority       ? get_priority(*priority)
+                : cfg_priority ? *cfg_priority
+                               : hook->default_priority();
   check_not_running(impl_->running, "register_hook");
   impl_->dispatcher.add(hook, p);
 }
 
-const std::vector<std::shared_ptr<Hook>>& Runner::hooks() const { return impl_->dispatcher.hooks(); }
+const std::vector<std::shared_ptr<Hook>>& Runner::hooks() const {
+  return impl_->dispatcher.hooks();
+}
 Hook* Runner::find_hook(const std::string& name) const { return impl_->dispatcher.find(name); }
 std::string Runner::get_hooks_info() const { return impl_->dispatcher.hooks_info(); }
-void Runner::call_hook(Stage stage, const StageArgs& args) { impl_->dispatcher.call(stage, *this, args); }
+void Runner::call_hook(Stage stage, const StageArgs& args) {
+  impl_->dispatcher.call(stage, *this, args);
+}
 Dispatcher& Runner::dispatcher() { return impl_->dispatcher; }
 
 // -- counters ----------------------------------------------------------------------------------
 
 int64_t Runner::epoch() const { return impl_->train_loop ? impl_->train_loop->epoch() : 0; }
 int64_t Runner::iter() const { return impl_->train_loop ? impl_->train_loop->iter() : 0; }
-int64_t Runner::max_epochs() const { return impl_->train_loop ? impl_->train_loop->max_epochs() : 0; }
+int64_t Runner::max_epochs() const {
+  return impl_->train_loop ? impl_->train_loop->max_epochs() : 0;
+}
 int64_t Runner::max_iters() const { return impl_->train_loop ? impl_->train_loop->max_iters() : 0; }
 
 // -- components --------------------------------------------------------------------------------
@@ -458,7 +467,8 @@ OptimWrapper& Runner::optim_wrapper() {
   if (!m.optim_wrapper) {
     if (!is_set(m.cfg, "optim_wrapper"))
       MMHOOK_THROW(Code::kFailedPrecondition, "optim_wrapper should not be None");
-    m.optim_wrapper = build_optim_wrapper(ConfigNode(m.cfg["optim_wrapper"], "optim_wrapper"), *m.model);
+    m.optim_wrapper =
+        build_optim_wrapper(ConfigNode(m.cfg["optim_wrapper"], "optim_wrapper"), *m.model);
     MessageHub* hub = m.message_hub.get();
     m.optim_wrapper->set_scalar_sink(
         [hub](const std::string& key, double value) { hub->update_scalar(key, value); });
@@ -552,7 +562,9 @@ const nlohmann::json& Runner::cfg() const { return impl_->cfg; }
 int Runner::rank() const { return dist::get_rank(); }
 int Runner::world_size() const { return dist::get_world_size(); }
 void Runner::request_stop() noexcept { stop_requested_.store(true, std::memory_order_relaxed); }
-bool Runner::stop_requested() const noexcept { return stop_requested_.load(std::memory_order_relaxed); }
+bool Runner::stop_requested() const noexcept {
+  return stop_requested_.load(std::memory_order_relaxed);
+}
 const std::string& Runner::current_error() const { return impl_->current_error; }
 const Metrics& Runner::last_metrics() const { return impl_->last_metrics; }
 void Runner::record_metrics(const Metrics& metrics) { impl_->last_metrics = metrics; }
@@ -635,16 +647,17 @@ void Runner::build_param_schedulers() {
   m.schedulers_built = true;
   if (!is_set(m.cfg, "param_scheduler")) return;
   TrainLoop& loop = train_loop();
-  m.param_schedulers = mmhook::build_param_schedulers(
-      m.cfg["param_scheduler"], "param_scheduler", optim_wrapper(), loop.dataloader().size(),
-      loop.max_epochs(), loop.max_iters());
+  m.param_schedulers =
+      mmhook::build_param_schedulers(m.cfg["param_scheduler"], "param_scheduler", optim_wrapper(),
+                                     loop.dataloader().size(), loop.max_epochs(), loop.max_iters());
 }
 
 void Runner::load_or_resume() {
   Impl& m = *impl_;
   if (m.has_loaded) return;
   const bool resume_flag = m.cfg.value("resume", false);
-  const std::string load_from = is_set(m.cfg, "load_from") ? m.cfg["load_from"].get<std::string>() : "";
+  const std::string load_from =
+      is_set(m.cfg, "load_from") ? m.cfg["load_from"].get<std::string>() : "";
   if (resume_flag && load_from.empty()) {
     const std::string marker = m.work_dir + "/last_checkpoint";
     if (!fs::exists(marker)) {
@@ -741,7 +754,8 @@ void Runner::save_checkpoint(const std::string& out_dir, const std::string& file
   Impl& m = *impl_;
   TrainLoop& loop = train_loop();
   Checkpoint ckpt;
-  const int64_t meta_epoch = opt.meta_epoch ? *opt.meta_epoch : (opt.by_epoch ? epoch() + 1 : epoch());
+  const int64_t meta_epoch =
+      opt.meta_epoch ? *opt.meta_epoch : (opt.by_epoch ? epoch() + 1 : epoch());
   const int64_t meta_iter = opt.meta_iter ? *opt.meta_iter : (opt.by_epoch ? iter() : iter() + 1);
   ckpt.set_meta("epoch", meta_epoch);
   ckpt.set_meta("iter", meta_iter);
@@ -788,9 +802,8 @@ Checkpoint Runner::read_and_announce(const std::string& path) {
 void Runner::load_checkpoint(const std::string& path, bool strict) {
   Impl& m = *impl_;
   Checkpoint ckpt = read_and_announce(path);
-  c10::impl::GenericDict state = ckpt.contains("state_dict")
-                                     ? ckpt.get("state_dict").toGenericDict()
-                                     : ckpt.dict();
+  c10::impl::GenericDict state =
+      ckpt.contains("state_dict") ? ckpt.get("state_dict").toGenericDict() : ckpt.dict();
   LoadReport report = load_module_state_dict(*m.model, state, strict);
   if (!report.missing_keys.empty() || !report.unexpected_keys.empty()) {
     std::string msg = "The model and loaded state dict do not match exactly.";
@@ -821,18 +834,18 @@ void Runner::resume(const std::string& path) {
   TrainLoop& loop = train_loop();
   loop.set_counters(meta.at("epoch").toInt(), meta.at("iter").toInt());
   if (meta.contains("seed") && meta.at("seed").isInt() && meta.at("seed").toInt() != m.seed) {
-    m.logger->warn("The value of random seed in the checkpoint \"" +
-                   std::to_string(meta.at("seed").toInt()) +
-                   "\" is different from the value in `randomness` config \"" +
-                   std::to_string(m.seed) + "\"");
+    m.logger->warn(
+        "The value of random seed in the checkpoint \"" + std::to_string(meta.at("seed").toInt()) +
+        "\" is different from the value in `randomness` config \"" + std::to_string(m.seed) + "\"");
     m.seed = meta.at("seed").toInt();
   }
   if (meta.contains("dataset_meta")) {
     const nlohmann::json saved = ivalue_to_json(meta.at("dataset_meta"));
     if (saved != loop.dataloader().dataset().metainfo())
-      m.logger->warn("The dataset metainfo from the resumed checkpoint is different from the "
-                     "current training dataset, please check the correctness of the checkpoint "
-                     "or the training dataset.");
+      m.logger->warn(
+          "The dataset metainfo from the resumed checkpoint is different from the "
+          "current training dataset, please check the correctness of the checkpoint "
+          "or the training dataset.");
   }
   if (ckpt.contains("message_hub")) m.message_hub->load_state_dict(ckpt.get("message_hub"));
   if (ckpt.contains("optimizer")) optim_wrapper().load_state_dict(ckpt.get("optimizer"));

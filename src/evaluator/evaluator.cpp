@@ -37,7 +37,8 @@ std::vector<std::shared_ptr<BaseMetric>> build_metrics(const nlohmann::json& cfg
   std::vector<std::shared_ptr<BaseMetric>> out;
   if (cfg.is_array()) {
     for (size_t i = 0; i < cfg.size(); ++i)
-      out.push_back(metric_registry().build(ConfigNode(cfg[i], path + "[" + std::to_string(i) + "]")));
+      out.push_back(
+          metric_registry().build(ConfigNode(cfg[i], path + "[" + std::to_string(i) + "]")));
     return out;
   }
   out.push_back(metric_registry().build(ConfigNode(cfg, path)));

@@ -11,8 +11,9 @@ void ToyMetric::process(const TensorDict& /*data_batch*/, const TensorDict& /*ou
 
 Metrics ToyMetric::compute_metrics() {
   const double acc =
-      values_.empty() ? 1.0
-                      : values_[static_cast<size_t>(evaluations_ % static_cast<int64_t>(values_.size()))];
+      values_.empty()
+          ? 1.0
+          : values_[static_cast<size_t>(evaluations_ % static_cast<int64_t>(values_.size()))];
   ++evaluations_;
   Metrics out;
   out.set("acc", acc);

@@ -83,8 +83,8 @@ std::string sha256_hex(const void* data, size_t size) {
     }
     uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
     for (int i = 0; i < 64; ++i) {
-      const uint32_t t1 = k + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) +
-                          kK[i] + w[i];
+      const uint32_t t1 =
+          k + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + kK[i] + w[i];
       const uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
       k = g;
       g = f;
@@ -118,8 +118,8 @@ std::string sha256_hex(const void* data, size_t size) {
 }
 
 CheckpointHook::CheckpointHook(CheckpointHookOptions options) : options_(std::move(options)) {
-  MMHOOK_CHECK(options_.save_begin >= 0, "CheckpointHook.save_begin should not be less than 0, got ",
-               options_.save_begin);
+  MMHOOK_CHECK(options_.save_begin >= 0,
+               "CheckpointHook.save_begin should not be less than 0, got ", options_.save_begin);
   if (options_.filename_tmpl.empty())
     options_.filename_tmpl = options_.by_epoch ? "epoch_{}.pth" : "iter_{}.pth";
   MMHOOK_CHECK(options_.filename_tmpl.find('/') == std::string::npos &&
@@ -127,25 +127,27 @@ CheckpointHook::CheckpointHook(CheckpointHookOptions options) : options_(std::mo
                "CheckpointHook.filename_tmpl must be a plain file name, got '",
                options_.filename_tmpl, "'");
   MMHOOK_CHECK(options_.filename_tmpl.find("{}") != std::string::npos,
-               "CheckpointHook.filename_tmpl must contain '{}', got '", options_.filename_tmpl, "'");
+               "CheckpointHook.filename_tmpl must contain '{}', got '", options_.filename_tmpl,
+               "'");
   const auto& best = options_.save_best;
   for (size_t i = 0; i < best.size(); ++i)
     for (size_t j = i + 1; j < best.size(); ++j)
-      MMHOOK_CHECK(best[i] != best[j], "CheckpointHook.save_best has a duplicate key '", best[i], "'");
+      MMHOOK_CHECK(best[i] != best[j], "CheckpointHook.save_best has a duplicate key '", best[i],
+                   "'");
   if (std::find(best.begin(), best.end(), "auto") != best.end())
     MMHOOK_CHECK(best.size() == 1, "Only support one \"auto\" in \"save_best\" list");
-  MMHOOK_CHECK(options_.rule.empty() || options_.rule.size() == 1 ||
-                   options_.rule.size() == best.size(),
-               "Number of \"rule\" must be 1 or the same as number of \"save_best\", got ",
-               options_.rule.size());
+  MMHOOK_CHECK(
+      options_.rule.empty() || options_.rule.size() == 1 || options_.rule.size() == best.size(),
+      "Number of \"rule\" must be 1 or the same as number of \"save_best\", got ",
+      options_.rule.size());
   const auto& pub = options_.published_keys;
   for (size_t i = 0; i < pub.size(); ++i)
     for (size_t j = i + 1; j < pub.size(); ++j)
       MMHOOK_CHECK(pub[i] != pub[j], "CheckpointHook.published_keys has a duplicate key '", pub[i],
                    "'");
   for (const auto& r : options_.rule)
-    MMHOOK_CHECK(r == "greater" || r == "less", "CheckpointHook.rule must be 'greater' or 'less', got '",
-                 r, "'");
+    MMHOOK_CHECK(r == "greater" || r == "less",
+                 "CheckpointHook.rule must be 'greater' or 'less', got '", r, "'");
   for (size_t i = 0; i < best.size(); ++i) {
     if (!options_.rule.empty()) {
       rules_.push_back(options_.rule.size() == 1 ? options_.rule[0] : options_.rule[i]);
@@ -172,7 +174,8 @@ void CheckpointHook::before_train(Runner& runner) {
   }
   keep_ids_.clear();
   if (options_.max_keep_ckpts > 0) {
-    const nlohmann::json ids = runner.message_hub().get_info("keep_ckpt_ids", nlohmann::json::array());
+    const nlohmann::json ids =
+        runner.message_hub().get_info("keep_ckpt_ids", nlohmann::json::array());
     for (const auto& id : ids) keep_ids_.push_back(id.get<int64_t>());
     while (static_cast<int64_t>(keep_ids_.size()) > options_.max_keep_ckpts) {
       const fs::path old = fs::path(out_dir_) / format_name(keep_ids_.front());
@@ -197,7 +200,8 @@ void CheckpointHook::after_train_iter(Runner& runner, int64_t, const TensorDict&
   if (options_.by_epoch) return;
   if (every_n_train_iters(runner, options_.interval, options_.save_begin) ||
       (options_.save_last && is_last_train_iter(runner))) {
-    runner.logger().info("Saving checkpoint at " + std::to_string(runner.iter() + 1) + " iterations");
+    runner.logger().info("Saving checkpoint at " + std::to_string(runner.iter() + 1) +
+                         " iterations");
     save_with_step(runner, runner.iter() + 1, runner.epoch(), runner.iter() + 1);
   }
 }
@@ -208,7 +212,8 @@ void CheckpointHook::save_with_step(Runner& runner, int64_t step, int64_t meta_e
   std::vector<int64_t> drop;
   if (options_.max_keep_ckpts > 0) {
     drop = retention_after_save(keep_ids_, step, options_.max_keep_ckpts);
-    hub.update_info("keep_ckpt_ids", nlohmann::json(std::vector<int64_t>(keep_ids_.begin(), keep_ids_.end())));
+    hub.update_info("keep_ckpt_ids",
+                    nlohmann::json(std::vector<int64_t>(keep_ids_.begin(), keep_ids_.end())));
   }
   const std::string filename = format_name(step);
   const std::string last = (fs::path(out_dir_) / filename).string();
@@ -232,8 +237,9 @@ void CheckpointHook::save_with_step(Runner& runner, int64_t step, int64_t meta_e
 
 void CheckpointHook::after_val_epoch(Runner& runner, const Metrics& metrics) {
   if (metrics.empty()) {
-    runner.logger().warn("Since `metrics` is an empty dict, the behavior to save the best "
-                         "checkpoint will be skipped in this evaluation.");
+    runner.logger().warn(
+        "Since `metrics` is an empty dict, the behavior to save the best "
+        "checkpoint will be skipped in this evaluation.");
     return;
   }
   if (options_.save_best.empty() || !runner.train_loop_built()) return;
@@ -319,7 +325,8 @@ void CheckpointHook::publish(Runner& runner, const std::string& path) {
   if (!removed.empty())
     runner.logger().info("Key [" + removed +
                          "] will be removed because they are not found in published_keys. If you "
-                         "want to keep them, please set `" + removed + "` in published_keys");
+                         "want to keep them, please set `" +
+                         removed + "` in published_keys");
   const std::vector<char> bytes = serialize_checkpoint(ckpt);
   const std::string sha = sha256_hex(bytes.data(), bytes.size());
   // Only the file name of `path` is used, so the published file always lands in out_dir.

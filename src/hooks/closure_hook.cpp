@@ -5,8 +5,8 @@ namespace mmhook {
 ClosureHook::ClosureHook(Stage stage, Fn fn) : stage_(stage), fn_(std::move(fn)) {
   MMHOOK_CHECK(static_cast<int>(stage) >= 0 && static_cast<int>(stage) < kNumStages,
                "ClosureHook: invalid stage ", static_cast<int>(stage));
-  MMHOOK_CHECK(static_cast<bool>(fn_), "ClosureHook: the function for stage ",
-               stage_name(stage), " is empty");
+  MMHOOK_CHECK(static_cast<bool>(fn_), "ClosureHook: the function for stage ", stage_name(stage),
+               " is empty");
 }
 
 void ClosureHook::fire(Stage s, Runner& r, const StageArgs& args) {
@@ -73,15 +73,13 @@ void ClosureHook::before_val_iter(Runner& r, int64_t i, const TensorDict& b) {
 void ClosureHook::before_test_iter(Runner& r, int64_t i, const TensorDict& b) {
   fire(Stage::kBeforeTestIter, r, iter_args(i, b));
 }
-void ClosureHook::after_train_iter(Runner& r, int64_t i, const TensorDict& b,
-                                   const TensorDict& o) {
+void ClosureHook::after_train_iter(Runner& r, int64_t i, const TensorDict& b, const TensorDict& o) {
   fire(Stage::kAfterTrainIter, r, iter_args(i, b, &o));
 }
 void ClosureHook::after_val_iter(Runner& r, int64_t i, const TensorDict& b, const TensorDict& o) {
   fire(Stage::kAfterValIter, r, iter_args(i, b, &o));
 }
-void ClosureHook::after_test_iter(Runner& r, int64_t i, const TensorDict& b,
-                                  const TensorDict& o) {
+void ClosureHook::after_test_iter(Runner& r, int64_t i, const TensorDict& b, const TensorDict& o) {
   fire(Stage::kAfterTestIter, r, iter_args(i, b, &o));
 }
 

@@ -72,8 +72,8 @@ void EarlyStoppingHook::after_val_epoch(Runner& runner, const Metrics& metrics) 
   if (found == nullptr) {
     std::string keys;
     for (const auto& k : metrics.keys()) keys += (keys.empty() ? "" : ", ") + k;
-    const std::string msg = "Skip early stopping process since the evaluation results ([" +
-                            keys + "]) do not include `monitor` (" + options_.monitor + ").";
+    const std::string msg = "Skip early stopping process since the evaluation results ([" + keys +
+                            "]) do not include `monitor` (" + options_.monitor + ").";
     if (options_.strict) MMHOOK_THROW(Code::kFailedPrecondition, msg);
     runner.logger().warn(msg);
     return;
@@ -88,16 +88,15 @@ void EarlyStoppingHook::after_val_epoch(Runner& runner, const Metrics& metrics) 
   } else if (options_.stopping_threshold && better(score, *options_.stopping_threshold)) {
     stop = true;
     best_score_ = score;
-    reason = "Stopping threshold reached: `" + options_.monitor + "` = " + fixed3(score) +
-             " is " + (rule_ == "greater" ? "greater" : "less") + " than " +
+    reason = "Stopping threshold reached: `" + options_.monitor + "` = " + fixed3(score) + " is " +
+             (rule_ == "greater" ? "greater" : "less") + " than " +
              fixed3(*options_.stopping_threshold) + ".";
   } else if (better(best_score_ + min_delta_, score)) {
     ++wait_count_;
     if (wait_count_ >= options_.patience) {
       stop = true;
-      reason = "the monitored metric did not improve in the last " +
-               std::to_string(wait_count_) + " records. best score: " + fixed3(best_score_) +
-               ". ";
+      reason = "the monitored metric did not improve in the last " + std::to_string(wait_count_) +
+               " records. best score: " + fixed3(best_score_) + ". ";
     }
   } else {
     best_score_ = score;
@@ -124,13 +123,13 @@ void EarlyStoppingHook::after_load_checkpoint(Runner& runner, Checkpoint& checkp
   const auto rule = checkpoint.get_hook_state(name(), "rule");
   if (!monitor || !rule || !monitor->isString() || !rule->isString() ||
       monitor->toStringRef() != options_.monitor || rule->toStringRef() != rule_) {
-    runner.logger().warn("EarlyStoppingHook: the checkpoint's early-stopping state watches a "
-                         "different metric or rule; starting afresh.");
+    runner.logger().warn(
+        "EarlyStoppingHook: the checkpoint's early-stopping state watches a "
+        "different metric or rule; starting afresh.");
     return;
   }
-  MMHOOK_CHECK_CODE(best->isDouble() && wait->isInt(), Code::kCheckpoint,
-                    "checkpoint hook_states/", name(),
-                    ": best_score must be a float and wait_count an int");
+  MMHOOK_CHECK_CODE(best->isDouble() && wait->isInt(), Code::kCheckpoint, "checkpoint hook_states/",
+                    name(), ": best_score must be a float and wait_count an int");
   best_score_ = best->toDouble();
   wait_count_ = wait->toInt();
 }
@@ -153,8 +152,9 @@ void register_misc_hooks(Registry<Hook>& r) {
     const bool ai = cfg.get<bool>("after_iter", false);
     return with_path(cfg, [&] { return std::make_shared<EmptyCacheHook>(be, ae, ai); });
   });
-  r.add("SyncBuffersHook",
-        [](const ConfigNode&) -> std::shared_ptr<Hook> { return std::make_shared<SyncBuffersHook>(); });
+  r.add("SyncBuffersHook", [](const ConfigNode&) -> std::shared_ptr<Hook> {
+    return std::make_shared<SyncBuffersHook>();
+  });
   r.add("CheckInvalidLossHook", [](const ConfigNode& cfg) {
     const int64_t interval = cfg.get<int64_t>("interval", 50);
     const std::string on_invalid = cfg.get<std::string>("on_invalid", "stop");

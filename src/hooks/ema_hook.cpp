@@ -73,8 +73,10 @@ EMAHook::EMAHook(EMAHookOptions options) : options_(std::move(options)) {
     try {
       (void)c10::Device(*o.device);
     } catch (const std::exception&) {
-      MMHOOK_THROW(Code::kInvalidArgument, "EMAHook.device must be a device such as 'cpu' or "
-                   "'cuda:0', got '", *o.device, "'");
+      MMHOOK_THROW(Code::kInvalidArgument,
+                   "EMAHook.device must be a device such as 'cpu' or "
+                   "'cuda:0', got '",
+                   *o.device, "'");
     }
   }
 }

@@ -11,7 +11,8 @@
 
 namespace mmhook {
 
-HookTimeBudgetHook::HookTimeBudgetHook(HookTimeBudgetOptions options) : options_(std::move(options)) {
+HookTimeBudgetHook::HookTimeBudgetHook(HookTimeBudgetOptions options)
+    : options_(std::move(options)) {
   MMHOOK_CHECK(options_.budget_ms > 0, "HookTimeBudgetHook.budget_ms must be > 0, got ",
                options_.budget_ms);
   MMHOOK_CHECK(options_.interval > 0, "HookTimeBudgetHook.interval must be > 0, got ",

@@ -86,7 +86,7 @@ void LoggerHook::after_val_epoch(Runner& runner, const Metrics&) {
   auto [tag, line] = runner.log_processor().get_log_after_epoch(
       runner.message_hub(), make_context(runner, Mode::kVal, len, len));
   runner.logger().info(line);
-  const int64_t step = !runner.train_loop_built() ? 0
+  const int64_t step = !runner.train_loop_built()     ? 0
                        : options_.log_metric_by_epoch ? runner.epoch()
                                                       : runner.iter();
   for (auto& backend : runner.vis_backends()) backend->add_scalars(tag, step);
@@ -113,13 +113,17 @@ void LoggerHook::after_run(Runner& runner) {
         << std::setw(10) << "calls" << std::setw(12) << "total ms" << std::setw(12) << "max ms";
   size_t rows = 0;
   for (const auto& t : timings) {
-    out.push_back({{"hook", t.hook}, {"stage", t.stage}, {"calls", t.calls},
-                   {"total_ms", t.total_ms}, {"max_ms", t.max_ms},
+    out.push_back({{"hook", t.hook},
+                   {"stage", t.stage},
+                   {"calls", t.calls},
+                   {"total_ms", t.total_ms},
+                   {"max_ms", t.max_ms},
                    {"timed_calls", t.timed_calls}});
     if (rows++ < 10) {
-      table << "\n" << std::left << std::setw(28) << t.hook << std::setw(24) << t.stage
-            << std::right << std::setw(10) << t.calls << std::setw(12) << std::fixed
-            << std::setprecision(3) << t.total_ms << std::setw(12) << t.max_ms;
+      table << "\n"
+            << std::left << std::setw(28) << t.hook << std::setw(24) << t.stage << std::right
+            << std::setw(10) << t.calls << std::setw(12) << std::fixed << std::setprecision(3)
+            << t.total_ms << std::setw(12) << t.max_ms;
     }
   }
   runner.logger().info(table.str());

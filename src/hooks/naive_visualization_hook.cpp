@@ -28,12 +28,11 @@ struct Glyph {
   uint8_t rows[5];
 };
 constexpr Glyph kFont[] = {
-    {'0', {7, 5, 5, 5, 7}}, {'1', {2, 6, 2, 2, 7}}, {'2', {7, 1, 7, 4, 7}},
-    {'3', {7, 1, 7, 1, 7}}, {'4', {5, 5, 7, 1, 1}}, {'5', {7, 4, 7, 1, 7}},
-    {'6', {7, 4, 7, 5, 7}}, {'7', {7, 1, 1, 1, 1}}, {'8', {7, 5, 7, 5, 7}},
-    {'9', {7, 5, 7, 1, 7}}, {':', {0, 2, 0, 2, 0}}, {'-', {0, 0, 7, 0, 0}},
-    {'?', {7, 1, 3, 0, 2}}, {'G', {7, 4, 5, 5, 7}}, {'T', {7, 2, 2, 2, 2}},
-    {'P', {7, 5, 7, 4, 4}}, {'R', {6, 5, 6, 5, 5}},
+    {'0', {7, 5, 5, 5, 7}}, {'1', {2, 6, 2, 2, 7}}, {'2', {7, 1, 7, 4, 7}}, {'3', {7, 1, 7, 1, 7}},
+    {'4', {5, 5, 7, 1, 1}}, {'5', {7, 4, 7, 1, 7}}, {'6', {7, 4, 7, 5, 7}}, {'7', {7, 1, 1, 1, 1}},
+    {'8', {7, 5, 7, 5, 7}}, {'9', {7, 5, 7, 1, 7}}, {':', {0, 2, 0, 2, 0}}, {'-', {0, 0, 7, 0, 0}},
+    {'?', {7, 1, 3, 0, 2}}, {'G', {7, 4, 5, 5, 7}}, {'T', {7, 2, 2, 2, 2}}, {'P', {7, 5, 7, 4, 4}},
+    {'R', {6, 5, 6, 5, 5}},
 };
 
 const Glyph& glyph(char c) {
@@ -110,8 +109,7 @@ bool write_png_file(FILE* f, const uint8_t* rgb, png_uint_32 width, png_uint_32 
 
 // ---------------------------------------------------------------------------- tensor helpers
 [[noreturn]] void bad_tensor(const std::string& what, const at::Tensor& t) {
-  MMHOOK_THROW(Code::kInvalidArgument, "NaiveVisualizationHook: ", what, ", got shape ",
-               t.sizes());
+  MMHOOK_THROW(Code::kInvalidArgument, "NaiveVisualizationHook: ", what, ", got shape ", t.sizes());
 }
 
 // Class indices [B] (long) from targets [B] / [B, 1] or logits [B, K] (argmax) / indices [B].
@@ -124,8 +122,8 @@ std::vector<int64_t> class_indices(const at::Tensor& t, int64_t batch, bool logi
     x = x.argmax(1);
   } else {
     if (x.numel() != batch)
-      bad_tensor(std::string(name) + " must hold one class index per image (B = " +
-                     std::to_string(batch) + ")",
+      bad_tensor(std::string(name) +
+                     " must hold one class index per image (B = " + std::to_string(batch) + ")",
                  x);
     x = x.reshape({batch});
     if (x.is_floating_point()) x = x.round();
@@ -159,8 +157,8 @@ void write_png_rgb(const std::string& path, const RgbImage& image) {
   if (!ok || !flushed || !closed) {
     std::error_code ec;
     if (fs::is_regular_file(path, ec)) fs::remove(path, ec);  // never a device or a link target
-    MMHOOK_THROW(Code::kIo, "cannot write PNG '", path, "': ",
-                 !ok ? std::string(err.message) : std::string(std::strerror(saved_errno)));
+    MMHOOK_THROW(Code::kIo, "cannot write PNG '", path,
+                 "': ", !ok ? std::string(err.message) : std::string(std::strerror(saved_errno)));
   }
 }
 
@@ -205,8 +203,10 @@ RgbImage NaiveVisualizationHook::render(const at::Tensor& inputs, const at::Tens
     MMHOOK_CHECK(n == 1 || n == channels, "NaiveVisualizationHook: mean/std have ", n,
                  " values but the images have ", channels, " channels");
     auto opts = torch::TensorOptions().dtype(torch::kFloat);
-    at::Tensor mean = torch::tensor(std::vector<float>(options_.mean.begin(), options_.mean.end()), opts);
-    at::Tensor std = torch::tensor(std::vector<float>(options_.std.begin(), options_.std.end()), opts);
+    at::Tensor mean =
+        torch::tensor(std::vector<float>(options_.mean.begin(), options_.mean.end()), opts);
+    at::Tensor std =
+        torch::tensor(std::vector<float>(options_.std.begin(), options_.std.end()), opts);
     x = x * std.view({1, n, 1, 1}) + mean.view({1, n, 1, 1});
   }
   x = (x.clamp(0.0, 1.0) * 255.0).round().to(torch::kByte);

@@ -44,8 +44,7 @@ CheckInvalidLossHook::CheckInvalidLossHook(int64_t interval, std::string on_inva
     : interval_(interval), on_invalid_(std::move(on_invalid)) {
   MMHOOK_CHECK(interval_ > 0, "CheckInvalidLossHook.interval must be > 0, got ", interval_);
   MMHOOK_CHECK(on_invalid_ == "stop" || on_invalid_ == "skip",
-               "CheckInvalidLossHook.on_invalid must be 'stop' or 'skip', got '", on_invalid_,
-               "'");
+               "CheckInvalidLossHook.on_invalid must be 'stop' or 'skip', got '", on_invalid_, "'");
 }
 
 void CheckInvalidLossHook::before_train_iter(Runner& runner, int64_t, const TensorDict&) {

@@ -78,10 +78,11 @@ std::string hostname() {
 // -- ProfilerTrace ------------------------------------------------------------------------------
 
 ProfilerTrace::ProfilerTrace(std::vector<ProfilerEvent> events) : events_(std::move(events)) {
-  std::stable_sort(events_.begin(), events_.end(), [](const ProfilerEvent& a, const ProfilerEvent& b) {
-    if (a.start_us != b.start_us) return a.start_us < b.start_us;
-    return a.duration_us > b.duration_us;  // parents before children that start with them
-  });
+  std::stable_sort(
+      events_.begin(), events_.end(), [](const ProfilerEvent& a, const ProfilerEvent& b) {
+        if (a.start_us != b.start_us) return a.start_us < b.start_us;
+        return a.duration_us > b.duration_us;  // parents before children that start with them
+      });
   // Self time: subtract the durations of directly nested events on the same thread.
   std::map<uint64_t, std::vector<size_t>> stacks;
   for (size_t i = 0; i < events_.size(); ++i) {
@@ -139,22 +140,21 @@ std::vector<ProfilerOpAverage> ProfilerTrace::key_averages(const std::string& so
                  "' (expected cpu_time_total, self_cpu_time_total, cpu_time, self_cpu_time, "
                  "count or flops)");
   }
-  std::stable_sort(rows.begin(), rows.end(), [&key](const ProfilerOpAverage& a,
-                                                    const ProfilerOpAverage& b) {
-    return key(a) > key(b);
-  });
+  std::stable_sort(
+      rows.begin(), rows.end(),
+      [&key](const ProfilerOpAverage& a, const ProfilerOpAverage& b) { return key(a) > key(b); });
   return rows;
 }
 
 std::string ProfilerTrace::table(const std::string& sort_by, int64_t row_limit) const {
   std::vector<ProfilerOpAverage> rows = key_averages(sort_by);
   double self_total = 0;
-  for (const ProfilerOpAverage& r : rows) self_total += static_cast<double>(r.self_cpu_time_total_us);
+  for (const ProfilerOpAverage& r : rows)
+    self_total += static_cast<double>(r.self_cpu_time_total_us);
   if (row_limit >= 0 && static_cast<int64_t>(rows.size()) > row_limit) rows.resize(row_limit);
 
-  const std::vector<std::string> headers = {"Name",        "Self CPU %",   "Self CPU",
-                                            "CPU total %", "CPU total",    "CPU time avg",
-                                            "# of Calls"};
+  const std::vector<std::string> headers = {"Name",      "Self CPU %",   "Self CPU",  "CPU total %",
+                                            "CPU total", "CPU time avg", "# of Calls"};
   std::vector<std::vector<std::string>> cells;
   for (const ProfilerOpAverage& r : rows) {
     const double total = static_cast<double>(r.cpu_time_total_us);
@@ -199,18 +199,16 @@ void ProfilerTrace::export_chrome_trace(const std::string& path) const {
   nlohmann::json trace_events = nlohmann::json::array();
   const int64_t pid = static_cast<int64_t>(getpid());
   for (const ProfilerEvent& e : events_) {
-    nlohmann::json ev = {{"ph", "X"},        {"cat", "cpu_op"},       {"name", e.name},
-                         {"pid", pid},       {"tid", e.thread},        {"ts", e.start_us},
-                         {"dur", e.duration_us}};
+    nlohmann::json ev = {{"ph", "X"},       {"cat", "cpu_op"},  {"name", e.name},      {"pid", pid},
+                         {"tid", e.thread}, {"ts", e.start_us}, {"dur", e.duration_us}};
     nlohmann::json args = nlohmann::json::object();
     if (!e.shapes.empty()) args["Input Dims"] = e.shapes;
     if (e.flops > 0) args["flops"] = e.flops;
     ev["args"] = std::move(args);
     trace_events.push_back(std::move(ev));
   }
-  nlohmann::json doc = {{"schemaVersion", 1},
-                        {"displayTimeUnit", "ms"},
-                        {"traceEvents", std::move(trace_events)}};
+  nlohmann::json doc = {
+      {"schemaVersion", 1}, {"displayTimeUnit", "ms"}, {"traceEvents", std::move(trace_events)}};
   std::ofstream out(path);
   MMHOOK_CHECK_CODE(out.good(), Code::kIo, "ProfilerHook: cannot write the trace '", path, "'");
   out << doc.dump();
@@ -231,19 +229,24 @@ ProfilerSchedule::Action ProfilerSchedule::action(int64_t step) const {
 }
 
 ProfilerSchedule ProfilerSchedule::from_json(const nlohmann::json& kwargs) {
-  MMHOOK_CHECK(kwargs.is_object(), "ProfilerHook.schedule must be a dict of torch.profiler."
-               "schedule arguments, got ", dump_value(kwargs));
+  MMHOOK_CHECK(kwargs.is_object(),
+               "ProfilerHook.schedule must be a dict of torch.profiler."
+               "schedule arguments, got ",
+               dump_value(kwargs));
   for (const auto& kv : kwargs.items()) {
     const std::string& k = kv.key();
-    MMHOOK_CHECK(k == "wait" || k == "warmup" || k == "active" || k == "repeat" || k == "skip_first",
-                 "ProfilerHook.schedule got an unexpected keyword argument '", k, "' in ",
-                 dump_value(kwargs));
+    MMHOOK_CHECK(
+        k == "wait" || k == "warmup" || k == "active" || k == "repeat" || k == "skip_first",
+        "ProfilerHook.schedule got an unexpected keyword argument '", k, "' in ",
+        dump_value(kwargs));
     MMHOOK_CHECK(kv.value().is_number_integer(), "ProfilerHook.schedule.", k,
                  " must be an integer, got ", dump_value(kv.value()));
   }
   for (const char* required : {"wait", "warmup", "active"})
-    MMHOOK_CHECK(kwargs.contains(required), "ProfilerHook.schedule is missing the required "
-                 "argument '", required, "' (got ", dump_value(kwargs), ")");
+    MMHOOK_CHECK(kwargs.contains(required),
+                 "ProfilerHook.schedule is missing the required "
+                 "argument '",
+                 required, "' (got ", dump_value(kwargs), ")");
   ProfilerSchedule s;
   s.wait = kwargs.at("wait").get<int64_t>();
   s.warmup = kwargs.at("warmup").get<int64_t>();
@@ -252,7 +255,8 @@ ProfilerSchedule ProfilerSchedule::from_json(const nlohmann::json& kwargs) {
   s.skip_first = kwargs.value("skip_first", int64_t{0});
   MMHOOK_CHECK(s.wait >= 0 && s.warmup >= 0 && s.active > 0 && s.repeat >= 0 && s.skip_first >= 0,
                "ProfilerHook.schedule needs wait, warmup, repeat, skip_first >= 0 and active > 0, "
-               "got ", dump_value(kwargs));
+               "got ",
+               dump_value(kwargs));
   return s;
 }
 
@@ -275,23 +279,30 @@ ProfilerHook::ProfilerHook(ProfilerHookOptions options)
   if (!options_.on_trace_ready_fn && !otr.is_null()) {
     MMHOOK_CHECK(otr.is_object() && otr.contains("type") && otr.at("type").is_string(),
                  "ProfilerHook.on_trace_ready should be a callable, a dict with a type, or None, "
-                 "got ", dump_value(otr));
+                 "got ",
+                 dump_value(otr));
     const std::string type = otr.at("type").get<std::string>();
     if (type == "log_trace") {
       for (const auto& kv : otr.items()) {
         const std::string& k = kv.key();
         if (k == "type") continue;
         if (k == "sort_by") {
-          MMHOOK_CHECK(kv.value().is_string(), "ProfilerHook.on_trace_ready.sort_by must be a "
-                       "string, got ", dump_value(kv.value()));
+          MMHOOK_CHECK(kv.value().is_string(),
+                       "ProfilerHook.on_trace_ready.sort_by must be a "
+                       "string, got ",
+                       dump_value(kv.value()));
           log_sort_by_ = kv.value().get<std::string>();
         } else if (k == "row_limit") {
-          MMHOOK_CHECK(kv.value().is_number_integer(), "ProfilerHook.on_trace_ready.row_limit "
-                       "must be an integer, got ", dump_value(kv.value()));
+          MMHOOK_CHECK(kv.value().is_number_integer(),
+                       "ProfilerHook.on_trace_ready.row_limit "
+                       "must be an integer, got ",
+                       dump_value(kv.value()));
           log_row_limit_ = kv.value().get<int64_t>();
         } else {
-          MMHOOK_THROW(Code::kInvalidArgument, "ProfilerHook.on_trace_ready (log_trace) got an "
-                       "unsupported table argument '", k, "' (supported: sort_by, row_limit)");
+          MMHOOK_THROW(Code::kInvalidArgument,
+                       "ProfilerHook.on_trace_ready (log_trace) got an "
+                       "unsupported table argument '",
+                       k, "' (supported: sort_by, row_limit)");
         }
       }
       ProfilerTrace({}).key_averages(log_sort_by_);  // validates sort_by now
@@ -299,9 +310,10 @@ ProfilerHook::ProfilerHook(ProfilerHookOptions options)
       for (const auto& kv : otr.items()) {
         const std::string& k = kv.key();
         if (k == "type") continue;
-        MMHOOK_CHECK(k == "dir_name" || k == "worker_name", "ProfilerHook.on_trace_ready "
-                     "(tb_trace) got an unsupported argument '", k,
-                     "' (supported: dir_name, worker_name)");
+        MMHOOK_CHECK(k == "dir_name" || k == "worker_name",
+                     "ProfilerHook.on_trace_ready "
+                     "(tb_trace) got an unsupported argument '",
+                     k, "' (supported: dir_name, worker_name)");
         MMHOOK_CHECK(kv.value().is_string(), "ProfilerHook.on_trace_ready.", k,
                      " must be a string, got ", dump_value(kv.value()));
       }
@@ -332,8 +344,9 @@ std::set<timpl::ActivityType> activities_of(const ProfilerHookOptions& o, Runner
     if (torch::cuda::is_available()) {
       acts.insert(timpl::ActivityType::CUDA);
     } else if (runner != nullptr) {
-      runner->logger().warn("ProfilerHook: activity_with_cuda=True but CUDA is not available; "
-                            "profiling CPU activity only");
+      runner->logger().warn(
+          "ProfilerHook: activity_with_cuda=True but CUDA is not available; "
+          "profiling CPU activity only");
     }
   }
   if (acts.empty()) acts.insert(timpl::ActivityType::CPU);  // torch: all supported activities
@@ -350,7 +363,8 @@ void ProfilerHook::start_recording() {
     tprof::prepareProfiler(config, acts);
     tprof::enableProfiler(config, acts);
   } catch (const c10::Error& e) {
-    MMHOOK_THROW(Code::kTorch, "ProfilerHook: cannot start the profiler: ", e.what_without_backtrace());
+    MMHOOK_THROW(Code::kTorch,
+                 "ProfilerHook: cannot start the profiler: ", e.what_without_backtrace());
   }
   recording_ = true;
 }
@@ -362,7 +376,8 @@ void ProfilerHook::stop_recording(Runner& runner) {
     result = tprof::disableProfiler();
   } catch (const c10::Error& e) {
     recording_ = false;
-    MMHOOK_THROW(Code::kTorch, "ProfilerHook: cannot stop the profiler: ", e.what_without_backtrace());
+    MMHOOK_THROW(Code::kTorch,
+                 "ProfilerHook: cannot stop the profiler: ", e.what_without_backtrace());
   }
   recording_ = false;
   std::vector<ProfilerEvent> events;
@@ -433,8 +448,9 @@ void ProfilerHook::transit(Runner& runner, Action from, std::optional<Action> to
     return;
   }
   if (from == Action::kRecord && !will_record) {
-    runner.logger().warn("ProfilerHook: incorrect schedule: RECORD followed by a non-recording "
-                         "step");
+    runner.logger().warn(
+        "ProfilerHook: incorrect schedule: RECORD followed by a non-recording "
+        "step");
     stop_recording(runner);
     return;
   }

@@ -152,8 +152,8 @@ void ProgressBarHook::after_train_iter(Runner&, int64_t, const TensorDict&,
                                        const TensorDict& outputs) {
   std::string postfix;
   if (enabled_) {
-    if (const at::Tensor* loss = outputs.find("loss"); loss != nullptr && loss->defined() &&
-                                                       loss->numel() == 1) {
+    if (const at::Tensor* loss = outputs.find("loss");
+        loss != nullptr && loss->defined() && loss->numel() == 1) {
       char buf[64];
       std::snprintf(buf, sizeof(buf), "loss=%.4g", loss->item<double>());
       postfix = buf;

@@ -109,7 +109,8 @@ double HistoryBuffer::statistics(const std::string& method, int64_t window) cons
 }
 
 void HistoryBuffer::register_statistics(const std::string& name, StatisticFn fn) {
-  MMHOOK_CHECK(!name.empty() && fn, "HistoryBuffer.register_statistics needs a name and a function");
+  MMHOOK_CHECK(!name.empty() && fn,
+               "HistoryBuffer.register_statistics needs a name and a function");
   MMHOOK_CHECK(name != "mean" && name != "max" && name != "min" && name != "current",
                "HistoryBuffer.register_statistics: '", name, "' is a built-in statistic");
   auto& registry = statistic_registry();

@@ -42,7 +42,8 @@ void LocalVisBackend::open_files() {
   make_dirs(vis_dir_);
   if (!scalars_.is_open()) {
     scalars_.open(scalars_path(), std::ios::out | std::ios::app | std::ios::binary);
-    if (!scalars_) MMHOOK_THROW(Code::kIo, "cannot open '", scalars_path(), "': ", std::strerror(errno));
+    if (!scalars_)
+      MMHOOK_THROW(Code::kIo, "cannot open '", scalars_path(), "': ", std::strerror(errno));
   }
   if (!timestamp_json_.is_open()) {
     timestamp_json_.open(timestamp_json_path(), std::ios::out | std::ios::app | std::ios::binary);

@@ -70,8 +70,9 @@ LogProcessor::LogProcessor(Options options) : options_(std::move(options)) {
     } else {
       parsed.log_name = parsed.data_src;
     }
-    MMHOOK_CHECK(seen_names.insert(parsed.log_name).second, "LogProcessor.custom_cfg: found duplicate '",
-                 parsed.log_name, "' for ", parsed.data_src,
+    MMHOOK_CHECK(seen_names.insert(parsed.log_name).second,
+                 "LogProcessor.custom_cfg: found duplicate '", parsed.log_name, "' for ",
+                 parsed.data_src,
                  "; neither define the same log_name twice nor leave log_name out for one "
                  "data_src more than once");
     if (entry.contains("window_size")) parsed.window_size = entry["window_size"];
@@ -86,7 +87,8 @@ LogProcessor::LogProcessor(Options options) : options_(std::move(options)) {
 
   auto pattern = std::make_shared<Pattern>();
   try {
-    pattern->regex = std::regex(options_.mean_pattern, std::regex::ECMAScript | std::regex::optimize);
+    pattern->regex =
+        std::regex(options_.mean_pattern, std::regex::ECMAScript | std::regex::optimize);
   } catch (const std::regex_error& e) {
     MMHOOK_THROW(Code::kInvalidArgument, "LogProcessor.mean_pattern '", options_.mean_pattern,
                  "' is not a valid regex: ", e.what());
@@ -97,13 +99,15 @@ LogProcessor::LogProcessor(Options options) : options_(std::move(options)) {
 LogProcessor LogProcessor::from_config(const ConfigNode& cfg) {
   if (cfg.has("type")) {
     const std::string type = cfg.require<std::string>("type");
-    if (type != "LogProcessor") cfg.fail("type", "unknown log processor '" + type + "' (known: LogProcessor)");
+    if (type != "LogProcessor")
+      cfg.fail("type", "unknown log processor '" + type + "' (known: LogProcessor)");
   }
   Options o;
   o.window_size = cfg.get<int64_t>("window_size", o.window_size);
   o.by_epoch = cfg.get<bool>("by_epoch", o.by_epoch);
   o.custom_cfg = cfg.get<nlohmann::json>("custom_cfg", nlohmann::json::array());
-  if (!o.custom_cfg.is_array()) cfg.fail("custom_cfg", "expected a list, got " + json_type_name(o.custom_cfg));
+  if (!o.custom_cfg.is_array())
+    cfg.fail("custom_cfg", "expected a list, got " + json_type_name(o.custom_cfg));
   o.num_digits = static_cast<int>(cfg.get<int64_t>("num_digits", o.num_digits));
   o.log_with_hierarchy = cfg.get<bool>("log_with_hierarchy", o.log_with_hierarchy);
   o.mean_pattern = cfg.get<std::string>("mean_pattern", o.mean_pattern);
@@ -120,8 +124,8 @@ int64_t LogProcessor::parse_window_size(const nlohmann::json& window_size, const
   if (window_size.is_number_integer()) return window_size.get<int64_t>();
   if (window_size == "epoch") return ctx.batch_idx + 1;
   if (window_size == "global") return ctx.iter + 1;
-  MMHOOK_THROW(Code::kInvalidArgument, "window_size should be int, epoch or global, but got invalid ",
-               window_size.dump());
+  MMHOOK_THROW(Code::kInvalidArgument,
+               "window_size should be int, epoch or global, but got invalid ", window_size.dump());
 }
 
 int64_t LogProcessor::get_iter(const LogContext& ctx) const {
@@ -180,7 +184,8 @@ nlohmann::ordered_json LogProcessor::collect_non_scalars(const MessageHub& hub,
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
   for (const auto& kv : hub.runtime_info()) {
     if (!starts_with(kv.first, mode)) continue;
-    const std::string key = options_.log_with_hierarchy ? kv.first : remove_prefix(kv.first, mode + "/");
+    const std::string key =
+        options_.log_with_hierarchy ? kv.first : remove_prefix(kv.first, mode + "/");
     put(&out, key, nlohmann::ordered_json(kv.second));
   }
   return out;
@@ -210,7 +215,8 @@ std::pair<nlohmann::ordered_json, std::string> LogProcessor::get_log_after_iter(
     if (ctx.mode == Mode::kTrain || ctx.mode == Mode::kVal) {
       const int64_t epoch = get_epoch(ctx);
       std::string epoch_str = "[" + std::to_string(epoch) + "]";
-      if (ctx.train_loop_built) epoch_str = rjust(epoch_str, std::to_string(ctx.max_epochs).size() + 3);
+      if (ctx.train_loop_built)
+        epoch_str = rjust(epoch_str, std::to_string(ctx.max_epochs).size() + 3);
       tag["epoch"] = epoch;
       line = "Epoch(" + mode + ")" + epoch_str + "[" + iter_str + "/" + len_str + "]  ";
     } else {
@@ -218,7 +224,8 @@ std::pair<nlohmann::ordered_json, std::string> LogProcessor::get_log_after_iter(
     }
   } else if (ctx.mode == Mode::kTrain) {
     const std::string max_str = std::to_string(ctx.max_iters);
-    line = "Iter(train) [" + rjust(std::to_string(get_iter(ctx)), max_str.size()) + "/" + max_str + "]  ";
+    line = "Iter(train) [" + rjust(std::to_string(get_iter(ctx)), max_str.size()) + "/" + max_str +
+           "]  ";
   } else {
     line = "Iter(" + mode + ") [" + rjust(std::to_string(ctx.batch_idx + 1), len_str.size()) + "/" +
            len_str + "]  ";
@@ -279,7 +286,8 @@ std::pair<nlohmann::ordered_json, std::string> LogProcessor::get_log_after_epoch
   if (!has_time) entries.push_back(CustomEntry{"time", "time", "mean", "epoch"});
   if (!has_data_time) entries.push_back(CustomEntry{"data_time", "data_time", "mean", "epoch"});
 
-  const nlohmann::ordered_json ori_tag = collect_scalars(hub, ctx, entries, options_.log_with_hierarchy);
+  const nlohmann::ordered_json ori_tag =
+      collect_scalars(hub, ctx, entries, options_.log_with_hierarchy);
   const nlohmann::ordered_json non_scalar = collect_non_scalars(hub, ctx);
   nlohmann::ordered_json tag = nlohmann::ordered_json::object();
   nlohmann::ordered_json time_tag = nlohmann::ordered_json::object();

@@ -75,9 +75,10 @@ MessageHub& MessageHub::get_current_instance() {
 
 void MessageHub::set_resumed(const std::string& key, bool resumed) {
   if (const bool* flag = resumed_keys_.find(key)) {
-    MMHOOK_CHECK_CODE(*flag == resumed, Code::kFailedPrecondition, "MessageHub '", name_, "': key '",
-                      key, "' used to be resumed=", *flag ? "true" : "false", ", got resumed=",
-                      resumed ? "true" : "false", "; a key's resumed flag cannot change");
+    MMHOOK_CHECK_CODE(*flag == resumed, Code::kFailedPrecondition, "MessageHub '", name_,
+                      "': key '", key, "' used to be resumed=", *flag ? "true" : "false",
+                      ", got resumed=", resumed ? "true" : "false",
+                      "; a key's resumed flag cannot change");
     return;
   }
   resumed_keys_.set(key, resumed);
@@ -92,7 +93,8 @@ double read_scalar(const at::Tensor& t) {
     switch (t.scalar_type()) {
       case at::kFloat: return static_cast<double>(*static_cast<const float*>(p));
       case at::kDouble: return *static_cast<const double*>(p);
-      case at::kHalf: return static_cast<double>(static_cast<float>(*static_cast<const c10::Half*>(p)));
+      case at::kHalf:
+        return static_cast<double>(static_cast<float>(*static_cast<const c10::Half*>(p)));
       case at::kBFloat16:
         return static_cast<double>(static_cast<float>(*static_cast<const c10::BFloat16*>(p)));
       case at::kLong: return static_cast<double>(*static_cast<const int64_t*>(p));
@@ -272,15 +274,22 @@ void MessageHub::load_state_dict(const c10::IValue& state) {
     std::vector<double> values;
     std::vector<int64_t> counts;
     for (const c10::IValue& v : read_list("log_history")) {
-      if (v.isDouble()) values.push_back(v.toDouble());
-      else if (v.isInt()) values.push_back(static_cast<double>(v.toInt()));
-      else if (v.isBool()) values.push_back(v.toBool() ? 1.0 : 0.0);
-      else bad_state(path + ".log_history", "must hold numbers");
+      if (v.isDouble())
+        values.push_back(v.toDouble());
+      else if (v.isInt())
+        values.push_back(static_cast<double>(v.toInt()));
+      else if (v.isBool())
+        values.push_back(v.toBool() ? 1.0 : 0.0);
+      else
+        bad_state(path + ".log_history", "must hold numbers");
     }
     for (const c10::IValue& v : read_list("count_history")) {
-      if (v.isInt()) counts.push_back(v.toInt());
-      else if (v.isDouble()) counts.push_back(static_cast<int64_t>(v.toDouble()));
-      else bad_state(path + ".count_history", "must hold numbers");
+      if (v.isInt())
+        counts.push_back(v.toInt());
+      else if (v.isDouble())
+        counts.push_back(static_cast<int64_t>(v.toDouble()));
+      else
+        bad_state(path + ".count_history", "must hold numbers");
     }
     if (values.size() != counts.size()) {
       bad_state(path, "has log_history and count_history of different lengths");
@@ -293,8 +302,8 @@ void MessageHub::load_state_dict(const c10::IValue& state) {
       }
       max_length = ml->value().toInt();
     }
-    new_scalars.set(key, HistoryBuffer(std::move(values), std::move(counts),
-                                       static_cast<size_t>(max_length)));
+    new_scalars.set(
+        key, HistoryBuffer(std::move(values), std::move(counts), static_cast<size_t>(max_length)));
   }
   OrderedMap<nlohmann::json> new_info;
   for (const auto& item : info) {
@@ -346,11 +355,13 @@ static c10::IValue hub_json_to_ivalue(const nlohmann::json& value) {
     }
     case nlohmann::json::value_t::object: {
       auto dict = new_dict();
-      for (auto it = value.begin(); it != value.end(); ++it) dict.insert(it.key(), hub_json_to_ivalue(it.value()));
+      for (auto it = value.begin(); it != value.end(); ++it)
+        dict.insert(it.key(), hub_json_to_ivalue(it.value()));
       return c10::IValue(dict);
     }
     default:
-      MMHOOK_THROW(Code::kInvalidArgument, "json_to_ivalue: unsupported JSON type ", value.type_name());
+      MMHOOK_THROW(Code::kInvalidArgument, "json_to_ivalue: unsupported JSON type ",
+                   value.type_name());
   }
 }
 

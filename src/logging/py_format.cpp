@@ -11,7 +11,8 @@ namespace {
 std::string printf_double(const char* fmt, int digits, double x) {
   char buf[512];
   int n = std::snprintf(buf, sizeof(buf), fmt, digits, x);
-  if (n >= 0 && static_cast<size_t>(n) < sizeof(buf)) return std::string(buf, static_cast<size_t>(n));
+  if (n >= 0 && static_cast<size_t>(n) < sizeof(buf))
+    return std::string(buf, static_cast<size_t>(n));
   std::string out(static_cast<size_t>(n) + 1, '\0');
   std::snprintf(out.data(), out.size(), fmt, digits, x);
   out.resize(static_cast<size_t>(n));
@@ -21,12 +22,8 @@ std::string printf_double(const char* fmt, int digits, double x) {
 template <class Json>
 void append_py_str(const Json& v, std::string* out, bool top) {
   switch (v.type()) {
-    case nlohmann::json::value_t::null:
-      *out += "None";
-      break;
-    case nlohmann::json::value_t::boolean:
-      *out += v.template get<bool>() ? "True" : "False";
-      break;
+    case nlohmann::json::value_t::null: *out += "None"; break;
+    case nlohmann::json::value_t::boolean: *out += v.template get<bool>() ? "True" : "False"; break;
     case nlohmann::json::value_t::number_integer:
       *out += std::to_string(v.template get<int64_t>());
       break;
@@ -63,9 +60,7 @@ void append_py_str(const Json& v, std::string* out, bool top) {
       *out += '}';
       break;
     }
-    default:
-      *out += "<binary>";
-      break;
+    default: *out += "<binary>"; break;
   }
 }
 
@@ -90,17 +85,26 @@ void append_json_string(const std::string& s, std::string* out) {
         case '\b': *out += "\\b"; break;
         case '\f': *out += "\\f"; break;
         default:
-          if (c < 0x20) append_hex4(c, out);
-          else *out += static_cast<char>(c);
+          if (c < 0x20)
+            append_hex4(c, out);
+          else
+            *out += static_cast<char>(c);
       }
       ++i;
       continue;
     }
     unsigned cp = 0;
     size_t len = 0;
-    if ((c & 0xE0) == 0xC0) { cp = c & 0x1F; len = 2; }
-    else if ((c & 0xF0) == 0xE0) { cp = c & 0x0F; len = 3; }
-    else if ((c & 0xF8) == 0xF0) { cp = c & 0x07; len = 4; }
+    if ((c & 0xE0) == 0xC0) {
+      cp = c & 0x1F;
+      len = 2;
+    } else if ((c & 0xF0) == 0xE0) {
+      cp = c & 0x0F;
+      len = 3;
+    } else if ((c & 0xF8) == 0xF0) {
+      cp = c & 0x07;
+      len = 4;
+    }
     if (len == 0 || i + len > s.size()) {
       append_hex4(c, out);
       ++i;
@@ -127,12 +131,17 @@ void append_json(const nlohmann::ordered_json& v, std::string* out) {
     case nlohmann::json::value_t::number_unsigned: *out += std::to_string(v.get<uint64_t>()); break;
     case nlohmann::json::value_t::number_float: {
       double x = v.get<double>();
-      if (std::isnan(x)) *out += "NaN";
-      else if (std::isinf(x)) *out += x > 0 ? "Infinity" : "-Infinity";
-      else *out += py_float_repr(x);
+      if (std::isnan(x))
+        *out += "NaN";
+      else if (std::isinf(x))
+        *out += x > 0 ? "Infinity" : "-Infinity";
+      else
+        *out += py_float_repr(x);
       break;
     }
-    case nlohmann::json::value_t::string: append_json_string(v.get_ref<const std::string&>(), out); break;
+    case nlohmann::json::value_t::string:
+      append_json_string(v.get_ref<const std::string&>(), out);
+      break;
     case nlohmann::json::value_t::array: {
       *out += '[';
       bool first = true;
@@ -194,7 +203,8 @@ std::string py_float_repr(double x) {
     } else if (decpt >= nd) {
       body = digits + std::string(static_cast<size_t>(decpt - nd), '0') + ".0";
     } else {
-      body = digits.substr(0, static_cast<size_t>(decpt)) + "." + digits.substr(static_cast<size_t>(decpt));
+      body = digits.substr(0, static_cast<size_t>(decpt)) + "." +
+             digits.substr(static_cast<size_t>(decpt));
     }
   } else {
     body = digits.substr(0, 1);

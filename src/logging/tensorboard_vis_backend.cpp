@@ -25,7 +25,9 @@ class ProtoWriter {
     }
     buf_ += static_cast<char>(v);
   }
-  void key(int field, int wire_type) { varint((static_cast<uint64_t>(field) << 3) | static_cast<uint64_t>(wire_type)); }
+  void key(int field, int wire_type) {
+    varint((static_cast<uint64_t>(field) << 3) | static_cast<uint64_t>(wire_type));
+  }
   void varint_field(int field, uint64_t v) {
     key(field, 0);
     varint(v);
@@ -132,7 +134,8 @@ uint32_t masked_crc32c(const void* data, size_t size) {
   return ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
 }
 
-TensorboardVisBackend::TensorboardVisBackend(std::string save_dir) : save_dir_(std::move(save_dir)) {}
+TensorboardVisBackend::TensorboardVisBackend(std::string save_dir)
+    : save_dir_(std::move(save_dir)) {}
 
 TensorboardVisBackend::~TensorboardVisBackend() {
   try {
@@ -156,7 +159,8 @@ void TensorboardVisBackend::open_file() {
     path_ = dir + "/events.out.tfevents." + stamp + "." + hostname() + "." +
             std::to_string(::getpid()) + "." + std::to_string(counter++);
   }
-  const bool fresh = !std::filesystem::exists(path_, ec) || std::filesystem::file_size(path_, ec) == 0;
+  const bool fresh =
+      !std::filesystem::exists(path_, ec) || std::filesystem::file_size(path_, ec) == 0;
   out_.open(path_, std::ios::out | std::ios::app | std::ios::binary);
   if (!out_) MMHOOK_THROW(Code::kIo, "cannot open '", path_, "': ", std::strerror(errno));
   if (fresh) {

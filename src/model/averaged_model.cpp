@@ -44,7 +44,7 @@ at::Tensor AveragedModel::tensor(const std::string& name) const {
 }
 
 std::vector<at::Tensor> AveragedModel::matching_sources(const torch::nn::Module& source,
-                                                       const char* what) const {
+                                                        const char* what) const {
   std::unordered_map<std::string, at::Tensor> by_name;
   for (auto& e : state_dict_entries(source)) by_name.emplace(e.name, e.value);
   std::vector<at::Tensor> out;
@@ -114,9 +114,8 @@ LoadReport AveragedModel::load_named(const c10::impl::GenericDict& state, bool s
   std::unordered_map<std::string, c10::IValue> values;
   std::vector<std::string> state_keys;
   for (const auto& entry : state) {
-    MMHOOK_CHECK_CODE(entry.key().isString(), Code::kCheckpoint,
-                      type_name(), ": state dict keys must be strings, found a '",
-                      entry.key().tagKind(), "'");
+    MMHOOK_CHECK_CODE(entry.key().isString(), Code::kCheckpoint, type_name(),
+                      ": state dict keys must be strings, found a '", entry.key().tagKind(), "'");
     state_keys.push_back(entry.key().toStringRef());
     values[state_keys.back()] = entry.value();
   }
@@ -129,8 +128,9 @@ LoadReport AveragedModel::load_named(const c10::impl::GenericDict& state, bool s
   for (const auto& key : state_keys)
     if (!known.count(key)) report.unexpected_keys.push_back(key);
   if (strict && (!report.missing_keys.empty() || !report.unexpected_keys.empty())) {
-    MMHOOK_THROW(Code::kCheckpoint,
-                 describe_key_mismatch(type_name() + ": error(s) in loading state_dict (strict):", report));
+    MMHOOK_THROW(
+        Code::kCheckpoint,
+        describe_key_mismatch(type_name() + ": error(s) in loading state_dict (strict):", report));
   }
   // Validate everything before copying, so an error leaves the average untouched.
   std::vector<std::pair<at::Tensor, at::Tensor>> copies;
@@ -165,9 +165,8 @@ void AveragedModel::swap_with(torch::nn::Module& source) {
 
 // -- ExponentialMovingAverage ------------------------------------------------------------------
 
-ExponentialMovingAverage::ExponentialMovingAverage(const torch::nn::Module& source,
-                                                   double momentum, int64_t interval,
-                                                   bool update_buffers,
+ExponentialMovingAverage::ExponentialMovingAverage(const torch::nn::Module& source, double momentum,
+                                                   int64_t interval, bool update_buffers,
                                                    const std::optional<c10::Device>& device)
     : AveragedModel(source, interval, update_buffers, device), momentum_(momentum) {
   MMHOOK_CHECK(momentum > 0.0 && momentum < 1.0,
@@ -193,8 +192,7 @@ MomentumAnnealingEMA::MomentumAnnealingEMA(const torch::nn::Module& source, doub
   MMHOOK_CHECK(gamma > 0.0, "MomentumAnnealingEMA.gamma must be greater than 0, got ", gamma);
 }
 
-void MomentumAnnealingEMA::avg_func(at::Tensor& averaged, const at::Tensor& source,
-                                    int64_t steps) {
+void MomentumAnnealingEMA::avg_func(at::Tensor& averaged, const at::Tensor& source, int64_t steps) {
   const double m = std::max(momentum(), gamma_ / (gamma_ + static_cast<double>(steps)));
   averaged.lerp_(source, m);
 }
@@ -244,8 +242,8 @@ std::unique_ptr<AveragedModel> build_averaged_model(const std::string& type,
                                                   o.update_buffers, device);
   }
   if (type == "StochasticWeightAverage") {
-    MMHOOK_CHECK(!o.momentum, "StochasticWeightAverage does not take 'momentum' (got ",
-                 *o.momentum, ")");
+    MMHOOK_CHECK(!o.momentum, "StochasticWeightAverage does not take 'momentum' (got ", *o.momentum,
+                 ")");
     MMHOOK_CHECK(!o.gamma, "StochasticWeightAverage does not take 'gamma' (got ", *o.gamma, ")");
     return std::make_unique<StochasticWeightAverage>(source, o.interval, o.update_buffers, device);
   }

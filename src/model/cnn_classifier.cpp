@@ -22,8 +22,7 @@ CNNClassifier::CNNClassifier(CNNClassifierOptions options)
     const std::string n = std::to_string(i + 1);
     convs_.push_back(
         register_module("conv" + n, torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3))));
-    if (options_.batch_norm)
-      bns_.push_back(register_module("bn" + n, torch::nn::BatchNorm2d(out)));
+    if (options_.batch_norm) bns_.push_back(register_module("bn" + n, torch::nn::BatchNorm2d(out)));
     size = (size - 2) / 2;  // 3x3 conv without padding, then 2x2 max pool
     MMHOOK_CHECK(size >= 1, "CNNClassifier: input_size ", options_.input_size, " is too small for ",
                  options_.channels.size(), " conv blocks");

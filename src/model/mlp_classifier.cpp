@@ -18,8 +18,7 @@ MLPClassifier::MLPClassifier(MLPClassifierOptions options)
     MMHOOK_CHECK(out > 0, "MLPClassifier.hidden_dims[", i, "] must be > 0, got ", out);
     const std::string n = std::to_string(i + 1);
     linears_.push_back(register_module("linear" + n, torch::nn::Linear(in, out)));
-    if (options_.batch_norm)
-      bns_.push_back(register_module("bn" + n, torch::nn::BatchNorm1d(out)));
+    if (options_.batch_norm) bns_.push_back(register_module("bn" + n, torch::nn::BatchNorm1d(out)));
     in = out;
   }
   linears_.push_back(register_module("linear" + std::to_string(options_.hidden_dims.size() + 1),

@@ -20,9 +20,8 @@ void mirror(const torch::jit::Module& src, torch::nn::Module& dst) {
     dst.register_parameter(p.name, p.value, p.value.requires_grad());
   for (const auto& b : src.named_buffers(/*recurse=*/false)) dst.register_buffer(b.name, b.value);
   for (const auto& c : src.named_children()) {
-    auto holder = std::make_shared<torch::nn::Module>(c.value.type()->name()
-                                                          ? c.value.type()->name()->name()
-                                                          : c.name);
+    auto holder = std::make_shared<torch::nn::Module>(
+        c.value.type()->name() ? c.value.type()->name()->name() : c.name);
     dst.register_module(c.name, holder);
     mirror(c.value, *holder);
   }
@@ -37,7 +36,8 @@ struct TorchScriptModel::Impl {
 TorchScriptModel::TorchScriptModel(TorchScriptModelOptions options)
     : BaseModel("TorchScriptModel"), options_(std::move(options)), impl_(std::make_unique<Impl>()) {
   const std::string& path = options_.path;
-  MMHOOK_CHECK(!path.empty(), "TorchScriptModel.path: a file written by torch.jit.save is required");
+  MMHOOK_CHECK(!path.empty(),
+               "TorchScriptModel.path: a file written by torch.jit.save is required");
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec))
     MMHOOK_THROW(Code::kIo, "TorchScriptModel.path '", path, "': no such file");

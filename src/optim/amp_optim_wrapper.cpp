@@ -59,8 +59,10 @@ at::ScalarType parse_amp_dtype(const std::string& name) {
   if (name == "bfloat16") return at::kBFloat16;
   if (name == "float32" || name == "float") return at::kFloat;
   if (name == "float64" || name == "double") return at::kDouble;
-  MMHOOK_THROW(Code::kInvalidArgument, "AmpOptimWrapper.dtype must be one of float16, bfloat16, "
-                                       "float32, float64, got '", name, "'");
+  MMHOOK_THROW(Code::kInvalidArgument,
+               "AmpOptimWrapper.dtype must be one of float16, bfloat16, "
+               "float32, float64, got '",
+               name, "'");
 }
 
 // ------------------------------------------------------------------------------ GradScaler
@@ -73,8 +75,8 @@ GradScaler::GradScaler(double init_scale, double growth_factor, double backoff_f
       growth_interval_(growth_interval) {
   MMHOOK_CHECK(init_scale > 0, "GradScaler.init_scale must be > 0, got ", init_scale);
   MMHOOK_CHECK(growth_factor > 1.0, "GradScaler.growth_factor should be > 1, got ", growth_factor);
-  MMHOOK_CHECK(backoff_factor < 1.0 && backoff_factor > 0, "GradScaler.backoff_factor should be in (0, 1), got ",
-               backoff_factor);
+  MMHOOK_CHECK(backoff_factor < 1.0 && backoff_factor > 0,
+               "GradScaler.backoff_factor should be in (0, 1), got ", backoff_factor);
   MMHOOK_CHECK(growth_interval > 0, "GradScaler.growth_interval should be a positive integer, got ",
                growth_interval);
 }
@@ -84,8 +86,9 @@ at::Tensor GradScaler::scale(const at::Tensor& loss) const {
 }
 
 void GradScaler::unscale_(torch::optim::Optimizer& optimizer) {
-  MMHOOK_CHECK_CODE(!unscaled_, Code::kFailedPrecondition,
-                    "unscale_() has already been called on this optimizer since the last update().");
+  MMHOOK_CHECK_CODE(
+      !unscaled_, Code::kFailedPrecondition,
+      "unscale_() has already been called on this optimizer since the last update().");
   // PyTorch computes inv_scale in double, then keeps it as float32.
   const float inv_scale = static_cast<float>(1.0 / scale_);
   bool found_inf = false;
@@ -140,9 +143,11 @@ void GradScaler::load_state_dict(const c10::IValue& state) {
   auto d = state.toGenericDict();
   auto get = [&](const char* key) {
     auto it = d.find(c10::IValue(std::string(key)));
-    MMHOOK_CHECK_CODE(it != d.end(), Code::kCheckpoint,
-                      "The source state dict is empty, possibly because it was saved from a disabled "
-                      "instance of GradScaler (missing '", key, "').");
+    MMHOOK_CHECK_CODE(
+        it != d.end(), Code::kCheckpoint,
+        "The source state dict is empty, possibly because it was saved from a disabled "
+        "instance of GradScaler (missing '",
+        key, "').");
     return as_double(it->value(), key);
   };
   scale_ = get("scale");
@@ -172,19 +177,26 @@ GradScaler scaler_from(const nlohmann::json& loss_scale, std::optional<double>* 
     for (auto it = loss_scale.begin(); it != loss_scale.end(); ++it) {
       const std::string& k = it.key();
       MMHOOK_CHECK(it.value().is_number(), "AmpOptimWrapper.loss_scale.", k, " must be a number");
-      if (k == "init_scale") init = it.value().get<double>();
-      else if (k == "growth_factor") growth = it.value().get<double>();
-      else if (k == "backoff_factor") backoff = it.value().get<double>();
-      else if (k == "growth_interval") interval = it.value().get<int64_t>();
-      else if (k == "enabled") continue;
+      if (k == "init_scale")
+        init = it.value().get<double>();
+      else if (k == "growth_factor")
+        growth = it.value().get<double>();
+      else if (k == "backoff_factor")
+        backoff = it.value().get<double>();
+      else if (k == "growth_interval")
+        interval = it.value().get<int64_t>();
+      else if (k == "enabled")
+        continue;
       else
-        MMHOOK_THROW(Code::kInvalidArgument, "AmpOptimWrapper.loss_scale: unknown GradScaler argument '", k,
+        MMHOOK_THROW(Code::kInvalidArgument,
+                     "AmpOptimWrapper.loss_scale: unknown GradScaler argument '", k,
                      "' (expected init_scale, growth_factor, backoff_factor, growth_interval)");
     }
     return GradScaler(init, growth, backoff, interval);
   }
   MMHOOK_THROW(Code::kInvalidArgument,
-               "loss_scale must be of type float, dict, or \"dynamic\", but got ", loss_scale.dump());
+               "loss_scale must be of type float, dict, or \"dynamic\", but got ",
+               loss_scale.dump());
 }
 
 }  // namespace
@@ -222,7 +234,8 @@ std::unique_ptr<OptimContext> AmpOptimWrapper::optim_context(torch::nn::Module& 
     break;
   }
   at::ScalarType dtype = cast_dtype_.value_or(cuda ? at::kHalf : at::kBFloat16);
-  const bool supported = cuda ? (dtype == at::kHalf || dtype == at::kBFloat16) : dtype == at::kBFloat16;
+  const bool supported =
+      cuda ? (dtype == at::kHalf || dtype == at::kBFloat16) : dtype == at::kBFloat16;
   if (!supported) {
     // torch.autocast warns and disables itself for dtypes the device cannot autocast to.
     spdlog::warn("In {} autocast, but the target dtype is not supported. Disabling autocast.",
@@ -239,7 +252,8 @@ c10::IValue AmpOptimWrapper::state_dict() const {
 }
 
 void AmpOptimWrapper::load_state_dict(const c10::IValue& state) {
-  MMHOOK_CHECK_CODE(state.isGenericDict(), Code::kCheckpoint, "optimizer state_dict must be a dict");
+  MMHOOK_CHECK_CODE(state.isGenericDict(), Code::kCheckpoint,
+                    "optimizer state_dict must be a dict");
   auto d = state.toGenericDict();
   auto it = d.find(c10::IValue(std::string("loss_scaler")));
   if (it != d.end()) scaler_.load_state_dict(it->value());

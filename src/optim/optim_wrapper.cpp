@@ -12,10 +12,13 @@ namespace {
 
 bool is_numeric(const c10::IValue& v) { return v.isDouble() || v.isInt(); }
 
-double numeric(const c10::IValue& v) { return v.isDouble() ? v.toDouble() : static_cast<double>(v.toInt()); }
+double numeric(const c10::IValue& v) {
+  return v.isDouble() ? v.toDouble() : static_cast<double>(v.toInt());
+}
 
 c10::impl::GenericDict to_dict(const c10::IValue& v, const char* what) {
-  MMHOOK_CHECK_CODE(v.isGenericDict(), Code::kCheckpoint, what, " must be a dict, got ", v.tagKind());
+  MMHOOK_CHECK_CODE(v.isGenericDict(), Code::kCheckpoint, what, " must be a dict, got ",
+                    v.tagKind());
   return v.toGenericDict();
 }
 
@@ -49,7 +52,8 @@ OptimWrapper::OptimWrapper(std::shared_ptr<torch::optim::Optimizer> optimizer,
                accumulative_counts_);
   if (clip_grad_) {
     MMHOOK_CHECK(clip_grad_->type == "norm" || clip_grad_->type == "value",
-                 "OptimWrapper.clip_grad.type must be 'norm' or 'value', got '", clip_grad_->type, "'");
+                 "OptimWrapper.clip_grad.type must be 'norm' or 'value', got '", clip_grad_->type,
+                 "'");
   }
   if (optimizer_->param_groups().size() > 1) base_options_ = optimizer_->defaults().clone();
   extras_.resize(num_param_groups());
@@ -58,12 +62,14 @@ OptimWrapper::OptimWrapper(std::shared_ptr<torch::optim::Optimizer> optimizer,
 OptimWrapper::~OptimWrapper() = default;
 
 torch::optim::Optimizer& OptimWrapper::optimizer() {
-  MMHOOK_CHECK_CODE(optimizer_ != nullptr, Code::kFailedPrecondition, "this wrapper has no optimizer");
+  MMHOOK_CHECK_CODE(optimizer_ != nullptr, Code::kFailedPrecondition,
+                    "this wrapper has no optimizer");
   return *optimizer_;
 }
 
 const torch::optim::Optimizer& OptimWrapper::optimizer() const {
-  MMHOOK_CHECK_CODE(optimizer_ != nullptr, Code::kFailedPrecondition, "this wrapper has no optimizer");
+  MMHOOK_CHECK_CODE(optimizer_ != nullptr, Code::kFailedPrecondition,
+                    "this wrapper has no optimizer");
   return *optimizer_;
 }
 
@@ -145,7 +151,8 @@ void OptimWrapper::clip_grads() {
       if (p.requires_grad() && p.grad().defined()) params.push_back(p);
   if (params.empty()) return;
   if (clip_grad_->type == "norm") {
-    double norm = torch::nn::utils::clip_grad_norm_(params, clip_grad_->max_norm, clip_grad_->norm_type);
+    double norm =
+        torch::nn::utils::clip_grad_norm_(params, clip_grad_->max_norm, clip_grad_->norm_type);
     report_scalar("train/grad_norm", norm);
   } else {
     torch::nn::utils::clip_grad_value_(params, clip_grad_->clip_value);
@@ -190,8 +197,8 @@ double OptimWrapper::get_group_value(size_t group, const std::string& name) cons
   check_group(group);
   if (auto v = detail::get_option(optimizer_type_, options_of(group), name)) return *v;
   const double* extra = extras_[group].find(name);
-  MMHOOK_CHECK_CODE(extra != nullptr, Code::kNotFound, "param group ", group, " of ", optimizer_type_,
-                    " has no key '", name, "'");
+  MMHOOK_CHECK_CODE(extra != nullptr, Code::kNotFound, "param group ", group, " of ",
+                    optimizer_type_, " has no key '", name, "'");
   return *extra;
 }
 
@@ -273,7 +280,8 @@ void OptimWrapper::load_state_dict(const c10::IValue& state) {
 void OptimWrapper::load_optimizer_state_dict(const c10::impl::GenericDict& sd) {
   auto& opt = optimizer();
   auto groups = dict_get(sd, "param_groups", "optimizer state_dict");
-  MMHOOK_CHECK_CODE(groups.isList(), Code::kCheckpoint, "optimizer state_dict: param_groups must be a list");
+  MMHOOK_CHECK_CODE(groups.isList(), Code::kCheckpoint,
+                    "optimizer state_dict: param_groups must be a list");
   auto glist = groups.toList();
   MMHOOK_CHECK_CODE(glist.size() == opt.param_groups().size(), Code::kCheckpoint,
                     "loaded state dict has a different number of parameter groups (", glist.size(),
@@ -282,12 +290,14 @@ void OptimWrapper::load_optimizer_state_dict(const c10::impl::GenericDict& sd) {
   for (size_t g = 0; g < glist.size(); ++g) {
     auto gd = to_dict(glist.get(g), "optimizer param group");
     auto ids = dict_get(gd, "params", "optimizer param group");
-    MMHOOK_CHECK_CODE(ids.isList(), Code::kCheckpoint, "optimizer param group ", g, ": params must be a list");
+    MMHOOK_CHECK_CODE(ids.isList(), Code::kCheckpoint, "optimizer param group ", g,
+                      ": params must be a list");
     auto idl = ids.toList();
     auto& group = opt.param_groups()[g];
     MMHOOK_CHECK_CODE(idl.size() == group.params().size(), Code::kCheckpoint,
                       "loaded state dict contains a parameter group that doesn't match the size of "
-                      "optimizer's group (group ", g, ": ", idl.size(), " vs ", group.params().size(), ")");
+                      "optimizer's group (group ",
+                      g, ": ", idl.size(), " vs ", group.params().size(), ")");
     for (size_t i = 0; i < idl.size(); ++i) by_index[idl.get(i).toInt()] = group.params()[i];
     auto used = detail::options_from_dict(optimizer_type_, group.options(), gd);
     extras_[g].clear();
@@ -302,8 +312,8 @@ void OptimWrapper::load_optimizer_state_dict(const c10::impl::GenericDict& sd) {
   for (const auto& e : st) {
     const int64_t idx = e.key().toInt();
     auto it = by_index.find(idx);
-    MMHOOK_CHECK_CODE(it != by_index.end(), Code::kCheckpoint, "optimizer state: parameter index ", idx,
-                      " is not in any param group");
+    MMHOOK_CHECK_CODE(it != by_index.end(), Code::kCheckpoint, "optimizer state: parameter index ",
+                      idx, " is not in any param group");
     const at::Tensor& param = it->second;
     auto pd = to_dict(e.value(), "optimizer parameter state");
     auto copy = detail::new_str_dict();
@@ -311,7 +321,8 @@ void OptimWrapper::load_optimizer_state_dict(const c10::impl::GenericDict& sd) {
       c10::IValue v = f.value();
       if (v.isTensor() && f.key().toStringRef() != "step") {
         at::Tensor t = v.toTensor();
-        t = t.is_floating_point() ? t.to(param.device(), param.scalar_type()) : t.to(param.device());
+        t = t.is_floating_point() ? t.to(param.device(), param.scalar_type())
+                                  : t.to(param.device());
         v = t.clone();
       }
       copy.insert(f.key(), v);

@@ -10,7 +10,8 @@ namespace {
 [[noreturn]] void not_implemented(const char* what) {
   MMHOOK_THROW(Code::kFailedPrecondition, "`", what,
                "` is not implemented for OptimWrapperDict; call it on each wrapper, e.g. "
-               "optim_wrapper[\"name\"].", what, "(...)");
+               "optim_wrapper[\"name\"].",
+               what, "(...)");
 }
 }  // namespace
 
@@ -19,7 +20,8 @@ OptimWrapperDict::OptimWrapperDict(
   for (auto& kv : wrappers) {
     MMHOOK_CHECK(kv.second != nullptr, "OptimWrapperDict: value of '", kv.first,
                  "' must be an OptimWrapper, got null");
-    MMHOOK_CHECK(!wrappers_.contains(kv.first), "OptimWrapperDict: duplicate name '", kv.first, "'");
+    MMHOOK_CHECK(!wrappers_.contains(kv.first), "OptimWrapperDict: duplicate name '", kv.first,
+                 "'");
     wrappers_.set(kv.first, std::move(kv.second));
   }
 }
@@ -50,7 +52,8 @@ std::pair<OptimWrapper*, size_t> OptimWrapperDict::locate(size_t group) const {
     if (g < n) return {kv.second.get(), g};
     g -= n;
   }
-  MMHOOK_THROW(Code::kNotFound, "param group ", group, " does not exist (", num_param_groups(), " groups)");
+  MMHOOK_THROW(Code::kNotFound, "param group ", group, " does not exist (", num_param_groups(),
+               " groups)");
 }
 
 bool OptimWrapperDict::has_group_value(size_t group, const std::string& name) const {
@@ -90,12 +93,13 @@ c10::IValue OptimWrapperDict::state_dict() const {
 }
 
 void OptimWrapperDict::load_state_dict(const c10::IValue& state) {
-  MMHOOK_CHECK_CODE(state.isGenericDict(), Code::kCheckpoint, "OptimWrapperDict state_dict must be a dict");
+  MMHOOK_CHECK_CODE(state.isGenericDict(), Code::kCheckpoint,
+                    "OptimWrapperDict state_dict must be a dict");
   auto d = state.toGenericDict();
   for (const auto& e : d) {
     const std::string name = e.key().toStringRef();
-    MMHOOK_CHECK_CODE(wrappers_.contains(name), Code::kCheckpoint, "Mismatched state_dict: key '", name,
-                      "' is not an optimizer wrapper of this OptimWrapperDict");
+    MMHOOK_CHECK_CODE(wrappers_.contains(name), Code::kCheckpoint, "Mismatched state_dict: key '",
+                      name, "' is not an optimizer wrapper of this OptimWrapperDict");
   }
   for (const auto& e : d) wrappers_.at(e.key().toStringRef())->load_state_dict(e.value());
 }
@@ -104,7 +108,8 @@ OptimWrapper& OptimWrapperDict::operator[](const std::string& name) const { retu
 
 std::shared_ptr<OptimWrapper> OptimWrapperDict::at(const std::string& name) const {
   const auto* w = wrappers_.find(name);
-  MMHOOK_CHECK_CODE(w != nullptr, Code::kNotFound, "OptimWrapperDict has no wrapper named '", name, "'");
+  MMHOOK_CHECK_CODE(w != nullptr, Code::kNotFound, "OptimWrapperDict has no wrapper named '", name,
+                    "'");
   return *w;
 }
 

@@ -64,23 +64,23 @@ std::unique_ptr<OptimizerOptions> parse_options(const std::string& type, const C
         .eps(cfg.get<double>("eps", 1e-10));
     return std::make_unique<torch::optim::AdagradOptions>(o);
   }
-  cfg.fail("type", "unknown optimizer type '" + type +
-                       "' (expected SGD, Adam, AdamW, RMSprop or Adagrad)" +
-                       [&] {
-                         auto h = did_you_mean(type, {"SGD", "Adam", "AdamW", "RMSprop", "Adagrad"});
-                         return h.empty() ? std::string() : " (did you mean '" + h + "'?)";
-                       }());
+  cfg.fail(
+      "type", "unknown optimizer type '" + type +
+                  "' (expected SGD, Adam, AdamW, RMSprop or Adagrad)" + [&] {
+                    auto h = did_you_mean(type, {"SGD", "Adam", "AdamW", "RMSprop", "Adagrad"});
+                    return h.empty() ? std::string() : " (did you mean '" + h + "'?)";
+                  }());
 }
 
 std::shared_ptr<torch::optim::Optimizer> make_optimizer(const std::string& type,
                                                         std::vector<OptimizerParamGroup> groups,
                                                         const OptimizerOptions& defaults) {
   if (type == "SGD")
-    return std::make_shared<torch::optim::SGD>(std::move(groups),
-                                               dynamic_cast<const torch::optim::SGDOptions&>(defaults));
+    return std::make_shared<torch::optim::SGD>(
+        std::move(groups), dynamic_cast<const torch::optim::SGDOptions&>(defaults));
   if (type == "Adam")
-    return std::make_shared<torch::optim::Adam>(std::move(groups),
-                                                dynamic_cast<const torch::optim::AdamOptions&>(defaults));
+    return std::make_shared<torch::optim::Adam>(
+        std::move(groups), dynamic_cast<const torch::optim::AdamOptions&>(defaults));
   if (type == "AdamW")
     return std::make_shared<torch::optim::AdamW>(
         std::move(groups), dynamic_cast<const torch::optim::AdamWOptions&>(defaults));
@@ -119,8 +119,8 @@ struct ParamwiseBuilder {
   std::vector<OrderedMap<double>> extras;
   std::set<const void*> seen;
 
-  void set(std::unique_ptr<OptimizerOptions>& opts, OrderedMap<double>& extra, const std::string& key,
-           double v) {
+  void set(std::unique_ptr<OptimizerOptions>& opts, OrderedMap<double>& extra,
+           const std::string& key, double v) {
     if (!detail::set_option(type, *opts, key, v)) extra.set(key, v);
   }
 
@@ -136,11 +136,12 @@ struct ParamwiseBuilder {
       const void* id = param.unsafeGetTensorImpl();
       if (seen.count(id)) {
         if (bypass_duplicate) {
-          spdlog::warn("{} is duplicate. It is skipped since bypass_duplicate={}", prefix + "." + name,
-                       bypass_duplicate ? "True" : "False");
+          spdlog::warn("{} is duplicate. It is skipped since bypass_duplicate={}",
+                       prefix + "." + name, bypass_duplicate ? "True" : "False");
           continue;
         }
-        MMHOOK_THROW(Code::kConfig, "optim_wrapper: some parameters appear in more than one parameter group ('",
+        MMHOOK_THROW(Code::kConfig,
+                     "optim_wrapper: some parameters appear in more than one parameter group ('",
                      prefix, ".", name, "'); set paramwise_cfg.bypass_duplicate=true to skip them");
       }
       seen.insert(id);
@@ -164,9 +165,11 @@ struct ParamwiseBuilder {
         break;
       }
       if (!is_custom) {
-        if (name == "bias" && !is_norm && bias_lr_mult) set(opts, extra, "lr", *base_lr * *bias_lr_mult);
+        if (name == "bias" && !is_norm && bias_lr_mult)
+          set(opts, extra, "lr", *base_lr * *bias_lr_mult);
         if (base_wd) {
-          if (is_norm && norm_decay_mult) set(opts, extra, "weight_decay", *base_wd * *norm_decay_mult);
+          if (is_norm && norm_decay_mult)
+            set(opts, extra, "weight_decay", *base_wd * *norm_decay_mult);
           else if (name == "bias" && bias_decay_mult)
             set(opts, extra, "weight_decay", *base_wd * *bias_decay_mult);
           else if (is_dwconv && dwconv_decay_mult)
@@ -191,7 +194,8 @@ std::optional<ClipGradOptions> parse_clip_grad(const ConfigNode& parent) {
     return std::nullopt;
   }
   if (!parent.json().at("clip_grad").is_object() || parent.json().at("clip_grad").empty())
-    parent.fail("clip_grad", "If clip_grad is not None, it should be a non-empty dict with the clip arguments");
+    parent.fail("clip_grad",
+                "If clip_grad is not None, it should be a non-empty dict with the clip arguments");
   ConfigNode cfg = parent.child("clip_grad");
   ClipGradOptions o;
   o.type = cfg.get<std::string>("type", "norm");
@@ -214,9 +218,11 @@ std::shared_ptr<OptimWrapper> build_single(const ConfigNode& cfg, torch::nn::Mod
     cfg.fail("type", "unknown optim_wrapper type '" + type + "'" +
                          (h.empty() ? std::string() : " (did you mean '" + h + "'?)"));
   }
-  const std::string constructor = cfg.get<std::string>("constructor", "DefaultOptimWrapperConstructor");
+  const std::string constructor =
+      cfg.get<std::string>("constructor", "DefaultOptimWrapperConstructor");
   if (constructor != "DefaultOptimWrapperConstructor")
-    cfg.fail("constructor", "unknown constructor '" + constructor + "' (only DefaultOptimWrapperConstructor)");
+    cfg.fail("constructor",
+             "unknown constructor '" + constructor + "' (only DefaultOptimWrapperConstructor)");
   ConfigNode opt_cfg = cfg.child("optimizer");
   ConfigNode paramwise = cfg.child("paramwise_cfg");
   std::vector<OrderedMap<double>> extras;
@@ -230,7 +236,8 @@ std::shared_ptr<OptimWrapper> build_single(const ConfigNode& cfg, torch::nn::Mod
     nlohmann::json loss_scale = cfg.get<nlohmann::json>("loss_scale", nlohmann::json("dynamic"));
     auto dtype = cfg.get_optional<std::string>("dtype");
     try {
-      wrapper = std::make_shared<AmpOptimWrapper>(optimizer, opt_type, loss_scale, dtype, acc, clip);
+      wrapper =
+          std::make_shared<AmpOptimWrapper>(optimizer, opt_type, loss_scale, dtype, acc, clip);
     } catch (const Error& e) {
       MMHOOK_THROW(Code::kConfig, cfg.path().empty() ? "" : cfg.path() + ": ", e.what());
     }
@@ -245,7 +252,8 @@ std::shared_ptr<OptimWrapper> build_single(const ConfigNode& cfg, torch::nn::Mod
 
 bool is_wrapper_dict_cfg(const ConfigNode& cfg) {
   const auto& j = cfg.json();
-  if (j.empty() || j.contains("optimizer") || j.contains("type") || j.contains("constructor")) return false;
+  if (j.empty() || j.contains("optimizer") || j.contains("type") || j.contains("constructor"))
+    return false;
   for (auto it = j.begin(); it != j.end(); ++it)
     if (!it.value().is_object() || !it.value().contains("optimizer")) return false;
   return true;
@@ -253,9 +261,9 @@ bool is_wrapper_dict_cfg(const ConfigNode& cfg) {
 
 }  // namespace
 
-std::shared_ptr<torch::optim::Optimizer> build_optimizer(const ConfigNode& cfg, torch::nn::Module& model,
-                                                         const ConfigNode& paramwise_cfg,
-                                                         std::vector<OrderedMap<double>>* group_extras) {
+std::shared_ptr<torch::optim::Optimizer> build_optimizer(
+    const ConfigNode& cfg, torch::nn::Module& model, const ConfigNode& paramwise_cfg,
+    std::vector<OrderedMap<double>>* group_extras) {
   const std::string type = cfg.type();
   auto defaults = parse_options(type, cfg);
   std::vector<OptimizerParamGroup> groups;
@@ -275,8 +283,9 @@ std::shared_ptr<torch::optim::Optimizer> build_optimizer(const ConfigNode& cfg, 
     std::vector<std::string> names;
     for (auto it = ck.json().begin(); it != ck.json().end(); ++it) names.push_back(it.key());
     std::sort(names.begin(), names.end());
-    std::stable_sort(names.begin(), names.end(),
-                     [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+    std::stable_sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {
+      return a.size() > b.size();
+    });
     for (const auto& n : names) {
       ConfigNode entry = ck.child(n);
       OrderedMap<double> fields;
@@ -294,7 +303,8 @@ std::shared_ptr<torch::optim::Optimizer> build_optimizer(const ConfigNode& cfg, 
     b.dcn_offset_lr_mult = pw.get_optional<double>("dcn_offset_lr_mult");
     b.bypass_duplicate = pw.get<bool>("bypass_duplicate", false);
     if (!b.base_wd) {
-      for (const char* k : {"bias_decay_mult", "norm_decay_mult", "dwconv_decay_mult", "flat_decay_mult"})
+      for (const char* k :
+           {"bias_decay_mult", "norm_decay_mult", "dwconv_decay_mult", "flat_decay_mult"})
         if (pw.has(k)) pw.fail(k, "base_wd should not be None");
     }
     pw.check_unused();

@@ -22,7 +22,8 @@ using torch::optim::SGDParamState;
 template <class T, class B>
 T& as(B& base, const std::string& type) {
   auto* p = dynamic_cast<T*>(&base);
-  MMHOOK_CHECK_CODE(p != nullptr, Code::kInternal, "optimizer options do not match type '", type, "'");
+  MMHOOK_CHECK_CODE(p != nullptr, Code::kInternal, "optimizer options do not match type '", type,
+                    "'");
   return *p;
 }
 
@@ -57,12 +58,14 @@ std::optional<c10::IValue> find(const c10::impl::GenericDict& d, const std::stri
 std::pair<double, double> betas_of(const c10::IValue& v) {
   if (v.isTuple()) {
     const auto& e = v.toTupleRef().elements();
-    MMHOOK_CHECK_CODE(e.size() == 2, Code::kCheckpoint, "optimizer state: betas must have 2 entries");
+    MMHOOK_CHECK_CODE(e.size() == 2, Code::kCheckpoint,
+                      "optimizer state: betas must have 2 entries");
     return {to_double(e[0], "betas"), to_double(e[1], "betas")};
   }
   if (v.isList()) {
     auto l = v.toList();
-    MMHOOK_CHECK_CODE(l.size() == 2, Code::kCheckpoint, "optimizer state: betas must have 2 entries");
+    MMHOOK_CHECK_CODE(l.size() == 2, Code::kCheckpoint,
+                      "optimizer state: betas must have 2 entries");
     return {to_double(l.get(0), "betas"), to_double(l.get(1), "betas")};
   }
   MMHOOK_THROW(Code::kCheckpoint, "optimizer state: betas must be a pair");
@@ -80,12 +83,18 @@ std::optional<double> get_adam_like(const Opt& o, const std::string& name) {
 
 template <class Opt>
 bool set_adam_like(Opt& o, const std::string& name, double v) {
-  if (name == "lr") o.lr(v);
-  else if (name == "momentum" || name == "betas0") o.betas(std::make_tuple(v, std::get<1>(o.betas())));
-  else if (name == "betas1") o.betas(std::make_tuple(std::get<0>(o.betas()), v));
-  else if (name == "eps") o.eps(v);
-  else if (name == "weight_decay") o.weight_decay(v);
-  else return false;
+  if (name == "lr")
+    o.lr(v);
+  else if (name == "momentum" || name == "betas0")
+    o.betas(std::make_tuple(v, std::get<1>(o.betas())));
+  else if (name == "betas1")
+    o.betas(std::make_tuple(std::get<0>(o.betas()), v));
+  else if (name == "eps")
+    o.eps(v);
+  else if (name == "weight_decay")
+    o.weight_decay(v);
+  else
+    return false;
   return true;
 }
 
@@ -100,15 +109,27 @@ void adam_like_to_dict(const Opt& o, c10::impl::GenericDict& d) {
 
 template <class Opt>
 void adam_like_from_dict(Opt& o, const c10::impl::GenericDict& d, std::vector<std::string>& used) {
-  if (auto v = find(d, "lr")) { o.lr(to_double(*v, "lr")); used.push_back("lr"); }
+  if (auto v = find(d, "lr")) {
+    o.lr(to_double(*v, "lr"));
+    used.push_back("lr");
+  }
   if (auto v = find(d, "betas")) {
     auto b = betas_of(*v);
     o.betas(std::make_tuple(b.first, b.second));
     used.push_back("betas");
   }
-  if (auto v = find(d, "eps")) { o.eps(to_double(*v, "eps")); used.push_back("eps"); }
-  if (auto v = find(d, "weight_decay")) { o.weight_decay(to_double(*v, "weight_decay")); used.push_back("weight_decay"); }
-  if (auto v = find(d, "amsgrad")) { o.amsgrad(to_bool(*v, "amsgrad")); used.push_back("amsgrad"); }
+  if (auto v = find(d, "eps")) {
+    o.eps(to_double(*v, "eps"));
+    used.push_back("eps");
+  }
+  if (auto v = find(d, "weight_decay")) {
+    o.weight_decay(to_double(*v, "weight_decay"));
+    used.push_back("weight_decay");
+  }
+  if (auto v = find(d, "amsgrad")) {
+    o.amsgrad(to_bool(*v, "amsgrad"));
+    used.push_back("amsgrad");
+  }
 }
 
 template <class St>
@@ -142,12 +163,13 @@ std::string state_key(const at::Tensor& param) {
 }
 
 void check_optimizer_type(const std::string& type) {
-  MMHOOK_CHECK(type == "SGD" || type == "Adam" || type == "AdamW" || type == "RMSprop" ||
-                   type == "Adagrad",
-               "unsupported optimizer type '", type, "' (expected SGD, Adam, AdamW, RMSprop or Adagrad)");
+  MMHOOK_CHECK(
+      type == "SGD" || type == "Adam" || type == "AdamW" || type == "RMSprop" || type == "Adagrad",
+      "unsupported optimizer type '", type, "' (expected SGD, Adam, AdamW, RMSprop or Adagrad)");
 }
 
-std::optional<double> get_option(const std::string& type, const torch::optim::OptimizerOptions& options,
+std::optional<double> get_option(const std::string& type,
+                                 const torch::optim::OptimizerOptions& options,
                                  const std::string& name) {
   if (type == "SGD") {
     const auto& o = as<const SGDOptions>(options, type);
@@ -185,33 +207,50 @@ bool set_option(const std::string& type, torch::optim::OptimizerOptions& options
                 const std::string& name, double v) {
   if (type == "SGD") {
     auto& o = as<SGDOptions>(options, type);
-    if (name == "lr") o.lr(v);
-    else if (name == "momentum") o.momentum(v);
-    else if (name == "dampening") o.dampening(v);
-    else if (name == "weight_decay") o.weight_decay(v);
-    else return false;
+    if (name == "lr")
+      o.lr(v);
+    else if (name == "momentum")
+      o.momentum(v);
+    else if (name == "dampening")
+      o.dampening(v);
+    else if (name == "weight_decay")
+      o.weight_decay(v);
+    else
+      return false;
     return true;
   }
   if (type == "Adam") return set_adam_like(as<AdamOptions>(options, type), name, v);
   if (type == "AdamW") return set_adam_like(as<AdamWOptions>(options, type), name, v);
   if (type == "RMSprop") {
     auto& o = as<RMSpropOptions>(options, type);
-    if (name == "lr") o.lr(v);
-    else if (name == "alpha") o.alpha(v);
-    else if (name == "eps") o.eps(v);
-    else if (name == "weight_decay") o.weight_decay(v);
-    else if (name == "momentum") o.momentum(v);
-    else return false;
+    if (name == "lr")
+      o.lr(v);
+    else if (name == "alpha")
+      o.alpha(v);
+    else if (name == "eps")
+      o.eps(v);
+    else if (name == "weight_decay")
+      o.weight_decay(v);
+    else if (name == "momentum")
+      o.momentum(v);
+    else
+      return false;
     return true;
   }
   if (type == "Adagrad") {
     auto& o = as<AdagradOptions>(options, type);
-    if (name == "lr") o.lr(v);
-    else if (name == "lr_decay") o.lr_decay(v);
-    else if (name == "weight_decay") o.weight_decay(v);
-    else if (name == "initial_accumulator_value") o.initial_accumulator_value(v);
-    else if (name == "eps") o.eps(v);
-    else return false;
+    if (name == "lr")
+      o.lr(v);
+    else if (name == "lr_decay")
+      o.lr_decay(v);
+    else if (name == "weight_decay")
+      o.weight_decay(v);
+    else if (name == "initial_accumulator_value")
+      o.initial_accumulator_value(v);
+    else if (name == "eps")
+      o.eps(v);
+    else
+      return false;
     return true;
   }
   check_optimizer_type(type);
@@ -307,8 +346,10 @@ c10::impl::GenericDict state_to_dict(const std::string& type,
     const auto& s = as<const SGDParamState>(state, type);
     auto d = new_str_dict();
     // PyTorch stores momentum_buffer=None until the first momentum step.
-    if (s.momentum_buffer().defined()) d.insert("momentum_buffer", s.momentum_buffer());
-    else d.insert("momentum_buffer", c10::IValue());
+    if (s.momentum_buffer().defined())
+      d.insert("momentum_buffer", s.momentum_buffer());
+    else
+      d.insert("momentum_buffer", c10::IValue());
     return d;
   }
   if (type == "Adam") return adam_state_to_dict(as<const AdamParamState>(state, type));
@@ -338,7 +379,8 @@ std::unique_ptr<torch::optim::OptimizerParamState> state_from_dict(
   auto tensor = [&](const char* key) -> at::Tensor {
     auto v = find(d, key);
     if (!v || v->isNone()) return at::Tensor();
-    MMHOOK_CHECK_CODE(v->isTensor(), Code::kCheckpoint, "optimizer state: '", key, "' is not a tensor");
+    MMHOOK_CHECK_CODE(v->isTensor(), Code::kCheckpoint, "optimizer state: '", key,
+                      "' is not a tensor");
     return v->toTensor();
   };
   if (type == "SGD") {

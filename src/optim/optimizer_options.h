@@ -15,7 +15,8 @@ namespace detail {
 /// Throws unless `type` is one of SGD, Adam, AdamW, RMSprop, Adagrad.
 void check_optimizer_type(const std::string& type);
 /// Numeric option `name` of `options` ("momentum" is betas[0] for Adam/AdamW), or nullopt.
-std::optional<double> get_option(const std::string& type, const torch::optim::OptimizerOptions& options,
+std::optional<double> get_option(const std::string& type,
+                                 const torch::optim::OptimizerOptions& options,
                                  const std::string& name);
 /// Writes numeric option `name`; returns false when the optimiser has no such option.
 bool set_option(const std::string& type, torch::optim::OptimizerOptions& options,

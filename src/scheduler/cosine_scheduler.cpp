@@ -10,8 +10,10 @@ namespace {
 constexpr double kPi = 3.14159265358979323846;
 
 void put_optional(c10::impl::GenericDict& d, const char* key, const std::optional<double>& v) {
-  if (v) d.insert(key, *v);
-  else d.insert(key, c10::IValue());
+  if (v)
+    d.insert(key, *v);
+  else
+    d.insert(key, c10::IValue());
 }
 
 std::optional<double> get_optional(const c10::impl::GenericDict& d, const char* key) {
@@ -21,16 +23,15 @@ std::optional<double> get_optional(const c10::impl::GenericDict& d, const char* 
 }
 }  // namespace
 
-CosineAnnealingParamScheduler::CosineAnnealingParamScheduler(OptimWrapper& optimizer, std::string param_name,
-                                                             std::optional<int64_t> T_max,
-                                                             std::optional<double> eta_min,
-                                                             std::optional<double> eta_min_ratio,
-                                                             SchedulerArgs args)
+CosineAnnealingParamScheduler::CosineAnnealingParamScheduler(
+    OptimWrapper& optimizer, std::string param_name, std::optional<int64_t> T_max,
+    std::optional<double> eta_min, std::optional<double> eta_min_ratio, SchedulerArgs args)
     : ParamScheduler(optimizer, std::move(param_name), args),
       T_max_(T_max.value_or(args.end - args.begin)),
       eta_min_(eta_min),
       eta_min_ratio_(eta_min_ratio) {
-  MMHOOK_CHECK(!(eta_min_ && eta_min_ratio_), "eta_min and eta_min_ratio cannot be set at the same time");
+  MMHOOK_CHECK(!(eta_min_ && eta_min_ratio_),
+               "eta_min and eta_min_ratio cannot be set at the same time");
   if (!eta_min_ && !eta_min_ratio_) eta_min_ = 0.0;
   MMHOOK_CHECK(T_max_ > 0, "CosineAnnealing T_max must be > 0, got ", T_max_);
   initial_step();
@@ -48,8 +49,8 @@ std::vector<double> CosineAnnealingParamScheduler::get_value() {
     } else if (detail::py_mod(last_step_ - 1 - T_max_, 2 * T_max_) == 0) {
       out.push_back(v + (base - eta) * (1 - std::cos(kPi / T)) / 2);
     } else {
-      out.push_back((1 + std::cos(kPi * last_step_ / T)) / (1 + std::cos(kPi * (last_step_ - 1) / T)) *
-                        (v - eta) +
+      out.push_back((1 + std::cos(kPi * last_step_ / T)) /
+                        (1 + std::cos(kPi * (last_step_ - 1) / T)) * (v - eta) +
                     eta);
     }
   }
@@ -68,11 +69,10 @@ void CosineAnnealingParamScheduler::load_extra(const c10::impl::GenericDict& d) 
   eta_min_ratio_ = get_optional(d, "eta_min_ratio");
 }
 
-CosineRestartParamScheduler::CosineRestartParamScheduler(OptimWrapper& optimizer, std::string param_name,
-                                                         std::vector<int64_t> periods,
-                                                         std::vector<double> restart_weights,
-                                                         std::optional<double> eta_min,
-                                                         std::optional<double> eta_min_ratio, SchedulerArgs args)
+CosineRestartParamScheduler::CosineRestartParamScheduler(
+    OptimWrapper& optimizer, std::string param_name, std::vector<int64_t> periods,
+    std::vector<double> restart_weights, std::optional<double> eta_min,
+    std::optional<double> eta_min_ratio, SchedulerArgs args)
     : ParamScheduler(optimizer, std::move(param_name), args),
       periods_(std::move(periods)),
       restart_weights_(std::move(restart_weights)),
@@ -81,8 +81,8 @@ CosineRestartParamScheduler::CosineRestartParamScheduler(OptimWrapper& optimizer
   MMHOOK_CHECK((eta_min_.has_value()) != (eta_min_ratio_.has_value()),
                "Either eta_min or eta_min_ratio should be specified");
   MMHOOK_CHECK(periods_.size() == restart_weights_.size(),
-               "periods and restart_weights should have the same length, got ", periods_.size(), " and ",
-               restart_weights_.size());
+               "periods and restart_weights should have the same length, got ", periods_.size(),
+               " and ", restart_weights_.size());
   int64_t sum = 0;
   for (int64_t p : periods_) cumulative_periods_.push_back(sum += p);
   initial_step();
@@ -106,8 +106,8 @@ std::vector<double> CosineRestartParamScheduler::get_value() {
     if (step == 0) {
       out.push_back(base * weight);
     } else {
-      out.push_back((1 + std::cos(kPi * step / period)) / (1 + std::cos(kPi * (step - 1) / period)) *
-                        (current(g) - eta) +
+      out.push_back((1 + std::cos(kPi * step / period)) /
+                        (1 + std::cos(kPi * (step - 1) / period)) * (current(g) - eta) +
                     eta);
     }
   }

@@ -4,9 +4,10 @@
 
 namespace mmhook {
 
-ConstantParamScheduler::ConstantParamScheduler(OptimWrapper& optimizer, std::string param_name, double factor,
-                                               SchedulerArgs args)
-    : ParamScheduler(optimizer, std::move(param_name), args), factor_(factor),
+ConstantParamScheduler::ConstantParamScheduler(OptimWrapper& optimizer, std::string param_name,
+                                               double factor, SchedulerArgs args)
+    : ParamScheduler(optimizer, std::move(param_name), args),
+      factor_(factor),
       total_iters_(args.end - args.begin - 1) {
   MMHOOK_CHECK(factor_ >= 0 && factor_ <= 1.0,
                "Constant multiplicative factor should between 0 and 1, got ", factor_);
@@ -17,9 +18,12 @@ std::vector<double> ConstantParamScheduler::get_value() {
   std::vector<double> out;
   for (size_t g = 0; g < num_groups(); ++g) {
     const double v = current(g);
-    if (last_step_ == 0) out.push_back(v * factor_);
-    else if (last_step_ != total_iters_) out.push_back(v);
-    else out.push_back(v * (1.0 / factor_));
+    if (last_step_ == 0)
+      out.push_back(v * factor_);
+    else if (last_step_ != total_iters_)
+      out.push_back(v);
+    else
+      out.push_back(v * (1.0 / factor_));
   }
   return out;
 }
@@ -35,9 +39,12 @@ void ConstantParamScheduler::load_extra(const c10::impl::GenericDict& d) {
 }
 
 LinearParamScheduler::LinearParamScheduler(OptimWrapper& optimizer, std::string param_name,
-                                           double start_factor, double end_factor, SchedulerArgs args)
-    : ParamScheduler(optimizer, std::move(param_name), args), start_factor_(start_factor),
-      end_factor_(end_factor), total_iters_(args.end - args.begin - 1) {
+                                           double start_factor, double end_factor,
+                                           SchedulerArgs args)
+    : ParamScheduler(optimizer, std::move(param_name), args),
+      start_factor_(start_factor),
+      end_factor_(end_factor),
+      total_iters_(args.end - args.begin - 1) {
   MMHOOK_CHECK(start_factor_ > 0 && start_factor_ <= 1.0,
                "Starting multiplicative factor should between 0 and 1, got ", start_factor_);
   MMHOOK_CHECK(end_factor_ >= 0 && end_factor_ <= 1.0,

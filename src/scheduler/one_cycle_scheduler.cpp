@@ -16,16 +16,16 @@ void check_total_steps(int64_t total_steps) {
 }
 }  // namespace
 
-OptimWrapper& OneCycleParamScheduler::prepare(OptimWrapper& optimizer, const std::string& param_name,
-                                              const PerGroupValue& eta_max, std::optional<int64_t> total_steps,
-                                              const SchedulerArgs& args, double pct_start,
-                                              const std::string& anneal_strategy, double div_factor,
-                                              double final_div_factor) {
+OptimWrapper& OneCycleParamScheduler::prepare(
+    OptimWrapper& optimizer, const std::string& param_name, const PerGroupValue& eta_max,
+    std::optional<int64_t> total_steps, const SchedulerArgs& args, double pct_start,
+    const std::string& anneal_strategy, double div_factor, double final_div_factor) {
   if (total_steps) check_total_steps(*total_steps);
-  MMHOOK_CHECK(pct_start >= 0 && pct_start <= 1, "Expected float between 0 and 1 pct_start, but got ",
-               pct_start);
+  MMHOOK_CHECK(pct_start >= 0 && pct_start <= 1,
+               "Expected float between 0 and 1 pct_start, but got ", pct_start);
   MMHOOK_CHECK(anneal_strategy == "cos" || anneal_strategy == "linear",
-               "anneal_strategy must by one of \"cos\" or \"linear\", instead got ", anneal_strategy);
+               "anneal_strategy must by one of \"cos\" or \"linear\", instead got ",
+               anneal_strategy);
   const std::vector<double> max_values =
       detail::expand_per_group(eta_max, optimizer, "max_" + param_name, /*allow_all_groups=*/true);
   if (args.last_step == -1) {
@@ -40,11 +40,13 @@ OptimWrapper& OneCycleParamScheduler::prepare(OptimWrapper& optimizer, const std
 }
 
 OneCycleParamScheduler::OneCycleParamScheduler(OptimWrapper& optimizer, std::string param_name,
-                                               PerGroupValue eta_max, std::optional<int64_t> total_steps,
-                                               double pct_start, std::string anneal_strategy, double div_factor,
-                                               double final_div_factor, bool three_phase, SchedulerArgs args)
-    : ParamScheduler(prepare(optimizer, param_name, eta_max, total_steps, args, pct_start, anneal_strategy,
-                             div_factor, final_div_factor),
+                                               PerGroupValue eta_max,
+                                               std::optional<int64_t> total_steps, double pct_start,
+                                               std::string anneal_strategy, double div_factor,
+                                               double final_div_factor, bool three_phase,
+                                               SchedulerArgs args)
+    : ParamScheduler(prepare(optimizer, param_name, eta_max, total_steps, args, pct_start,
+                             anneal_strategy, div_factor, final_div_factor),
                      param_name, args),
       eta_max_(detail::expand_per_group(eta_max, optimizer, "max_" + param_name, true)),
       total_steps_(total_steps.value_or(args.end - args.begin)),
@@ -83,12 +85,15 @@ std::vector<double> OneCycleParamScheduler::get_value() {
       const Phase& phase = phases_[i];
       if (step_num <= phase.end_step || i + 1 == phases_.size()) {
         MMHOOK_CHECK(phase.end_step != start_step, "OneCycle phase ", i,
-                     " has zero length (pct_start=", pct_start_, ", total_steps=", total_steps_, ")");
+                     " has zero length (pct_start=", pct_start_, ", total_steps=", total_steps_,
+                     ")");
         const double pct = (step_num - start_step) / (phase.end_step - start_step);
         const double start = optimizer_->get_group_value(g, phase.start_key);
         const double end = optimizer_->get_group_value(g, phase.end_key);
-        if (anneal_strategy_ == "cos") out.push_back(end + (start - end) / 2.0 * (std::cos(kPi * pct) + 1));
-        else out.push_back((end - start) * pct + start);
+        if (anneal_strategy_ == "cos")
+          out.push_back(end + (start - end) / 2.0 * (std::cos(kPi * pct) + 1));
+        else
+          out.push_back((end - start) * pct + start);
         break;
       }
       start_step = phase.end_step;

@@ -22,7 +22,8 @@ c10::IValue dict_at(const c10::impl::GenericDict& d, const std::string& key) {
 }
 
 std::vector<double> ivalue_to_doubles(const c10::IValue& v) {
-  MMHOOK_CHECK_CODE(v.isList() || v.isDoubleList(), Code::kCheckpoint, "scheduler state: expected a list");
+  MMHOOK_CHECK_CODE(v.isList() || v.isDoubleList(), Code::kCheckpoint,
+                    "scheduler state: expected a list");
   std::vector<double> out;
   for (const auto& e : v.toListRef()) out.push_back(ivalue_to_double(e));
   return out;
@@ -35,8 +36,8 @@ std::vector<double> expand_per_group(const PerGroupValue& value, const OptimWrap
   std::vector<double> list = std::get<std::vector<double>>(value);
   const size_t real = all - (optimizer.has_base_group() ? 1 : 0);
   if (allow_all_groups && list.size() == all) return list;
-  MMHOOK_CHECK(list.size() == real && !list.empty(), "expected ", real, " values for ", name, ", got ",
-               list.size());
+  MMHOOK_CHECK(list.size() == real && !list.empty(), "expected ", real, " values for ", name,
+               ", got ", list.size());
   while (list.size() < all) list.push_back(list.back());
   return list;
 }
@@ -54,22 +55,24 @@ ParamScheduler::ParamScheduler(OptimWrapper& optimizer, std::string param_name, 
       end_(args.end),
       last_step_(args.last_step),
       by_epoch_(args.by_epoch) {
-  MMHOOK_CHECK(end_ > begin_, "end should be larger than begin, but got begin=", begin_, ", end=", end_);
+  MMHOOK_CHECK(end_ > begin_, "end should be larger than begin, but got begin=", begin_,
+               ", end=", end_);
   MMHOOK_CHECK(last_step_ >= -1, "last_step must be >= -1, got ", last_step_);
   const std::string initial = "initial_" + param_name_;
   for (size_t g = 0; g < num_groups(); ++g) {
     if (param_name_ == "momentum")
       MMHOOK_CHECK(optimizer_->has_group_value(g, "momentum"),
-                   "optimizer must support momentum when using momentum scheduler (", optimizer_->optimizer_type(),
-                   " has none)");
-    MMHOOK_CHECK_CODE(optimizer_->has_group_value(g, param_name_), Code::kNotFound, "param group ", g,
-                      " has no parameter '", param_name_, "' to schedule");
+                   "optimizer must support momentum when using momentum scheduler (",
+                   optimizer_->optimizer_type(), " has none)");
+    MMHOOK_CHECK_CODE(optimizer_->has_group_value(g, param_name_), Code::kNotFound, "param group ",
+                      g, " has no parameter '", param_name_, "' to schedule");
     if (last_step_ == -1) {
       if (!optimizer_->has_group_value(g, initial))
         optimizer_->set_group_value(g, initial, optimizer_->get_group_value(g, param_name_));
     } else {
-      MMHOOK_CHECK_CODE(optimizer_->has_group_value(g, initial), Code::kNotFound, "param '", initial,
-                        "' is not specified in param_groups[", g, "] when resuming an optimizer");
+      MMHOOK_CHECK_CODE(optimizer_->has_group_value(g, initial), Code::kNotFound, "param '",
+                        initial, "' is not specified in param_groups[", g,
+                        "] when resuming an optimizer");
     }
     base_values_.push_back(optimizer_->get_group_value(g, initial));
   }
@@ -82,7 +85,8 @@ void ParamScheduler::step() {
   if (begin_ <= global_step_ && global_step_ < end_) {
     last_step_ += 1;
     std::vector<double> values = get_value();
-    for (size_t g = 0; g < values.size(); ++g) optimizer_->set_group_value(g, param_name_, values[g]);
+    for (size_t g = 0; g < values.size(); ++g)
+      optimizer_->set_group_value(g, param_name_, values[g]);
   }
   record_last_value();
 }

@@ -15,9 +15,9 @@ constexpr double kInf = 1e9;
 }  // namespace
 
 ReduceOnPlateauParamScheduler::ReduceOnPlateauParamScheduler(
-    OptimWrapper& optimizer, std::string param_name, std::string monitor, std::string rule, double factor,
-    int64_t patience, double threshold, std::string threshold_rule, int64_t cooldown, PerGroupValue min_value,
-    double eps, SchedulerArgs args)
+    OptimWrapper& optimizer, std::string param_name, std::string monitor, std::string rule,
+    double factor, int64_t patience, double threshold, std::string threshold_rule, int64_t cooldown,
+    PerGroupValue min_value, double eps, SchedulerArgs args)
     : ParamScheduler(optimizer, std::move(param_name), args),
       monitor_(std::move(monitor)),
       rule_(std::move(rule)),
@@ -40,9 +40,10 @@ ReduceOnPlateauParamScheduler::ReduceOnPlateauParamScheduler(
 
 void ReduceOnPlateauParamScheduler::validate() const {
   MMHOOK_CHECK(threshold_ >= 0, "threshold ", threshold_, " should be >= 0.");
-  MMHOOK_CHECK(rule_ == "less" || rule_ == "greater", "rule '", rule_, "' is unknown (less or greater)");
-  MMHOOK_CHECK(threshold_rule_ == "rel" || threshold_rule_ == "abs", "threshold_rule '", threshold_rule_,
-               "' is unknown (rel or abs)");
+  MMHOOK_CHECK(rule_ == "less" || rule_ == "greater", "rule '", rule_,
+               "' is unknown (less or greater)");
+  MMHOOK_CHECK(threshold_rule_ == "rel" || threshold_rule_ == "abs", "threshold_rule '",
+               threshold_rule_, "' is unknown (rel or abs)");
 }
 
 void ReduceOnPlateauParamScheduler::step() { global_step_ += 1; }
@@ -53,9 +54,10 @@ void ReduceOnPlateauParamScheduler::step(const OrderedMap<double>& metrics) {
     const double* metric = metrics.find(monitor_);
     if (metric == nullptr) {
       std::ostringstream keys;
-      for (const auto& kv : metrics) keys << (keys.tellp() > 0 ? ", " : "") << "'" << kv.first << "'";
-      MMHOOK_THROW(Code::kNotFound, "ReduceOnPlateau: expected key in [", keys.str(), "], but monitor '",
-                   monitor_, "' is not in the metrics");
+      for (const auto& kv : metrics)
+        keys << (keys.tellp() > 0 ? ", " : "") << "'" << kv.first << "'";
+      MMHOOK_THROW(Code::kNotFound, "ReduceOnPlateau: expected key in [", keys.str(),
+                   "], but monitor '", monitor_, "' is not in the metrics");
     }
     if (is_better(*metric, best_)) {
       best_ = *metric;
@@ -80,12 +82,14 @@ void ReduceOnPlateauParamScheduler::step(const OrderedMap<double>& metrics) {
 
 std::vector<double> ReduceOnPlateauParamScheduler::get_value() {
   std::vector<double> out;
-  for (size_t g = 0; g < num_groups(); ++g) out.push_back(std::max(current(g) * factor_, min_values_[g]));
+  for (size_t g = 0; g < num_groups(); ++g)
+    out.push_back(std::max(current(g) * factor_, min_values_[g]));
   return out;
 }
 
 bool ReduceOnPlateauParamScheduler::is_better(double a, double best) const {
-  if (rule_ == "less") return threshold_rule_ == "rel" ? a < best * (1.0 - threshold_) : a < best - threshold_;
+  if (rule_ == "less")
+    return threshold_rule_ == "rel" ? a < best * (1.0 - threshold_) : a < best - threshold_;
   return threshold_rule_ == "rel" ? a > best * (threshold_ + 1.0) : a > best + threshold_;
 }
 

@@ -25,7 +25,8 @@ SchedulerArgs read_args(const ConfigNode& cfg, const Ctx& ctx) {
   (void)cfg.get<bool>("verbose", false);
   if (ctx.convert_to_iter_based) {
     if (!a.by_epoch)
-      cfg.fail("by_epoch", "only epoch-based schedulers (by_epoch=true) can be converted to iter-based");
+      cfg.fail("by_epoch",
+               "only epoch-based schedulers (by_epoch=true) can be converted to iter-based");
     a.begin *= ctx.epoch_length;
     if (a.end != kSchedulerInf) a.end *= ctx.epoch_length;
     a.by_epoch = false;
@@ -33,7 +34,9 @@ SchedulerArgs read_args(const ConfigNode& cfg, const Ctx& ctx) {
   return a;
 }
 
-int64_t scale(int64_t v, const Ctx& ctx) { return ctx.convert_to_iter_based ? v * ctx.epoch_length : v; }
+int64_t scale(int64_t v, const Ctx& ctx) {
+  return ctx.convert_to_iter_based ? v * ctx.epoch_length : v;
+}
 
 // A `float or list[float]` option.
 PerGroupValue read_per_group(const ConfigNode& cfg, const std::string& key, double fallback) {
@@ -44,7 +47,8 @@ PerGroupValue read_per_group(const ConfigNode& cfg, const std::string& key, doub
 // Registers `<Family>LR`, `<Family>Momentum` and `<Family>ParamScheduler` with one maker.
 void add_family(Registry<ParamScheduler, const Ctx&>& r, const std::string& family,
                 std::function<std::shared_ptr<ParamScheduler>(const ConfigNode&, const Ctx&,
-                                                              const std::string& param)> make) {
+                                                              const std::string& param)>
+                    make) {
   r.add(family + "LR", [make](const ConfigNode& c, const Ctx& x) { return make(c, x, "lr"); });
   r.add(family + "Momentum",
         [make](const ConfigNode& c, const Ctx& x) { return make(c, x, "momentum"); });
@@ -146,7 +150,8 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
       if (total_steps) total_steps = scale(*total_steps, x);
       // MMEngine rejects a pct_start that is not a float (isinstance check).
       if (c.has("pct_start") && c.json().at("pct_start").is_number_integer())
-        c.fail("pct_start", "expected float between 0 and 1, got " + c.json().at("pct_start").dump());
+        c.fail("pct_start",
+               "expected float between 0 and 1, got " + c.json().at("pct_start").dump());
       const double pct_start = c.get<double>("pct_start", 0.3);
       const std::string anneal_strategy = c.get<std::string>("anneal_strategy", "cos");
       const double div_factor = c.get<double>("div_factor", 25.0);
@@ -154,9 +159,9 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
       const bool three_phase = c.get<bool>("three_phase", false);
       const SchedulerArgs a = read_args(c, x);
       return with_path(c, [&] {
-        return std::make_shared<OneCycleParamScheduler>(*x.optim_wrapper, p, eta_max, total_steps, pct_start,
-                                                        anneal_strategy, div_factor, final_div_factor,
-                                                        three_phase, a);
+        return std::make_shared<OneCycleParamScheduler>(*x.optim_wrapper, p, eta_max, total_steps,
+                                                        pct_start, anneal_strategy, div_factor,
+                                                        final_div_factor, three_phase, a);
       });
     });
     add_family(*r, "ReduceOnPlateau", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
@@ -171,9 +176,9 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
       const double eps = c.get<double>("eps", 1e-8);
       const SchedulerArgs a = read_args(c, x);
       return with_path(c, [&] {
-        return std::make_shared<ReduceOnPlateauParamScheduler>(*x.optim_wrapper, p, monitor, rule, factor,
-                                                               patience, threshold, threshold_rule, cooldown,
-                                                               min_value, eps, a);
+        return std::make_shared<ReduceOnPlateauParamScheduler>(
+            *x.optim_wrapper, p, monitor, rule, factor, patience, threshold, threshold_rule,
+            cooldown, min_value, eps, a);
       });
     });
     return r;
@@ -190,7 +195,8 @@ std::vector<std::shared_ptr<ParamScheduler>> build_param_schedulers(
   } else if (cfg.is_array()) {
     for (const auto& e : cfg) entries.push_back(e);
   } else {
-    MMHOOK_THROW(Code::kConfig, path, ": expected an object or a list of objects, got ", cfg.dump());
+    MMHOOK_THROW(Code::kConfig, path, ": expected an object or a list of objects, got ",
+                 cfg.dump());
   }
   std::vector<std::shared_ptr<ParamScheduler>> out;
   for (size_t i = 0; i < entries.size(); ++i) {
@@ -212,7 +218,8 @@ std::vector<std::shared_ptr<ParamScheduler>> build_param_schedulers(
     const bool by_epoch = !entry.contains("by_epoch") || !entry["by_epoch"].is_boolean() ||
                           entry["by_epoch"].get<bool>();
     const int64_t default_end = by_epoch ? max_epochs : max_iters;
-    if ((!entry.contains("end") || entry["end"].is_null()) && default_end > 0) entry["end"] = default_end;
+    if ((!entry.contains("end") || entry["end"].is_null()) && default_end > 0)
+      entry["end"] = default_end;
     MMHOOK_CHECK_CODE(!ctx.convert_to_iter_based || epoch_length > 0, Code::kConfig, p,
                       ": convert_to_iter_based needs a train dataloader with a length");
     out.push_back(scheduler_registry().build(ConfigNode(entry, p), ctx));

@@ -6,8 +6,8 @@
 
 namespace mmhook {
 
-StepParamScheduler::StepParamScheduler(OptimWrapper& optimizer, std::string param_name, int64_t step_size,
-                                       double gamma, SchedulerArgs args)
+StepParamScheduler::StepParamScheduler(OptimWrapper& optimizer, std::string param_name,
+                                       int64_t step_size, double gamma, SchedulerArgs args)
     : ParamScheduler(optimizer, std::move(param_name), args), step_size_(step_size), gamma_(gamma) {
   MMHOOK_CHECK(step_size_ > 0, "StepParamScheduler.step_size must be > 0, got ", step_size_);
   initial_step();
@@ -45,7 +45,8 @@ std::vector<double> MultiStepParamScheduler::get_value() {
   std::vector<double> out;
   for (size_t g = 0; g < num_groups(); ++g) {
     const double v = current(g);
-    out.push_back(it == milestones_.end() ? v : v * std::pow(gamma_, static_cast<double>(it->second)));
+    out.push_back(it == milestones_.end() ? v
+                                          : v * std::pow(gamma_, static_cast<double>(it->second)));
   }
   return out;
 }

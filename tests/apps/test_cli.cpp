@@ -44,7 +44,7 @@ void write_text(const std::string& path, const std::string& text) {
 }
 
 struct Result {
-  int status = -1;  // exit status, or 128 + signal
+  int status = -1;     // exit status, or 128 + signal
   std::string output;  // stdout + stderr
 };
 
@@ -69,7 +69,8 @@ void expect_clean_error(const Result& r, const std::vector<std::string>& parts) 
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find("mmhook: error: "), std::string::npos) << r.output;
   for (const auto& part : parts)
-    EXPECT_NE(r.output.find(part), std::string::npos) << "expected '" << part << "' in:\n" << r.output;
+    EXPECT_NE(r.output.find(part), std::string::npos) << "expected '" << part << "' in:\n"
+                                                      << r.output;
   for (const char* bad : {"terminate called", "frame #", "Exception raised from", "Segmentation",
                           "core dumped", "Aborted"})
     EXPECT_EQ(r.output.find(bad), std::string::npos) << r.output;
@@ -83,13 +84,15 @@ nlohmann::json toy_config(int64_t max_epochs = 3) {
   cfg["default_hooks"] = {
       {"logger", {{"type", "LoggerHook"}, {"interval", 1}}},
       {"checkpoint", {{"type", "CheckpointHook"}, {"interval", 1}, {"save_best", "auto"}}}};
-  cfg["visualizer"] = {{"type", "Visualizer"},
-                       {"vis_backends", {{{"type", "LocalVisBackend"}}, {{"type", "TensorboardVisBackend"}}}}};
+  cfg["visualizer"] = {
+      {"type", "Visualizer"},
+      {"vis_backends", {{{"type", "LocalVisBackend"}}, {{"type", "TensorboardVisBackend"}}}}};
   cfg["log_level"] = "INFO";
   return cfg;
 }
 
-std::string write_config(const TempDir& dir, const nlohmann::json& cfg, const std::string& name = "toy.json") {
+std::string write_config(const TempDir& dir, const nlohmann::json& cfg,
+                         const std::string& name = "toy.json") {
   const std::string path = dir / name;
   write_text(path, cfg.dump(2));
   return path;
@@ -122,16 +125,15 @@ TEST(CliWorkDirTest, TrainLeavesEveryArtifactAndPlotDrawsThem) {
   std::string listing;
   for (const auto& f : files) listing += f + "\n";
   const std::string ts = "[0-9]{8}_[0-9]{6}";
-  for (const std::string& re : {
-           ts + "/" + ts + "\\.log",                           // the text log
-           ts + "/vis_data/scalars\\.json",                    // one JSON line per logged step
-           ts + "/vis_data/events\\.out\\.tfevents\\..*",      // TensorBoard
-           ts + "/vis_data/config\\.py",                       // the config, for the visualizer
-           std::string("epoch_1\\.pth"), std::string("epoch_3\\.pth"),
-           std::string("best_acc_epoch_[0-9]+\\.pth"),
-           std::string("last_checkpoint"),
-           std::string("toy\\.json"),                          // the resolved config
-           std::string("hook_timing\\.json")})
+  for (const std::string& re :
+       {ts + "/" + ts + "\\.log",                       // the text log
+        ts + "/vis_data/scalars\\.json",                // one JSON line per logged step
+        ts + "/vis_data/events\\.out\\.tfevents\\..*",  // TensorBoard
+        ts + "/vis_data/config\\.py",                   // the config, for the visualizer
+        std::string("epoch_1\\.pth"), std::string("epoch_3\\.pth"),
+        std::string("best_acc_epoch_[0-9]+\\.pth"), std::string("last_checkpoint"),
+        std::string("toy\\.json"),  // the resolved config
+        std::string("hook_timing\\.json")})
     EXPECT_TRUE(has_match(files, re)) << "no file matching " << re << " in:\n" << listing;
   // The resolved config is the merged one (work_dir filled in).
   const auto resolved = nlohmann::json::parse(read_all(work + "/toy.json"));
@@ -154,8 +156,8 @@ TEST(CliWorkDirTest, TrainLeavesEveryArtifactAndPlotDrawsThem) {
            static_cast<uint32_t>(static_cast<unsigned char>(png[at + 3]));
   };
   EXPECT_EQ(png.substr(12, 4), "IHDR");
-  EXPECT_EQ(be32(16), 1000u);        // width
-  EXPECT_EQ(be32(20), 3u * 330u);    // three panels
+  EXPECT_EQ(be32(16), 1000u);                       // width
+  EXPECT_EQ(be32(20), 3u * 330u);                   // three panels
   EXPECT_FALSE(fs::exists(work + "/plot.png.gp"));  // the generated script is removed
 
   // -o elsewhere.
@@ -270,14 +272,18 @@ void check_graceful_stop(int sig, const std::string& sig_name) {
 
 TEST(CliSignalTest, SigintStopsGracefullyWithACheckpoint) { check_graceful_stop(SIGINT, "SIGINT"); }
 
-TEST(CliSignalTest, SigtermStopsGracefullyWithACheckpoint) { check_graceful_stop(SIGTERM, "SIGTERM"); }
+TEST(CliSignalTest, SigtermStopsGracefullyWithACheckpoint) {
+  check_graceful_stop(SIGTERM, "SIGTERM");
+}
 
 TEST(CliSignalTest, SecondInterruptExitsAtOnce) {
   TempDir dir;
   // Slow iterations and a large checkpoint: the graceful stop takes long enough for a second
   // signal to land while it is still running.
   nlohmann::json cfg = nlohmann::json::parse(read_all(long_config(dir)));
-  cfg["model"] = {{"type", "MLPClassifier"}, {"in_channels", 2}, {"hidden_dims", {3000, 3000}},
+  cfg["model"] = {{"type", "MLPClassifier"},
+                  {"in_channels", 2},
+                  {"hidden_dims", {3000, 3000}},
                   {"num_classes", 1}};
   cfg["optim_wrapper"]["optimizer"] = {{"type", "SGD"}, {"lr", 1e-6}, {"momentum", 0.9}};
   const std::string path = write_config(dir, cfg, "slow.json");
@@ -286,7 +292,8 @@ TEST(CliSignalTest, SecondInterruptExitsAtOnce) {
   ASSERT_GT(pid, 0);
   ASSERT_TRUE(wait_for([&] { return training_started(work); }, 60)) << read_all(log);
   ::kill(pid, SIGINT);
-  ASSERT_TRUE(wait_for([&] { return read_all(log).find("interrupt received") != std::string::npos; }, 30))
+  ASSERT_TRUE(
+      wait_for([&] { return read_all(log).find("interrupt received") != std::string::npos; }, 30))
       << read_all(log);
   ::kill(pid, SIGINT);
   EXPECT_EQ(wait_exit(pid, 30), 128 + SIGINT) << read_all(log);
@@ -301,7 +308,8 @@ TEST(CliSignalTest, SecondInterruptExitsAtOnce) {
 void write_idx_set(const std::string& root, int n, bool truncate_images) {
   fs::create_directories(root);
   auto be = [](std::string& s, uint32_t v) {
-    for (int shift = 24; shift >= 0; shift -= 8) s.push_back(static_cast<char>((v >> shift) & 0xff));
+    for (int shift = 24; shift >= 0; shift -= 8)
+      s.push_back(static_cast<char>((v >> shift) & 0xff));
   };
   std::string images, labels;
   be(images, 0x00000803);
@@ -318,7 +326,8 @@ void write_idx_set(const std::string& root, int n, bool truncate_images) {
 
 nlohmann::json mnist_config(const std::string& data_root) {
   nlohmann::json cfg = toy_config(1);
-  cfg["model"] = {{"type", "MLPClassifier"}, {"in_channels", 784}, {"hidden_dims", {8}}, {"num_classes", 10}};
+  cfg["model"] = {
+      {"type", "MLPClassifier"}, {"in_channels", 784}, {"hidden_dims", {8}}, {"num_classes", 10}};
   cfg["train_dataloader"]["dataset"] = {{"type", "FashionMNIST"}, {"data_root", data_root}};
   cfg.erase("val_dataloader");
   cfg.erase("val_cfg");
@@ -352,7 +361,8 @@ TEST(CliBadInputTest, TruncatedDatasetFile) {
 TEST(CliBadInputTest, ConfigNotJson) {
   TempDir dir;
   write_text(dir / "bad.json", "{\"model\": {\"type\": \"ToyModel\"},\n  work_dir: 3}");
-  expect_clean_error(run("train " + q(dir / "bad.json")), {dir / "bad.json", "invalid JSON", "line 2"});
+  expect_clean_error(run("train " + q(dir / "bad.json")),
+                     {dir / "bad.json", "invalid JSON", "line 2"});
 }
 
 TEST(CliBadInputTest, MissingConfigFile) {
@@ -393,8 +403,9 @@ TEST(CliBadInputTest, CfgOptionsPathThatDoesNotExist) {
   expect_clean_error(run("train " + q(path) + w + " --cfg-options train_cfg.max_epoch=3"),
                      {"train_cfg.max_epoch", "did you mean 'max_epochs'"});
   // A list index out of range; a type change.
-  expect_clean_error(run("train " + q(path) + w + " --cfg-options visualizer.vis_backends.5.type=X"),
-                     {"--cfg-options visualizer.vis_backends.5", "index out of range"});
+  expect_clean_error(
+      run("train " + q(path) + w + " --cfg-options visualizer.vis_backends.5.type=X"),
+      {"--cfg-options visualizer.vis_backends.5", "index out of range"});
   expect_clean_error(run("train " + q(path) + w + " --cfg-options train_cfg.max_epochs=ten"),
                      {"--cfg-options train_cfg.max_epochs", "expected number, got \"ten\""});
   // A path through a value that is not an object.
@@ -413,10 +424,12 @@ std::string trained_toy(const TempDir& dir) {
 TEST(CliBadInputTest, CheckpointMissing) {
   TempDir dir;
   const std::string cfg = write_config(dir, toy_config(1));
-  expect_clean_error(run("test " + q(cfg) + " --work-dir " + q(dir / "w") + " --checkpoint " + q(dir / "none.pth")),
+  expect_clean_error(run("test " + q(cfg) + " --work-dir " + q(dir / "w") + " --checkpoint " +
+                         q(dir / "none.pth")),
                      {dir / "none.pth"});
-  expect_clean_error(run("train " + q(cfg) + " --work-dir " + q(dir / "w") + " --resume " + q(dir / "none.pth")),
-                     {dir / "none.pth"});
+  expect_clean_error(
+      run("train " + q(cfg) + " --work-dir " + q(dir / "w") + " --resume " + q(dir / "none.pth")),
+      {dir / "none.pth"});
 }
 
 TEST(CliBadInputTest, CheckpointTruncated) {
@@ -425,29 +438,36 @@ TEST(CliBadInputTest, CheckpointTruncated) {
   const std::string bytes = read_all(work + "/epoch_1.pth");
   write_text(dir / "cut.pth", bytes.substr(0, bytes.size() / 2));
   const std::string cfg = dir / "toy.json";
-  expect_clean_error(run("test " + q(cfg) + " --work-dir " + q(dir / "w") + " --checkpoint " + q(dir / "cut.pth")),
-                     {dir / "cut.pth"});
-  expect_clean_error(run("train " + q(cfg) + " --work-dir " + q(dir / "w2") + " --resume " + q(dir / "cut.pth")),
-                     {dir / "cut.pth"});
+  expect_clean_error(
+      run("test " + q(cfg) + " --work-dir " + q(dir / "w") + " --checkpoint " + q(dir / "cut.pth")),
+      {dir / "cut.pth"});
+  expect_clean_error(
+      run("train " + q(cfg) + " --work-dir " + q(dir / "w2") + " --resume " + q(dir / "cut.pth")),
+      {dir / "cut.pth"});
 }
 
 TEST(CliBadInputTest, CheckpointFromAnotherModel) {
   TempDir dir;
   const std::string work = trained_toy(dir);
   nlohmann::json other = toy_config(1);
-  other["model"] = {{"type", "MLPClassifier"}, {"in_channels", 2}, {"hidden_dims", {4}}, {"num_classes", 1}};
+  other["model"] = {
+      {"type", "MLPClassifier"}, {"in_channels", 2}, {"hidden_dims", {4}}, {"num_classes", 1}};
   const std::string cfg = write_config(dir, other, "mlp.json");
   const std::string ckpt = work + "/epoch_1.pth";
   // val/test load strictly: every mismatched parameter is named.
-  expect_clean_error(run("test " + q(cfg) + " --work-dir " + q(dir / "w") + " --checkpoint " + q(ckpt)),
-                     {ckpt, "linear1.weight"});
-  expect_clean_error(run("val " + q(cfg) + " --work-dir " + q(dir / "w") + " --checkpoint " + q(ckpt)),
-                     {ckpt, "linear1.weight"});
+  expect_clean_error(
+      run("test " + q(cfg) + " --work-dir " + q(dir / "w") + " --checkpoint " + q(ckpt)),
+      {ckpt, "linear1.weight"});
+  expect_clean_error(
+      run("val " + q(cfg) + " --work-dir " + q(dir / "w") + " --checkpoint " + q(ckpt)),
+      {ckpt, "linear1.weight"});
   // Resuming another model's checkpoint names the parameters as well.
-  expect_clean_error(run("train " + q(cfg) + " --work-dir " + q(dir / "w2") + " --resume " + q(ckpt)),
-                     {"linear1.weight"});
+  expect_clean_error(
+      run("train " + q(cfg) + " --work-dir " + q(dir / "w2") + " --resume " + q(ckpt)),
+      {"linear1.weight"});
   // The matching model tests fine.
-  Result ok = run("test " + q(dir / "toy.json") + " --work-dir " + q(dir / "w3") + " --checkpoint " + q(ckpt));
+  Result ok = run("test " + q(dir / "toy.json") + " --work-dir " + q(dir / "w3") +
+                  " --checkpoint " + q(ckpt));
   EXPECT_EQ(ok.status, 0) << ok.output;
 }
 

@@ -12,29 +12,29 @@ static int g_failures = 0;
 static const char *g_work = "/tmp/mmhook_capi";
 static const char *g_train_dataset = "ToyDataset"; /* the train set's type in toy_config */
 
-#define CHECK(cond)                                                          \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
       fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++g_failures;                                                          \
-    }                                                                        \
+      ++g_failures;                                                            \
+    }                                                                          \
   } while (0)
 
-#define CHECK_OK(err)                                                                   \
-  do {                                                                                  \
-    mmh_error_t *e_ = (err);                                                            \
-    if (e_ != NULL) {                                                                   \
-      fprintf(stderr, "%s:%d: unexpected error %d: %s\n", __FILE__, __LINE__,          \
-              (int)mmh_error_code(e_), mmh_error_message(e_));                          \
-      ++g_failures;                                                                     \
-      mmh_error_free(e_);                                                               \
-    }                                                                                   \
+#define CHECK_OK(err)                                                         \
+  do {                                                                        \
+    mmh_error_t *e_ = (err);                                                  \
+    if (e_ != NULL) {                                                         \
+      fprintf(stderr, "%s:%d: unexpected error %d: %s\n", __FILE__, __LINE__, \
+              (int)mmh_error_code(e_), mmh_error_message(e_));                \
+      ++g_failures;                                                           \
+      mmh_error_free(e_);                                                     \
+    }                                                                         \
   } while (0)
 
 /* The toy runner of SPEC A8: 12 samples, batch 3 (4 iterations per epoch). */
 #define TOY_LOADER(type)                                              \
-  "{\"batch_size\": 3, \"num_workers\": 0,"                             \
-  " \"sampler\": {\"type\": \"DefaultSampler\", \"shuffle\": false},"    \
+  "{\"batch_size\": 3, \"num_workers\": 0,"                           \
+  " \"sampler\": {\"type\": \"DefaultSampler\", \"shuffle\": false}," \
   " \"dataset\": {\"type\": \"" type "\"}}"
 
 static char *toy_config(const char *sub, int max_epochs, const char *extra) {
@@ -45,7 +45,8 @@ static char *toy_config(const char *sub, int max_epochs, const char *extra) {
   snprintf(buf, 8192,
            "{\"work_dir\": \"%s/%s\", \"model\": {\"type\": \"ToyModel\"},"
            " \"train_dataloader\": %s, \"val_dataloader\": %s, \"test_dataloader\": %s,"
-           " \"val_evaluator\": {\"type\": \"ToyMetric\"}, \"test_evaluator\": {\"type\": \"ToyMetric\"},"
+           " \"val_evaluator\": {\"type\": \"ToyMetric\"}, \"test_evaluator\": {\"type\": "
+           "\"ToyMetric\"},"
            " \"train_cfg\": {\"by_epoch\": true, \"max_epochs\": %d, \"val_interval\": 1},"
            " \"val_cfg\": {}, \"test_cfg\": {},"
            " \"optim_wrapper\": {\"optimizer\": {\"type\": \"SGD\", \"lr\": 0.1}},"
@@ -139,7 +140,8 @@ static mmh_error_t *add_record_hook(mmh_runner_t *runner, record_t *rec, const c
 /* ----------------------------------------------------------------------------------------- */
 
 static void test_versions_and_names(void) {
-  CHECK(mmh_version_number() == ((MMH_VERSION_MAJOR << 16) | (MMH_VERSION_MINOR << 8) | MMH_VERSION_PATCH));
+  CHECK(mmh_version_number() ==
+        ((MMH_VERSION_MAJOR << 16) | (MMH_VERSION_MINOR << 8) | MMH_VERSION_PATCH));
   CHECK(strlen(mmh_version_string()) >= 5);
   CHECK(strcmp(mmh_stage_name(MMH_STAGE_BEFORE_RUN), "before_run") == 0);
   CHECK(strcmp(mmh_stage_name(MMH_STAGE_ON_EXCEPTION), "on_exception") == 0);
@@ -229,8 +231,10 @@ static void test_priorities_interleave_with_builtin_hooks(void) {
   record_init(&a);
   record_init(&b);
   mmh_runner_t *runner = make_runner("prio", 1, NULL);
-  CHECK_OK(add_record_hook(runner, &a, "c_high", MMH_PRIORITY_HIGH, MMH_STAGE_BIT(MMH_STAGE_AFTER_TRAIN_ITER)));
-  CHECK_OK(add_record_hook(runner, &b, "c_lowest", MMH_PRIORITY_LOWEST, MMH_STAGE_BIT(MMH_STAGE_AFTER_TRAIN_ITER)));
+  CHECK_OK(add_record_hook(runner, &a, "c_high", MMH_PRIORITY_HIGH,
+                           MMH_STAGE_BIT(MMH_STAGE_AFTER_TRAIN_ITER)));
+  CHECK_OK(add_record_hook(runner, &b, "c_lowest", MMH_PRIORITY_LOWEST,
+                           MMH_STAGE_BIT(MMH_STAGE_AFTER_TRAIN_ITER)));
   char info[8192];
   const size_t len = mmh_runner_hooks_info(runner, info, sizeof info);
   CHECK(len > 0 && len < sizeof info);
@@ -371,10 +375,19 @@ static mmh_hook_action_t tensor_fn(mmh_hook_ctx_t *ctx, void *p) {
     if (dl) {
       /* DLManagedTensor's deleter is its last member: call through a minimal mirror. */
       typedef struct {
-        void *data; int32_t device[2]; int32_t ndim; uint8_t dtype[4]; int64_t *shape;
-        int64_t *strides; uint64_t byte_offset;
+        void *data;
+        int32_t device[2];
+        int32_t ndim;
+        uint8_t dtype[4];
+        int64_t *shape;
+        int64_t *strides;
+        uint64_t byte_offset;
       } dl_tensor_t;
-      typedef struct dl_managed { dl_tensor_t t; void *ctx; void (*deleter)(struct dl_managed *); } dl_managed_t;
+      typedef struct dl_managed {
+        dl_tensor_t t;
+        void *ctx;
+        void (*deleter)(struct dl_managed *);
+      } dl_managed_t;
       dl_managed_t *m = (dl_managed_t *)dl;
       CHECK(m->t.ndim == 2 && m->t.shape[0] == 3);
       m->deleter(m);
@@ -418,8 +431,8 @@ static void test_tensors_scalars_lr_metrics(void) {
   mmh_hook_desc_t d;
   mmh_hook_desc_init(&d, sizeof d);
   d.name = "probe";
-  d.stages = MMH_STAGE_BIT(MMH_STAGE_BEFORE_TRAIN_ITER) | MMH_STAGE_BIT(MMH_STAGE_AFTER_TRAIN_ITER) |
-             MMH_STAGE_BIT(MMH_STAGE_AFTER_VAL_EPOCH);
+  d.stages = MMH_STAGE_BIT(MMH_STAGE_BEFORE_TRAIN_ITER) |
+             MMH_STAGE_BIT(MMH_STAGE_AFTER_TRAIN_ITER) | MMH_STAGE_BIT(MMH_STAGE_AFTER_VAL_EPOCH);
   d.fn = tensor_fn;
   d.user_data = &probe;
   CHECK_OK(mmh_runner_register_hook(runner, &d));
@@ -446,7 +459,8 @@ static mmh_hook_action_t state_fn(mmh_hook_ctx_t *ctx, void *p) {
   }
   if (mmh_ctx_stage(ctx) == MMH_STAGE_AFTER_TRAIN_ITER) {
     int64_t value = 1;
-    CHECK(mmh_ctx_checkpoint_put(ctx, "counter", &value, sizeof value) == MMH_E_FAILED_PRECONDITION);
+    CHECK(mmh_ctx_checkpoint_put(ctx, "counter", &value, sizeof value) ==
+          MMH_E_FAILED_PRECONDITION);
   }
   return MMH_HOOK_CONTINUE;
 }
@@ -458,7 +472,8 @@ static void test_checkpoint_state_across_resume(void) {
   mmh_hook_desc_init(&d, sizeof d);
   d.name = "stateful";
   d.stages = MMH_STAGE_BIT(MMH_STAGE_BEFORE_SAVE_CHECKPOINT) |
-             MMH_STAGE_BIT(MMH_STAGE_AFTER_LOAD_CHECKPOINT) | MMH_STAGE_BIT(MMH_STAGE_AFTER_TRAIN_ITER);
+             MMH_STAGE_BIT(MMH_STAGE_AFTER_LOAD_CHECKPOINT) |
+             MMH_STAGE_BIT(MMH_STAGE_AFTER_TRAIN_ITER);
   d.fn = state_fn;
   d.user_data = &rec;
   mmh_runner_t *runner = make_runner("state", 2, NULL);
@@ -476,7 +491,10 @@ static void test_checkpoint_state_across_resume(void) {
 /* A hook type and a dataset type implemented in C, named from the JSON config. */
 static int g_factory_frees = 0;
 static int g_factory_hook_calls = 0;
-static void factory_free(void *p) { (void)p; ++g_factory_frees; }
+static void factory_free(void *p) {
+  (void)p;
+  ++g_factory_frees;
+}
 static mmh_hook_action_t counting_fn(mmh_hook_ctx_t *ctx, void *p) {
   (void)ctx;
   (void)p;
@@ -493,7 +511,10 @@ static mmh_code_t counting_factory(const char *entry_json, mmh_hook_desc_t *desc
   return MMH_OK;
 }
 
-static int64_t cds_len(void *p) { (void)p; return 9; }
+static int64_t cds_len(void *p) {
+  (void)p;
+  return 9;
+}
 static mmh_code_t cds_get(int64_t index, uint64_t seed, mmh_sample_t *s, void *p) {
   (void)seed;
   (void)p;
@@ -516,14 +537,14 @@ static void test_type_registries(void) {
   dd.get = cds_get;
   CHECK_OK(mmh_register_dataset_type("CToyDataset", &dd));
 
-  mmh_runner_t *runner = make_runner(
-      "types", 1,
-      ", \"custom_hooks\": [{\"type\": \"CountingHook\", \"every\": 1}]");
+  mmh_runner_t *runner =
+      make_runner("types", 1, ", \"custom_hooks\": [{\"type\": \"CountingHook\", \"every\": 1}]");
   CHECK(runner != NULL);
   mmh_runner_destroy(runner);
   /* The dataset from C feeds training: 9 samples, batch 3 = 3 iterations. */
   g_train_dataset = "CToyDataset";
-  char *cfg = toy_config("types2", 1, ", \"custom_hooks\": [{\"type\": \"CountingHook\", \"every\": 1}]");
+  char *cfg =
+      toy_config("types2", 1, ", \"custom_hooks\": [{\"type\": \"CountingHook\", \"every\": 1}]");
   g_train_dataset = "ToyDataset";
   mmh_runner_t *r2 = NULL;
   CHECK_OK(mmh_runner_create(cfg, &r2));
@@ -557,11 +578,15 @@ static void log_fn(int32_t level, const char *message, void *p) {
   ++g_log_records;
   if (level == MMH_LOG_WARNING && message != NULL) ++g_log_warnings;
 }
-static void log_free(void *p) { (void)p; ++g_log_frees; }
+static void log_free(void *p) {
+  (void)p;
+  ++g_log_frees;
+}
 
 static void test_log_routing(void) {
   mmh_log_set(log_fn, NULL, log_free);
-  mmh_runner_t *runner = make_runner("log", 1, ", \"load_from\": \"/nonexistent/x.pth\", \"resume\": false");
+  mmh_runner_t *runner =
+      make_runner("log", 1, ", \"load_from\": \"/nonexistent/x.pth\", \"resume\": false");
   mmh_error_t *e = mmh_runner_val(runner);
   CHECK(mmh_error_code(e) == MMH_E_CHECKPOINT);
   CHECK(strstr(mmh_error_message(e), "/nonexistent/x.pth") != NULL);

@@ -19,7 +19,8 @@ class ScratchDir {
   ScratchDir() {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     path_ = std::filesystem::temp_directory_path() /
-            ("mmhook_ckpt_" + std::to_string(::getpid()) + "_" + info->test_suite_name() + "_" + info->name());
+            ("mmhook_ckpt_" + std::to_string(::getpid()) + "_" + info->test_suite_name() + "_" +
+             info->name());
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
   }
@@ -33,7 +34,8 @@ class ScratchDir {
   /// Names of the entries in the folder, sorted.
   std::vector<std::string> entries() const {
     std::vector<std::string> out;
-    for (const auto& e : std::filesystem::directory_iterator(path_)) out.push_back(e.path().filename().string());
+    for (const auto& e : std::filesystem::directory_iterator(path_))
+      out.push_back(e.path().filename().string());
     std::sort(out.begin(), out.end());
     return out;
   }
@@ -70,7 +72,8 @@ inline int run_python(const ScratchDir& dir, const std::string& script, const st
   const auto script_path = dir.file("script.py");
   const auto out_path = dir.file("script.out");
   write_text(script_path, script);
-  const std::string cmd = "/usr/bin/python3 '" + script_path + "' " + args + " >'" + out_path + "' 2>&1";
+  const std::string cmd =
+      "/usr/bin/python3 '" + script_path + "' " + args + " >'" + out_path + "' 2>&1";
   const int rc = std::system(cmd.c_str());
   std::ifstream in(out_path);
   output.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -80,7 +83,9 @@ inline int run_python(const ScratchDir& dir, const std::string& script, const st
 /// Deep equality of IValue trees (tensors: dtype, shape and values; dicts: keys in order).
 inline ::testing::AssertionResult ivalue_equal(const c10::IValue& a, const c10::IValue& b,
                                                const std::string& where = "root") {
-  auto fail = [&](const std::string& why) { return ::testing::AssertionFailure() << where << ": " << why; };
+  auto fail = [&](const std::string& why) {
+    return ::testing::AssertionFailure() << where << ": " << why;
+  };
   if (a.isTensor() || b.isTensor()) {
     if (!a.isTensor() || !b.isTensor()) return fail("tensor vs non-tensor");
     const auto& x = a.toTensor();
@@ -98,14 +103,18 @@ inline ::testing::AssertionResult ivalue_equal(const c10::IValue& a, const c10::
     auto it = y.begin();
     for (const auto& e : x) {
       if (!(e.key() == it->key())) return fail("dict keys differ in order or value");
-      auto r = ivalue_equal(e.value(), it->value(), where + "." + (e.key().isString() ? e.key().toStringRef() : std::to_string(e.key().toInt())));
+      auto r = ivalue_equal(
+          e.value(), it->value(),
+          where + "." +
+              (e.key().isString() ? e.key().toStringRef() : std::to_string(e.key().toInt())));
       if (!r) return r;
       ++it;
     }
     return ::testing::AssertionSuccess();
   }
   if (a.isList() || b.isList() || a.isTuple() || b.isTuple()) {
-    if (a.isList() != b.isList() || a.isTuple() != b.isTuple()) return fail("list/tuple kind differs");
+    if (a.isList() != b.isList() || a.isTuple() != b.isTuple())
+      return fail("list/tuple kind differs");
     std::vector<c10::IValue> x, y;
     if (a.isList()) {
       for (const auto& v : a.toListRef()) x.push_back(v);
@@ -121,7 +130,8 @@ inline ::testing::AssertionResult ivalue_equal(const c10::IValue& a, const c10::
     }
     return ::testing::AssertionSuccess();
   }
-  if (a.tagKind() != b.tagKind()) return fail(std::string("kinds differ: ") + a.tagKind() + " vs " + b.tagKind());
+  if (a.tagKind() != b.tagKind())
+    return fail(std::string("kinds differ: ") + a.tagKind() + " vs " + b.tagKind());
   if (a.isDouble()) {
     return a.toDouble() == b.toDouble() ? ::testing::AssertionSuccess() : fail("doubles differ");
   }

@@ -29,7 +29,9 @@ Error error_of(Fn&& fn) {
   return Error(Code::kOk, "");
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 // A checkpoint shaped like MMEngine's: meta, state_dict, optimizer (PyTorch layout with int
 // keys), message_hub, and mmhook's hook_states.
@@ -62,7 +64,8 @@ Checkpoint make_mmengine_like_checkpoint() {
   ckpt.set("optimizer", optimizer);
 
   auto message_hub = make_generic_dict();
-  message_hub.insert("runtime_info", json_to_ivalue(nlohmann::json::parse(R"({"epoch": 1, "iter": 7})")));
+  message_hub.insert("runtime_info",
+                     json_to_ivalue(nlohmann::json::parse(R"({"epoch": 1, "iter": 7})")));
   ckpt.set("message_hub", message_hub);
   const char blob[] = {'a', 'b', 'c', '\0', '\xff'};
   ckpt.put_hook_state("CHook", "blob", bytes_to_ivalue(blob, sizeof blob));
@@ -145,10 +148,14 @@ TEST(CheckpointChecksumTest, DeterministicAndSensitiveToContent) {
   b.get("state_dict").toGenericDict().at("linear1.weight").toTensor()[0][1] = 0.25f;
   EXPECT_NE(sum, checkpoint_checksum(b.dict()));
   const auto c = make_mmengine_like_checkpoint();
-  c.get("state_dict").toGenericDict().insert_or_assign("linear1.bias", torch::tensor({0.0, 0.1}, torch::kDouble));
+  c.get("state_dict")
+      .toGenericDict()
+      .insert_or_assign("linear1.bias", torch::tensor({0.0, 0.1}, torch::kDouble));
   EXPECT_NE(sum, checkpoint_checksum(c.dict()));
   const auto d = make_mmengine_like_checkpoint();
-  d.get("state_dict").toGenericDict().insert_or_assign("linear1.bias", torch::tensor({{0.0f, 0.1f}}));
+  d.get("state_dict")
+      .toGenericDict()
+      .insert_or_assign("linear1.bias", torch::tensor({{0.0f, 0.1f}}));
   EXPECT_NE(sum, checkpoint_checksum(d.dict()));
   auto e = make_mmengine_like_checkpoint();
   e.set_meta("epoch", 2.0);
@@ -177,8 +184,11 @@ TEST(CheckpointFileTest, NestedRoundTripKeepsEveryValue) {
   auto ckpt = make_mmengine_like_checkpoint();
   auto nested = make_generic_dict();
   nested.insert("doubles", c10::List<double>({0.5, -1.25, 1e-300}));
-  nested.insert("mixed", json_to_ivalue(nlohmann::json::parse(R"([1, 2.5, "x", null, true, [[]], {"k": {"v": 3}}])")));
-  nested.insert("tuple", c10::ivalue::Tuple::create({c10::IValue(int64_t{1}), c10::IValue(std::string("two"))}));
+  nested.insert(
+      "mixed",
+      json_to_ivalue(nlohmann::json::parse(R"([1, 2.5, "x", null, true, [[]], {"k": {"v": 3}}])")));
+  nested.insert("tuple", c10::ivalue::Tuple::create(
+                             {c10::IValue(int64_t{1}), c10::IValue(std::string("two"))}));
   nested.insert("half", torch::arange(6, torch::kHalf).reshape({2, 3}));
   nested.insert("uint8", torch::tensor({0, 128, 255}, torch::kByte));
   nested.insert("bool", torch::tensor({true, false}));
@@ -200,7 +210,8 @@ TEST(CheckpointFileTest, NestedRoundTripKeepsEveryValue) {
   auto original = ckpt.dict().copy();
   // NaN != NaN, compare that tensor bit-wise instead.
   const auto nan_loaded = loaded.get("loop_state").toGenericDict().at("neg_zero_nan").toTensor();
-  EXPECT_TRUE(torch::equal(nan_loaded.view(torch::kInt), nested.at("neg_zero_nan").toTensor().view(torch::kInt)));
+  EXPECT_TRUE(torch::equal(nan_loaded.view(torch::kInt),
+                           nested.at("neg_zero_nan").toTensor().view(torch::kInt)));
   EXPECT_EQ(expected.at("loop_state").toGenericDict().erase("neg_zero_nan"), 1u);
   EXPECT_EQ(nested.erase("neg_zero_nan"), 1u);
   EXPECT_TRUE(ivalue_equal(c10::IValue(expected), c10::IValue(original)));
@@ -287,7 +298,8 @@ TEST(CheckpointAtomicWriteTest, ReadOnlyFolderKeepsPreviousFile) {
   auto ckpt = make_mmengine_like_checkpoint();
   save_checkpoint_file(path, ckpt);
   const auto before = testing::read_bytes(path);
-  std::filesystem::permissions(dir.path(), std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
+  std::filesystem::permissions(
+      dir.path(), std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
   ckpt.set_meta("epoch", int64_t{5});
   const auto e = error_of([&] { save_checkpoint_file(path, ckpt); });
   std::filesystem::permissions(dir.path(), std::filesystem::perms::owner_all);
@@ -325,7 +337,8 @@ TEST(CheckpointCorruptionTest, FlippedTensorByteIsDetected) {
   testing::write_bytes(path, bytes);
   const auto e = load_error(path);
   const std::string what = e.what();
-  EXPECT_TRUE(contains(what, "checksum mismatch") || contains(what, "CRC") || contains(what, "crc")) << what;
+  EXPECT_TRUE(contains(what, "checksum mismatch") || contains(what, "CRC") || contains(what, "crc"))
+      << what;
 }
 
 TEST(CheckpointCorruptionTest, StaleChecksumIsChecksumMismatch) {
@@ -353,7 +366,8 @@ TEST(CheckpointCorruptionTest, TruncatedFileNamesTheFile) {
   const auto bytes = serialize_checkpoint(make_mmengine_like_checkpoint());
   const auto path = dir.file("epoch_1.pth");
   for (size_t keep : {bytes.size() / 2, bytes.size() - 10, size_t{100}}) {
-    testing::write_bytes(path, std::vector<char>(bytes.begin(), bytes.begin() + static_cast<long>(keep)));
+    testing::write_bytes(path,
+                         std::vector<char>(bytes.begin(), bytes.begin() + static_cast<long>(keep)));
     const auto e = load_error(path);
     EXPECT_TRUE(contains(e.what(), "truncated")) << e.what();
   }
@@ -407,7 +421,9 @@ TEST(CheckpointCorruptionTest, BareStateDictLoadsUnderStateDict) {
 
 // --------------------------------------------------------------------------- Python interop
 
-size_t keys_of_state_dict(const Checkpoint& ckpt) { return ckpt.get("state_dict").toGenericDict().size(); }
+size_t keys_of_state_dict(const Checkpoint& ckpt) {
+  return ckpt.get("state_dict").toGenericDict().size();
+}
 
 TEST(CheckpointPythonTest, TorchLoadReadsMMEngineKeysAndValues) {
   if (!testing::python_has_torch()) GTEST_SKIP() << "/usr/bin/python3 lacks torch";
@@ -444,7 +460,9 @@ print('OK')
 )PY";
   std::string output;
   const auto resaved = dir.file("resaved.pth");
-  const int rc = testing::run_python(dir, script, "'" + path + "' " + checkpoint_checksum(ckpt.dict()) + " '" + resaved + "'", output);
+  const int rc = testing::run_python(
+      dir, script, "'" + path + "' " + checkpoint_checksum(ckpt.dict()) + " '" + resaved + "'",
+      output);
   ASSERT_EQ(rc, 0) << output;
   EXPECT_TRUE(contains(output, "OK")) << output;
   const auto back = load_checkpoint_file(resaved);
@@ -484,24 +502,29 @@ print('OK')
   const auto bare = dir.file("bare.pth");
   const auto full = dir.file("full.pth");
   const auto legacy = dir.file("legacy.pth");
-  ASSERT_EQ(testing::run_python(dir, script, bare + " " + full + " " + legacy, output), 0) << output;
+  ASSERT_EQ(testing::run_python(dir, script, bare + " " + full + " " + legacy, output), 0)
+      << output;
 
   const auto b = load_checkpoint_file(bare);
   EXPECT_EQ(b.keys(), std::vector<std::string>{"state_dict"});
   const auto sd = b.get("state_dict").toGenericDict();
   std::vector<std::string> names;
   for (const auto& e : sd) names.push_back(e.key().toStringRef());
-  EXPECT_EQ(names, (std::vector<std::string>{"linear1.weight", "linear1.bias", "bn.weight", "bn.bias",
-                                             "bn.running_mean", "bn.running_var", "bn.num_batches_tracked"}));
-  EXPECT_TRUE(torch::equal(sd.at("linear1.weight").toTensor(), torch::tensor({{0.1f, 0.2f}, {0.3f, 0.4f}})));
+  EXPECT_EQ(names, (std::vector<std::string>{"linear1.weight", "linear1.bias", "bn.weight",
+                                             "bn.bias", "bn.running_mean", "bn.running_var",
+                                             "bn.num_batches_tracked"}));
+  EXPECT_TRUE(torch::equal(sd.at("linear1.weight").toTensor(),
+                           torch::tensor({{0.1f, 0.2f}, {0.3f, 0.4f}})));
   EXPECT_TRUE(torch::equal(sd.at("bn.running_mean").toTensor(), torch::tensor({1.5f, -2.0f})));
   EXPECT_EQ(sd.at("bn.num_batches_tracked").toTensor().item<int64_t>(), 7);
 
   const auto f = load_checkpoint_file(full);
-  EXPECT_EQ(f.keys(), (std::vector<std::string>{"meta", "state_dict", "optimizer", "message_hub", "hook_states"}));
+  EXPECT_EQ(f.keys(), (std::vector<std::string>{"meta", "state_dict", "optimizer", "message_hub",
+                                                "hook_states"}));
   EXPECT_EQ(f.meta().size(), 1u);
   EXPECT_EQ(f.meta().at("epoch").toInt(), 3);
-  EXPECT_EQ(ivalue_to_json(f.get("message_hub")), nlohmann::json::parse(R"({"runtime_info": {"iter": 12}})"));
+  EXPECT_EQ(ivalue_to_json(f.get("message_hub")),
+            nlohmann::json::parse(R"({"runtime_info": {"iter": 12}})"));
   EXPECT_EQ(ivalue_to_json(*f.get_hook_state("EMAHook", "steps")), nlohmann::json::parse("[5]"));
   EXPECT_EQ(keys_of_state_dict(f), 7u);
   const auto opt = f.get("optimizer").toGenericDict();

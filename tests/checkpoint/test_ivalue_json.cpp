@@ -17,7 +17,8 @@ TEST(IValueJsonTest, ScalarsMapToIValueKinds) {
 }
 
 TEST(IValueJsonTest, ObjectsBecomeStringAnyDictsInIterationOrder) {
-  const auto j = nlohmann::json::parse(R"({"zeta": 1, "alpha": [1, 2.5, "x", null, {"k": false}], "mid": {"a": 1}})");
+  const auto j = nlohmann::json::parse(
+      R"({"zeta": 1, "alpha": [1, 2.5, "x", null, {"k": false}], "mid": {"a": 1}})");
   const auto v = json_to_ivalue(j);
   ASSERT_TRUE(v.isGenericDict());
   const auto dict = v.toGenericDict();
@@ -64,7 +65,8 @@ TEST(IValueJsonTest, LargerTensorsAreInvalidArgument) {
 
 TEST(IValueJsonTest, TuplesBecomeArraysAndIntKeysBecomeText) {
   auto dict = c10::impl::GenericDict(c10::IntType::get(), c10::AnyType::get());
-  dict.insert(int64_t{0}, c10::IValue(c10::ivalue::Tuple::create({c10::IValue(0.9), c10::IValue(0.999)})));
+  dict.insert(int64_t{0},
+              c10::IValue(c10::ivalue::Tuple::create({c10::IValue(0.9), c10::IValue(0.999)})));
   EXPECT_EQ(ivalue_to_json(c10::IValue(dict)), nlohmann::json::parse(R"({"0": [0.9, 0.999]})"));
 }
 

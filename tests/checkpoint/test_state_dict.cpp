@@ -49,14 +49,17 @@ Error error_of(Fn&& fn) {
   return Error(Code::kOk, "");
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 TEST(StateDictTest, NamesAndOrderFollowPyTorch) {
   ToyNet net;
   const auto sd = module_state_dict(*net);
-  EXPECT_EQ(keys_of(sd), (std::vector<std::string>{"linear1.weight", "linear1.bias", "linear2.weight",
-                                                   "linear2.bias", "bn.weight", "bn.bias", "bn.running_mean",
-                                                   "bn.running_var", "bn.num_batches_tracked"}));
+  EXPECT_EQ(keys_of(sd),
+            (std::vector<std::string>{"linear1.weight", "linear1.bias", "linear2.weight",
+                                      "linear2.bias", "bn.weight", "bn.bias", "bn.running_mean",
+                                      "bn.running_var", "bn.num_batches_tracked"}));
   EXPECT_EQ(sd.at("bn.num_batches_tracked").toTensor().scalar_type(), torch::kLong);
 }
 
@@ -90,12 +93,14 @@ TEST(StateDictTest, LoadRoundTripStripsModulePrefix) {
   ToyNet source;
   set_toy_weights(source);
   auto wrapped = make_generic_dict();  // as saved from a DataParallel-wrapped model
-  for (const auto& e : module_state_dict(*source)) wrapped.insert("module." + e.key().toStringRef(), e.value());
+  for (const auto& e : module_state_dict(*source))
+    wrapped.insert("module." + e.key().toStringRef(), e.value());
   ToyNet target;
   const auto report = load_module_state_dict(*target, wrapped, /*strict=*/true);
   EXPECT_TRUE(report.missing_keys.empty());
   EXPECT_TRUE(report.unexpected_keys.empty());
-  EXPECT_TRUE(testing::ivalue_equal(c10::IValue(module_state_dict(*target)), c10::IValue(module_state_dict(*source))));
+  EXPECT_TRUE(testing::ivalue_equal(c10::IValue(module_state_dict(*target)),
+                                    c10::IValue(module_state_dict(*source))));
   // Loading copies in place: the parameter objects are the same and still require grad.
   EXPECT_TRUE(target->linear1->weight.requires_grad());
   EXPECT_TRUE(target->named_parameters()["linear1.weight"].is_same(target->linear1->weight));
@@ -105,7 +110,8 @@ TEST(StateDictTest, CustomReviseKeysApplyInOrder) {
   ToyNet source;
   set_toy_weights(source);
   auto renamed = make_generic_dict();
-  for (const auto& e : module_state_dict(*source)) renamed.insert("backbone." + e.key().toStringRef(), e.value());
+  for (const auto& e : module_state_dict(*source))
+    renamed.insert("backbone." + e.key().toStringRef(), e.value());
   ToyNet target;
   const auto report =
       load_module_state_dict(*target, renamed, true, {{"^backbone\\.", "x."}, {"^x\\.", ""}});

@@ -24,9 +24,9 @@ class ProbeDataset : public Dataset {
       std::this_thread::sleep_for(std::chrono::microseconds(delay_us_ * ((index * 7) % 5)));
     if (index == bad_) MMHOOK_THROW(Code::kIo, "probe failure at index ", index);
     TensorDict out;
-    out.set("inputs", torch::tensor({static_cast<double>(index),
-                                     static_cast<double>(seed % 1000003)},
-                                    torch::kFloat64));
+    out.set("inputs",
+            torch::tensor({static_cast<double>(index), static_cast<double>(seed % 1000003)},
+                          torch::kFloat64));
     out.set("targets", torch::tensor(index, torch::kInt64));
     return out;
   }
@@ -179,14 +179,13 @@ TEST(DataLoaderTest, InfiniteIterationOverAFiniteSampler) {
 }
 
 TEST(DataLoaderTest, BuildFromConfig) {
-  nlohmann::json cfg = {
-      {"batch_size", 3},
-      {"num_workers", 2},
-      {"persistent_workers", true},
-      {"pin_memory", false},
-      {"sampler", {{"type", "DefaultSampler"}, {"shuffle", true}}},
-      {"collate_fn", {{"type", "default_collate"}}},
-      {"dataset", {{"type", "ToyDataset"}, {"num_samples", 12}}}};
+  nlohmann::json cfg = {{"batch_size", 3},
+                        {"num_workers", 2},
+                        {"persistent_workers", true},
+                        {"pin_memory", false},
+                        {"sampler", {{"type", "DefaultSampler"}, {"shuffle", true}}},
+                        {"collate_fn", {{"type", "default_collate"}}},
+                        {"dataset", {{"type", "ToyDataset"}, {"num_samples", 12}}}};
   auto loader = build_data_loader(ConfigNode(cfg, "train_dataloader"), 42);
   EXPECT_EQ(loader->size(), 4);
   EXPECT_EQ(loader->sampler().seed(), 42u);

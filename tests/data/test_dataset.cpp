@@ -117,8 +117,8 @@ TEST(FashionMNISTTest, RandomTransformsDependOnlyOnSeed) {
 
 TEST(FashionMNISTTest, NormalizedBatchEqualsPerSample) {
   MNISTOptions o;
-  o.transforms = {std::make_shared<Normalize>(std::vector<double>{0.2860},
-                                              std::vector<double>{0.3530})};
+  o.transforms = {
+      std::make_shared<Normalize>(std::vector<double>{0.2860}, std::vector<double>{0.3530})};
   FashionMNIST ds(o);
   const std::vector<int64_t> idx = {5, 0, 59999};
   TensorDict fast = ds.get_batch(idx, {1, 2, 3});
@@ -186,7 +186,8 @@ class BadFilesTest : public ::testing::Test {
 };
 
 TEST_F(BadFilesTest, ReadsPlainAndGzippedFiles) {
-  write("train-images-idx3-ubyte", header(0x803, {2, 2, 2}) + std::string("\x00\xff\x01\x02\x03\x04\x05\x06", 8));
+  write("train-images-idx3-ubyte",
+        header(0x803, {2, 2, 2}) + std::string("\x00\xff\x01\x02\x03\x04\x05\x06", 8));
   write_gz("train-labels-idx1-ubyte.gz", header(0x801, {2}) + std::string("\x04\x07", 2));
   MNISTOptions o;
   o.data_root = dir_;

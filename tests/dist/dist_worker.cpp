@@ -53,7 +53,10 @@ class DistBlobs : public mmhook::Dataset {
 class FaultHook : public mmhook::HookImpl<FaultHook> {
  public:
   FaultHook(int die_rank, int64_t die_iter, int raise_rank, int64_t raise_iter)
-      : die_rank_(die_rank), die_iter_(die_iter), raise_rank_(raise_rank), raise_iter_(raise_iter) {}
+      : die_rank_(die_rank),
+        die_iter_(die_iter),
+        raise_rank_(raise_rank),
+        raise_iter_(raise_iter) {}
   std::string type_name() const override { return "FaultHook"; }
   void after_train_iter(mmhook::Runner& r, int64_t, const mmhook::TensorDict&,
                         const mmhook::TensorDict&) override {
@@ -103,16 +106,18 @@ int main(int argc, char** argv) {
     return std::make_shared<DistBlobs>(cfg.get<int64_t>("num_samples", 48));
   });
   const int64_t samples = static_cast<int64_t>(num("samples", 48));
-  nlohmann::json loader = {
-      {"batch_size", static_cast<int64_t>(num("batch", 4))},
-      {"num_workers", 0},
-      {"sampler", {{"type", "DefaultSampler"}, {"shuffle", true}}},
-      {"dataset", {{"type", "DistBlobs"}, {"num_samples", samples}}}};
+  nlohmann::json loader = {{"batch_size", static_cast<int64_t>(num("batch", 4))},
+                           {"num_workers", 0},
+                           {"sampler", {{"type", "DefaultSampler"}, {"shuffle", true}}},
+                           {"dataset", {{"type", "DistBlobs"}, {"num_samples", samples}}}};
   nlohmann::json cfg = {
       {"work_dir", kv.count("work_dir") ? kv["work_dir"] : out_dir + "/work"},
       {"model",
-       {{"type", "MLPClassifier"}, {"in_channels", 8}, {"hidden_dims", {16}},
-        {"num_classes", 3}, {"batch_norm", num("bn", 0) != 0}}},
+       {{"type", "MLPClassifier"},
+        {"in_channels", 8},
+        {"hidden_dims", {16}},
+        {"num_classes", 3},
+        {"batch_norm", num("bn", 0) != 0}}},
       {"train_dataloader", loader},
       {"train_cfg", {{"by_epoch", true}, {"max_epochs", static_cast<int64_t>(num("epochs", 2))}}},
       {"optim_wrapper",
@@ -139,11 +144,10 @@ int main(int argc, char** argv) {
   int status = 0;
   try {
     mmhook::Runner runner(cfg);
-    runner.register_hook(std::make_shared<FaultHook>(
-                             static_cast<int>(num("die_rank", -1)),
-                             static_cast<int64_t>(num("die_iter", -1)),
-                             static_cast<int>(num("raise_rank", -1)),
-                             static_cast<int64_t>(num("raise_iter", -1))),
+    runner.register_hook(std::make_shared<FaultHook>(static_cast<int>(num("die_rank", -1)),
+                                                     static_cast<int64_t>(num("die_iter", -1)),
+                                                     static_cast<int>(num("raise_rank", -1)),
+                                                     static_cast<int64_t>(num("raise_iter", -1))),
                          50);
     if (num("val", 0) != 0) {
       for (const auto& [k, v] : runner.val()) result["metrics"][k] = v;
@@ -159,8 +163,7 @@ int main(int argc, char** argv) {
     result["error"] = e.what();
     status = 1;
   }
-  result["seconds"] =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  result["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::ofstream(out_dir + "/rank" + std::to_string(env_rank) + ".json") << result.dump();
   return status;
 }

@@ -132,8 +132,7 @@ TEST(DistTrainTest, TwoRanksEqualOneProcessOnConcatenatedBatches) {
 
 TEST(DistTrainTest, GradientAccumulationSyncsOnlyOnUpdates) {
   TempDir two, one;
-  EXPECT_EQ(run_workers(2, two.path(), {"batch=4", "epochs=2", "acc=2"}),
-            (std::vector<int>{0, 0}));
+  EXPECT_EQ(run_workers(2, two.path(), {"batch=4", "epochs=2", "acc=2"}), (std::vector<int>{0, 0}));
   EXPECT_EQ(run_workers(0, one.path(), {"batch=8", "epochs=2", "acc=2"}), (std::vector<int>{0}));
   const nlohmann::json r0 = result(two.path(), 0), r1 = result(two.path(), 1);
   EXPECT_EQ(state(r0), state(r1));
@@ -146,7 +145,8 @@ TEST(DistTrainTest, ResumeOfTwoRanksIsExact) {
   TempDir full, part;
   EXPECT_EQ(run_workers(2, full.path(), {"epochs=3"}), (std::vector<int>{0, 0}));
   const std::string work = part / "work";
-  EXPECT_EQ(run_workers(2, part.path(), {"epochs=2", "work_dir=" + work}), (std::vector<int>{0, 0}));
+  EXPECT_EQ(run_workers(2, part.path(), {"epochs=2", "work_dir=" + work}),
+            (std::vector<int>{0, 0}));
   ASSERT_TRUE(fs::exists(work + "/epoch_2.pth"));
   ASSERT_TRUE(fs::exists(work + "/last_checkpoint"));
   EXPECT_EQ(run_workers(2, part.path(), {"epochs=3", "resume=1", "work_dir=" + work}),
@@ -229,7 +229,8 @@ TEST(DistLaunchTest, MmhookLaunchFailsWhenARankFails) {
 }
 #endif  // MMHOOK_CLI
 
-// -- sampler shards --------------------------------------------------------------------------------
+// -- sampler shards
+// --------------------------------------------------------------------------------
 
 TEST(DistSamplerTest, ShardsAreDisjointAndCoverTheDatasetEveryEpoch) {
   for (int64_t n : {48, 50, 7}) {
@@ -284,14 +285,15 @@ TEST(DistSamplerTest, SetEpochChangesTheOrderReproducibly) {
   b.set_epoch(1);
   EXPECT_EQ(read(b), e1);  // same seed and epoch: same order, on every run and rank object
   // Same as torch.randperm(48, generator=manual_seed(0 + 1))[1::2].
-  const at::Tensor perm = torch::randperm(
-      48, at::make_generator<at::CPUGeneratorImpl>(1), torch::kInt64);
+  const at::Tensor perm =
+      torch::randperm(48, at::make_generator<at::CPUGeneratorImpl>(1), torch::kInt64);
   std::vector<int64_t> expected;
   for (int64_t j = 1; j < 48; j += 2) expected.push_back(perm[j].item<int64_t>());
   EXPECT_EQ(e1, expected);
 }
 
-// -- environment and in-process group --------------------------------------------------------------
+// -- environment and in-process group
+// --------------------------------------------------------------
 
 namespace {
 struct EnvGuard {

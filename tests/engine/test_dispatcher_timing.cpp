@@ -34,7 +34,8 @@ class IterAndRunHook : public HookImpl<IterAndRunHook> {
 
 // A runner to pass to the dispatcher (the hooks here do not use it).
 std::unique_ptr<Runner> make_runner(const std::string& dir) {
-  nlohmann::json cfg = {{"work_dir", dir}, {"model", {{"type", "ToyModel"}}}, {"log_level", "ERROR"}};
+  nlohmann::json cfg = {
+      {"work_dir", dir}, {"model", {{"type", "ToyModel"}}}, {"log_level", "ERROR"}};
   return std::make_unique<Runner>(cfg);
 }
 
@@ -150,8 +151,10 @@ TEST(DispatcherTiming, ParseMode) {
 }
 
 TEST(EnvSettings, KeysOverrideDefaultsAndApply) {
-  ConfigNode env(nlohmann::json{{"num_threads", 2}, {"blas_num_threads", 1},
-                                {"hook_timing", "all"}, {"malloc_mmap_threshold", -1}},
+  ConfigNode env(nlohmann::json{{"num_threads", 2},
+                                {"blas_num_threads", 1},
+                                {"hook_timing", "all"},
+                                {"malloc_mmap_threshold", -1}},
                  "env_cfg");
   const EnvSettings s = read_env_settings(env);
   EXPECT_EQ(s.num_threads, 2);
@@ -166,7 +169,8 @@ TEST(EnvSettings, KeysOverrideDefaultsAndApply) {
   at::set_num_threads(before);
 
   EXPECT_THROW(read_env_settings(ConfigNode(nlohmann::json{{"num_threads", 0}}, "env_cfg")), Error);
-  EXPECT_THROW(read_env_settings(ConfigNode(nlohmann::json{{"hook_timing", "x"}}, "env_cfg")), Error);
+  EXPECT_THROW(read_env_settings(ConfigNode(nlohmann::json{{"hook_timing", "x"}}, "env_cfg")),
+               Error);
   EXPECT_THROW(read_env_settings(ConfigNode(nlohmann::json{{"num_threads", "two"}}, "env_cfg")),
                Error);
 }

@@ -72,9 +72,12 @@ TEST(HookTest, RunnerPredicates) {
   auto probe = std::make_shared<Probe>();
   runner.register_hook(probe);
   runner.train();
-  EXPECT_EQ(probe->every3, (std::vector<bool>{false, false, true, false, false, true, false, false}));
-  EXPECT_EQ(probe->last_epoch, (std::vector<bool>{false, false, false, false, true, true, true, true}));
-  EXPECT_EQ(probe->last_iter, (std::vector<bool>{false, false, false, false, false, false, false, true}));
+  EXPECT_EQ(probe->every3,
+            (std::vector<bool>{false, false, true, false, false, true, false, false}));
+  EXPECT_EQ(probe->last_epoch,
+            (std::vector<bool>{false, false, false, false, true, true, true, true}));
+  EXPECT_EQ(probe->last_iter,
+            (std::vector<bool>{false, false, false, false, false, false, false, true}));
   EXPECT_EQ(probe->epochs, (std::vector<bool>{false, true}));
 }
 
@@ -105,8 +108,9 @@ TEST(RegisterHookTest, StableInsertionAndPrioritySources) {
   // B §9 check 5, on a runner without default hooks.
   TempDir dir;
   auto cfg = testing::epoch_config(dir.path());
-  cfg["default_hooks"] = {{"runtime_info", nullptr}, {"timer", nullptr}, {"sampler_seed", nullptr},
-                          {"logger", nullptr}, {"param_scheduler", nullptr}, {"checkpoint", nullptr}};
+  cfg["default_hooks"] = {{"runtime_info", nullptr},    {"timer", nullptr},
+                          {"sampler_seed", nullptr},    {"logger", nullptr},
+                          {"param_scheduler", nullptr}, {"checkpoint", nullptr}};
   Runner runner(cfg);
   EXPECT_TRUE(runner.hooks().empty());
   runner.register_hook(nlohmann::json{{"type", "IterTimerHook"}});
@@ -162,7 +166,8 @@ TEST(RegisterHookTest, HooksInfoText) {
 
 class NamedHook : public HookImpl<NamedHook> {
  public:
-  explicit NamedHook(std::vector<std::string>* log, std::string tag) : log_(log), tag_(std::move(tag)) {}
+  explicit NamedHook(std::vector<std::string>* log, std::string tag)
+      : log_(log), tag_(std::move(tag)) {}
   std::string type_name() const override { return tag_; }
   void before_run(Runner&) override { log_->push_back(tag_); }
 
@@ -202,8 +207,8 @@ TEST(RegisterHookTest, ConfigAfterBeforeKeys) {
   TempDir dir;
   auto cfg = testing::epoch_config(dir.path());
   // A NORMAL custom hook asked to run before IterTimerHook (also NORMAL, registered earlier).
-  cfg["custom_hooks"] = {{{"type", "ParamSchedulerHook"}, {"priority", "NORMAL"},
-                          {"before", "IterTimerHook"}}};
+  cfg["custom_hooks"] = {
+      {{"type", "ParamSchedulerHook"}, {"priority", "NORMAL"}, {"before", "IterTimerHook"}}};
   Runner runner(cfg);
   std::vector<std::string> names;
   for (const auto& h : runner.hooks()) names.push_back(h->name());

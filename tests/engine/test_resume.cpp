@@ -34,7 +34,8 @@ class TwoClassDataset : public Dataset {
   TensorDict get(int64_t index, uint64_t) const override {
     TensorDict d;
     const double x = static_cast<double>(index);
-    d.set("inputs", torch::tensor({static_cast<float>(std::sin(x)), static_cast<float>(std::cos(x))}));
+    d.set("inputs",
+          torch::tensor({static_cast<float>(std::sin(x)), static_cast<float>(std::cos(x))}));
     d.set("targets", torch::tensor(index % 2, torch::kLong));
     return d;
   }
@@ -55,8 +56,11 @@ void register_two_class() {
 nlohmann::json exact_config(const std::string& work_dir, int64_t max_epochs) {
   register_two_class();
   nlohmann::json cfg = testing::epoch_config(work_dir);
-  cfg["model"] = {{"type", "MLPClassifier"}, {"in_channels", 2}, {"hidden_dims", {8}},
-                  {"num_classes", 2}, {"dropout", 0.5}};
+  cfg["model"] = {{"type", "MLPClassifier"},
+                  {"in_channels", 2},
+                  {"hidden_dims", {8}},
+                  {"num_classes", 2},
+                  {"dropout", 0.5}};
   nlohmann::json ds = {{"type", "TwoClassDataset"}};
   cfg["train_dataloader"]["dataset"] = ds;
   cfg["train_dataloader"]["sampler"] = {{"type", "DefaultSampler"}, {"shuffle", true}};

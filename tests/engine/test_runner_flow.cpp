@@ -181,8 +181,9 @@ TEST(RunnerFlowTest, MissingLoopsRaise) {
   // B §9 check 10.
   TempDir dir;
   auto cfg = testing::epoch_config(dir.path());
-  for (const char* k : {"train_dataloader", "train_cfg", "optim_wrapper", "val_dataloader",
-                        "val_cfg", "val_evaluator", "test_dataloader", "test_cfg", "test_evaluator"})
+  for (const char* k :
+       {"train_dataloader", "train_cfg", "optim_wrapper", "val_dataloader", "val_cfg",
+        "val_evaluator", "test_dataloader", "test_cfg", "test_evaluator"})
     cfg.erase(k);
   Runner runner(cfg);
   EXPECT_THROW(runner.train(), Error);
@@ -199,7 +200,8 @@ TEST(RunnerFlowTest, MissingLoopsRaise) {
     Runner r(partial);
     FAIL() << "a partial val triple must be rejected";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("either all None or not None"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("either all None or not None"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -22,10 +22,8 @@ TensorDict outputs_of(at::Tensor logits) {
 TEST(AccuracyTest, TopKFractions) {
   Accuracy acc({1, 2});
   // Rows: top-1 / top-2 classes are (1 / 1,2), (0 / 0,2), (2 / 2,1), (1 / 1,0).
-  at::Tensor logits = torch::tensor({{0.1f, 0.7f, 0.2f},
-                                     {0.6f, 0.1f, 0.3f},
-                                     {0.1f, 0.3f, 0.6f},
-                                     {0.4f, 0.5f, 0.1f}});
+  at::Tensor logits = torch::tensor(
+      {{0.1f, 0.7f, 0.2f}, {0.6f, 0.1f, 0.3f}, {0.1f, 0.3f, 0.6f}, {0.4f, 0.5f, 0.1f}});
   acc.process(batch_of(torch::tensor({1, 2, 1, 2}, torch::kInt64)), outputs_of(logits));
   // top1: row 0 only -> 1/4; top2: rows 0, 1, 2 -> 3/4.
   Metrics m = acc.evaluate(4);
@@ -49,9 +47,9 @@ TEST(AccuracyTest, AccumulatesBatchesAndResets) {
 TEST(AccuracyTest, RejectsBadInputs) {
   EXPECT_THROW(Accuracy({0}), Error);
   Accuracy acc;
-  EXPECT_THROW(acc.process(batch_of(torch::tensor({1, 2}, torch::kInt64)),
-                           outputs_of(torch::zeros({3, 4}))),
-               Error);
+  EXPECT_THROW(
+      acc.process(batch_of(torch::tensor({1, 2}, torch::kInt64)), outputs_of(torch::zeros({3, 4}))),
+      Error);
   EXPECT_THROW(acc.process(TensorDict(), outputs_of(torch::zeros({3, 4}))), Error);
 }
 
@@ -68,8 +66,8 @@ TEST(ToyMetricTest, CyclesThroughValues) {
 }
 
 TEST(EvaluatorTest, MergesMetricsAndRejectsDuplicates) {
-  Evaluator ev({std::make_shared<ToyMetric>(std::vector<double>{0.3}),
-                std::make_shared<Accuracy>()});
+  Evaluator ev(
+      {std::make_shared<ToyMetric>(std::vector<double>{0.3}), std::make_shared<Accuracy>()});
   ev.set_dataset_meta({{"classes", {"a", "b"}}});
   EXPECT_EQ(ev.metrics()[0]->dataset_meta()["classes"][1], "b");
   ev.process(batch_of(torch::tensor({1}, torch::kInt64)), outputs_of(torch::tensor({{0.f, 1.f}})));
@@ -99,8 +97,8 @@ TEST(EvaluatorTest, BuildFromConfig) {
   Metrics m = list->evaluate(1);
   EXPECT_DOUBLE_EQ(m.at("acc"), 0.5);
   EXPECT_DOUBLE_EQ(m.at("test/acc"), 1.0);
-  auto wrapped = build_evaluator(
-      nlohmann::json{{"type", "Evaluator"}, {"metrics", {{"type", "ToyMetric"}}}});
+  auto wrapped =
+      build_evaluator(nlohmann::json{{"type", "Evaluator"}, {"metrics", {{"type", "ToyMetric"}}}});
   EXPECT_EQ(wrapped->metrics().size(), 1u);
   auto from_node = build_evaluator(ConfigNode({{"type", "ToyMetric"}}, "test_evaluator"));
   EXPECT_EQ(from_node->metrics().size(), 1u);

@@ -116,7 +116,8 @@ TEST_P(CheckpointHookModes, FilenameTmplAndSaveBegin) {
   const std::string prefix = by_epoch ? "epoch_" : "iter_";
   TempDir dir;
   {
-    Runner runner(eleven(dir / "tmpl", by_epoch, {{"interval", 1}, {"filename_tmpl", "test_{}.pth"}}));
+    Runner runner(
+        eleven(dir / "tmpl", by_epoch, {{"interval", 1}, {"filename_tmpl", "test_{}.pth"}}));
     runner.train();
     EXPECT_TRUE(fs::exists(dir / "tmpl/test_11.pth"));
   }

@@ -149,8 +149,7 @@ TEST(CheckpointHookUnitTest, SaveBestSeveralKeys) {
     EXPECT_EQ(f.hub().get_info("best_score_acc").get<double>(), 0.5);
     EXPECT_EQ(f.hub().get_info("best_score_mIoU").get<double>(), 0.6);
     EXPECT_EQ(f.hub().get_info("best_ckpt_acc").get<std::string>(), f.dir / ("best_acc_" + step));
-    EXPECT_EQ(f.hub().get_info("best_ckpt_mIoU").get<std::string>(),
-              f.dir / ("best_mIoU_" + step));
+    EXPECT_EQ(f.hub().get_info("best_ckpt_mIoU").get<std::string>(), f.dir / ("best_mIoU_" + step));
     EXPECT_FALSE(f.hub().has_info("best_score"));
     EXPECT_FALSE(f.hub().has_info("best_ckpt"));
     EXPECT_EQ(files_starting_with(f.dir.path(), "best"),
@@ -309,7 +308,8 @@ void expect_config_error(const nlohmann::json& hook, const std::string& text) {
     Runner runner(cfg);
     ADD_FAILURE() << "accepted " << hook.dump();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << hook.dump() << " -> " << e.what();
+    EXPECT_NE(std::string(e.what()).find(text), std::string::npos)
+        << hook.dump() << " -> " << e.what();
   }
 }
 
@@ -353,7 +353,8 @@ TEST(CheckpointHookUnitTest, BeforeTrainPicksUpBestCheckpointsFromTheHub) {
     hook.before_train(f.runner);
     hook.after_val_epoch(f.runner, Metrics{{"acc", 0.3}, {"mIoU", 0.1}});
     EXPECT_TRUE(fs::exists(old_acc));  // 0.3 does not beat the restored 0.4
-    EXPECT_EQ(f.hub().get_info("best_ckpt_mIoU").get<std::string>(), f.dir / "best_mIoU_epoch_9.pth");
+    EXPECT_EQ(f.hub().get_info("best_ckpt_mIoU").get<std::string>(),
+              f.dir / "best_mIoU_epoch_9.pth");
     hook.after_val_epoch(f.runner, Metrics{{"acc", 0.5}, {"mIoU", 0.1}});
     EXPECT_FALSE(fs::exists(old_acc));
     EXPECT_EQ(f.hub().get_info("best_ckpt_acc").get<std::string>(), f.dir / "best_acc_epoch_9.pth");

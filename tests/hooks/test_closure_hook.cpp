@@ -27,14 +27,14 @@ TEST(ClosureHookTest, ReceivesTheStageArguments) {
   std::vector<bool> has_loss;
   std::vector<double> acc;
   int saves = 0;
-  runner.register_hook(std::make_shared<ClosureHook>(
-      Stage::kAfterTrainIter, [&](Runner& r, const StageArgs& a) {
+  runner.register_hook(
+      std::make_shared<ClosureHook>(Stage::kAfterTrainIter, [&](Runner& r, const StageArgs& a) {
         batch_idx.push_back(a.batch_idx);
         has_loss.push_back(a.data_batch != nullptr && a.outputs != nullptr &&
                            a.outputs->contains("loss"));
       }));
-  runner.register_hook(std::make_shared<ClosureHook>(
-      Stage::kAfterValEpoch, [&](Runner&, const StageArgs& a) {
+  runner.register_hook(
+      std::make_shared<ClosureHook>(Stage::kAfterValEpoch, [&](Runner&, const StageArgs& a) {
         ASSERT_NE(a.metrics, nullptr);
         acc.push_back(a.metrics->at("acc"));
       }));

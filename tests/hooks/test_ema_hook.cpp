@@ -123,7 +123,7 @@ TEST(AveragedModelTest, DefaultsAndMomentumRange) {
   EXPECT_FLOAT_EQ(val(ema.tensor("p")), 0.0002f);
   for (double bad : {0.0, 1.0, 1.5, -0.1})
     EXPECT_PRED2(has_substr, message_of([&] { ExponentialMovingAverage e(*src, bad); }),
-                "momentum must be in range (0.0, 1.0)");
+                 "momentum must be in range (0.0, 1.0)");
   LogCapture logs;
   ExponentialMovingAverage high(*src, 0.9);
   EXPECT_TRUE(logs.contains_at("usually a small number", spdlog::level::warn));
@@ -190,8 +190,8 @@ TEST(AveragedModelTest, UpdateBuffersAveragesFloatBuffersOnly) {
   src->set(4, 6, 9);
   ema.update_parameters(*src);
   EXPECT_FLOAT_EQ(val(ema.tensor("p")), 2);
-  EXPECT_FLOAT_EQ(val(ema.tensor("f")), 4);          // 2 + 0.5 * (6 - 2)
-  EXPECT_EQ(ema.tensor("n").item<int64_t>(), 3);     // not floating point: kept from the copy
+  EXPECT_FLOAT_EQ(val(ema.tensor("f")), 4);       // 2 + 0.5 * (6 - 2)
+  EXPECT_EQ(ema.tensor("n").item<int64_t>(), 3);  // not floating point: kept from the copy
 }
 
 TEST(AveragedModelTest, StateDictRoundTrip) {
@@ -235,7 +235,7 @@ TEST(AveragedModelTest, BuildByTypeName) {
   EXPECT_DOUBLE_EQ(dynamic_cast<MomentumAnnealingEMA&>(*annealing).gamma(), 50);
   EXPECT_PRED2(has_substr,
                message_of([&] { build_averaged_model("ExponentialMovingAverage", *src, o); }),
-              "gamma");
+               "gamma");
   EXPECT_PRED2(has_substr, message_of([&] { build_averaged_model("Foo", *src, {}); }), "'Foo'");
   AveragedModelOptions on_cpu;
   on_cpu.device = "cpu";
@@ -503,8 +503,12 @@ TEST(EMAHookTest, LoadWhenResumingSwapsBack) {
   // state_dict holds the training weights again, ema_state_dict the average.
   for (const auto& e : ckpt.get("state_dict").toGenericDict())
     EXPECT_TRUE(torch::equal(e.value().toTensor(), torch::full_like(e.value().toTensor(), 2.0f)));
-  EXPECT_NEAR(ckpt.get("ema_state_dict").toGenericDict().at("module.linear1.bias").toTensor()
-                  .view(-1)[0].item<float>(),
+  EXPECT_NEAR(ckpt.get("ema_state_dict")
+                  .toGenericDict()
+                  .at("module.linear1.bias")
+                  .toTensor()
+                  .view(-1)[0]
+                  .item<float>(),
               1.0002f, 1e-6);
 }
 

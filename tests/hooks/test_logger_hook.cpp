@@ -43,7 +43,8 @@ class RunnerLogCapture {
   }
   std::vector<std::string> messages() const {
     std::vector<std::string> out;
-    for (const auto& msg : sink_->last_raw()) out.emplace_back(msg.payload.data(), msg.payload.size());
+    for (const auto& msg : sink_->last_raw())
+      out.emplace_back(msg.payload.data(), msg.payload.size());
     return out;
   }
   /// The number of messages containing `text`.
@@ -52,6 +53,7 @@ class RunnerLogCapture {
     for (const auto& m : messages()) n += m.find(text) != std::string::npos;
     return n;
   }
+
  private:
   spdlog::logger& logger_;
   std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
@@ -332,7 +334,8 @@ TEST(LoggerHookTest, AfterTestEpochDumpsOneJsonDocument) {
   const std::string path = runner.log_dir() + "/" + runner.timestamp() + ".json";
   ASSERT_TRUE(fs::exists(path));
   const auto doc = nlohmann::json::parse(read_file(path));
-  EXPECT_EQ(doc, nlohmann::json::parse(R"({"a": 1, "b": 2, "c": {"list": [1, 2]}, "d": [1, 2, 3]})"));
+  EXPECT_EQ(doc,
+            nlohmann::json::parse(R"({"a": 1, "b": 2, "c": {"list": [1, 2]}, "d": [1, 2, 3]})"));
   // Overwritten, not appended.
   hub.update_scalar("test/a", 3);
   hook.after_test_epoch(runner, Metrics{{"a", 3}, {"b", 2}});

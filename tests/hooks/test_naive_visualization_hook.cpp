@@ -259,10 +259,13 @@ TEST(NaiveVisualizationHookTest, OptionErrorsNameHookOptionAndValue) {
 }
 
 TEST(NaiveVisualizationHookTest, RegistryBuildsFromJsonAndNamesThePathOnErrors) {
-  auto hook = hook_registry().build(ConfigNode(
-      {{"type", "NaiveVisualizationHook"}, {"interval", 3}, {"draw_gt", false},
-       {"max_images", 8}, {"mean", 0.5}, {"std", 0.25}},
-      "custom_hooks[0]"));
+  auto hook = hook_registry().build(ConfigNode({{"type", "NaiveVisualizationHook"},
+                                                {"interval", 3},
+                                                {"draw_gt", false},
+                                                {"max_images", 8},
+                                                {"mean", 0.5},
+                                                {"std", 0.25}},
+                                               "custom_hooks[0]"));
   auto* vis = dynamic_cast<NaiveVisualizationHook*>(hook.get());
   ASSERT_NE(vis, nullptr);
   EXPECT_EQ(vis->options().interval, 3);
@@ -280,12 +283,13 @@ TEST(NaiveVisualizationHookTest, RegistryBuildsFromJsonAndNamesThePathOnErrors) 
     EXPECT_EQ(e.code(), Code::kConfig);
     const std::string m = e.what();
     EXPECT_NE(m.find("custom_hooks[0]"), std::string::npos) << m;
-    EXPECT_NE(m.find("NaiveVisualizationHook.interval must be > 0, got -1"), std::string::npos) << m;
+    EXPECT_NE(m.find("NaiveVisualizationHook.interval must be > 0, got -1"), std::string::npos)
+        << m;
   }
   try {
-    hook_registry().build(ConfigNode(
-        {{"type", "NaiveVisualizationHook"}, {"mean", {0.5, 0.5, 0.5}}, {"std", "x"}},
-        "custom_hooks[0]"));
+    hook_registry().build(
+        ConfigNode({{"type", "NaiveVisualizationHook"}, {"mean", {0.5, 0.5, 0.5}}, {"std", "x"}},
+                   "custom_hooks[0]"));
     FAIL() << "expected an Error";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), Code::kConfig);

@@ -78,8 +78,8 @@ TEST(CheckInvalidLossHookTest, SkipUndoesTheStep) {
   auto runner = poisoned_runner(
       dir.path(), 5, {{"type", "CheckInvalidLossHook"}, {"interval", 1}, {"on_invalid", "skip"}});
   std::vector<float> before_bad, after_bad;
-  runner->register_hook(std::make_shared<ClosureHook>(
-      Stage::kBeforeTrainIter, [&](Runner& r, const StageArgs&) {
+  runner->register_hook(
+      std::make_shared<ClosureHook>(Stage::kBeforeTrainIter, [&](Runner& r, const StageArgs&) {
         if (r.iter() == 5) before_bad = testing::flat_params(r);
         if (r.iter() == 6) after_bad = testing::flat_params(r);
       }));

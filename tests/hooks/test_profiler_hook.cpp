@@ -104,9 +104,9 @@ TEST(ProfilerHookTest, ConfigErrorsCarryThePath) {
                Error);
   EXPECT_THROW(runner.register_hook(nlohmann::json{{"type", "ProfilerHook"}, {"with_flops", 1}}),
                Error);
-  EXPECT_NO_THROW(runner.register_hook(nlohmann::json{
-      {"type", "ProfilerHook"}, {"on_trace_ready", {{"type", "log_trace"}}},
-      {"json_trace_path", nullptr}}));
+  EXPECT_NO_THROW(runner.register_hook(nlohmann::json{{"type", "ProfilerHook"},
+                                                      {"on_trace_ready", {{"type", "log_trace"}}},
+                                                      {"json_trace_path", nullptr}}));
   EXPECT_EQ(runner.find_hook("ProfilerHook")->priority(), 90);  // VERY_LOW
 }
 
@@ -162,7 +162,8 @@ TEST(ProfilerHookTest, EpochModeWritesOneChromeTraceAfterTheFirstEpoch) {
   EXPECT_TRUE(has_aten);
   // record_shapes fills input shapes.
   bool any_shape = false;
-  for (const ProfilerEvent& e : hook->last_trace()->events()) any_shape = any_shape || !e.shapes.empty();
+  for (const ProfilerEvent& e : hook->last_trace()->events())
+    any_shape = any_shape || !e.shapes.empty();
   EXPECT_TRUE(any_shape);
 }
 
@@ -189,11 +190,12 @@ TEST(ProfilerHookTest, ScheduleFollowsTorchSemantics) {
   ProfilerSchedule s = ProfilerSchedule::from_json(
       {{"wait", 1}, {"warmup", 1}, {"active", 2}, {"repeat", 1}, {"skip_first", 1}});
   using A = ProfilerSchedule::Action;
-  const std::vector<A> expected = {A::kNone,   A::kNone,          A::kWarmup, A::kRecord,
+  const std::vector<A> expected = {A::kNone,          A::kNone, A::kWarmup, A::kRecord,
                                    A::kRecordAndSave, A::kNone, A::kNone};
   for (size_t i = 0; i < expected.size(); ++i)
     EXPECT_EQ(s.action(static_cast<int64_t>(i)), expected[i]) << "step " << i;
-  ProfilerSchedule unlimited = ProfilerSchedule::from_json({{"wait", 0}, {"warmup", 0}, {"active", 1}});
+  ProfilerSchedule unlimited =
+      ProfilerSchedule::from_json({{"wait", 0}, {"warmup", 0}, {"active", 1}});
   for (int64_t i = 0; i < 5; ++i) EXPECT_EQ(unlimited.action(i), A::kRecordAndSave);
 }
 
@@ -224,8 +226,8 @@ TEST(ProfilerHookTest, ScheduledRunHandsOverEachCycle) {
 TEST(ProfilerHookTest, TbTraceWritesIntoLogDir) {
   TempDir dir;
   Runner runner(testing::epoch_config(dir.path()));
-  runner.register_hook(nlohmann::json{{"type", "ProfilerHook"},
-                                      {"on_trace_ready", {{"type", "tb_trace"}, {"dir_name", "tb"}}}});
+  runner.register_hook(nlohmann::json{
+      {"type", "ProfilerHook"}, {"on_trace_ready", {{"type", "tb_trace"}, {"dir_name", "tb"}}}});
   runner.train();
   const fs::path tb = fs::path(runner.log_dir()) / "tb";
   ASSERT_TRUE(fs::is_directory(tb));
@@ -244,9 +246,10 @@ TEST(ProfilerHookTest, LogTraceLogsTheOpTable) {
   nlohmann::json cfg = testing::epoch_config(dir.path());
   cfg["log_level"] = "INFO";
   Runner runner(cfg);
-  runner.register_hook(nlohmann::json{
-      {"type", "ProfilerHook"},
-      {"on_trace_ready", {{"type", "log_trace"}, {"sort_by", "cpu_time_total"}, {"row_limit", 3}}}});
+  runner.register_hook(
+      nlohmann::json{{"type", "ProfilerHook"},
+                     {"on_trace_ready",
+                      {{"type", "log_trace"}, {"sort_by", "cpu_time_total"}, {"row_limit", 3}}}});
   runner.train();
   std::string log;
   for (const auto& entry : fs::directory_iterator(runner.log_dir())) {

@@ -21,7 +21,8 @@ TEST(ProgressBarHookTest, RendersPercentBarCountsEtaAndRate) {
   EXPECT_EQ(render_progress_bar("Epoch 1/2", 2, 4, 1.0, 10, "loss=0.5"),
             "Epoch 1/2:  50%|#####     | 2/4 [00:01<00:01, 2.00it/s, loss=0.5]");
   EXPECT_EQ(render_progress_bar("Val", 0, 4, 0.0, 4), "Val:   0%|    | 0/4 [00:00<?, ?it/s]");
-  EXPECT_EQ(render_progress_bar("Val", 4, 4, 0.5, 4), "Val: 100%|####| 4/4 [00:00<00:00, 8.00it/s]");
+  EXPECT_EQ(render_progress_bar("Val", 4, 4, 0.5, 4),
+            "Val: 100%|####| 4/4 [00:00<00:00, 8.00it/s]");
   // Below 1 it/s the rate is shown as seconds per iteration; ETA = 3 left * 4 s.
   EXPECT_EQ(render_progress_bar("Train", 1, 4, 4.0, 8),
             "Train:  25%|##      | 1/4 [00:04<00:12, 4.00s/it]");
@@ -104,7 +105,8 @@ TEST(ProgressBarHookTest, EpochRunDrawsEachEpochAndValPass) {
   const std::string text = out.str();
   const std::vector<Draw> draws = parse_draws(text);
   std::vector<std::string> seq;
-  for (const Draw& d : draws) seq.push_back(d.label + " " + std::to_string(d.n) + "/" + std::to_string(d.total));
+  for (const Draw& d : draws)
+    seq.push_back(d.label + " " + std::to_string(d.n) + "/" + std::to_string(d.total));
   // Opening draw, every 2nd iteration, and the closing draw of each bar.
   const std::vector<std::string> expected = {
       "Epoch 1/2 0/4", "Epoch 1/2 2/4", "Epoch 1/2 4/4", "Epoch 1/2 4/4",

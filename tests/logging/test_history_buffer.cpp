@@ -93,9 +93,8 @@ TEST(HistoryBufferTest, UnknownStatisticIsNotFound) {
 }
 
 TEST(HistoryBufferTest, UserRegisteredStatisticIsCallableByName) {
-  HistoryBuffer::register_statistics("custom_statistics", [](const HistoryBuffer& b, int64_t w) {
-    return b.max(w) - b.min(w);
-  });
+  HistoryBuffer::register_statistics(
+      "custom_statistics", [](const HistoryBuffer& b, int64_t w) { return b.max(w) - b.min(w); });
   HistoryBuffer buffer = one_to_five();
   EXPECT_DOUBLE_EQ(buffer.statistics("custom_statistics"), 4.0);
   EXPECT_DOUBLE_EQ(buffer.statistics("custom_statistics", 2), 1.0);

@@ -48,10 +48,13 @@ TEST(LogProcessorTest, DefaultsAndCustomCfgValidation) {
   EXPECT_FALSE(lp.options().log_with_hierarchy);
 
   // window_size 'epoch' with by_epoch=False.
-  EXPECT_THROW(make(false, false, json::parse(R"([{"data_src":"loss","window_size":"epoch","method_name":"mean"}])")),
-               Error);
+  EXPECT_THROW(
+      make(false, false,
+           json::parse(R"([{"data_src":"loss","window_size":"epoch","method_name":"mean"}])")),
+      Error);
   // Duplicate log_name.
-  EXPECT_THROW(make(true, false, json::parse(R"([{"data_src":"loss","log_name":"loss_1","method_name":"mean"},
+  EXPECT_THROW(make(true, false,
+                    json::parse(R"([{"data_src":"loss","log_name":"loss_1","method_name":"mean"},
                                                  {"data_src":"loss","log_name":"loss_1","method_name":"max"}])")),
                Error);
   // The same data_src overwritten twice.
@@ -64,9 +67,11 @@ TEST(LogProcessorTest, DefaultsAndCustomCfgValidation) {
       {"data_src":"loss","log_name":"loss_min","method_name":"max"},
       {"data_src":"loss","log_name":"loss_max","method_name":"max"}])")));
   // Bad window type, unknown key, bad regex.
-  EXPECT_THROW(make(true, false, json::parse(R"([{"data_src":"loss","window_size":[],"method_name":"mean"}])")),
+  EXPECT_THROW(make(true, false,
+                    json::parse(R"([{"data_src":"loss","window_size":[],"method_name":"mean"}])")),
                Error);
-  EXPECT_THROW(make(true, false, json::parse(R"([{"data_src":"loss","method_name":"mean","windw_size":3}])")),
+  EXPECT_THROW(make(true, false,
+                    json::parse(R"([{"data_src":"loss","method_name":"mean","windw_size":3}])")),
                Error);
   LogProcessor::Options bad;
   bad.mean_pattern = "(unclosed";
@@ -83,12 +88,15 @@ TEST(LogProcessorTest, FromConfig) {
   EXPECT_EQ(lp.options().num_digits, 2);
   ASSERT_EQ(lp.custom_entries().size(), 1u);
   EXPECT_EQ(lp.custom_entries()[0].log_name, "loss");
-  EXPECT_THROW(LogProcessor::from_config(ConfigNode(json::parse(R"({"windw_size":5})"), "log_processor")),
-               Error);
-  EXPECT_THROW(LogProcessor::from_config(ConfigNode(json::parse(R"({"type":"Other"})"), "log_processor")),
-               Error);
+  EXPECT_THROW(
+      LogProcessor::from_config(ConfigNode(json::parse(R"({"windw_size":5})"), "log_processor")),
+      Error);
+  EXPECT_THROW(
+      LogProcessor::from_config(ConfigNode(json::parse(R"({"type":"Other"})"), "log_processor")),
+      Error);
   EXPECT_THROW(LogProcessor::from_config(ConfigNode(json::parse(R"({"by_epoch":false,
-      "custom_cfg":[{"data_src":"loss","method_name":"mean","window_size":"epoch"}]})"), "log_processor")),
+      "custom_cfg":[{"data_src":"loss","method_name":"mean","window_size":"epoch"}]})"),
+                                                    "log_processor")),
                Error);
 }
 
@@ -224,8 +232,10 @@ TEST(LogProcessorTest, AfterEpochLine) {
       const std::string metrics =
           "accuracy: 0.9000  recall: {'cat': 1, 'dog': 0}  cm: [1, 2, 3]  data_time: 1.0000";
       std::string prefix;
-      if (by_epoch) prefix = mode == Mode::kVal ? "Epoch(val) [1][10/10]    " : "Epoch(test) [5/5]    ";
-      else prefix = mode == Mode::kVal ? "Iter(val) [10/10]    " : "Iter(test) [5/5]    ";
+      if (by_epoch)
+        prefix = mode == Mode::kVal ? "Epoch(val) [1][10/10]    " : "Epoch(test) [5/5]    ";
+      else
+        prefix = mode == Mode::kVal ? "Iter(val) [10/10]    " : "Iter(test) [5/5]    ";
       EXPECT_EQ(line, prefix + metrics);
       EXPECT_EQ(ojson(tag).dump(), R"({"accuracy":0.9,"data_time":1.0})");
 
@@ -272,7 +282,9 @@ TEST(LogProcessorTest, CollectScalars) {
     hub.update_scalar("train/loss_cls", loss[i]);
     hub.update_scalar("val/metric", metric[i]);
   }
-  const LogProcessor lp = make(true, false, json::parse(R"([{"data_src":"time","method_name":"max","log_name":"time_max"}])"));
+  const LogProcessor lp =
+      make(true, false,
+           json::parse(R"([{"data_src":"time","method_name":"max","log_name":"time_max"}])"));
   const ojson tag = lp.collect_scalars(hub, runner_ctx(Mode::kTrain), lp.custom_entries());
   std::vector<std::string> keys;
   for (auto it = tag.begin(); it != tag.end(); ++it) keys.push_back(it.key());
@@ -290,7 +302,8 @@ TEST(LogProcessorTest, CollectScalars) {
   EXPECT_EQ(val.size(), 1u);
   EXPECT_DOUBLE_EQ(val["metric"].get<double>(), metric.back());
 
-  const ojson reserved = lp.collect_scalars(hub, runner_ctx(Mode::kTrain), lp.custom_entries(), true);
+  const ojson reserved =
+      lp.collect_scalars(hub, runner_ctx(Mode::kTrain), lp.custom_entries(), true);
   keys.clear();
   for (auto it = reserved.begin(); it != reserved.end(); ++it) keys.push_back(it.key());
   EXPECT_EQ(keys, (std::vector<std::string>{"train/time", "train/loss_cls", "train/time_max"}));
@@ -328,7 +341,8 @@ TEST(LogProcessorTest, CustomWindowsResolvePerCall) {
   EXPECT_DOUBLE_EQ(tag["loss_epoch"].get<double>(), (17 + 18 + 19 + 20) / 4.0);
   EXPECT_DOUBLE_EQ(tag["loss_global"].get<double>(), (16 + 17 + 18 + 19 + 20) / 5.0);
   EXPECT_DOUBLE_EQ(tag["loss"].get<double>(), 18.0);  // overwritten in place by min over 3
-  EXPECT_EQ(line, "Epoch(train)  [2][ 4/20]    loss: 18.0000  loss_epoch: 18.5000  loss_global: 18.0000");
+  EXPECT_EQ(line,
+            "Epoch(train)  [2][ 4/20]    loss: 18.0000  loss_epoch: 18.5000  loss_global: 18.0000");
 }
 
 }  // namespace

@@ -168,19 +168,21 @@ TEST(MessageHubTest, StateDictLoadsInPythonAsPlainDicts) {
   hub.update_scalar("train/loss", 1.5, 2);
   hub.update_info("epoch", 2);
   hub.update_info("dataset_meta", {{"classes", {"a", "b"}}, {"scale", 0.25}, {"none", nullptr}});
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("mmhook_hub_py_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("mmhook_hub_py_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string file = (dir / "hub.pth").string();
   const std::vector<char> bytes = torch::pickle_save(hub.state_dict());
-  std::ofstream(file, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(file, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   const std::string script =
       "import torch, sys\n"
       "s = torch.load(sys.argv[1])\n"
       "assert type(s) is dict, type(s)\n"
       "b = s['log_scalars']['train/loss']\n"
       "assert b == {'log_history': [0.5, 1.5], 'count_history': [1, 2], 'max_length': 1000000}, b\n"
-      "assert s['runtime_info'] == {'epoch': 2, 'dataset_meta': {'classes': ['a', 'b'], 'none': None, 'scale': 0.25}}, s\n"
+      "assert s['runtime_info'] == {'epoch': 2, 'dataset_meta': {'classes': ['a', 'b'], 'none': "
+      "None, 'scale': 0.25}}, s\n"
       "assert s['resumed_keys'] == {'train/loss': True, 'epoch': True, 'dataset_meta': True}, s\n";
   const std::string py = (dir / "check.py").string();
   std::ofstream(py) << script;

@@ -41,7 +41,8 @@ TEST(PyFormatTest, TimedeltaMatchesPythonStr) {
 }
 
 TEST(PyFormatTest, StrOfDictsAndLists) {
-  EXPECT_EQ(py_str(nlohmann::ordered_json::parse(R"({"cat": 1, "dog": 0})")), "{'cat': 1, 'dog': 0}");
+  EXPECT_EQ(py_str(nlohmann::ordered_json::parse(R"({"cat": 1, "dog": 0})")),
+            "{'cat': 1, 'dog': 0}");
   EXPECT_EQ(py_str(nlohmann::ordered_json::parse(R"([1, 2.0, "a", null, true, false])")),
             "[1, 2.0, 'a', None, True, False]");
   EXPECT_EQ(py_str(nlohmann::ordered_json("bare")), "bare");
@@ -58,9 +59,10 @@ TEST(PyFormatTest, JsonDumpsMatchesPython) {
   tag["list"] = {1, 2.5};
   tag["nested"] = {{"b", nullptr}, {"a", true}};
   tag["nan"] = std::nan("");
-  EXPECT_EQ(py_json_dumps(tag),
-            R"({"lr": 0.1, "loss": 1e-05, "epoch": 1, "name": "caf\u00e9 \"x\"", "list": [1, 2.5], )"
-            R"("nested": {"b": null, "a": true}, "nan": NaN})");
+  EXPECT_EQ(
+      py_json_dumps(tag),
+      R"({"lr": 0.1, "loss": 1e-05, "epoch": 1, "name": "caf\u00e9 \"x\"", "list": [1, 2.5], )"
+      R"("nested": {"b": null, "a": true}, "nan": NaN})");
 }
 
 }  // namespace

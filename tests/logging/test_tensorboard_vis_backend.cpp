@@ -32,7 +32,8 @@ uint32_t mask(uint32_t crc) { return ((crc >> 15) | (crc << 17)) + 0xa282ead8u; 
 
 uint64_t read_le(const std::string& s, size_t pos, int bytes) {
   uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(s[pos + i])) << (8 * i);
+  for (int i = 0; i < bytes; ++i)
+    v |= static_cast<uint64_t>(static_cast<unsigned char>(s[pos + i])) << (8 * i);
   return v;
 }
 
@@ -60,11 +61,20 @@ std::multimap<int, Field> parse_proto(const std::string& msg) {
     const uint64_t key = varint();
     Field f;
     f.wire = static_cast<int>(key & 7);
-    if (f.wire == 0) f.num = varint();
-    else if (f.wire == 1) { f.num = read_le(msg, pos, 8); pos += 8; }
-    else if (f.wire == 5) { f.num = read_le(msg, pos, 4); pos += 4; }
-    else if (f.wire == 2) { const uint64_t n = varint(); f.bytes = msg.substr(pos, n); pos += n; }
-    else ADD_FAILURE() << "unexpected wire type " << f.wire;
+    if (f.wire == 0)
+      f.num = varint();
+    else if (f.wire == 1) {
+      f.num = read_le(msg, pos, 8);
+      pos += 8;
+    } else if (f.wire == 5) {
+      f.num = read_le(msg, pos, 4);
+      pos += 4;
+    } else if (f.wire == 2) {
+      const uint64_t n = varint();
+      f.bytes = msg.substr(pos, n);
+      pos += n;
+    } else
+      ADD_FAILURE() << "unexpected wire type " << f.wire;
     out.emplace(static_cast<int>(key >> 3), f);
   }
   EXPECT_EQ(pos, msg.size());
@@ -153,12 +163,14 @@ TEST(TensorboardVisBackendTest, WritesDecodableScalarEvents) {
   }
 
   const auto config_event = parse_proto(records[5]);
-  const auto config_value = parse_proto(parse_proto(config_event.find(5)->second.bytes).find(1)->second.bytes);
+  const auto config_value =
+      parse_proto(parse_proto(config_event.find(5)->second.bytes).find(1)->second.bytes);
   EXPECT_EQ(config_value.find(1)->second.bytes, "config");
   const auto tensor = parse_proto(config_value.find(8)->second.bytes);
   EXPECT_EQ(tensor.find(1)->second.num, 7u);  // DT_STRING
   EXPECT_EQ(tensor.find(8)->second.bytes, "lr = 0.1\n");
-  const auto plugin = parse_proto(parse_proto(config_value.find(9)->second.bytes).find(1)->second.bytes);
+  const auto plugin =
+      parse_proto(parse_proto(config_value.find(9)->second.bytes).find(1)->second.bytes);
   EXPECT_EQ(plugin.find(1)->second.bytes, "text");
   fs::remove_all(dir);
 }

@@ -89,9 +89,9 @@ TEST(MLPClassifierTest, NamesShapesAndLoss) {
   o.batch_norm = true;
   o.dropout = 0.5;
   MLPClassifier bn(o);
-  EXPECT_EQ(param_names(bn), (std::vector<std::string>{"linear1.weight", "linear1.bias",
-                                                       "bn1.weight", "bn1.bias", "linear2.weight",
-                                                       "linear2.bias"}));
+  EXPECT_EQ(param_names(bn),
+            (std::vector<std::string>{"linear1.weight", "linear1.bias", "bn1.weight", "bn1.bias",
+                                      "linear2.weight", "linear2.bias"}));
   std::vector<std::string> buffers;
   for (const auto& kv : bn.named_buffers()) buffers.push_back(kv.key());
   EXPECT_EQ(buffers, (std::vector<std::string>{"bn1.running_mean", "bn1.running_var",
@@ -132,12 +132,12 @@ TEST(ModelRegistryTest, BuildsBuiltins) {
   auto& r = model_registry();
   auto toy = r.build(ConfigNode({{"type", "ToyModel"}}, "model"));
   EXPECT_NEAR(toy->forward_loss(toy_batch(0, 3)).at("loss").item<float>(), 2.85f, 1e-6);
-  auto mlp = r.build(ConfigNode(
-      {{"type", "MLPClassifier"}, {"hidden_dims", {32}}, {"num_classes", 3}}, "model"));
+  auto mlp = r.build(
+      ConfigNode({{"type", "MLPClassifier"}, {"hidden_dims", {32}}, {"num_classes", 3}}, "model"));
   EXPECT_EQ(mlp->named_parameters()["linear2.weight"].sizes(), (std::vector<int64_t>{3, 32}));
-  auto cnn = r.build(ConfigNode({{"type", "CNNClassifier"}, {"channels", {4}}, {"hidden", 8},
-                                 {"batch_norm", true}},
-                                "model"));
+  auto cnn = r.build(ConfigNode(
+      {{"type", "CNNClassifier"}, {"channels", {4}}, {"hidden", 8}, {"batch_norm", true}},
+      "model"));
   EXPECT_EQ(cnn->named_parameters()["fc1.weight"].sizes(), (std::vector<int64_t>{8, 4 * 13 * 13}));
   try {
     r.build(ConfigNode({{"type", "MLPClassifier"}, {"hidden_dim", {32}}}, "model"));

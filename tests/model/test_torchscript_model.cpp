@@ -52,7 +52,8 @@ nlohmann::json script_config(const std::string& work_dir, int64_t max_epochs) {
   (void)registered;
   nlohmann::json cfg = testing::epoch_config(work_dir);
   cfg["model"] = {{"type", "TorchScriptModel"}, {"path", kFixture}};
-  const nlohmann::json loader = {{"batch_size", 6}, {"num_workers", 0},
+  const nlohmann::json loader = {{"batch_size", 6},
+                                 {"num_workers", 0},
                                  {"sampler", {{"type", "DefaultSampler"}, {"shuffle", true}}},
                                  {"dataset", {{"type", "PatchImages"}}}};
   cfg["train_dataloader"] = loader;
@@ -83,10 +84,15 @@ TEST(TorchScriptModelTest, StateDictHasThePythonModulesNamesInOrder) {
   TorchScriptModel model({kFixture});
   std::vector<std::string> names;
   for (const auto& e : state_dict_entries(model)) names.push_back(e.name);
-  const std::vector<std::string> expected = {
-      "conv.weight",     "conv.bias",      "bn.weight",
-      "bn.bias",         "bn.running_mean", "bn.running_var",
-      "bn.num_batches_tracked", "head.1.weight", "head.1.bias"};
+  const std::vector<std::string> expected = {"conv.weight",
+                                             "conv.bias",
+                                             "bn.weight",
+                                             "bn.bias",
+                                             "bn.running_mean",
+                                             "bn.running_var",
+                                             "bn.num_batches_tracked",
+                                             "head.1.weight",
+                                             "head.1.bias"};
   EXPECT_EQ(names, expected);
   size_t trainable = 0;
   for (const auto& p : model.parameters()) trainable += p.requires_grad() ? 1 : 0;
@@ -198,7 +204,8 @@ print("conv.weight[0,0,0,0]=%.9g" % float(sd["conv.weight"][0, 0, 0, 0]))
   char expected[64];
   std::snprintf(expected, sizeof expected, "conv.weight[0,0,0,0]=%.9g",
                 trained.at("conv.weight")[0][0][0][0].item<double>());
-  EXPECT_NE(read_all(out).find(expected), std::string::npos) << read_all(out) << "\nexpected " << expected;
+  EXPECT_NE(read_all(out).find(expected), std::string::npos)
+      << read_all(out) << "\nexpected " << expected;
 }
 
 TEST(TorchScriptModelTest, BadPathNamesTheFile) {

@@ -27,7 +27,8 @@ TEST(AmpOptimWrapperTest, LossScaleForms) {
   EXPECT_EQ(fixed.loss_scaler().get_scale(), 512.0);
   EXPECT_EQ(fixed.scale_update_param(), 512.0);
 
-  AmpOptimWrapper dict(sgd_of(p, 0.1), "SGD", nlohmann::json{{"init_scale", 1.0}, {"growth_factor", 3.0}});
+  AmpOptimWrapper dict(sgd_of(p, 0.1), "SGD",
+                       nlohmann::json{{"init_scale", 1.0}, {"growth_factor", 3.0}});
   EXPECT_EQ(dict.loss_scaler().get_scale(), 1.0);
   EXPECT_EQ(dict.loss_scaler().growth_factor(), 3.0);
   EXPECT_FALSE(dict.scale_update_param().has_value());
@@ -44,11 +45,14 @@ TEST(AmpOptimWrapperTest, LossScaleForms) {
 
 TEST(AmpOptimWrapperTest, DtypeNames) {
   at::Tensor p = torch::ones({1}, torch::requires_grad());
-  EXPECT_EQ(AmpOptimWrapper(sgd_of(p, 0.1), "SGD", "dynamic", std::string("float16")).cast_dtype(), at::kHalf);
+  EXPECT_EQ(AmpOptimWrapper(sgd_of(p, 0.1), "SGD", "dynamic", std::string("float16")).cast_dtype(),
+            at::kHalf);
   EXPECT_EQ(AmpOptimWrapper(sgd_of(p, 0.1), "SGD", "dynamic", std::string("bfloat16")).cast_dtype(),
             at::kBFloat16);
-  EXPECT_EQ(AmpOptimWrapper(sgd_of(p, 0.1), "SGD", "dynamic", std::string("float32")).cast_dtype(), at::kFloat);
-  EXPECT_EQ(AmpOptimWrapper(sgd_of(p, 0.1), "SGD", "dynamic", std::string("float64")).cast_dtype(), at::kDouble);
+  EXPECT_EQ(AmpOptimWrapper(sgd_of(p, 0.1), "SGD", "dynamic", std::string("float32")).cast_dtype(),
+            at::kFloat);
+  EXPECT_EQ(AmpOptimWrapper(sgd_of(p, 0.1), "SGD", "dynamic", std::string("float64")).cast_dtype(),
+            at::kDouble);
   EXPECT_FALSE(AmpOptimWrapper(sgd_of(p, 0.1), "SGD").cast_dtype().has_value());
   EXPECT_THROW(AmpOptimWrapper(sgd_of(p, 0.1), "SGD", "dynamic", std::string("int8")), Error);
 }
@@ -115,7 +119,8 @@ TEST(AmpOptimWrapperTest, DynamicScaleSkipsNonFiniteAndGrows) {
 TEST(AmpOptimWrapperTest, OptimContextAutocastsConvOnCpu) {
   torch::nn::Sequential model(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 2, 3)));
   auto params = model->parameters();
-  AmpOptimWrapper w(std::make_shared<torch::optim::SGD>(params, torch::optim::SGDOptions(0.1)), "SGD");
+  AmpOptimWrapper w(std::make_shared<torch::optim::SGD>(params, torch::optim::SGDOptions(0.1)),
+                    "SGD");
   at::Tensor x = torch::randn({1, 1, 5, 5});
   EXPECT_FALSE(at::autocast::is_cpu_enabled());
   {
@@ -126,8 +131,8 @@ TEST(AmpOptimWrapperTest, OptimContextAutocastsConvOnCpu) {
   EXPECT_FALSE(at::autocast::is_cpu_enabled());
   EXPECT_EQ(model->forward(x).scalar_type(), at::kFloat);
 
-  AmpOptimWrapper w32(std::make_shared<torch::optim::SGD>(params, torch::optim::SGDOptions(0.1)), "SGD",
-                      "dynamic", std::string("float32"));
+  AmpOptimWrapper w32(std::make_shared<torch::optim::SGD>(params, torch::optim::SGDOptions(0.1)),
+                      "SGD", "dynamic", std::string("float32"));
   {
     auto ctx = w32.optim_context(*model);  // CPU cannot autocast to float32: plain context
     EXPECT_EQ(model->forward(x).scalar_type(), at::kFloat);
@@ -147,15 +152,19 @@ TEST(OptimWrapperDictTest, PerNameBehaviour) {
   EXPECT_THROW(d["nope"], Error);
 
   at::Tensor loss = (p1 * 2).sum();
-  for (auto fn : std::vector<std::function<void()>>{
-           [&] { d.update_params(loss); }, [&] { d.backward(loss); }, [&] { d.step(); },
-           [&] { torch::nn::Linear l(1, 1); d.optim_context(*l); }}) {
+  for (auto fn : std::vector<std::function<void()>>{[&] { d.update_params(loss); },
+                                                    [&] { d.backward(loss); }, [&] { d.step(); },
+                                                    [&] {
+                                                      torch::nn::Linear l(1, 1);
+                                                      d.optim_context(*l);
+                                                    }}) {
     try {
       fn();
       FAIL();
     } catch (const Error& e) {
       EXPECT_EQ(e.code(), Code::kFailedPrecondition);
-      EXPECT_NE(std::string(e.what()).find("not implemented for OptimWrapperDict"), std::string::npos);
+      EXPECT_NE(std::string(e.what()).find("not implemented for OptimWrapperDict"),
+                std::string::npos);
     }
   }
 
@@ -179,7 +188,14 @@ TEST(OptimWrapperDictTest, PerNameBehaviour) {
 
   auto sd = d.state_dict().toGenericDict();
   EXPECT_EQ(sd.size(), 2u);
-  EXPECT_EQ(sd.at("optim2").toGenericDict().at("param_groups").toList().get(0).toGenericDict().at("lr").toDouble(),
+  EXPECT_EQ(sd.at("optim2")
+                .toGenericDict()
+                .at("param_groups")
+                .toList()
+                .get(0)
+                .toGenericDict()
+                .at("lr")
+                .toDouble(),
             0.25);
   w2->set_group_value(0, "lr", 7.0);
   d.load_state_dict(sd);

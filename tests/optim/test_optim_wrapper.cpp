@@ -53,8 +53,8 @@ class LogCapture {
 // A single scalar parameter p with loss = p * c, so the gradient equals the loss scale.
 struct ScalarSetup {
   at::Tensor p = torch::ones({1}, torch::requires_grad());
-  std::shared_ptr<torch::optim::SGD> sgd =
-      std::make_shared<torch::optim::SGD>(std::vector<at::Tensor>{p}, torch::optim::SGDOptions(0.1));
+  std::shared_ptr<torch::optim::SGD> sgd = std::make_shared<torch::optim::SGD>(
+      std::vector<at::Tensor>{p}, torch::optim::SGDOptions(0.1));
   at::Tensor loss() const { return (p * 3.0).sum(); }
 };
 
@@ -89,7 +89,7 @@ TEST(OptimWrapperTest, AccumulationScalesAndStepsEveryThird) {
   OptimWrapper w(s.sgd, "SGD", 3);
   w.update_params(s.loss());
   EXPECT_NEAR(s.p.grad().item<double>(), 1.0, 1e-7);  // 3 / 3
-  EXPECT_EQ(s.p.item<double>(), 1.0);                    // no step yet
+  EXPECT_EQ(s.p.item<double>(), 1.0);                 // no step yet
   w.update_params(s.loss());
   EXPECT_NEAR(s.p.grad().item<double>(), 2.0, 1e-7);
   EXPECT_EQ(s.p.item<double>(), 1.0);
@@ -181,7 +181,8 @@ TEST(OptimWrapperTest, InitializeCountStatusWarnings) {
 
 TEST(OptimWrapperTest, ClipGradNormReportsGradNorm) {
   at::Tensor p = torch::zeros({2}, torch::requires_grad());
-  auto sgd = std::make_shared<torch::optim::SGD>(std::vector<at::Tensor>{p}, torch::optim::SGDOptions(1.0));
+  auto sgd = std::make_shared<torch::optim::SGD>(std::vector<at::Tensor>{p},
+                                                 torch::optim::SGDOptions(1.0));
   ClipGradOptions clip;
   clip.max_norm = 1.0;
   OptimWrapper w(sgd, "SGD", 1, clip);
@@ -199,7 +200,8 @@ TEST(OptimWrapperTest, ClipGradNormReportsGradNorm) {
 
 TEST(OptimWrapperTest, ClipGradValue) {
   at::Tensor p = torch::zeros({2}, torch::requires_grad());
-  auto sgd = std::make_shared<torch::optim::SGD>(std::vector<at::Tensor>{p}, torch::optim::SGDOptions(1.0));
+  auto sgd = std::make_shared<torch::optim::SGD>(std::vector<at::Tensor>{p},
+                                                 torch::optim::SGDOptions(1.0));
   ClipGradOptions clip;
   clip.type = "value";
   clip.clip_value = 0.5;
@@ -215,7 +217,8 @@ TEST(OptimWrapperTest, ClipGradValue) {
 
 TEST(OptimWrapperTest, GetLrAndMomentum) {
   ToyModel m;
-  auto sgd = std::make_shared<torch::optim::SGD>(m->parameters(), torch::optim::SGDOptions(0.1).momentum(0.8));
+  auto sgd = std::make_shared<torch::optim::SGD>(m->parameters(),
+                                                 torch::optim::SGDOptions(0.1).momentum(0.8));
   OptimWrapper w(sgd, "SGD");
   auto lr = w.get_lr();
   EXPECT_EQ(lr.keys(), std::vector<std::string>{"lr"});
@@ -227,9 +230,12 @@ TEST(OptimWrapperTest, GetLrAndMomentum) {
   OptimWrapper wa(adam, "Adam");
   EXPECT_EQ(wa.get_momentum().at("momentum"), std::vector<double>{0.9});
   wa.set_group_value(0, "momentum", 0.5);
-  EXPECT_EQ(std::get<0>(static_cast<torch::optim::AdamOptions&>(adam->param_groups()[0].options()).betas()), 0.5);
+  EXPECT_EQ(std::get<0>(
+                static_cast<torch::optim::AdamOptions&>(adam->param_groups()[0].options()).betas()),
+            0.5);
 
-  auto adagrad = std::make_shared<torch::optim::Adagrad>(m->parameters(), torch::optim::AdagradOptions(0.1));
+  auto adagrad =
+      std::make_shared<torch::optim::Adagrad>(m->parameters(), torch::optim::AdagradOptions(0.1));
   OptimWrapper wg(adagrad, "Adagrad");
   EXPECT_EQ(wg.get_momentum().at("momentum"), std::vector<double>{0.0});
   EXPECT_FALSE(wg.has_group_value(0, "momentum"));
@@ -240,7 +246,8 @@ TEST(OptimWrapperTest, GroupValuesAndBaseGroup) {
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(m->linear1->parameters(), std::make_unique<torch::optim::SGDOptions>(0.01));
   groups.emplace_back(m->linear2->parameters(), std::make_unique<torch::optim::SGDOptions>(0.02));
-  auto sgd = std::make_shared<torch::optim::SGD>(groups, torch::optim::SGDOptions(0.1).momentum(0.9));
+  auto sgd =
+      std::make_shared<torch::optim::SGD>(groups, torch::optim::SGDOptions(0.1).momentum(0.9));
   OptimWrapper w(sgd, "SGD");
   ASSERT_EQ(w.num_param_groups(), 3u);
   auto lr = w.get_lr();
@@ -284,14 +291,18 @@ void copy_params(ToyModel& dst, ToyModel& src) {
 
 std::shared_ptr<torch::optim::Optimizer> make(const std::string& type, ToyModel& m) {
   if (type == "SGD")
-    return std::make_shared<torch::optim::SGD>(m->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
-  if (type == "Adam") return std::make_shared<torch::optim::Adam>(m->parameters(), torch::optim::AdamOptions(0.01));
+    return std::make_shared<torch::optim::SGD>(m->parameters(),
+                                               torch::optim::SGDOptions(0.05).momentum(0.9));
+  if (type == "Adam")
+    return std::make_shared<torch::optim::Adam>(m->parameters(), torch::optim::AdamOptions(0.01));
   if (type == "AdamW")
-    return std::make_shared<torch::optim::AdamW>(m->parameters(), torch::optim::AdamWOptions(0.01).amsgrad(true));
+    return std::make_shared<torch::optim::AdamW>(m->parameters(),
+                                                 torch::optim::AdamWOptions(0.01).amsgrad(true));
   if (type == "RMSprop")
     return std::make_shared<torch::optim::RMSprop>(
         m->parameters(), torch::optim::RMSpropOptions(0.01).momentum(0.5).centered(true));
-  return std::make_shared<torch::optim::Adagrad>(m->parameters(), torch::optim::AdagradOptions(0.05));
+  return std::make_shared<torch::optim::Adagrad>(m->parameters(),
+                                                 torch::optim::AdagradOptions(0.05));
 }
 
 TEST(OptimWrapperTest, StateDictLayout) {
@@ -343,7 +354,8 @@ TEST_P(OptimResumeTest, RoundTripContinuesBitIdentically) {
   train(b, wb, 4);
   auto pa = a->parameters();
   auto pb = b->parameters();
-  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << type << " param " << i;
+  for (size_t i = 0; i < pa.size(); ++i)
+    EXPECT_TRUE(torch::equal(pa[i], pb[i])) << type << " param " << i;
 }
 
 INSTANTIATE_TEST_SUITE_P(AllOptimizers, OptimResumeTest,
@@ -370,7 +382,8 @@ TEST(OptimWrapperTest, PythonReadsStateDict) {
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(m->linear1->parameters(), std::make_unique<torch::optim::AdamOptions>(0.01));
   groups.emplace_back(m->linear2->parameters(), std::make_unique<torch::optim::AdamOptions>(0.02));
-  OptimWrapper w(std::make_shared<torch::optim::Adam>(groups, torch::optim::AdamOptions(0.1)), "Adam");
+  OptimWrapper w(std::make_shared<torch::optim::Adam>(groups, torch::optim::AdamOptions(0.1)),
+                 "Adam");
   w.set_group_value(0, "initial_lr", 0.01);
   train(m, w, 2);
   const std::string path = ::testing::TempDir() + "optim_sd.pth";
@@ -381,7 +394,9 @@ TEST(OptimWrapperTest, PythonReadsStateDict) {
   }
   const std::string script =
       "import torch\n"
-      "sd = torch.load('" + path + "')\n"
+      "sd = torch.load('" +
+      path +
+      "')\n"
       "assert type(sd) is dict, type(sd)\n"
       "assert set(sd) == {'state', 'param_groups', 'base_param_settings'}, sd.keys()\n"
       "assert sorted(sd['state']) == [0, 1, 2, 3], sd['state'].keys()\n"

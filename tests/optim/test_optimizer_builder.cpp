@@ -21,11 +21,14 @@ struct ExampleModelImpl : torch::nn::Module {
 };
 TORCH_MODULE(ExampleModel);
 
-ConfigNode node(const char* text) { return ConfigNode(nlohmann::json::parse(text), "optim_wrapper"); }
+ConfigNode node(const char* text) {
+  return ConfigNode(nlohmann::json::parse(text), "optim_wrapper");
+}
 
 TEST(OptimizerBuilderTest, PlainSgd) {
   ExampleModel m;
-  auto w = build_optim_wrapper(node(R"({"optimizer": {"type": "SGD", "lr": 0.1, "momentum": 0.8}})"), *m);
+  auto w = build_optim_wrapper(
+      node(R"({"optimizer": {"type": "SGD", "lr": 0.1, "momentum": 0.8}})"), *m);
   EXPECT_EQ(w->optimizer_type(), "SGD");
   EXPECT_EQ(w->optimizer().param_groups().size(), 1u);
   EXPECT_EQ(w->optimizer().param_groups()[0].params().size(), 6u);
@@ -52,10 +55,11 @@ TEST(OptimizerBuilderTest, ParamwiseCustomKeysExample) {
 
 TEST(OptimizerBuilderTest, ParamwiseMultipliers) {
   ExampleModel m;
-  auto w = build_optim_wrapper(node(R"({"optimizer": {"type": "SGD", "lr": 0.01, "weight_decay": 0.0001, "momentum": 0.9},
+  auto w = build_optim_wrapper(
+      node(R"({"optimizer": {"type": "SGD", "lr": 0.01, "weight_decay": 0.0001, "momentum": 0.9},
       "paramwise_cfg": {"bias_lr_mult": 2, "bias_decay_mult": 0.5, "norm_decay_mult": 0,
                         "custom_keys": {"conv2": {"lr_mult": 3, "decay_mult": 4}, "conv": {"lr_mult": 5}}}})"),
-                               *m);
+      *m);
   // Order: conv1.weight, conv1.bias, bn.weight, bn.bias, conv2.weight, conv2.bias.
   // Norm biases keep the base lr (bias_lr_mult skips norm layers) and take norm_decay_mult.
   // "conv2" (longer) wins over "conv" for conv2.*; "conv" matches conv1.*.
@@ -88,34 +92,47 @@ TEST(OptimizerBuilderTest, UnknownKeysNameTheirPath) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), Code::kConfig);
-    EXPECT_NE(std::string(e.what()).find("optim_wrapper.optimizer.momentun"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("optim_wrapper.optimizer.momentun"), std::string::npos)
+        << e.what();
   }
   try {
-    build_optim_wrapper(node(R"({"optimizer": {"type": "SGD", "lr": 0.1}, "clip_grad": {"max_norm": 1, "foo": 2}})"), *m);
+    build_optim_wrapper(
+        node(
+            R"({"optimizer": {"type": "SGD", "lr": 0.1}, "clip_grad": {"max_norm": 1, "foo": 2}})"),
+        *m);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("optim_wrapper.clip_grad.foo"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("optim_wrapper.clip_grad.foo"), std::string::npos)
+        << e.what();
   }
   try {
-    build_optim_wrapper(node(R"({"optimizer": {"type": "SGD", "lr": 0.1}, "paramwise_cfg": {"bias_lr": 2}})"), *m);
+    build_optim_wrapper(
+        node(R"({"optimizer": {"type": "SGD", "lr": 0.1}, "paramwise_cfg": {"bias_lr": 2}})"), *m);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("optim_wrapper.paramwise_cfg.bias_lr"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("optim_wrapper.paramwise_cfg.bias_lr"), std::string::npos)
+        << e.what();
   }
-  EXPECT_THROW(build_optim_wrapper(node(R"({"optimizer": {"type": "SGDX", "lr": 0.1}})"), *m), Error);
-  EXPECT_THROW(build_optim_wrapper(node(R"({"type": "Foo", "optimizer": {"type": "SGD", "lr": 0.1}})"), *m), Error);
-  EXPECT_THROW(build_optim_wrapper(node(R"({"optimizer": {"type": "SGD", "lr": 0.1}, "clip_grad": {}})"), *m),
+  EXPECT_THROW(build_optim_wrapper(node(R"({"optimizer": {"type": "SGDX", "lr": 0.1}})"), *m),
                Error);
-  EXPECT_THROW(build_optim_wrapper(node(R"({"optimizer": {"type": "SGD", "lr": 0.1}, "loss_scale": 512})"), *m),
+  EXPECT_THROW(
+      build_optim_wrapper(node(R"({"type": "Foo", "optimizer": {"type": "SGD", "lr": 0.1}})"), *m),
+      Error);
+  EXPECT_THROW(build_optim_wrapper(
+                   node(R"({"optimizer": {"type": "SGD", "lr": 0.1}, "clip_grad": {}})"), *m),
+               Error);
+  EXPECT_THROW(build_optim_wrapper(
+                   node(R"({"optimizer": {"type": "SGD", "lr": 0.1}, "loss_scale": 512})"), *m),
                Error);
 }
 
 TEST(OptimizerBuilderTest, WrapperOptions) {
   ExampleModel m;
-  auto w = build_optim_wrapper(node(R"({"type": "AmpOptimWrapper", "loss_scale": 512, "dtype": "bfloat16",
+  auto w = build_optim_wrapper(
+      node(R"({"type": "AmpOptimWrapper", "loss_scale": 512, "dtype": "bfloat16",
       "accumulative_counts": 2, "clip_grad": {"type": "value", "clip_value": 0.5},
       "optimizer": {"type": "AdamW", "lr": 0.001, "betas": [0.8, 0.99]}})"),
-                               *m);
+      *m);
   auto* amp = dynamic_cast<AmpOptimWrapper*>(w.get());
   ASSERT_NE(amp, nullptr);
   EXPECT_EQ(amp->loss_scaler().get_scale(), 512.0);
@@ -149,7 +166,9 @@ TEST(OptimizerBuilderTest, DictOfWrappersOverChildren) {
   EXPECT_EQ((*d)["conv1"].optimizer().param_groups()[0].params().size(), 2u);
   EXPECT_TRUE((*d)["conv1"].optimizer().param_groups()[0].params()[0].is_same(m->conv1->weight));
   EXPECT_EQ(w->get_lr().at("conv2.lr"), std::vector<double>{0.02});
-  EXPECT_THROW(build_optim_wrapper(node(R"({"head": {"optimizer": {"type": "SGD", "lr": 0.01}}})"), *m), Error);
+  EXPECT_THROW(
+      build_optim_wrapper(node(R"({"head": {"optimizer": {"type": "SGD", "lr": 0.01}}})"), *m),
+      Error);
 }
 
 }  // namespace

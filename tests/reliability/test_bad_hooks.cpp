@@ -72,8 +72,9 @@ TEST(BadHookTest, StdExceptionNamesHookAndStage) {
                               }));
   EXPECT_EQ(out.hook, "ClosureHook");
   EXPECT_EQ(out.stage, "after_train_iter");
-  EXPECT_NE(out.message.find("hook 'ClosureHook' (ClosureHook) failed at after_train_iter: disk on fire"),
-            std::string::npos)
+  EXPECT_NE(
+      out.message.find("hook 'ClosureHook' (ClosureHook) failed at after_train_iter: disk on fire"),
+      std::string::npos)
       << out.message;
 }
 
@@ -86,7 +87,8 @@ TEST(BadHookTest, NonStdExceptionIsUnknownException) {
 
 TEST(BadHookTest, NestedTrainFromAHookIsRefused) {
   TempDir dir;
-  const auto out = train_with(dir, at_iter(Stage::kAfterTrainIter, 1, [](Runner& r) { r.train(); }));
+  const auto out =
+      train_with(dir, at_iter(Stage::kAfterTrainIter, 1, [](Runner& r) { r.train(); }));
   EXPECT_EQ(out.stage, "after_train_iter");
   EXPECT_NE(out.message.find("Runner::train is not allowed while the runner is running"),
             std::string::npos)
@@ -136,9 +138,8 @@ TEST(BadHookTest, FailuresInOnExceptionAndAfterRunDoNotHideTheFirstError) {
     throw std::runtime_error("on_exception failed too");
   });
   const auto out = train_with(dir,
-                              at_iter(Stage::kAfterTrainIter, 2, [](Runner&) {
-                                throw std::runtime_error("first failure");
-                              }),
+                              at_iter(Stage::kAfterTrainIter, 2,
+                                      [](Runner&) { throw std::runtime_error("first failure"); }),
                               again);
   EXPECT_NE(out.message.find("first failure"), std::string::npos) << out.message;
   EXPECT_EQ(out.message.find("on_exception failed too"), std::string::npos) << out.message;
@@ -148,8 +149,8 @@ TEST(BadHookTest, TheRunnerIsUsableAfterAFailedRun) {
   TempDir dir;
   Runner runner(testing::epoch_config(dir.path()));
   bool fail = true;
-  runner.register_hook(std::make_shared<ClosureHook>(
-      Stage::kAfterTrainIter, [&fail](Runner&, const StageArgs&) {
+  runner.register_hook(
+      std::make_shared<ClosureHook>(Stage::kAfterTrainIter, [&fail](Runner&, const StageArgs&) {
         if (fail) throw std::runtime_error("once");
       }));
   EXPECT_THROW(runner.train(), HookError);
@@ -162,11 +163,13 @@ TEST(BadHookTest, TheRunnerIsUsableAfterAFailedRun) {
 TEST(HookTimeBudgetTest, WarnsOncePerSlowHookAndStage) {
   TempDir dir;
   auto cfg = testing::epoch_config(dir.path());
-  cfg["custom_hooks"] = nlohmann::json::array(
-      {{{"type", "HookTimeBudgetHook"}, {"budget_ms", 1000}, {"budgets_ms", {{"ClosureHook", 5}}}, {"interval", 1}}});
+  cfg["custom_hooks"] = nlohmann::json::array({{{"type", "HookTimeBudgetHook"},
+                                                {"budget_ms", 1000},
+                                                {"budgets_ms", {{"ClosureHook", 5}}},
+                                                {"interval", 1}}});
   Runner runner(cfg);
-  runner.register_hook(std::make_shared<ClosureHook>(
-      Stage::kAfterTrainIter, [](Runner& r, const StageArgs&) {
+  runner.register_hook(
+      std::make_shared<ClosureHook>(Stage::kAfterTrainIter, [](Runner& r, const StageArgs&) {
         if (r.iter() == 2) std::this_thread::sleep_for(std::chrono::milliseconds(30));
       }));
   runner.train();
@@ -203,7 +206,8 @@ TEST(HookTimeBudgetTest, OptionsAreChecked) {
     Runner runner(cfg);
     ADD_FAILURE() << "accepted a string budget";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("budgets_ms.LoggerHook: expected a number"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("budgets_ms.LoggerHook: expected a number"),
+              std::string::npos)
         << e.what();
   }
 }

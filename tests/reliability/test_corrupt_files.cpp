@@ -58,7 +58,8 @@ TEST(CorruptCheckpointTest, EveryTruncationIsAnErrorNamingTheFile) {
   ASSERT_GT(good.size(), 1000u);
   const std::string path = dir / "cut.pth";
   int checked = 0;
-  for (size_t keep = 0; keep < good.size(); keep += (keep < 64 || keep + 64 > good.size()) ? 1 : 29) {
+  for (size_t keep = 0; keep < good.size();
+       keep += (keep < 64 || keep + 64 > good.size()) ? 1 : 29) {
     write_bytes(path, std::vector<char>(good.begin(), good.begin() + static_cast<long>(keep)));
     try {
       (void)load_checkpoint_file(path);
@@ -67,8 +68,9 @@ TEST(CorruptCheckpointTest, EveryTruncationIsAnErrorNamingTheFile) {
       EXPECT_EQ(e.code(), Code::kCheckpoint) << e.what();
       EXPECT_TRUE(contains(e.what(), "checkpoint '" + path + "': ")) << e.what();
       const std::string reason = e.what();
-      EXPECT_TRUE(contains(reason, keep == 0 ? "empty" : keep < 4 ? "not a PyTorch archive"
-                                                                  : "truncated or corrupt"))
+      EXPECT_TRUE(contains(reason, keep == 0  ? "empty"
+                                   : keep < 4 ? "not a PyTorch archive"
+                                              : "truncated or corrupt"))
           << keep << ": " << reason;
     }
     ++checked;
@@ -83,7 +85,8 @@ TEST(CorruptCheckpointTest, BitFlipsAreDetectedOrHarmless) {
   TempDir dir;
   const std::string original = train_six(dir);
   const std::vector<char> good = read_bytes(original);
-  const std::string digest = checkpoint_checksum(c10::IValue(load_checkpoint_file(original).dict()));
+  const std::string digest =
+      checkpoint_checksum(c10::IValue(load_checkpoint_file(original).dict()));
   const std::string path = dir / "flipped.pth";
   int detected = 0, harmless = 0;
   for (size_t pos = 0; pos < good.size(); pos += 3) {
@@ -146,7 +149,8 @@ TEST(ResumeFallbackTest, CorruptNewestFallsBackToPreviousGoodWithWarning) {
   EXPECT_EQ(select_resume_checkpoint(newest, dir.path(), warnings), dir / "iter_4.pth");
   ASSERT_EQ(warnings.size(), 2u);
   EXPECT_TRUE(contains(warnings[0], newest) && contains(warnings[0], "truncated")) << warnings[0];
-  EXPECT_TRUE(contains(warnings[1], "previous good checkpoint '" + dir / "iter_4.pth")) << warnings[1];
+  EXPECT_TRUE(contains(warnings[1], "previous good checkpoint '" + dir / "iter_4.pth"))
+      << warnings[1];
 
   // The runner resumes from iteration 4 and trains to the end.
   nlohmann::json cfg = testing::iter_config(dir.path());
@@ -267,7 +271,8 @@ TEST_F(CorruptDatasetTest, LyingHeaderIsNotAHugeAllocation) {
   EXPECT_TRUE(contains(error_of(header(0x803, {0xffffffffu, 0xffffffffu, 0xffffffffu})),
                        "implausible dimensions"));
   // Within the limit but more than the file holds: read in chunks, reported as truncated.
-  EXPECT_TRUE(contains(error_of(gz(header(0x803, {60000, 1000, 1000}) + "abc")), "truncated (data"));
+  EXPECT_TRUE(
+      contains(error_of(gz(header(0x803, {60000, 1000, 1000}) + "abc")), "truncated (data"));
 }
 
 TEST_F(CorruptDatasetTest, BitFlippedGzipIsCaught) {

@@ -112,11 +112,14 @@ TEST(KillAnywhereTest, ResumesAfterEverySigkillToBitEqualParameters) {
 
   // The uninterrupted run, and a 1-iteration run to estimate start-up time.
   auto t0 = std::chrono::steady_clock::now();
-  ASSERT_EQ(wait_for(spawn(tmp / "startup", false, tmp / "startup.log", {"--cfg-options", "train_cfg.max_iters=1"})), 0)
+  ASSERT_EQ(wait_for(spawn(tmp / "startup", false, tmp / "startup.log",
+                           {"--cfg-options", "train_cfg.max_iters=1"})),
+            0)
       << slurp(tmp / "startup.log");
   const double startup_s = seconds_since(t0);
   t0 = std::chrono::steady_clock::now();
-  ASSERT_EQ(wait_for(spawn(ref_dir, false, tmp / "reference.log")), 0) << slurp(tmp / "reference.log");
+  ASSERT_EQ(wait_for(spawn(ref_dir, false, tmp / "reference.log")), 0)
+      << slurp(tmp / "reference.log");
   const double per_iter_s = std::max(1e-3, (seconds_since(t0) - startup_s) / (kMaxIters - 1));
 
   const unsigned seed = std::random_device{}();
@@ -170,7 +173,8 @@ TEST(KillAnywhereTest, ResumesAfterEverySigkillToBitEqualParameters) {
     }
     const int status = wait_for(pid);
     const std::string out = slurp(log);
-    EXPECT_EQ(out.find("cannot resume"), std::string::npos) << "a resume needed a fallback:\n" << out;
+    EXPECT_EQ(out.find("cannot resume"), std::string::npos) << "a resume needed a fallback:\n"
+                                                            << out;
     if (status == 128 + SIGKILL) {
       ++kills;
       if (scan(dir).partial > 0) ++during_write;
@@ -184,9 +188,10 @@ TEST(KillAnywhereTest, ResumesAfterEverySigkillToBitEqualParameters) {
     dir = tmp / ("killed_" + std::to_string(++campaign));
     window = std::max(1.0, window / 2);
   }
-  std::printf("kill anywhere: %d SIGKILLs (%d left a partial checkpoint write, %d between a "
-              "checkpoint's rename and last_checkpoint's update), %d runs, %d campaigns, seed %u\n",
-              kills, during_write, uncommitted, runs + 1, campaign + 1, seed);
+  std::printf(
+      "kill anywhere: %d SIGKILLs (%d left a partial checkpoint write, %d between a "
+      "checkpoint's rename and last_checkpoint's update), %d runs, %d campaigns, seed %u\n",
+      kills, during_write, uncommitted, runs + 1, campaign + 1, seed);
   EXPECT_GE(kills, 20);
   EXPECT_GE(during_write, 1);
 }

@@ -20,11 +20,14 @@ struct Fixture {
   std::unique_ptr<OptimWrapper> wrapper;
   Fixture() {
     std::vector<torch::optim::OptimizerParamGroup> groups;
-    groups.emplace_back(std::vector<at::Tensor>{w1}, std::make_unique<torch::optim::SGDOptions>(
-                                                         torch::optim::SGDOptions(0.05).momentum(0.01)));
-    groups.emplace_back(std::vector<at::Tensor>{w2}, std::make_unique<torch::optim::SGDOptions>(
-                                                         torch::optim::SGDOptions(0.5).momentum(0.01)));
-    sgd = std::make_shared<torch::optim::SGD>(groups, torch::optim::SGDOptions(0.05).momentum(0.01));
+    groups.emplace_back(
+        std::vector<at::Tensor>{w1},
+        std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(0.05).momentum(0.01)));
+    groups.emplace_back(
+        std::vector<at::Tensor>{w2},
+        std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(0.5).momentum(0.01)));
+    sgd =
+        std::make_shared<torch::optim::SGD>(groups, torch::optim::SGDOptions(0.05).momentum(0.01));
     wrapper = std::make_unique<OptimWrapper>(sgd, "SGD");
   }
   OptimWrapper& w() { return *wrapper; }

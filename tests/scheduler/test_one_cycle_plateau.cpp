@@ -176,7 +176,8 @@ TEST(ReduceOnPlateauLRTest, MinValueClamps) {
   }
   // A per-group list: one entry per real group.
   Fixture f;
-  ReduceOnPlateauLR s(f.w(), "loss", "less", 0.1, 0, 1e-4, "rel", 0, std::vector<double>{0.01, 0.2});
+  ReduceOnPlateauLR s(f.w(), "loss", "less", 0.1, 0, 1e-4, "rel", 0,
+                      std::vector<double>{0.01, 0.2});
   EXPECT_EQ(s.min_values(), (std::vector<double>{0.01, 0.2, 0.2}));
   OrderedMap<double> m{{"loss", 1.0}};
   s.step(m);
@@ -188,16 +189,22 @@ TEST(ReduceOnPlateauLRTest, MinValueClamps) {
 TEST(ReduceOnPlateauLRTest, Errors) {
   Fixture f;
   SchedulerArgs iter = by_iter();
-  EXPECT_THROW(ReduceOnPlateauLR(f.w(), "loss", "less", 0.1, 10, 1e-4, "rel", 0, 0.0, 1e-8, iter), Error);
+  EXPECT_THROW(ReduceOnPlateauLR(f.w(), "loss", "less", 0.1, 10, 1e-4, "rel", 0, 0.0, 1e-8, iter),
+               Error);
   SchedulerArgs bad_span;
   bad_span.begin = 10;
   bad_span.end = 5;
-  EXPECT_THROW(ReduceOnPlateauLR(f.w(), "loss", "less", 0.1, 10, 1e-4, "rel", 0, 0.0, 1e-8, bad_span), Error);
+  EXPECT_THROW(
+      ReduceOnPlateauLR(f.w(), "loss", "less", 0.1, 10, 1e-4, "rel", 0, 0.0, 1e-8, bad_span),
+      Error);
   SchedulerArgs bad_last;
   bad_last.last_step = -2;
-  EXPECT_THROW(ReduceOnPlateauLR(f.w(), "loss", "less", 0.1, 10, 1e-4, "rel", 0, 0.0, 1e-8, bad_last), Error);
+  EXPECT_THROW(
+      ReduceOnPlateauLR(f.w(), "loss", "less", 0.1, 10, 1e-4, "rel", 0, 0.0, 1e-8, bad_last),
+      Error);
   EXPECT_THROW(ReduceOnPlateauLR(f.w(), "loss", "less", 2.0), Error);
-  EXPECT_NO_THROW(ReduceOnPlateauLR(f.w(), "loss", "less", 0.1, 10, 1e-4, "rel", 0, std::vector<double>{0.1, 0.1}));
+  EXPECT_NO_THROW(ReduceOnPlateauLR(f.w(), "loss", "less", 0.1, 10, 1e-4, "rel", 0,
+                                    std::vector<double>{0.1, 0.1}));
   EXPECT_THROW(ReduceOnPlateauLR(f.w(), "loss", "less", 0.1, 10, 1e-4, "rel", 0,
                                  std::vector<double>{0.1, 0.1, 0.1, 0.1}),
                Error);

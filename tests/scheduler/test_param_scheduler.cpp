@@ -21,8 +21,8 @@ constexpr double kPi = 3.14159265358979323846;
 using testing_sched::Fixture;
 
 // Group 0 must follow `targets`, group 1 ten times it (checked before each step).
-void expect_values(Fixture& f, std::vector<ParamScheduler*> schedulers, const std::vector<double>& targets,
-                   const std::string& param = "lr") {
+void expect_values(Fixture& f, std::vector<ParamScheduler*> schedulers,
+                   const std::vector<double>& targets, const std::string& param = "lr") {
   for (size_t e = 0; e < targets.size(); ++e) {
     EXPECT_NEAR(f.w().get_group_value(0, param), targets[e], 1e-8) << "epoch " << e;
     EXPECT_NEAR(f.w().get_group_value(1, param), targets[e] * 10, 1e-7) << "epoch " << e;
@@ -146,16 +146,18 @@ TEST(ParamSchedulerTest, PolyLR) {
 TEST(ParamSchedulerTest, CosineRestartLR) {
   Fixture f;
   CosineRestartLR s(f.w(), std::vector<int64_t>{4, 5}, std::vector<double>{1, 0.5}, 0.0);
-  const std::vector<double> t{0.05, 0.0426776, 0.025, 0.00732233, 0.025, 0.022612712, 0.01636271,
-                              0.0086372, 0.0023872, 0.0023872};
+  const std::vector<double> t{0.05,        0.0426776,  0.025,     0.00732233, 0.025,
+                              0.022612712, 0.01636271, 0.0086372, 0.0023872,  0.0023872};
   for (size_t e = 0; e < t.size(); ++e) {
     EXPECT_NEAR(f.w().get_group_value(0, "lr"), t[e], 1e-7) << e;
     s.step();
   }
   Fixture g;
-  EXPECT_THROW(CosineRestartLR(g.w(), std::vector<int64_t>{4, 5}, std::vector<double>{1, 0.5}, 0.0, 0.1),
+  EXPECT_THROW(
+      CosineRestartLR(g.w(), std::vector<int64_t>{4, 5}, std::vector<double>{1, 0.5}, 0.0, 0.1),
+      Error);
+  EXPECT_THROW(CosineRestartLR(g.w(), std::vector<int64_t>{4, 5}, std::vector<double>{1}, 0.0),
                Error);
-  EXPECT_THROW(CosineRestartLR(g.w(), std::vector<int64_t>{4, 5}, std::vector<double>{1}, 0.0), Error);
 }
 
 TEST(ParamSchedulerTest, MomentumVariants) {
@@ -169,11 +171,13 @@ TEST(ParamSchedulerTest, MomentumVariants) {
   }
   at::Tensor p = torch::zeros({1}, torch::requires_grad());
   OptimWrapper adam(std::make_shared<torch::optim::Adam>(
-                        std::vector<at::Tensor>{p}, torch::optim::AdamOptions(0.1).betas(std::make_tuple(0.9, 0.99))),
+                        std::vector<at::Tensor>{p},
+                        torch::optim::AdamOptions(0.1).betas(std::make_tuple(0.9, 0.99))),
                     "Adam");
   MultiStepMomentum m(adam, std::vector<int64_t>{1}, 0.5);
   m.step();
-  auto& opts = static_cast<torch::optim::AdamOptions&>(adam.optimizer().param_groups()[0].options());
+  auto& opts =
+      static_cast<torch::optim::AdamOptions&>(adam.optimizer().param_groups()[0].options());
   EXPECT_NEAR(std::get<0>(opts.betas()), 0.45, 1e-12);
   EXPECT_EQ(std::get<1>(opts.betas()), 0.99);
   OptimWrapper adagrad(std::make_shared<torch::optim::Adagrad>(std::vector<at::Tensor>{p},
@@ -194,8 +198,9 @@ TEST(ParamSchedulerTest, Chaining) {
     Fixture f;
     LinearLR a(f.w(), 0.5, 1.0, span(0, 5));
     MultiStepLR b(f.w(), std::vector<int64_t>{3, 6, 9}, 0.1);
-    expect_values(f, {&a, &b},
-                  cat({{0.025, 0.03125, 0.0375, 0.004375}, rep(0.005, 2), rep(0.0005, 3), {0.00005}}));
+    expect_values(
+        f, {&a, &b},
+        cat({{0.025, 0.03125, 0.0375, 0.004375}, rep(0.005, 2), rep(0.0005, 3), {0.00005}}));
   }
   {
     // Exp(.9, 0..5) then Cos(T=5, 10..15): the gap 5..9 holds the last value.
@@ -205,7 +210,8 @@ TEST(ParamSchedulerTest, Chaining) {
     std::vector<double> t;
     for (int x = 0; x < 5; ++x) t.push_back(0.05 * std::pow(0.9, x));
     for (int x = 0; x < 5; ++x) t.push_back(0.05 * std::pow(0.9, 4));
-    for (int x = 0; x < 5; ++x) t.push_back(0.05 * std::pow(0.9, 4) * (1 + std::cos(kPi * x / 5)) / 2);
+    for (int x = 0; x < 5; ++x)
+      t.push_back(0.05 * std::pow(0.9, 4) * (1 + std::cos(kPi * x / 5)) / 2);
     expect_values(f, {&a, &b}, t);
   }
 }

@@ -97,31 +97,34 @@ TEST(SchedulerStateDictTest, Poly) {
 
 TEST(SchedulerStateDictTest, CosineAnnealing) {
   round_trip(make<CosineAnnealingLR>(std::optional<int64_t>(10), std::optional<double>(1e-10)),
-             make<CosineAnnealingLR>(std::optional<int64_t>(3), std::optional<double>(), std::optional<double>(0.1)),
+             make<CosineAnnealingLR>(std::optional<int64_t>(3), std::optional<double>(),
+                                     std::optional<double>(0.1)),
              4);
 }
 
 TEST(SchedulerStateDictTest, CosineRestart) {
   round_trip(make<CosineRestartLR>(std::vector<int64_t>{4, 5}, std::vector<double>{1, 0.5},
                                    std::optional<double>(0.0)),
-             make<CosineRestartLR>(std::vector<int64_t>{2}, std::vector<double>{1}, std::optional<double>(),
-                                   std::optional<double>(0.5)),
+             make<CosineRestartLR>(std::vector<int64_t>{2}, std::vector<double>{1},
+                                   std::optional<double>(), std::optional<double>(0.5)),
              5);
 }
 
 TEST(SchedulerStateDictTest, OneCycle) {
-  round_trip(make<OneCycleLR>(PerGroupValue(25.0), std::optional<int64_t>(10), 0.3, std::string("linear"), 25.0,
-                              2.0, false, span(0, 100, false)),
-             make<OneCycleLR>(PerGroupValue(std::vector<double>{1.0, 2.0}), std::optional<int64_t>(20), 0.4,
-                              std::string("cos"), 10.0, 1e4, true, span(0, 50, false)),
-             4);
+  round_trip(
+      make<OneCycleLR>(PerGroupValue(25.0), std::optional<int64_t>(10), 0.3, std::string("linear"),
+                       25.0, 2.0, false, span(0, 100, false)),
+      make<OneCycleLR>(PerGroupValue(std::vector<double>{1.0, 2.0}), std::optional<int64_t>(20),
+                       0.4, std::string("cos"), 10.0, 1e4, true, span(0, 50, false)),
+      4);
 }
 
 TEST(SchedulerStateDictTest, ReduceOnPlateau) {
-  round_trip(make<ReduceOnPlateauLR>(std::string("loss"), std::string("less"), 0.1, int64_t{1}, 1e-4,
-                                     std::string("rel"), int64_t{1}, PerGroupValue(0.001)),
-             make<ReduceOnPlateauLR>(std::string("acc"), std::string("greater"), 0.5, int64_t{4}, 0.2,
-                                     std::string("abs"), int64_t{0}, PerGroupValue(std::vector<double>{0.1, 0.2})),
+  round_trip(make<ReduceOnPlateauLR>(std::string("loss"), std::string("less"), 0.1, int64_t{1},
+                                     1e-4, std::string("rel"), int64_t{1}, PerGroupValue(0.001)),
+             make<ReduceOnPlateauLR>(std::string("acc"), std::string("greater"), 0.5, int64_t{4},
+                                     0.2, std::string("abs"), int64_t{0},
+                                     PerGroupValue(std::vector<double>{0.1, 0.2})),
              4);
 }
 

@@ -30,10 +30,11 @@ TempDir::~TempDir() {
 
 namespace {
 nlohmann::json toy_loader(bool infinite) {
-  return {{"batch_size", 3},
-          {"num_workers", 0},
-          {"sampler", {{"type", infinite ? "InfiniteSampler" : "DefaultSampler"}, {"shuffle", false}}},
-          {"dataset", {{"type", "ToyDataset"}}}};
+  return {
+      {"batch_size", 3},
+      {"num_workers", 0},
+      {"sampler", {{"type", infinite ? "InfiniteSampler" : "DefaultSampler"}, {"shuffle", false}}},
+      {"dataset", {{"type", "ToyDataset"}}}};
 }
 }  // namespace
 

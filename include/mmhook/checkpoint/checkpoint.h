@@ -79,7 +79,8 @@ std::vector<char> serialize_checkpoint(const Checkpoint& ckpt);
 /// Parses a checkpoint archive; errors are Error kCheckpoint "checkpoint '<path>': <reason>"
 /// (empty, truncated / not a PyTorch archive, not a dict, checksum mismatch). A bare state dict
 /// (a dict of tensors without "state_dict") comes back as `{"state_dict": that dict}`.
-Checkpoint deserialize_checkpoint(const std::vector<char>& bytes, const std::string& path_for_errors);
+Checkpoint deserialize_checkpoint(const std::vector<char>& bytes,
+                                  const std::string& path_for_errors);
 
 /// Writes `serialize_checkpoint(ckpt)` to `path` atomically (see `write_file_atomic`).
 void save_checkpoint_file(const std::string& path, const Checkpoint& ckpt);

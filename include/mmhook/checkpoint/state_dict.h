@@ -36,7 +36,8 @@ struct LoadReport {
   std::vector<std::string> unexpected_keys;
 };
 
-/// `prefix` followed by the report's mismatches: ` unexpected key(s): "a", "b". missing key(s): "c".`
+/// `prefix` followed by the report's mismatches: ` unexpected key(s): "a", "b". missing key(s):
+/// "c".`
 std::string describe_key_mismatch(const std::string& prefix, const LoadReport& report);
 
 /// Copies `state` into the module's parameters and buffers in place (under NoGradGuard, keeping

@@ -60,13 +60,13 @@ std::string str_cat(const Args&... args) {
   throw ::mmhook::Error((code), ::mmhook::detail::str_cat(__VA_ARGS__))
 
 /// Throws an invalid-argument `mmhook::Error` naming the rule when `cond` is false.
-#define MMHOOK_CHECK(cond, ...)                                  \
-  do {                                                           \
+#define MMHOOK_CHECK(cond, ...)                                               \
+  do {                                                                        \
     if (!(cond)) MMHOOK_THROW(::mmhook::Code::kInvalidArgument, __VA_ARGS__); \
   } while (0)
 
 /// Like MMHOOK_CHECK with an explicit code.
-#define MMHOOK_CHECK_CODE(cond, code, ...)      \
-  do {                                          \
+#define MMHOOK_CHECK_CODE(cond, code, ...)          \
+  do {                                              \
     if (!(cond)) MMHOOK_THROW((code), __VA_ARGS__); \
   } while (0)

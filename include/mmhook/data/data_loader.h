@@ -31,9 +31,8 @@ class BatchIterator {
 class DataLoader {
  public:
   /// batch_size >= 1, num_workers >= 0, prefetch_factor >= 1 (batches in flight per worker).
-  DataLoader(std::shared_ptr<Dataset> dataset, std::shared_ptr<Sampler> sampler,
-             int64_t batch_size, int64_t num_workers = 0, bool drop_last = false,
-             int64_t prefetch_factor = 2);
+  DataLoader(std::shared_ptr<Dataset> dataset, std::shared_ptr<Sampler> sampler, int64_t batch_size,
+             int64_t num_workers = 0, bool drop_last = false, int64_t prefetch_factor = 2);
   ~DataLoader();
 
   /// Batches per pass: ceil(sampler.size() / batch_size), or floor with drop_last.

@@ -88,8 +88,8 @@ class Sampler {
 class DefaultSampler : public Sampler {
  public:
   /// Requires dataset_size >= 0, world_size >= 1, 0 <= rank < world_size.
-  DefaultSampler(int64_t dataset_size, bool shuffle = true, uint64_t seed = 0,
-                 bool round_up = true, int64_t rank = 0, int64_t world_size = 1);
+  DefaultSampler(int64_t dataset_size, bool shuffle = true, uint64_t seed = 0, bool round_up = true,
+                 int64_t rank = 0, int64_t world_size = 1);
   /// This rank's number of samples per epoch.
   int64_t size() const override { return num_samples_; }
   /// False.
@@ -116,8 +116,8 @@ class DefaultSampler : public Sampler {
 class InfiniteSampler : public Sampler {
  public:
   /// Requires dataset_size > 0, world_size >= 1, 0 <= rank < world_size.
-  InfiniteSampler(int64_t dataset_size, bool shuffle = true, uint64_t seed = 0,
-                  int64_t rank = 0, int64_t world_size = 1);
+  InfiniteSampler(int64_t dataset_size, bool shuffle = true, uint64_t seed = 0, int64_t rank = 0,
+                  int64_t world_size = 1);
   /// The dataset size (MMEngine's `len()`).
   int64_t size() const override { return dataset_size_; }
   /// True.

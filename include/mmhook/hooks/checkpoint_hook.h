@@ -17,20 +17,20 @@ namespace mmhook {
 
 /// CheckpointHook options (MMEngine's names and defaults).
 struct CheckpointHookOptions {
-  int64_t interval = -1;              ///< save every n epochs/iters (-1: only the last)
-  bool by_epoch = true;               ///< count epochs (true) or iterations
-  bool save_optimizer = true;         ///< include the optimizer state
-  bool save_param_scheduler = true;   ///< include the scheduler states
-  std::string out_dir;                ///< default work_dir; else out_dir/<basename(work_dir)>
-  int64_t max_keep_ckpts = -1;        ///< keep only the newest n periodic checkpoints
-  bool save_last = true;              ///< always save after the last epoch/iteration
-  std::vector<std::string> save_best; ///< metric keys ("auto" alone: the first metric)
-  std::vector<std::string> rule;      ///< "greater"/"less" per key (inferred when empty)
-  std::vector<std::string> greater_keys = {"acc", "top", "AR@", "auc", "precision", "mAP",
+  int64_t interval = -1;               ///< save every n epochs/iters (-1: only the last)
+  bool by_epoch = true;                ///< count epochs (true) or iterations
+  bool save_optimizer = true;          ///< include the optimizer state
+  bool save_param_scheduler = true;    ///< include the scheduler states
+  std::string out_dir;                 ///< default work_dir; else out_dir/<basename(work_dir)>
+  int64_t max_keep_ckpts = -1;         ///< keep only the newest n periodic checkpoints
+  bool save_last = true;               ///< always save after the last epoch/iteration
+  std::vector<std::string> save_best;  ///< metric keys ("auto" alone: the first metric)
+  std::vector<std::string> rule;       ///< "greater"/"less" per key (inferred when empty)
+  std::vector<std::string> greater_keys = {"acc",   "top",  "AR@",  "auc", "precision", "mAP",
                                            "mDice", "mIoU", "mAcc", "aAcc"};  ///< rule inference
-  std::vector<std::string> less_keys = {"loss"};  ///< rule inference
-  std::string filename_tmpl;          ///< default "epoch_{}.pth" / "iter_{}.pth"
-  int64_t save_begin = 0;             ///< first epoch/iter that may save
+  std::vector<std::string> less_keys = {"loss"};                              ///< rule inference
+  std::string filename_tmpl;                ///< default "epoch_{}.pth" / "iter_{}.pth"
+  int64_t save_begin = 0;                   ///< first epoch/iter that may save
   std::vector<std::string> published_keys;  ///< top-level keys kept by after_train's publishing
 };
 

@@ -27,13 +27,13 @@ namespace mmhook {
 /// EMAHook options (MMEngine's names and defaults; the averaged model's kwargs included).
 struct EMAHookOptions {
   std::string ema_type = "ExponentialMovingAverage";  ///< averaged model class
-  bool strict_load = false;        ///< strict key matching when loading `ema_state_dict`
-  int64_t begin_iter = 0;          ///< first iteration (1-based count) that averages
-  int64_t begin_epoch = 0;         ///< first epoch (1-based count) that averages; > 0 wins
-  std::optional<double> momentum;  ///< EMA momentum (weight of the new value), default 0.0002
-  std::optional<double> gamma;     ///< MomentumAnnealingEMA only, default 100
-  int64_t interval = 1;            ///< average every n-th update
-  bool update_buffers = false;     ///< average (and swap) the buffers too
+  bool strict_load = false;           ///< strict key matching when loading `ema_state_dict`
+  int64_t begin_iter = 0;             ///< first iteration (1-based count) that averages
+  int64_t begin_epoch = 0;            ///< first epoch (1-based count) that averages; > 0 wins
+  std::optional<double> momentum;     ///< EMA momentum (weight of the new value), default 0.0002
+  std::optional<double> gamma;        ///< MomentumAnnealingEMA only, default 100
+  int64_t interval = 1;               ///< average every n-th update
+  bool update_buffers = false;        ///< average (and swap) the buffers too
   std::optional<std::string> device;  ///< device of the average ("cuda:0"); default: the model's
 };
 

@@ -11,13 +11,13 @@ namespace mmhook {
 
 /// LoggerHook options (MMEngine's names and defaults).
 struct LoggerHookOptions {
-  int64_t interval = 10;            ///< log every n inner iterations
-  bool ignore_last = true;          ///< skip the partial window at the end of an epoch
-  int64_t interval_exp_name = 1000; ///< log the experiment name every n iterations
-  bool log_metric_by_epoch = true;  ///< val scalars' step: epoch (true) or iter
-  std::string out_dir;              ///< copy the logs to out_dir/<basename(work_dir)> after the run
+  int64_t interval = 10;             ///< log every n inner iterations
+  bool ignore_last = true;           ///< skip the partial window at the end of an epoch
+  int64_t interval_exp_name = 1000;  ///< log the experiment name every n iterations
+  bool log_metric_by_epoch = true;   ///< val scalars' step: epoch (true) or iter
+  std::string out_dir;  ///< copy the logs to out_dir/<basename(work_dir)> after the run
   std::vector<std::string> out_suffix = {".json", ".log", ".py", "yaml"};  ///< files to copy
-  bool keep_local = true;           ///< keep the local copies when out_dir is set
+  bool keep_local = true;  ///< keep the local copies when out_dir is set
 };
 
 /// Writes the log lines and scalars of every mode.

@@ -64,8 +64,8 @@ struct NaiveVisualizationHookOptions {
 
 /// An 8-bit RGB image, rows top to bottom, `pixels.size() == width * height * 3`.
 struct RgbImage {
-  int64_t width = 0;   ///< columns
-  int64_t height = 0;  ///< rows
+  int64_t width = 0;            ///< columns
+  int64_t height = 0;           ///< rows
   std::vector<uint8_t> pixels;  ///< interleaved RGB
   /// Pointer to the RGB triple of pixel (x, y).
   uint8_t* at(int64_t x, int64_t y) { return &pixels[static_cast<size_t>((y * width + x) * 3)]; }

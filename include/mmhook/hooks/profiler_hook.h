@@ -23,22 +23,22 @@ namespace mmhook {
 
 /// One profiled operator call (a RecordFunction range on the profiling thread).
 struct ProfilerEvent {
-  std::string name;                         ///< operator name ("aten::mm")
-  int64_t start_us = 0;                     ///< start, microseconds since the epoch
-  int64_t duration_us = 0;                  ///< wall time including children
-  int64_t self_us = 0;                      ///< duration minus nested calls on the same thread
-  uint64_t thread = 0;                      ///< profiler thread id
-  std::vector<std::vector<int64_t>> shapes; ///< input shapes (with record_shapes)
-  uint64_t flops = 0;                       ///< estimated FLOPs (with with_flops)
+  std::string name;                          ///< operator name ("aten::mm")
+  int64_t start_us = 0;                      ///< start, microseconds since the epoch
+  int64_t duration_us = 0;                   ///< wall time including children
+  int64_t self_us = 0;                       ///< duration minus nested calls on the same thread
+  uint64_t thread = 0;                       ///< profiler thread id
+  std::vector<std::vector<int64_t>> shapes;  ///< input shapes (with record_shapes)
+  uint64_t flops = 0;                        ///< estimated FLOPs (with with_flops)
 };
 
 /// Per-operator totals, as torch's `key_averages()` rows.
 struct ProfilerOpAverage {
-  std::string name;                ///< operator name
-  int64_t count = 0;               ///< number of calls
-  int64_t cpu_time_total_us = 0;   ///< sum of durations
+  std::string name;                    ///< operator name
+  int64_t count = 0;                   ///< number of calls
+  int64_t cpu_time_total_us = 0;       ///< sum of durations
   int64_t self_cpu_time_total_us = 0;  ///< sum of self times
-  uint64_t flops = 0;              ///< sum of FLOPs
+  uint64_t flops = 0;                  ///< sum of FLOPs
 };
 
 /// The result of one recording cycle: what `on_trace_ready` receives (torch's `prof`).
@@ -80,21 +80,21 @@ struct ProfilerSchedule {
 
 /// ProfilerHook options (MMEngine's names and defaults).
 struct ProfilerHookOptions {
-  bool by_epoch = true;            ///< profile epochs (true) or iterations
-  int64_t profile_times = 1;       ///< epochs/iterations to profile (>= 1; 1 with by_epoch)
-  bool activity_with_cpu = true;   ///< record CPU operators
-  bool activity_with_cuda = false; ///< record CUDA kernels (ignored with a warning without CUDA)
-  nlohmann::json schedule;         ///< null, or torch.profiler.schedule kwargs
+  bool by_epoch = true;             ///< profile epochs (true) or iterations
+  int64_t profile_times = 1;        ///< epochs/iterations to profile (>= 1; 1 with by_epoch)
+  bool activity_with_cpu = true;    ///< record CPU operators
+  bool activity_with_cuda = false;  ///< record CUDA kernels (ignored with a warning without CUDA)
+  nlohmann::json schedule;          ///< null, or torch.profiler.schedule kwargs
   /// null, {"type": "log_trace", "sort_by"?, "row_limit"?} or
   /// {"type": "tb_trace", "dir_name"?, "worker_name"?}.
   nlohmann::json on_trace_ready;
   /// A callable `on_trace_ready` (takes precedence over the JSON form).
   std::function<void(const ProfilerTrace&)> on_trace_ready_fn;
-  bool record_shapes = false;      ///< record input shapes
-  bool profile_memory = false;     ///< track tensor allocations
-  bool with_stack = false;         ///< record source stacks
-  bool with_flops = false;         ///< estimate FLOPs of matmul/conv
-  std::string json_trace_path;     ///< Chrome trace file; default `<log_dir>/profiler_trace.json`
+  bool record_shapes = false;   ///< record input shapes
+  bool profile_memory = false;  ///< track tensor allocations
+  bool with_stack = false;      ///< record source stacks
+  bool with_flops = false;      ///< estimate FLOPs of matmul/conv
+  std::string json_trace_path;  ///< Chrome trace file; default `<log_dir>/profiler_trace.json`
 };
 
 /// Profiles the first `profile_times` epochs or iterations of a run (MMEngine's ProfilerHook).

@@ -16,10 +16,10 @@ namespace mmhook {
 
 /// ProgressBarHook options.
 struct ProgressBarHookOptions {
-  int64_t refresh_interval = 1;  ///< redraw every n iterations (>= 1); the last one always draws
-  bool force = false;            ///< draw even when the output is not a terminal
-  int64_t bar_width = 20;        ///< characters inside the bar (>= 1)
-  FILE* file = stdout;           ///< output when `stream` is null (terminal check: isatty)
+  int64_t refresh_interval = 1;    ///< redraw every n iterations (>= 1); the last one always draws
+  bool force = false;              ///< draw even when the output is not a terminal
+  int64_t bar_width = 20;          ///< characters inside the bar (>= 1)
+  FILE* file = stdout;             ///< output when `stream` is null (terminal check: isatty)
   std::ostream* stream = nullptr;  ///< output for tests; never a terminal, so needs `force`
 };
 

@@ -110,5 +110,4 @@ class MessageHub {
   OrderedMap<bool> resumed_keys_;
 };
 
-
 }  // namespace mmhook

@@ -143,10 +143,10 @@ class StochasticWeightAverage : public AveragedModel {
 
 /// Options of `build_averaged_model` (the EMAHook's `**kwargs`; unset means the type's default).
 struct AveragedModelOptions {
-  std::optional<double> momentum;  ///< EMA types only (default 0.0002)
-  std::optional<double> gamma;     ///< MomentumAnnealingEMA only (default 100)
-  int64_t interval = 1;            ///< average every n-th update (>= 1)
-  bool update_buffers = false;     ///< average buffers too
+  std::optional<double> momentum;     ///< EMA types only (default 0.0002)
+  std::optional<double> gamma;        ///< MomentumAnnealingEMA only (default 100)
+  int64_t interval = 1;               ///< average every n-th update (>= 1)
+  bool update_buffers = false;        ///< average buffers too
   std::optional<std::string> device;  ///< device of the average ("cuda:0"); default: the model's
 };
 

@@ -26,7 +26,8 @@ namespace mmhook {
 
 /// Gradient clipping settings (MMEngine's `clip_grad` dict).
 struct ClipGradOptions {
-  /// "norm" (clip_grad_norm_, reports train/grad_norm) or "value" (clip_grad_value_). Default "norm".
+  /// "norm" (clip_grad_norm_, reports train/grad_norm) or "value" (clip_grad_value_). Default
+  /// "norm".
   std::string type = "norm";
   /// Maximum total norm for "norm". Default 0.
   double max_norm = 0;

@@ -15,7 +15,8 @@ class CosineAnnealingParamScheduler : public ParamScheduler {
   CosineAnnealingParamScheduler(OptimWrapper& optimizer, std::string param_name,
                                 std::optional<int64_t> T_max = std::nullopt,
                                 std::optional<double> eta_min = std::nullopt,
-                                std::optional<double> eta_min_ratio = std::nullopt, SchedulerArgs args = {});
+                                std::optional<double> eta_min_ratio = std::nullopt,
+                                SchedulerArgs args = {});
   /// Period.
   int64_t T_max() const { return T_max_; }
 
@@ -34,10 +35,12 @@ class CosineAnnealingParamScheduler : public ParamScheduler {
 class CosineRestartParamScheduler : public ParamScheduler {
  public:
   /// periods and restart_weights of equal length; exactly one of eta_min / eta_min_ratio.
-  CosineRestartParamScheduler(OptimWrapper& optimizer, std::string param_name, std::vector<int64_t> periods,
+  CosineRestartParamScheduler(OptimWrapper& optimizer, std::string param_name,
+                              std::vector<int64_t> periods,
                               std::vector<double> restart_weights = {1.0},
                               std::optional<double> eta_min = std::nullopt,
-                              std::optional<double> eta_min_ratio = std::nullopt, SchedulerArgs args = {});
+                              std::optional<double> eta_min_ratio = std::nullopt,
+                              SchedulerArgs args = {});
 
  protected:
   std::vector<double> get_value() override;

@@ -27,8 +27,9 @@ class ConstantParamScheduler : public ParamScheduler {
 class LinearParamScheduler : public ParamScheduler {
  public:
   /// start_factor in (0, 1] default 1/3, end_factor in [0, 1] default 1.
-  LinearParamScheduler(OptimWrapper& optimizer, std::string param_name, double start_factor = 1.0 / 3,
-                       double end_factor = 1.0, SchedulerArgs args = {});
+  LinearParamScheduler(OptimWrapper& optimizer, std::string param_name,
+                       double start_factor = 1.0 / 3, double end_factor = 1.0,
+                       SchedulerArgs args = {});
 
  protected:
   std::vector<double> get_value() override;

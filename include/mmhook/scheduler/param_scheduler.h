@@ -139,11 +139,11 @@ std::vector<double> ivalue_to_doubles(const c10::IValue& v);
 /// Declares `Name`, the `Base` scheduler fixed to parameter `param` (LR/Momentum variants).
 // Name and Base are class names in a declaration, where parentheses cannot go.
 // NOLINTBEGIN(bugprone-macro-parentheses)
-#define MMHOOK_SCHEDULER_VARIANT(Name, Base, param)                                   \
-  class Name : public Base {                                                          \
-   public:                                                                            \
-    template <class... A>                                                             \
-    explicit Name(::mmhook::OptimWrapper& optimizer, A&&... a)                        \
-        : Base(optimizer, param, std::forward<A>(a)...) {}                            \
+#define MMHOOK_SCHEDULER_VARIANT(Name, Base, param)            \
+  class Name : public Base {                                   \
+   public:                                                     \
+    template <class... A>                                      \
+    explicit Name(::mmhook::OptimWrapper& optimizer, A&&... a) \
+        : Base(optimizer, param, std::forward<A>(a)...) {}     \
   }
 // NOLINTEND(bugprone-macro-parentheses)

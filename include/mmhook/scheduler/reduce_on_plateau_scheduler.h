@@ -18,10 +18,11 @@ class ReduceOnPlateauParamScheduler : public ParamScheduler {
   /// patience: bad epochs tolerated; threshold >= 0 with threshold_rule "rel"|"abs"; cooldown:
   /// epochs ignored after a reduction; min_value: lower bound (scalar or one per real group);
   /// eps: smallest applied change. by_epoch must be true.
-  ReduceOnPlateauParamScheduler(OptimWrapper& optimizer, std::string param_name, std::string monitor = "loss",
-                                std::string rule = "less", double factor = 0.1, int64_t patience = 10,
-                                double threshold = 1e-4, std::string threshold_rule = "rel",
-                                int64_t cooldown = 0, PerGroupValue min_value = 0.0, double eps = 1e-8,
+  ReduceOnPlateauParamScheduler(OptimWrapper& optimizer, std::string param_name,
+                                std::string monitor = "loss", std::string rule = "less",
+                                double factor = 0.1, int64_t patience = 10, double threshold = 1e-4,
+                                std::string threshold_rule = "rel", int64_t cooldown = 0,
+                                PerGroupValue min_value = 0.0, double eps = 1e-8,
                                 SchedulerArgs args = {});
 
   /// Without metrics: only counts the step (the after_train_epoch call).
