@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds mmhook a second time into ./build-asan with AddressSanitizer + UndefinedBehaviorSanitizer
 # and runs the whole ctest suite there, LeakSanitizer included (scripts/run_tests.sh calls this
-# after the normal suite; CI runs that). Extra arguments go to ctest (e.g. -R capi).
+# after the normal suite when MMHOOK_RUN_SANITIZERS=1; CI does not: it takes ~35 min more).
+# Extra arguments go to ctest (e.g. -R capi).
 #
 # Choices, each for CI's 2 cores:
 # - Debug at -O0 without -g: the TUs are dominated by LibTorch's headers; -O1 doubled the compile
