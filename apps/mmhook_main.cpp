@@ -90,6 +90,25 @@ class InterruptHook : public mmhook::HookImpl<InterruptHook> {
   }
 };
 
+// `val`/`test --checkpoint`: loads the checkpoint strictly at before_run, after every other
+// hook's before_run (as MMEngine's load_or_resume does: EMAHook builds its averaged model there
+// and swaps the EMA weights in at after_load_checkpoint).
+class LoadCheckpointHook : public mmhook::HookImpl<LoadCheckpointHook> {
+ public:
+  explicit LoadCheckpointHook(std::string path) : path_(std::move(path)) {}
+  void before_run(mmhook::Runner& runner) override {
+    try {
+      runner.load_checkpoint(path_, /*strict=*/true);
+    } catch (const mmhook::Error& e) {
+      if (std::string(e.what()).find(path_) != std::string::npos) throw;
+      MMHOOK_THROW(e.code(), "checkpoint '", path_, "': ", e.what());
+    }
+  }
+
+ private:
+  std::string path_;
+};
+
 // c10 errors carry a C++ backtrace after the first line; users get the message only.
 std::string first_line(const std::string& text) {
   const size_t nl = text.find('\n');
@@ -310,12 +329,8 @@ int main(int argc, char** argv) {
       mmhook::Runner runner(cfg, is_test ? test_opts.config : val_opts.config);
       // Strict: a checkpoint of another model is an error naming the mismatched parameters.
       const std::string& ckpt = is_test ? test_ckpt : val_ckpt;
-      try {
-        runner.load_checkpoint(ckpt, /*strict=*/true);
-      } catch (const mmhook::Error& e) {
-        if (std::string(e.what()).find(ckpt) != std::string::npos) throw;
-        MMHOOK_THROW(e.code(), "checkpoint '", ckpt, "': ", e.what());
-      }
+      runner.register_hook(std::make_shared<LoadCheckpointHook>(ckpt),
+                           static_cast<int>(mmhook::Priority::kLowest));
       const mmhook::Metrics metrics = is_test ? runner.test() : runner.val();
       nlohmann::ordered_json out = nlohmann::ordered_json::object();
       for (const auto& [k, v] : metrics) out[k] = v;

@@ -446,6 +446,21 @@ TEST(CliBadInputTest, CheckpointTruncated) {
       {dir / "cut.pth"});
 }
 
+// `test --checkpoint` with EMAHook: the checkpoint is loaded after EMAHook built its averaged
+// model at before_run (it was loaded before the run once, which EMAHook rejected).
+TEST(CliTest, TestCheckpointWithEmaHook) {
+  TempDir dir;
+  nlohmann::json cfg = toy_config(1);
+  cfg["custom_hooks"] = {{{"type", "EMAHook"}, {"momentum", 0.01}, {"priority", "ABOVE_NORMAL"}}};
+  const std::string path = write_config(dir, cfg);
+  Result r = run("train " + q(path) + " --work-dir " + q(dir / "w"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  Result t = run("test " + q(path) + " --work-dir " + q(dir / "w") + " --checkpoint " +
+                 q(dir / "w/epoch_1.pth"));
+  EXPECT_EQ(t.status, 0) << t.output;
+  EXPECT_NE(t.output.find("{\""), std::string::npos) << t.output;  // the metrics line
+}
+
 TEST(CliBadInputTest, CheckpointFromAnotherModel) {
   TempDir dir;
   const std::string work = trained_toy(dir);
