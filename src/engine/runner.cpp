@@ -311,8 +311,13 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
   {
     auto console = std::make_shared<spdlog::sinks::stdout_sink_mt>();
     if (rank() == 0) {
-      auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(
-          m.log_dir + "/" + m.timestamp + ".log", false);
+      std::shared_ptr<spdlog::sinks::basic_file_sink_mt> file;
+      try {
+        file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(
+            m.log_dir + "/" + m.timestamp + ".log", false);
+      } catch (const spdlog::spdlog_ex& e) {  // names the file and the OS reason
+        MMHOOK_THROW(Code::kIo, "work_dir: cannot open the log file: ", e.what());
+      }
       m.logger = std::make_shared<spdlog::logger>(
           "mmengine", spdlog::sinks_init_list{console, file, host_log_sink()});
     } else {

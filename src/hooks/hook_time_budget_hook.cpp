@@ -43,6 +43,10 @@ void HookTimeBudgetHook::after_train_iter(Runner& runner, int64_t, const TensorD
                                           const TensorDict&) {
   if (every_n_train_iters(runner, options_.interval)) check(runner);
 }
+void HookTimeBudgetHook::before_run(Runner& runner) {
+  runner.dispatcher().set_timing(HookTimingMode::kAll);
+}
+
 void HookTimeBudgetHook::after_train_epoch(Runner& runner) { check(runner); }
 void HookTimeBudgetHook::after_val_epoch(Runner& runner, const Metrics&) { check(runner); }
 void HookTimeBudgetHook::after_test_epoch(Runner& runner, const Metrics&) { check(runner); }

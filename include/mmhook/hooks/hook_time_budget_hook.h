@@ -36,6 +36,8 @@ class HookTimeBudgetHook : public HookImpl<HookTimeBudgetHook> {
   std::string type_name() const override { return "HookTimeBudgetHook"; }
   /// LOWEST (100): runs after the other hooks of a stage.
   int default_priority() const override;
+  /// Makes the dispatcher time every call (a budget cannot be judged from sampled timings).
+  void before_run(Runner& runner) override;
   /// Checks every `interval` iterations.
   void after_train_iter(Runner& runner, int64_t batch_idx, const TensorDict& data_batch,
                         const TensorDict& outputs) override;
