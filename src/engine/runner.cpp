@@ -101,7 +101,7 @@ std::string error_text(const std::exception_ptr& ep) {
   }
 }
 
-bool is_distributed_error(std::exception_ptr ep) {
+bool is_distributed_error(const std::exception_ptr& ep) {
   try {
     std::rethrow_exception(ep);
   } catch (const Error& e) {
