@@ -4,7 +4,7 @@
 // partial file, and the final parameters must equal an uninterrupted run's bit for bit.
 
 #include <fcntl.h>
-#include <signal.h>
+#include <csignal>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,6 +59,7 @@ pid_t spawn(const std::string& work_dir, bool resume, const std::string& log,
     }
     ::setenv("MMHOOK_FAULT_WRITE_PAUSE_US", kWritePauseUs, 1);
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     ::execv(argv[0], argv.data());
@@ -86,6 +87,7 @@ struct DirState {
 };
 DirState scan(const std::string& dir) {
   DirState s;
+  if (!fs::exists(dir)) return s;  // killed before the run created its work dir
   for (const auto& e : fs::directory_iterator(dir)) {
     const std::string name = e.path().filename().string();
     if (name.rfind(".iter_", 0) == 0 && name.find(".tmp.") != std::string::npos) ++s.partial;
