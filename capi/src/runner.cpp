@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "capi_internal.h"
+#include "mmhook/engine/hook_timing_json.h"
 #include "mmhook/engine/priority.h"
 #include "mmhook/logging/message_hub.h"
 
@@ -178,12 +179,7 @@ size_t mmh_runner_hook_timing_json(const mmh_runner_t* runner, char* buf, size_t
   try {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
     for (const auto& t : runner->runner->dispatcher().timings())
-      out.push_back({{"hook", t.hook},
-                     {"stage", t.stage},
-                     {"calls", t.calls},
-                     {"total_ms", t.total_ms},
-                     {"max_ms", t.max_ms},
-                     {"timed_calls", t.timed_calls}});
+      out.push_back(mmhook::hook_timing_to_json(t));
     return mmhook::capi::copy_out(out.dump(), buf, cap);
   } catch (...) {
     return mmhook::capi::copy_out("[]", buf, cap);

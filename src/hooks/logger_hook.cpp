@@ -10,6 +10,7 @@
 
 #include "mmhook/checkpoint/checkpoint.h"
 #include "mmhook/data/data_loader.h"
+#include "mmhook/engine/hook_timing_json.h"
 #include "mmhook/engine/loops.h"
 #include "mmhook/engine/runner.h"
 #include "mmhook/logging/log_processor.h"
@@ -113,12 +114,7 @@ void LoggerHook::after_run(Runner& runner) {
         << std::setw(10) << "calls" << std::setw(12) << "total ms" << std::setw(12) << "max ms";
   size_t rows = 0;
   for (const auto& t : timings) {
-    out.push_back({{"hook", t.hook},
-                   {"stage", t.stage},
-                   {"calls", t.calls},
-                   {"total_ms", t.total_ms},
-                   {"max_ms", t.max_ms},
-                   {"timed_calls", t.timed_calls}});
+    out.push_back(hook_timing_to_json(t));
     if (rows++ < 10) {
       table << "\n"
             << std::left << std::setw(28) << t.hook << std::setw(24) << t.stage << std::right
