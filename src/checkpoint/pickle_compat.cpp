@@ -1,17 +1,25 @@
 #include "checkpoint/pickle_compat.h"
 
-#include <caffe2/serialize/in_memory_adapter.h>
+#include <caffe2/serialize/read_adapter_interface.h>
 #include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/unpickler.h>
 
+#include <algorithm>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 #include <unordered_map>
 
 namespace mmhook::detail {
 
 namespace {
 
-struct Unsupported {};
+// A stream no pickler writes (truncated argument, stack underflow, GET of an unset memo slot,
+// unknown opcode): rejected before LibTorch 1.13's unpickler, which does not check these and
+// reads out of bounds on them.
+struct Malformed {
+  const char* reason;
+};
 
 enum class Kind { kOther, kMark, kEmptyTuple, kOrderedDictClass, kOrderedDict };
 
@@ -31,7 +39,7 @@ struct Elem {
 };
 
 uint64_t read_le(const std::string& in, size_t at, size_t n) {
-  if (at + n > in.size()) throw Unsupported{};
+  if (at + n > in.size()) throw Malformed{"truncated opcode argument"};
   uint64_t v = 0;
   for (size_t k = 0; k < n; ++k)
     v |= static_cast<uint64_t>(static_cast<unsigned char>(in[at + k])) << (8 * k);
@@ -40,7 +48,7 @@ uint64_t read_le(const std::string& in, size_t at, size_t n) {
 
 size_t line_end(const std::string& in, size_t from) {
   const auto nl = in.find('\n', from);
-  if (nl == std::string::npos) throw Unsupported{};
+  if (nl == std::string::npos) throw Malformed{"unterminated text argument"};
   return nl + 1;
 }
 
@@ -48,7 +56,10 @@ class Rewriter {
  public:
   explicit Rewriter(const std::string& in) : in_(in) { out_.reserve(in.size() + 64); }
 
+  // The rewritten stream, or the input itself when it holds something not rewritten (then only
+  // checked). Throws Malformed.
   std::string run() {
+    bool stopped = false;
     size_t i = 0;
     while (i < in_.size()) {
       const auto op = static_cast<unsigned char>(in_[i]);
@@ -97,20 +108,20 @@ class Rewriter {
         case 'U':
         case 'C':
         case 0x8c:
-          end += 1 + read_le(in_, i + 1, 1);
+          end += 1 + length(read_le(in_, i + 1, 1));
           push(pos);
           break;
         case 0x8b:
         case 'T':
         case 'X':
         case 'B':
-          end += 4 + read_le(in_, i + 1, 4);
+          end += 4 + length(read_le(in_, i + 1, 4));
           push(pos);
           break;
         case 0x8d:
         case 0x8e:
         case 0x96:
-          end += 8 + read_le(in_, i + 1, 8);
+          end += 8 + length(read_le(in_, i + 1, 8));
           push(pos);
           break;
         case 'I':
@@ -161,8 +172,28 @@ class Rewriter {
         case '0': pop(1); break;
         case '1': pop_to_mark(); break;
         case 0x80: end += 1; break;      // PROTO
-        case 0x95: throw Unsupported{};  // FRAME (protocol 4): lengths would need fixing
-        case '.': end = in_.size(); break;
+        // ---- valid, but not rewritten: checked, then the stream goes to LibTorch unchanged
+        case 0x95:  // FRAME (protocol 4): lengths would need fixing
+          end += 8;
+          rewritable_ = false;
+          break;
+        case '2':  // DUP: never written by torch.save
+          push(pos, top().kind);
+          rewritable_ = false;
+          break;
+        case 0x97:  // NEXT_BUFFER (protocol 5)
+          push(pos);
+          rewritable_ = false;
+          break;
+        case 0x98:  // READONLY_BUFFER (protocol 5)
+          top();
+          rewritable_ = false;
+          break;
+        case '.':
+          top();
+          stopped = true;
+          end = in_.size();
+          break;
         // ---- combine values
         case 'Q': push(pop(1)); break;
         case 0x85: push(pop(1)); break;
@@ -187,7 +218,7 @@ class Rewriter {
         case 'a': {  // APPEND -> MARK value APPENDS
           if (stack_.size() < 2 || top().kind == Kind::kMark ||
               stack_[stack_.size() - 2].kind == Kind::kMark) {
-            throw Unsupported{};
+            throw Malformed{"APPEND without a list and a value"};
           }
           out_.insert(out_.begin() + static_cast<std::ptrdiff_t>(top().start), '(');
           pop(1);
@@ -218,41 +249,48 @@ class Rewriter {
           top();
           break;
         case 's': {
-          if (stack_.size() < 3) throw Unsupported{};
+          if (stack_.size() < 3) throw Malformed{"SETITEM without a dict, a key and a value"};
           const auto& key = stack_[stack_.size() - 2];
           if (key.kind == Kind::kMark || top().kind == Kind::kMark ||
               stack_[stack_.size() - 3].kind == Kind::kMark) {
-            throw Unsupported{};
+            throw Malformed{"SETITEM without a dict, a key and a value"};
           }
           out_.insert(out_.begin() + static_cast<std::ptrdiff_t>(key.start), '(');
           pop(2);
           emit = 'u';
           break;
         }
-        default: throw Unsupported{};
+        default: throw Malformed{"unknown opcode"};
       }
-      if (end > in_.size()) throw Unsupported{};
+      if (end > in_.size()) throw Malformed{"truncated opcode argument"};
       if (!drop) {
         out_.push_back(emit);
         out_.append(in_, i + 1, end - i - 1);
       }
       i = end;
     }
-    return out_;
+    if (!stopped) throw Malformed{"no STOP opcode (truncated stream)"};
+    return rewritable_ ? out_ : in_;
   }
 
  private:
   void push(size_t start, Kind kind = Kind::kOther) { stack_.push_back({start, kind}); }
+  // A length-prefixed argument's length; longer than the whole stream is a truncated stream
+  // (and must not overflow the position arithmetic).
+  size_t length(uint64_t n) const {
+    if (n > in_.size()) throw Malformed{"truncated opcode argument"};
+    return static_cast<size_t>(n);
+  }
   const Elem& top() const {
-    if (stack_.empty()) throw Unsupported{};
+    if (stack_.empty()) throw Malformed{"stack underflow"};
     return stack_.back();
   }
   // Pops n values (no marks among them); returns where the deepest one starts.
   size_t pop(size_t n) {
-    if (stack_.size() < n) throw Unsupported{};
+    if (stack_.size() < n) throw Malformed{"stack underflow"};
     const size_t start = stack_[stack_.size() - n].start;
     for (size_t k = 0; k < n; ++k) {
-      if (stack_.back().kind == Kind::kMark) throw Unsupported{};
+      if (stack_.back().kind == Kind::kMark) throw Malformed{"a MARK where a value is expected"};
       stack_.pop_back();
     }
     return start;
@@ -260,7 +298,7 @@ class Rewriter {
   // Pops up to and including the topmost mark; returns where the mark starts.
   size_t pop_to_mark() {
     while (!stack_.empty() && stack_.back().kind != Kind::kMark) stack_.pop_back();
-    if (stack_.empty()) throw Unsupported{};
+    if (stack_.empty()) throw Malformed{"no MARK on the stack"};
     const size_t start = stack_.back().start;
     stack_.pop_back();
     return start;
@@ -270,7 +308,8 @@ class Rewriter {
   // Returns whether the GET opcode itself is to be dropped.
   bool get(uint64_t index, size_t pos) {
     auto it = memo_.find(index);
-    if (it == memo_.end() || it->second.deleted) throw Unsupported{};
+    if (it == memo_.end()) throw Malformed{"GET of a memo slot never PUT"};
+    if (it->second.deleted) rewritable_ = false;  // its definition was erased from the output
     push(pos, it->second.kind);
     if (it->second.kind != Kind::kOrderedDictClass) return false;
     out_ += kOrderedDictGlobal;
@@ -288,7 +327,7 @@ class Rewriter {
   uint64_t parse_decimal(size_t from, size_t to) const {
     uint64_t v = 0;
     for (size_t k = from; k < to; ++k) {
-      if (in_[k] < '0' || in_[k] > '9') throw Unsupported{};
+      if (in_[k] < '0' || in_[k] > '9') throw Malformed{"a memo index that is not a number"};
       v = v * 10 + static_cast<uint64_t>(in_[k] - '0');
     }
     return v;
@@ -298,6 +337,73 @@ class Rewriter {
   std::string out_;
   std::vector<Elem> stack_;
   std::unordered_map<uint64_t, Memo> memo_;
+  bool rewritable_ = true;
+};
+
+// LibTorch 1.13's unpickler gives a tensor the sizes, strides and offset the pickle states
+// without comparing them with its storage record: a corrupt size would make a view reaching
+// past the storage, read out of bounds by the first use. Every tensor must fit its storage.
+void check_tensor_extents(const c10::IValue& v, int depth) {
+  if (depth > 256) throw std::runtime_error("objects nested deeper than 256 levels");
+  if (v.isTensor()) {
+    const at::Tensor& t = v.toTensor();
+    if (!t.defined() || !t.has_storage()) return;
+    const int64_t offset = t.storage_offset();
+    if (offset < 0) throw std::runtime_error("a tensor with a negative storage offset");
+    // Last element's index, with overflow checks (sizes and strides come from the file).
+    int64_t last = offset;
+    bool empty = false;
+    for (int64_t d = 0; d < t.dim(); ++d) {
+      const int64_t size = t.sizes()[d];
+      const int64_t stride = t.strides()[d];
+      if (size < 0 || stride < 0) throw std::runtime_error("a tensor with a negative size or stride");
+      if (size == 0) empty = true;
+      if (size > 1 && stride > 0) {
+        int64_t extent = 0;
+        if (__builtin_mul_overflow(size - 1, stride, &extent) ||
+            __builtin_add_overflow(last, extent, &last)) {
+          throw std::runtime_error("a tensor whose sizes overflow");
+        }
+      }
+    }
+    if (empty) return;
+    int64_t need = 0;
+    if (__builtin_add_overflow(last, int64_t{1}, &need) ||
+        __builtin_mul_overflow(need, static_cast<int64_t>(t.element_size()), &need) ||
+        static_cast<uint64_t>(need) > t.storage().nbytes()) {
+      throw std::runtime_error("a tensor larger than its storage record (sizes " +
+                               c10::str(t.sizes()) + ", storage " +
+                               std::to_string(t.storage().nbytes()) + " bytes)");
+    }
+  } else if (v.isGenericDict()) {
+    for (const auto& entry : v.toGenericDict()) {
+      check_tensor_extents(entry.key(), depth + 1);
+      check_tensor_extents(entry.value(), depth + 1);
+    }
+  } else if (v.isList()) {
+    for (const c10::IValue& item : v.toListRef()) check_tensor_extents(item, depth + 1);
+  } else if (v.isTuple()) {
+    for (const c10::IValue& item : v.toTupleRef().elements()) check_tensor_extents(item, depth + 1);
+  }
+}
+
+// LibTorch's MemoryReadAdapter copies whatever range the zip reader asks for; offsets and sizes
+// come from the archive's (possibly corrupt) headers. This one reads only inside the buffer: a
+// short read is an error the zip reader reports.
+class CheckedMemoryReader final : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  CheckedMemoryReader(const char* data, size_t size) : data_(data), size_(size) {}
+  size_t size() const override { return size_; }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
+    if (pos >= size_) return 0;
+    const size_t count = std::min(n, static_cast<size_t>(size_ - pos));
+    std::memcpy(buf, data_ + pos, count);
+    return count;
+  }
+
+ private:
+  const char* data_;
+  size_t size_;
 };
 
 }  // namespace
@@ -305,16 +411,15 @@ class Rewriter {
 std::string rewrite_pickle_for_libtorch(const std::string& pickle) {
   try {
     return Rewriter(pickle).run();
-  } catch (const Unsupported&) {
-    return pickle;
+  } catch (const Malformed& m) {
+    throw std::runtime_error(std::string("malformed pickle data.pkl: ") + m.reason);
   }
 }
 
 c10::IValue load_pickle_archive(const std::vector<char>& bytes) {
   // Mirrors torch::pickle_load (readArchiveAndTensors("data", ...)) with a rewritten data.pkl.
   caffe2::serialize::PyTorchStreamReader reader(
-      std::make_shared<caffe2::serialize::MemoryReadAdapter>(bytes.data(),
-                                                             static_cast<off_t>(bytes.size())));
+      std::make_shared<CheckedMemoryReader>(bytes.data(), bytes.size()));
   at::DataPtr pickle_ptr;
   size_t pickle_size = 0;
   std::tie(pickle_ptr, pickle_size) = reader.getRecord("data.pkl");
@@ -333,7 +438,9 @@ c10::IValue load_pickle_archive(const std::vector<char>& bytes) {
   };
   torch::jit::Unpickler unpickler(read, nullptr, nullptr, std::move(read_record), c10::nullopt);
   unpickler.set_version(reader.version());
-  return unpickler.parse_ivalue();
+  c10::IValue root = unpickler.parse_ivalue();
+  check_tensor_extents(root, 0);
+  return root;
 }
 
 }  // namespace mmhook::detail
