@@ -3,7 +3,7 @@
 # Warnings for our own targets (never for third-party code).
 function(mmhook_set_warnings target)
   if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
-    target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+    target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wno-unused-parameter)
     if(MMHOOK_WERROR)
       target_compile_options(${target} PRIVATE -Werror)
     endif()
