@@ -311,6 +311,34 @@ void Dispatcher::call(Stage stage, Runner& r, const StageArgs& a) {
 #undef MMHOOK_STAGE_CASE
 }
 
+std::vector<std::string> Dispatcher::call_each(Stage stage, Runner& r, const StageArgs& a) {
+  StageState& state = stages_[static_cast<int>(stage)];
+  // A copy: a failing hook's cleanup may not change the list under the loop.
+  const std::vector<Entry> entries = state.entries;
+  if (entries.empty()) return {};
+  ++state.pending;
+  std::vector<std::string> errors;
+  for (const Entry& e : entries) {
+    try {
+      try {
+        Hook& h = *e.hook;
+        switch (stage) {
+          case Stage::kOnException: h.on_exception(r, *a.message); break;
+          case Stage::kAfterRun: h.after_run(r); break;
+          default:
+            MMHOOK_THROW(Code::kInvalidArgument, "call_each is for on_exception and after_run, not ",
+                         stage_name(stage));
+        }
+      } catch (...) {
+        rethrow(e.hook, stage);
+      }
+    } catch (const std::exception& err) {
+      errors.emplace_back(err.what());
+    }
+  }
+  return errors;
+}
+
 std::string Dispatcher::hooks_info() const {
   std::vector<std::string> blocks;
   char line[128];

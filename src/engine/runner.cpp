@@ -3,10 +3,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <mutex>
 #include <random>
 #include <sstream>
 
@@ -120,6 +122,15 @@ struct Runner::Impl {
   int64_t seed = 0;
   bool diff_rank_seed = false;
   std::shared_ptr<spdlog::logger> logger;
+  std::string log_file;  // rank 0's text log
+  // The first write error of the logger's sinks (spdlog reports them to an error handler, from
+  // whichever thread logged); check_log_errors turns it into an Error.
+  struct LogErrors {
+    std::mutex mutex;
+    std::string first;
+    std::atomic<bool> failed{false};
+  };
+  std::shared_ptr<LogErrors> log_errors = std::make_shared<LogErrors>();
   std::shared_ptr<spdlog::logger> previous_default_logger;
   std::unique_ptr<MessageHub> message_hub;
   std::unique_ptr<LogProcessor> log_processor;
@@ -312,9 +323,9 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
     auto console = std::make_shared<spdlog::sinks::stdout_sink_mt>();
     if (rank() == 0) {
       std::shared_ptr<spdlog::sinks::basic_file_sink_mt> file;
+      m.log_file = m.log_dir + "/" + m.timestamp + ".log";
       try {
-        file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(
-            m.log_dir + "/" + m.timestamp + ".log", false);
+        file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(m.log_file, false);
       } catch (const spdlog::spdlog_ex& e) {  // names the file and the OS reason
         MMHOOK_THROW(Code::kIo, "work_dir: cannot open the log file: ", e.what());
       }
@@ -333,6 +344,13 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
                         : level == "ERROR"   ? spdlog::level::err
                                              : spdlog::level::info);
     m.logger->flush_on(spdlog::level::warn);
+    m.logger->set_error_handler([errors = m.log_errors](const std::string& message) {
+      std::lock_guard<std::mutex> lock(errors->mutex);
+      if (errors->failed.load(std::memory_order_relaxed)) return;
+      errors->first = message;
+      errors->failed.store(true, std::memory_order_release);
+      std::fprintf(stderr, "mmhook: log write failed: %s\n", message.c_str());
+    });
     m.previous_default_logger = spdlog::default_logger();
     spdlog::set_default_logger(m.logger);
   }
@@ -598,19 +616,12 @@ void Runner::run_guarded(const std::function<void()>& body) {
     m.logger->error(m.current_error);
     StageArgs args;
     args.message = &m.current_error;
-    try {
-      call_hook(Stage::kOnException, args);
-    } catch (...) {
-      m.logger->error("error in on_exception while handling a failure: " +
-                      error_text(std::current_exception()));
-    }
+    // Every hook's on_exception and after_run runs, whichever of them fail.
+    for (const std::string& e : m.dispatcher.call_each(Stage::kOnException, *this, args))
+      m.logger->error("error in on_exception while handling a failure: " + e);
     if (!m.in_after_run) {
-      try {
-        call_hook(Stage::kAfterRun);
-      } catch (...) {
-        m.logger->error("error in after_run while handling a failure: " +
-                        error_text(std::current_exception()));
-      }
+      for (const std::string& e : m.dispatcher.call_each(Stage::kAfterRun, *this, {}))
+        m.logger->error("error in after_run while handling a failure: " + e);
     }
     m.logger->flush();
     std::rethrow_exception(first);
@@ -620,7 +631,20 @@ void Runner::run_guarded(const std::function<void()>& body) {
 void Runner::finish_run() {
   impl_->in_after_run = true;
   call_hook(Stage::kAfterRun);
-  impl_->logger->flush();
+  check_log_errors();
+}
+
+void Runner::check_log_errors() {
+  Impl& m = *impl_;
+  m.logger->flush();
+  if (!m.log_errors->failed.load(std::memory_order_acquire)) return;
+  std::string message;
+  {
+    std::lock_guard<std::mutex> lock(m.log_errors->mutex);
+    message = m.log_errors->first;
+    m.log_errors->failed.store(false, std::memory_order_relaxed);  // reported once
+  }
+  MMHOOK_THROW(Code::kIo, "cannot write the text log '", m.log_file, "': ", message);
 }
 
 void Runner::scale_lr() {
@@ -756,6 +780,14 @@ Metrics Runner::test() {
 
 void Runner::save_checkpoint(const std::string& out_dir, const std::string& filename,
                              const SaveCheckpointOptions& opt) {
+  const Checkpoint ckpt = make_checkpoint(opt);
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) MMHOOK_THROW(Code::kIo, "cannot create checkpoint dir '", out_dir, "': ", ec.message());
+  if (rank() == 0) save_checkpoint_file((fs::path(out_dir) / filename).string(), ckpt);
+}
+
+Checkpoint Runner::make_checkpoint(const SaveCheckpointOptions& opt) {
   Impl& m = *impl_;
   TrainLoop& loop = train_loop();
   Checkpoint ckpt;
@@ -790,10 +822,7 @@ void Runner::save_checkpoint(const std::string& out_dir, const std::string& file
   StageArgs args;
   args.checkpoint = &ckpt;
   call_hook(Stage::kBeforeSaveCheckpoint, args);
-  std::error_code ec;
-  fs::create_directories(out_dir, ec);
-  if (ec) MMHOOK_THROW(Code::kIo, "cannot create checkpoint dir '", out_dir, "': ", ec.message());
-  if (rank() == 0) save_checkpoint_file((fs::path(out_dir) / filename).string(), ckpt);
+  return ckpt;
 }
 
 Checkpoint Runner::read_and_announce(const std::string& path) {

@@ -3,9 +3,15 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <atomic>
+#include <condition_variable>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <limits>
+#include <mutex>
+#include <thread>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -117,6 +123,105 @@ std::string sha256_hex(const void* data, size_t size) {
   return out;
 }
 
+// -------------------------------------------------------------------------- BackgroundWriter
+
+struct BackgroundWriter::State {
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::function<void()> job;  // set: a job waits or runs
+  std::exception_ptr error;   // of a finished job, until reported
+  std::atomic<bool> failed{false};
+  bool stop = false;
+  std::thread thread;
+};
+
+BackgroundWriter::BackgroundWriter() : state_(std::make_unique<State>()) {
+  State& st = *state_;
+  st.thread = std::thread([&st] {
+    std::unique_lock<std::mutex> lock(st.mutex);
+    for (;;) {
+      st.cv.wait(lock, [&st] { return st.stop || st.job; });
+      if (!st.job) return;  // stopped with nothing left to do
+      std::function<void()> job = st.job;
+      lock.unlock();
+      std::exception_ptr error;
+      try {
+        job();
+      } catch (...) {
+        error = std::current_exception();
+      }
+      lock.lock();
+      st.job = nullptr;
+      if (error && !st.error) {
+        st.error = error;
+        st.failed.store(true, std::memory_order_release);
+      }
+      st.cv.notify_all();
+    }
+  });
+}
+
+BackgroundWriter::~BackgroundWriter() {
+  {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    state_->stop = true;
+  }
+  state_->cv.notify_all();
+  state_->thread.join();  // the thread finishes a pending job first
+}
+
+void BackgroundWriter::wait() {
+  State& st = *state_;
+  std::unique_lock<std::mutex> lock(st.mutex);
+  st.cv.wait(lock, [&st] { return !st.job; });
+  if (st.error) {
+    std::exception_ptr error = std::exchange(st.error, nullptr);
+    st.failed.store(false, std::memory_order_relaxed);
+    std::rethrow_exception(error);
+  }
+}
+
+void BackgroundWriter::check() {
+  if (state_->failed.load(std::memory_order_acquire)) wait();
+}
+
+void BackgroundWriter::submit(std::function<void()> job) {
+  wait();
+  {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    state_->job = std::move(job);
+  }
+  state_->cv.notify_all();
+}
+
+bool BackgroundWriter::busy() const {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  return static_cast<bool>(state_->job);
+}
+
+// ---------------------------------------------------------------------------- CheckpointHook
+
+namespace {
+
+// Removes the temporary files a killed write_file_atomic left in `dir` (".<name>.tmp.XXXXXX",
+// mkstemp's six characters); returns how many. No file is committed under such a name.
+int remove_stale_temp_files(const std::string& dir) {
+  int removed = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const size_t tag = name.rfind(".tmp.");
+    if (name.size() < 2 || name[0] != '.' || tag == std::string::npos || tag == 0 ||
+        name.size() - tag != 11 || !it->is_regular_file(ec)) {
+      continue;
+    }
+    if (fs::remove(it->path(), ec)) ++removed;
+  }
+  return removed;
+}
+
+}  // namespace
+
 CheckpointHook::CheckpointHook(CheckpointHookOptions options) : options_(std::move(options)) {
   MMHOOK_CHECK(options_.save_begin >= 0,
                "CheckpointHook.save_begin should not be less than 0, got ", options_.save_begin);
@@ -172,6 +277,14 @@ void CheckpointHook::before_train(Runner& runner) {
   } else {
     out_dir_ = (fs::path(options_.out_dir) / fs::path(runner.work_dir()).filename()).string();
   }
+  if (runner.rank() == 0) {
+    int stale = remove_stale_temp_files(out_dir_);
+    if (out_dir_ != runner.work_dir()) stale += remove_stale_temp_files(runner.work_dir());
+    if (stale > 0) {
+      runner.logger().warn("Removed " + std::to_string(stale) +
+                           " partial checkpoint file(s) left by an interrupted write");
+    }
+  }
   keep_ids_.clear();
   if (options_.max_keep_ckpts > 0) {
     const nlohmann::json ids =
@@ -187,6 +300,7 @@ void CheckpointHook::before_train(Runner& runner) {
 }
 
 void CheckpointHook::after_train_epoch(Runner& runner) {
+  if (writer_) writer_->check();
   if (!options_.by_epoch) return;
   if (every_n_epochs(runner, options_.interval, options_.save_begin) ||
       (options_.save_last && is_last_train_epoch(runner))) {
@@ -197,6 +311,7 @@ void CheckpointHook::after_train_epoch(Runner& runner) {
 
 void CheckpointHook::after_train_iter(Runner& runner, int64_t, const TensorDict&,
                                       const TensorDict&) {
+  if (writer_) writer_->check();  // a failed background write stops the run here
   if (options_.by_epoch) return;
   if (every_n_train_iters(runner, options_.interval, options_.save_begin) ||
       (options_.save_last && is_last_train_iter(runner))) {
@@ -224,15 +339,35 @@ void CheckpointHook::save_with_step(Runner& runner, int64_t step, int64_t meta_e
   opt.by_epoch = options_.by_epoch;
   opt.meta_epoch = meta_epoch;
   opt.meta_iter = meta_iter;
-  runner.save_checkpoint(out_dir_, filename, opt);
-  if (runner.rank() != 0) return;  // only rank 0 writes files
-  write_file_atomic(runner.work_dir() + "/last_checkpoint", last);
+  std::vector<std::string> drop_paths;
+  for (int64_t id : drop) drop_paths.push_back((fs::path(out_dir_) / format_name(id)).string());
+  const std::string marker = runner.work_dir() + "/last_checkpoint";
   // Old checkpoints go only once the new one and the marker pointing at it are on disk: a kill
   // or a failed write (disk full) before this point leaves the previous checkpoints intact.
-  for (int64_t id : drop) {
-    std::error_code ec;
-    fs::remove_all(fs::path(out_dir_) / format_name(id), ec);
+  auto commit = [marker, last, drop_paths] {
+    write_file_atomic(marker, last);
+    for (const auto& path : drop_paths) {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  };
+  if (!options_.async_save) {
+    runner.save_checkpoint(out_dir_, filename, opt);
+    if (runner.rank() == 0) commit();  // only rank 0 writes files
+    return;
   }
+  // Serialised here (a snapshot of this moment's state); written by the background thread.
+  const Checkpoint ckpt = runner.make_checkpoint(opt);
+  if (runner.rank() != 0) return;
+  std::error_code ec;
+  fs::create_directories(out_dir_, ec);
+  if (ec) MMHOOK_THROW(Code::kIo, "cannot create checkpoint dir '", out_dir_, "': ", ec.message());
+  auto bytes = std::make_shared<std::vector<char>>(serialize_checkpoint(ckpt));
+  if (!writer_) writer_ = std::make_unique<BackgroundWriter>();
+  writer_->submit([last, bytes, commit] {
+    write_file_atomic(last, bytes->data(), bytes->size());
+    commit();
+  });
 }
 
 void CheckpointHook::after_val_epoch(Runner& runner, const Metrics& metrics) {
@@ -296,6 +431,7 @@ void CheckpointHook::after_val_epoch(Runner& runner, const Metrics& metrics) {
 }
 
 void CheckpointHook::after_train(Runner& runner) {
+  if (writer_) writer_->wait();  // the last checkpoint is on disk before training ends
   if (options_.published_keys.empty()) return;
   MessageHub& hub = runner.message_hub();
   std::vector<std::string> paths;
@@ -311,6 +447,20 @@ void CheckpointHook::after_train(Runner& runner) {
     for (const auto& key : options_.save_best) add("best_ckpt_" + key);
   }
   for (const auto& path : paths) publish(runner, path);
+}
+
+void CheckpointHook::on_exception(Runner& runner, const std::string&) {
+  if (!writer_) return;
+  try {
+    writer_->wait();
+  } catch (const std::exception& e) {
+    runner.logger().error(std::string("CheckpointHook: background checkpoint write failed: ") +
+                          e.what());
+  }
+}
+
+void CheckpointHook::after_run(Runner&) {
+  if (writer_) writer_->wait();
 }
 
 void CheckpointHook::publish(Runner& runner, const std::string& path) {

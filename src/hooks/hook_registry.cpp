@@ -82,6 +82,7 @@ Registry<Hook>& hook_registry() {
       o.filename_tmpl = cfg.get<std::string>("filename_tmpl", o.filename_tmpl);
       o.save_begin = cfg.get<int64_t>("save_begin", o.save_begin);
       o.published_keys = string_or_list(cfg, "published_keys", {});
+      o.async_save = cfg.get<bool>("async_save", o.async_save);
       return with_path(cfg, [&] { return std::make_shared<CheckpointHook>(o); });
     });
     register_ema_hooks(*r);

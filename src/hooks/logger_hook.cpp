@@ -59,6 +59,7 @@ void LoggerHook::after_train_iter(Runner& runner, int64_t batch_idx, const Tenso
     auto [tag, line] = runner.log_processor().get_log_after_iter(
         runner.message_hub(), make_context(runner, Mode::kTrain, batch_idx, len));
     runner.logger().info(line);
+    runner.check_log_errors();
     for (auto& backend : runner.vis_backends()) backend->add_scalars(tag, runner.iter() + 1);
   }
 }
@@ -70,6 +71,7 @@ void LoggerHook::log_eval_iter(Runner& runner, int64_t batch_idx, Mode mode) {
   auto [tag, line] = runner.log_processor().get_log_after_iter(
       runner.message_hub(), make_context(runner, mode, batch_idx, len));
   runner.logger().info(line);
+  runner.check_log_errors();
 }
 
 void LoggerHook::after_val_iter(Runner& runner, int64_t batch_idx, const TensorDict&,
@@ -87,6 +89,7 @@ void LoggerHook::after_val_epoch(Runner& runner, const Metrics&) {
   auto [tag, line] = runner.log_processor().get_log_after_epoch(
       runner.message_hub(), make_context(runner, Mode::kVal, len, len));
   runner.logger().info(line);
+  runner.check_log_errors();
   const int64_t step = !runner.train_loop_built()     ? 0
                        : options_.log_metric_by_epoch ? runner.epoch()
                                                       : runner.iter();
@@ -98,6 +101,7 @@ void LoggerHook::after_test_epoch(Runner& runner, const Metrics&) {
   auto [tag, line] = runner.log_processor().get_log_after_epoch(
       runner.message_hub(), make_context(runner, Mode::kTest, len, len), true);
   runner.logger().info(line);
+  runner.check_log_errors();
   if (runner.rank() == 0)
     write_file_atomic(runner.log_dir() + "/" + runner.timestamp() + ".json", tag.dump() + "\n");
 }

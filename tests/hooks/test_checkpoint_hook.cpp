@@ -2,8 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -167,6 +172,79 @@ TEST(CheckpointHookTest, OutDirAndSaveOptimizer) {
   std::ifstream in(dir / "work/last_checkpoint");
   std::string last((std::istreambuf_iterator<char>(in)), {});
   EXPECT_EQ(last, dir / "out/work/epoch_11.pth");
+}
+
+}  // namespace
+}  // namespace mmhook
+
+// ------------------------------------------------------------------------------- async_save
+
+namespace mmhook {
+namespace {
+
+// Runs the iteration-based toy config with a checkpoint every 3 iterations, keeping 2.
+std::unique_ptr<Runner> train_saving(const std::string& work, bool async) {
+  nlohmann::json cfg = testing::iter_config(work);
+  cfg["default_hooks"]["checkpoint"] = {{"type", "CheckpointHook"}, {"interval", 3},
+                                        {"by_epoch", false},        {"max_keep_ckpts", 2},
+                                        {"async_save", async}};
+  auto runner = std::make_unique<Runner>(cfg);
+  runner->train();
+  return runner;
+}
+
+std::vector<std::string> pth_files(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    EXPECT_EQ(name.find(".tmp."), std::string::npos) << "temporary file left: " << name;
+    if (e.path().extension() == ".pth") names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// async_save writes on a background thread what the synchronous save writes: the same files
+// (retention included), the same content, and last_checkpoint naming the newest, all on disk
+// when train() returns.
+TEST(CheckpointAsyncSaveTest, WritesWhatTheSynchronousSaveWrites) {
+  TempDir tmp;
+  const std::string sync_dir = tmp / "sync";
+  const std::string async_dir = tmp / "async";
+  train_saving(sync_dir, false);
+  auto runner = train_saving(async_dir, true);
+  ASSERT_EQ(pth_files(async_dir), (std::vector<std::string>{"iter_12.pth", "iter_9.pth"}));
+  EXPECT_EQ(pth_files(sync_dir), pth_files(async_dir));
+  for (const std::string name : {"iter_9.pth", "iter_12.pth"}) {
+    const Checkpoint a = load_checkpoint_file(sync_dir + "/" + name);
+    const Checkpoint b = load_checkpoint_file(async_dir + "/" + name);
+    EXPECT_EQ(a.meta().at("iter").toInt(), b.meta().at("iter").toInt());
+    const auto sa = a.get("state_dict").toGenericDict();
+    const auto sb = b.get("state_dict").toGenericDict();
+    ASSERT_EQ(sa.size(), sb.size());
+    for (const auto& e : sa) EXPECT_TRUE(e.value().toTensor().equal(sb.at(e.key()).toTensor()));
+  }
+  EXPECT_EQ(read_text_file(async_dir + "/last_checkpoint"), async_dir + "/iter_12.pth");
+}
+
+TEST(CheckpointAsyncSaveTest, BackgroundWriterReportsTheFirstErrorOnce) {
+  BackgroundWriter writer;
+  std::atomic<int> ran{0};
+  writer.submit([&] { ++ran; });
+  writer.submit([&] {
+    ++ran;
+    throw Error(Code::kIo, "cannot write 'x': No space left on device");
+  });
+  try {
+    writer.wait();
+    ADD_FAILURE() << "the failed job's error was not reported";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("No space left"), std::string::npos);
+  }
+  EXPECT_NO_THROW(writer.wait());  // reported once
+  EXPECT_NO_THROW(writer.check());
+  EXPECT_EQ(ran.load(), 2);
+  EXPECT_FALSE(writer.busy());
 }
 
 }  // namespace

@@ -74,12 +74,17 @@ int check_intact(const std::string& dir) {
   return complete;
 }
 
-TEST(DiskFaultTest, DiskFullStopsTheRunAndKeepsEarlierCheckpoints) {
+class DiskFullTest : public ::testing::TestWithParam<bool> {};
+
+// With async_save (GetParam()) the failed background write stops the run at the next iteration.
+TEST_P(DiskFullTest, StopsTheRunAndKeepsEarlierCheckpoints) {
   TempDir tmp;
   TinyTmpfs disk(tmp / "disk", "96k");
   if (!disk.ok()) GTEST_SKIP() << "cannot mount a tmpfs here: " << disk.why();
   const std::string work = tmp / "disk/work";
-  Runner runner(config(work, 200));
+  nlohmann::json cfg = config(work, 200);
+  cfg["default_hooks"]["checkpoint"]["async_save"] = GetParam();
+  Runner runner(cfg);
   try {
     runner.train();
     FAIL() << "200 checkpoints fitted in 96 KiB";
@@ -92,6 +97,34 @@ TEST(DiskFaultTest, DiskFullStopsTheRunAndKeepsEarlierCheckpoints) {
   EXPECT_GT(runner.iter(), 0);
   EXPECT_LT(runner.iter(), 200);
   EXPECT_GT(check_intact(work), 0);
+}
+INSTANTIATE_TEST_SUITE_P(SyncAndAsyncSave, DiskFullTest, ::testing::Bool());
+
+// The text log fills the disk (no checkpoints, no scalar files): spdlog only reports such a
+// failure to its error handler; the run must stop with an Error naming the log file.
+TEST(DiskFaultTest, TextLogOnAFullDiskStopsTheRun) {
+  TempDir tmp;
+  TinyTmpfs disk(tmp / "disk", "64k");
+  if (!disk.ok()) GTEST_SKIP() << "cannot mount a tmpfs here: " << disk.why();
+  const std::string work = tmp / "disk/work";
+  nlohmann::json cfg = config(work, 100000);
+  cfg["default_hooks"] = {{"checkpoint", nullptr},
+                          {"logger", {{"type", "LoggerHook"}, {"interval", 1}}}};
+  cfg["visualizer"] = {{"vis_backends", nlohmann::json::array()}};
+  cfg["log_level"] = "INFO";  // the fixture's WARNING would write no lines
+  Runner runner(cfg);
+  try {
+    runner.train();
+    FAIL() << "100000 log lines fitted in 64 KiB";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(e.code(), Code::kIo) << msg;
+    EXPECT_NE(msg.find("cannot write the text log '" + runner.log_dir()), std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("No space left on device"), std::string::npos) << msg;
+  }
+  EXPECT_GT(runner.iter(), 0);
+  EXPECT_LT(runner.iter(), 100000);
 }
 
 TEST(DiskFaultTest, UnwritableFolderStopsTheRunAndKeepsEarlierCheckpoints) {

@@ -184,6 +184,8 @@ TEST(KillAnywhereTest, ResumesAfterEverySigkillToBitEqualParameters) {
     }
     ASSERT_EQ(status, 0) << out;
     check_final(dir);
+    // The resumed run removed the partial files earlier kills left (CheckpointHook).
+    EXPECT_EQ(scan(dir).partial, 0) << "partial checkpoint files left in " << dir;
     if (kills >= 20) break;
     // Training outran the kills (timing estimates are rough on a loaded machine): another
     // campaign in a fresh folder with kills closer together.

@@ -82,6 +82,11 @@ class Dispatcher {
   /// An exception escaping a hook becomes a `HookError` naming the hook and stage (an inner
   /// HookError passes through). Allocates nothing.
   void call(Stage stage, Runner& runner, const StageArgs& args);
+  /// Calls every hook that handles `stage` even when some fail, for the stages that run while
+  /// a failure is handled (on_exception, after_run): one hook's error must not keep the others
+  /// from cleaning up. Returns the errors, each naming its hook and stage as `call` would; not
+  /// timed.
+  std::vector<std::string> call_each(Stage stage, Runner& runner, const StageArgs& args);
 
   /// Default of `sample_period` in `set_timing`.
   static constexpr uint64_t kDefaultSamplePeriod = 64;

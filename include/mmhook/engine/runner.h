@@ -122,6 +122,10 @@ class Runner {
   std::vector<std::shared_ptr<VisBackend>>& vis_backends();
   /// The "mmengine" logger (console + `log_dir/<timestamp>.log`).
   spdlog::logger& logger();
+  /// Flushes the logger and throws Error kIo naming the text log file and the system's reason
+  /// when a write to it has failed since the last check (disk full, file system gone). spdlog
+  /// itself only prints such failures; LoggerHook calls this after each line it logs.
+  void check_log_errors();
 
   // -- run facts
   /// Absolute work directory.
@@ -136,7 +140,7 @@ class Runner {
   int64_t seed() const;
   /// The full config.
   const nlohmann::json& cfg() const;
-  /// Rank and world size (1 process for now).
+  /// Rank and world size (from the c10d process group; 0 and 1 without one).
   int rank() const;
   int world_size() const;  ///< see rank
 
@@ -145,6 +149,10 @@ class Runner {
   /// param_schedulers, rng_state, loop_state, hook_states), after `before_save_checkpoint`.
   void save_checkpoint(const std::string& out_dir, const std::string& filename,
                        const SaveCheckpointOptions& options = {});
+  /// The checkpoint `save_checkpoint` would write (every part, `before_save_checkpoint` called),
+  /// without writing it: for writers that put the bytes on disk elsewhere (CheckpointHook's
+  /// `async_save`).
+  Checkpoint make_checkpoint(const SaveCheckpointOptions& options = {});
   /// Loads weights only (after `after_load_checkpoint`); counters untouched.
   void load_checkpoint(const std::string& path, bool strict = false);
   /// Loads weights, counters, optimizer, schedulers, message hub, RNG and hook state.

@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +34,34 @@ struct CheckpointHookOptions {
   std::string filename_tmpl;                ///< default "epoch_{}.pth" / "iter_{}.pth"
   int64_t save_begin = 0;                   ///< first epoch/iter that may save
   std::vector<std::string> published_keys;  ///< top-level keys kept by after_train's publishing
+  /// mmhook's addition: the periodic and last checkpoints are serialised on the training thread
+  /// and written (file, fsync, `last_checkpoint`, retention) by a background thread, so training
+  /// does not wait for the disk. One write at a time: the next save waits for the previous one.
+  /// A failed write stops the run at the next iteration, save or the end of training.
+  bool async_save = false;
+};
+
+/// Runs file writes on one background thread, one job at a time (CheckpointHook's
+/// `async_save`). The first error a job throws is kept and rethrown by `wait`/`check`.
+class BackgroundWriter {
+ public:
+  BackgroundWriter();
+  /// Waits for the running job; errors are dropped here (call `wait` to see them).
+  ~BackgroundWriter();
+  BackgroundWriter(const BackgroundWriter&) = delete;
+  BackgroundWriter& operator=(const BackgroundWriter&) = delete;
+  /// Waits for the previous job (rethrowing its error), then starts `job`.
+  void submit(std::function<void()> job);
+  /// Waits until no job runs; rethrows the error of a failed job (once).
+  void wait();
+  /// Rethrows the error of a finished, failed job without waiting (one atomic load otherwise).
+  void check();
+  /// Whether a job is running.
+  bool busy() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
 };
 
 /// Retention decision: the ids to delete after adding `step` to `kept` (oldest first), with at
@@ -61,6 +91,10 @@ class CheckpointHook : public HookImpl<CheckpointHook> {
   /// With `published_keys`: publishes the last checkpoint (if save_last) and every best one as
   /// `<path without .pth>-<sha256[:8]>.pth` holding only the published top-level keys.
   void after_train(Runner& runner) override;
+  /// With `async_save`: the pending write is finished (its error logged) when a run fails.
+  void on_exception(Runner& runner, const std::string& message) override;
+  /// With `async_save`: waits for the pending write; its error fails the run.
+  void after_run(Runner& runner) override;
   /// The rule per `save_best` key ("" for "auto", decided from the first metric).
   const std::vector<std::string>& rules() const { return rules_; }
   /// The options in use.
@@ -76,6 +110,7 @@ class CheckpointHook : public HookImpl<CheckpointHook> {
   std::string out_dir_;
   std::deque<int64_t> keep_ids_;
   std::vector<std::string> rules_;
+  std::unique_ptr<BackgroundWriter> writer_;  // with async_save
 };
 
 }  // namespace mmhook
