@@ -40,6 +40,7 @@ MNISTOptions mnist_options(const ConfigNode& cfg) {
   MNISTOptions opt;
   opt.data_root = cfg.get<std::string>("data_root", "");
   opt.test_mode = cfg.get<bool>("test_mode", false);
+  opt.cache_transformed = cfg.get<bool>("cache_transformed", opt.cache_transformed);
   // "pipeline" is MMPretrain's name for the same list.
   const char* key = cfg.has("transforms") || !cfg.has("pipeline") ? "transforms" : "pipeline";
   cfg.mark_used("transforms");

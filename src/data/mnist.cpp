@@ -165,6 +165,13 @@ MNIST::MNIST(MNISTOptions options, const char* default_root, std::vector<std::st
   images_ = images.unsqueeze(1).contiguous();
   labels_ = labels.to(torch::kInt64);
   for (const auto& t : options_.transforms) deterministic_ = deterministic_ && t->deterministic();
+  if (deterministic_ && options_.cache_transformed) {
+    // The same ops as get_batch, once over the whole set.
+    at::Tensor all = images_.to(torch::kFloat32).div_(255.0);
+    std::mt19937_64 unused(0);
+    for (const auto& t : options_.transforms) all = t->apply(all, unused);
+    transformed_ = all.contiguous();
+  }
 }
 
 int64_t MNIST::size() const { return images_.size(0); }
@@ -172,9 +179,14 @@ int64_t MNIST::size() const { return images_.size(0); }
 TensorDict MNIST::get(int64_t index, uint64_t sample_seed) const {
   MMHOOK_CHECK(index >= 0 && index < size(), "MNIST: index ", index, " out of range [0, ", size(),
                ")");
-  at::Tensor image = images_[index].to(torch::kFloat32).div_(255.0);
-  if (!options_.transforms.empty())
-    image = apply_transforms(options_.transforms, image, sample_seed);
+  at::Tensor image;
+  if (transformed_.defined()) {
+    image = transformed_[index].clone();  // a copy: the caller may modify it in place
+  } else {
+    image = images_[index].to(torch::kFloat32).div_(255.0);
+    if (!options_.transforms.empty())
+      image = apply_transforms(options_.transforms, image, sample_seed);
+  }
   TensorDict out;
   out.set("inputs", image);
   out.set("targets", labels_[index]);
@@ -190,9 +202,14 @@ TensorDict MNIST::get_batch(const std::vector<int64_t>& indices,
     MMHOOK_CHECK(i >= 0 && i < size(), "MNIST: index ", i, " out of range [0, ", size(), ")");
   at::Tensor idx = torch::from_blob(const_cast<int64_t*>(indices.data()),
                                     {static_cast<int64_t>(indices.size())}, torch::kInt64);
-  at::Tensor images = images_.index_select(0, idx).to(torch::kFloat32).div_(255.0);
-  std::mt19937_64 unused(0);
-  for (const auto& t : options_.transforms) images = t->apply(images, unused);
+  at::Tensor images;
+  if (transformed_.defined()) {
+    images = transformed_.index_select(0, idx);
+  } else {
+    images = images_.index_select(0, idx).to(torch::kFloat32).div_(255.0);
+    std::mt19937_64 unused(0);
+    for (const auto& t : options_.transforms) images = t->apply(images, unused);
+  }
   TensorDict out;
   out.set("inputs", images);
   out.set("targets", labels_.index_select(0, idx));

@@ -41,9 +41,9 @@ void RuntimeInfoHook::before_train_epoch(Runner& runner) {
 void RuntimeInfoHook::before_train_iter(Runner& runner, int64_t, const TensorDict&) {
   MessageHub& hub = runner.message_hub();
   hub.update_info("iter", runner.iter());
-  const auto lrs = runner.optim_wrapper().get_lr();
+  runner.optim_wrapper().get_lr_into(lrs_);
   size_t i = 0;
-  for (const auto& [name, values] : lrs) {
+  for (const auto& [name, values] : lrs_) {
     if (i >= lr_keys_.size()) lr_keys_.push_back("train/" + name);
     if (!values.empty()) hub.update_scalar(lr_keys_[i], values[0]);
     ++i;

@@ -192,7 +192,8 @@ void MessageHub::update_info_dict(const nlohmann::json& info, bool resumed) {
 
 nlohmann::json MessageHub::get_info(const std::string& key, nlohmann::json fallback) const {
   const nlohmann::json* v = runtime_info_.find(key);
-  return v != nullptr ? *v : fallback;
+  if (v != nullptr) return *v;
+  return fallback;  // moved, not copied
 }
 
 bool MessageHub::has_info(const std::string& key) const { return runtime_info_.contains(key); }

@@ -218,6 +218,24 @@ OrderedMap<std::vector<double>> OptimWrapper::get_lr() const {
   return out;
 }
 
+void OptimWrapper::get_lr_into(OrderedMap<std::vector<double>>& out) const {
+  const size_t real = optimizer().param_groups().size();
+  const size_t keys = base_options_ ? 2 : 1;
+  if (out.size() != keys || (out.end() - 1)->first != "lr" ||
+      (base_options_ && out.begin()->first != "base_lr")) {
+    out = get_lr();
+    return;
+  }
+  auto it = out.begin();
+  if (base_options_) {
+    it->second.resize(1);
+    it->second[0] = get_group_value(real, "lr");
+    ++it;
+  }
+  it->second.resize(real);
+  for (size_t g = 0; g < real; ++g) it->second[g] = get_group_value(g, "lr");
+}
+
 OrderedMap<std::vector<double>> OptimWrapper::get_momentum() const {
   OrderedMap<std::vector<double>> out;
   std::vector<double> m;

@@ -128,6 +128,16 @@ TEST(FashionMNISTTest, NormalizedBatchEqualsPerSample) {
   EXPECT_TRUE(torch::equal(fast.at("inputs"), slow.at("inputs")));
   EXPECT_TRUE(torch::equal(fast.at("targets"), slow.at("targets")));
   EXPECT_NEAR(ds.get(0, 0).at("inputs")[0][0][0].item<float>(), -0.2860 / 0.3530, 1e-6);
+
+  // The transformed-once cache (the default) gives exactly what transforming each batch gives.
+  MNISTOptions uncached_options = o;
+  uncached_options.cache_transformed = false;
+  FashionMNIST uncached(uncached_options);
+  EXPECT_TRUE(torch::equal(uncached.get_batch(idx, {1, 2, 3}).at("inputs"), fast.at("inputs")));
+  EXPECT_TRUE(torch::equal(uncached.get(59999, 0).at("inputs"), ds.get(59999, 0).at("inputs")));
+  // A sample is a copy: changing it leaves the cache alone.
+  ds.get(5, 0).at("inputs").fill_(7.0f);
+  EXPECT_TRUE(torch::equal(ds.get(5, 0).at("inputs"), uncached.get(5, 0).at("inputs")));
 }
 
 TEST(TransformTest, BuildFromConfig) {

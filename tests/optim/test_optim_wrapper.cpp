@@ -256,6 +256,17 @@ TEST(OptimWrapperTest, GroupValuesAndBaseGroup) {
   EXPECT_EQ(lr.at("lr"), (std::vector<double>{0.01, 0.02}));
   w.set_group_value(1, "lr", 0.5);
   EXPECT_EQ(sgd->param_groups()[1].options().get_lr(), 0.5);
+  // get_lr_into: the same values, in a reused map (the storage stays where it was), and a map
+  // with other keys is replaced.
+  OrderedMap<std::vector<double>> into{{"stale", {1.0, 2.0, 3.0}}};
+  w.get_lr_into(into);
+  EXPECT_EQ(into.keys(), (std::vector<std::string>{"base_lr", "lr"}));
+  const double* storage = into.at("lr").data();
+  w.set_group_value(0, "lr", 0.25);
+  w.get_lr_into(into);
+  EXPECT_EQ(into.at("base_lr"), std::vector<double>{0.1});
+  EXPECT_EQ(into.at("lr"), (std::vector<double>{0.25, 0.5}));
+  EXPECT_EQ(into.at("lr").data(), storage);
   w.set_group_value(2, "initial_lr", 0.1);
   EXPECT_EQ(w.get_group_value(2, "initial_lr"), 0.1);
   try {

@@ -2,7 +2,11 @@
 /// @file
 /// RuntimeInfoHook (VERY_HIGH): keeps the message hub's runtime info and scalars (B §4.1).
 
+#include "mmhook/core/ordered_map.h"
 #include "mmhook/engine/hook.h"
+
+#include <string>
+#include <vector>
 
 namespace mmhook {
 
@@ -29,6 +33,7 @@ class RuntimeInfoHook : public HookImpl<RuntimeInfoHook> {
   std::string last_loop_stage_;
   bool had_last_loop_stage_ = false;
   std::vector<std::string> lr_keys_;  // "train/<name>" cached per get_lr() key
+  OrderedMap<std::vector<double>> lrs_;  // reused by get_lr_into: no allocation per iteration
   std::vector<std::string> output_keys_;
 };
 

@@ -91,6 +91,9 @@ class OptimWrapper {
 
   /// {"base_lr": [..]} first when a base group exists, then {"lr": [...]}.
   virtual OrderedMap<std::vector<double>> get_lr() const;
+  /// `out = get_lr()`, reusing `out`'s storage when it already has get_lr()'s keys: once warm,
+  /// no heap allocation (RuntimeInfoHook calls it every iteration).
+  virtual void get_lr_into(OrderedMap<std::vector<double>>& out) const;
   /// {"momentum": [...]}: momentum, else betas[0], else 0 per real group.
   virtual OrderedMap<std::vector<double>> get_momentum() const;
 
@@ -270,6 +273,8 @@ class OptimWrapperDict : public OptimWrapper {
   void set_group_value(size_t group, const std::string& name, double value) override;
   /// {"name.base_lr"?, "name.lr"} per wrapper.
   OrderedMap<std::vector<double>> get_lr() const override;
+  /// `out = get_lr()` (allocates; one wrapper's get_lr_into does not).
+  void get_lr_into(OrderedMap<std::vector<double>>& out) const override;
   /// {"name.momentum"} per wrapper.
   OrderedMap<std::vector<double>> get_momentum() const override;
   /// {name: wrapper state dict}.
