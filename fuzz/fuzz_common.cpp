@@ -12,8 +12,8 @@ namespace mmhook::fuzz {
 std::string scratch_dir() {
   static const std::string dir = [] {
     const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
-                       "/mmhook-fuzz.XXXXXX";
+    std::string tmpl =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/mmhook-fuzz.XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr) {
       std::perror("fuzz: mkdtemp");
       std::abort();
@@ -31,8 +31,7 @@ std::string scratch_dir() {
 
 void write_file(const std::string& path, const uint8_t* data, size_t size) {
   std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr || (size > 0 && std::fwrite(data, 1, size, f) != size) ||
-      std::fclose(f) != 0) {
+  if (f == nullptr || (size > 0 && std::fwrite(data, 1, size, f) != size) || std::fclose(f) != 0) {
     std::perror(path.c_str());
     std::abort();
   }

@@ -51,7 +51,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   mmhook::fuzz::expect_mmhook_error(std::nullopt, "",
                                     [&] { runner = std::make_unique<mmhook::Runner>(cfg); });
   if (!runner || cfg.dump().find("MNIST") != std::string::npos) return 0;
-  const auto build = [&](auto&& part) { mmhook::fuzz::expect_mmhook_error(std::nullopt, "", part); };
+  const auto build = [&](auto&& part) {
+    mmhook::fuzz::expect_mmhook_error(std::nullopt, "", part);
+  };
   if (cfg.contains("train_cfg")) build([&] { (void)runner->train_loop(); });
   if (cfg.contains("optim_wrapper")) build([&] { (void)runner->optim_wrapper(); });
   if (runner->has_val_loop()) build([&] { (void)runner->val_loop(); });

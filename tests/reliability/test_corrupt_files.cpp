@@ -127,6 +127,13 @@ TEST(CorruptCheckpointTest, HostileArchivesAreRejectedWithTheReason) {
       {"pickle_huge_length.pth", "malformed pickle data.pkl: truncated opcode argument"},
       {"pickle_setitems_without_dict.pth", "malformed pickle data.pkl: stack underflow"},
       {"zip_local_header_past_end.pth", "truncated or corrupt PyTorch archive"},
+      // Found by fuzz_checkpoint: LibTorch's reader leaked its zip state on it.
+      {"zip_version_record_marked_as_folder.pth", "the version record is marked as a folder"},
+      // Found by fuzz_checkpoint (ASan: heap-buffer-overflow in the checksum): the pickle's
+      // storage numel, not the record's size, gave the storage its byte size.
+      {"storage_numel_past_its_record.pth", "a storage of 24 bytes in a record of 12"},
+      // Found by fuzz_checkpoint (a 6.8 GB allocation): LONG_BINPUT with a huge memo index.
+      {"pickle_huge_memo_index.pth", "memo index larger than the stream"},
   };
   for (const auto& [name, reason] : cases) {
     const std::string path = dir + name;
