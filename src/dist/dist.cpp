@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <chrono>
+#include <thread>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -113,8 +114,27 @@ std::string seconds_text(double s) {
 }
 
 // Who failed first: ranks that reported an error in the store, then ranks on this machine
-// whose process has exited, else the store's own reachability.
+// whose process has exited, else the store's own reachability. A peer that is exiting closes its
+// sockets before its process is gone (exit handlers, a leak check, a core dump): with no cause
+// found yet, the peers get up to 3 s to show one.
+std::string diagnose_once(State& s, bool* store_ok_out);
 std::string diagnose(State& s) {
+  bool store_ok = true;
+  std::string found = diagnose_once(s, &store_ok);
+  const auto deadline = Clock::now() + std::chrono::seconds(3);
+  while (found.empty() && store_ok && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    found = diagnose_once(s, &store_ok);
+  }
+  if (!found.empty()) return found;
+  if (!store_ok)
+    return "the TCPStore of rank 0 at " + s.env.master_addr + ":" +
+           std::to_string(s.env.master_port) + " is unreachable (rank 0 has exited?)";
+  return "no peer reported an error (a peer on another machine exited, or the ranks are out of "
+         "step)";
+}
+
+std::string diagnose_once(State& s, bool* store_ok_out) {
   std::string found;
   bool store_ok = true;
   for (int r = 0; r < s.env.world_size; ++r) {
@@ -137,12 +157,8 @@ std::string diagnose(State& s) {
       found += (found.empty() ? "" : "; ") + std::string("rank ") + std::to_string(r) + " (pid " +
                std::to_string(s.peers[r].pid) + ") has exited";
   }
-  if (!found.empty()) return found;
-  if (!store_ok)
-    return "the TCPStore of rank 0 at " + s.env.master_addr + ":" +
-           std::to_string(s.env.master_port) + " is unreachable (rank 0 has exited?)";
-  return "no peer reported an error (a peer on another machine exited, or the ranks are out of "
-         "step)";
+  *store_ok_out = store_ok;
+  return found;
 }
 
 State& require_state() { return *g_state; }
