@@ -10,6 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libdlpack-dev zlib1g-dev libpng-dev
   dataset-fashion-mnist python3-torch golang-go
   clang-format clang-tidy doxygen
+  clang libclang-rt-14-dev  # scripts/run_sanitizers.sh: the ASan + UBSan build and libFuzzer
   gnuplot-nox  # `mmhook plot` runs gnuplot as a child process; -nox has no X11
 )
 
