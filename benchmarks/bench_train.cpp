@@ -329,7 +329,7 @@ void bench_checkpoint(const Data&, std::ostream& out, int rounds) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run_benchmarks(int argc, char** argv) {
   std::vector<std::string> models = {"trivial", "mlp", "cnn"};
   int rounds = 3;
   std::string out_path;
@@ -370,14 +370,14 @@ int main(int argc, char** argv) {
         << " per run, " << rounds
         << " rounds alternating raw/mmhook in one process; medians over rounds\n\n"
         << "| model | raw LibTorch ms/iter | mmhook ms/iter | ratio mmhook/raw | epoch ratio | "
-           "data_time % | default hooks µs/iter | new/iter raw | new/iter mmhook | "
-           "minflt/iter raw | minflt/iter mmhook |\n"
-        << "|---|---|---|---|---|---|---|---|---|---|---|\n";
+           "raw data % | mmhook data_time % | default hooks µs/iter | new/iter raw | "
+           "new/iter mmhook | minflt/iter raw | minflt/iter mmhook |\n"
+        << "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   std::ostringstream hooks_table;
   for (const std::string& name : models) {
     Model m{name, model_cfg(name)};
-    std::vector<double> raw_ms, mm_ms, ratio, epoch_ratio, data_pct, raw_news, mm_news, raw_flt,
-        mm_flt;
+    std::vector<double> raw_ms, mm_ms, ratio, epoch_ratio, data_pct, raw_data_pct, raw_news,
+        mm_news, raw_flt, mm_flt;
     for (int r = 0; r < rounds; ++r) {
       const Run raw = run_raw(m, data, 42 + r);
       const MmhookRun mm = run_mmhook(m, work + "/" + name, 42 + r, false);
@@ -389,6 +389,9 @@ int main(int argc, char** argv) {
       ratio.push_back(b / a);
       epoch_ratio.push_back(mm.epoch_s / raw.epoch_s);
       data_pct.push_back(100.0 * mm.data_s / tot);
+      double raw_tot = 0;
+      for (double v : raw.iter_s) raw_tot += v;
+      raw_data_pct.push_back(100.0 * raw.data_s / raw_tot);
       raw_news.push_back(raw.news_per_iter);
       mm_news.push_back(mm.news_per_iter);
       raw_flt.push_back(raw.faults_per_iter);
@@ -403,11 +406,12 @@ int main(int argc, char** argv) {
     const MmhookRun timed = run_mmhook(m, work + "/" + name + "_timed", 7, true);
     g_iters = saved_iters;
     char line[512];
-    std::snprintf(line, sizeof(line),
-                  "| %s | %.4f | %.4f | %.3f | %.3f | %.2f | %.2f | %.0f | %.0f | %.0f | %.0f |\n",
-                  name.c_str(), median(raw_ms), median(mm_ms), median(ratio), median(epoch_ratio),
-                  median(data_pct), timed.hooks_us_per_iter, median(raw_news), median(mm_news),
-                  median(raw_flt), median(mm_flt));
+    std::snprintf(
+        line, sizeof(line),
+        "| %s | %.4f | %.4f | %.3f | %.3f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f | %.0f |\n",
+        name.c_str(), median(raw_ms), median(mm_ms), median(ratio), median(epoch_ratio),
+        median(raw_data_pct), median(data_pct), timed.hooks_us_per_iter, median(raw_news),
+        median(mm_news), median(raw_flt), median(mm_flt));
     table << line;
     hooks_table << "\n"
                 << name
@@ -428,4 +432,13 @@ int main(int argc, char** argv) {
   std::cerr << "\n" << result;
   if (!out_path.empty()) std::ofstream(out_path) << result;
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run_benchmarks(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "bench_train: " << e.what() << "\n";
+    return 1;
+  }
 }

@@ -96,17 +96,17 @@ class PassIterator : public BatchIterator {
   }
 
   bool next_sync(TensorDict* batch) {
-    Task task;
-    if (!take(&task)) return false;
-    deliver(static_cast<int64_t>(task.indices.size()));
-    *batch = p_.dataset->get_batch(task.indices, task.seeds);
+    // One task reused for the whole pass: no per-batch growth of its vectors.
+    if (!take(&sync_task_)) return false;
+    deliver(static_cast<int64_t>(sync_task_.indices.size()));
+    *batch = p_.dataset->get_batch(sync_task_.indices, sync_task_.seeds);
     return true;
   }
 
   void worker_loop() {
     const int64_t capacity = p_.num_workers * p_.prefetch_factor;
+    Task task;  // reused: take() clears it, the vectors keep their capacity
     for (;;) {
-      Task task;
       int64_t id = 0;
       Result r;
       {
@@ -147,6 +147,7 @@ class PassIterator : public BatchIterator {
   }
 
   LoaderParams p_;
+  Task sync_task_;  // num_workers == 0
   std::unique_ptr<IndexStream> stream_;
   bool stream_done_ = false;
   int64_t position_;

@@ -11,7 +11,8 @@ TensorDict BaseModel::parse_losses(const TensorDict& losses, at::Tensor* total) 
   at::Tensor sum;
   for (const auto& [key, value] : losses) {
     MMHOOK_CHECK(value.defined(), "loss '", key, "' is an undefined tensor");
-    at::Tensor reduced = value.mean();
+    // A 0-dim loss is its own mean (and mean() would add an op and a backward node per step).
+    at::Tensor reduced = value.dim() == 0 ? value : value.mean();
     if (key.find("loss") != std::string::npos) sum = sum.defined() ? sum + reduced : reduced;
     log_vars.set(key, reduced.detach());
   }

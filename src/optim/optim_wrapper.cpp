@@ -96,7 +96,8 @@ at::Tensor OptimWrapper::scale_loss(const at::Tensor& loss) const {
                       "OptimWrapper.scale_loss: remainder_counts must be > 0 at inner_count ",
                       inner_count_, " (max_counts ", max_counts_, ")");
   }
-  return loss / static_cast<double>(factor);
+  // Dividing by 1 is exact: skip the op (and its backward node) when nothing accumulates.
+  return factor == 1 ? loss : loss / static_cast<double>(factor);
 }
 
 void OptimWrapper::backward(const at::Tensor& loss) {
