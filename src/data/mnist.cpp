@@ -20,7 +20,7 @@ bool file_exists(const std::string& path) {
 
 // `<root>/<name>` if present, else `<root>/<name>.gz`; an Error when neither exists.
 std::string find_idx_file(const std::string& root, const std::string& name) {
-  const std::string plain = root + "/" + name;
+  std::string plain = root + "/" + name;
   if (file_exists(plain)) return plain;
   if (file_exists(plain + ".gz")) return plain + ".gz";
   MMHOOK_THROW(Code::kIo, "cannot read dataset file ", plain, "(.gz): missing (no such file)");

@@ -207,7 +207,7 @@ std::string first_slurm_host(const std::string& nodelist) {
   // "prefix[a-b,c],other" -> "prefix" + a (with its zero padding).
   size_t end = nodelist.find_first_of(",[");
   if (end == std::string::npos) return nodelist;
-  const std::string prefix = nodelist.substr(0, end);
+  std::string prefix = nodelist.substr(0, end);
   if (nodelist[end] == ',') return prefix;
   const size_t close = nodelist.find(']', end);
   MMHOOK_CHECK_CODE(close != std::string::npos, Code::kConfig, "SLURM node list '", nodelist,

@@ -340,6 +340,7 @@ void CheckpointHook::save_with_step(Runner& runner, int64_t step, int64_t meta_e
   opt.meta_epoch = meta_epoch;
   opt.meta_iter = meta_iter;
   std::vector<std::string> drop_paths;
+  drop_paths.reserve(drop.size());
   for (int64_t id : drop) drop_paths.push_back((fs::path(out_dir_) / format_name(id)).string());
   const std::string marker = runner.work_dir() + "/last_checkpoint";
   // Old checkpoints go only once the new one and the marker pointing at it are on disk: a kill

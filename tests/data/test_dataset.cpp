@@ -123,6 +123,7 @@ TEST(FashionMNISTTest, NormalizedBatchEqualsPerSample) {
   const std::vector<int64_t> idx = {5, 0, 59999};
   TensorDict fast = ds.get_batch(idx, {1, 2, 3});
   std::vector<TensorDict> samples;
+  samples.reserve(idx.size());
   for (int64_t i : idx) samples.push_back(ds.get(i, 0));
   TensorDict slow = default_collate(samples);
   EXPECT_TRUE(torch::equal(fast.at("inputs"), slow.at("inputs")));
@@ -162,7 +163,7 @@ class BadFilesTest : public ::testing::Test {
   }
   void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
 
-  static std::string header(uint32_t magic, std::vector<uint32_t> dims) {
+  static std::string header(uint32_t magic, const std::vector<uint32_t>& dims) {
     std::string s;
     auto put = [&](uint32_t v) {
       for (int sh = 24; sh >= 0; sh -= 8) s.push_back(static_cast<char>((v >> sh) & 0xff));

@@ -59,7 +59,7 @@ Outcome train_with(const TempDir& dir, std::shared_ptr<Hook> bad,
   return out;
 }
 
-std::shared_ptr<Hook> at_iter(Stage stage, int64_t iter, std::function<void(Runner&)> fn) {
+std::shared_ptr<Hook> at_iter(Stage stage, int64_t iter, const std::function<void(Runner&)>& fn) {
   return std::make_shared<ClosureHook>(stage, [iter, fn](Runner& r, const StageArgs&) {
     if (r.iter() == iter) fn(r);
   });
