@@ -326,8 +326,8 @@ std::vector<std::string> Dispatcher::call_each(Stage stage, Runner& r, const Sta
           case Stage::kOnException: h.on_exception(r, *a.message); break;
           case Stage::kAfterRun: h.after_run(r); break;
           default:
-            MMHOOK_THROW(Code::kInvalidArgument, "call_each is for on_exception and after_run, not ",
-                         stage_name(stage));
+            MMHOOK_THROW(Code::kInvalidArgument,
+                         "call_each is for on_exception and after_run, not ", stage_name(stage));
         }
       } catch (...) {
         rethrow(e.hook, stage);

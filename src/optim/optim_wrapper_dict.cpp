@@ -79,9 +79,7 @@ OrderedMap<std::vector<double>> OptimWrapperDict::get_lr() const {
   return out;
 }
 
-void OptimWrapperDict::get_lr_into(OrderedMap<std::vector<double>>& out) const {
-  out = get_lr();
-}
+void OptimWrapperDict::get_lr_into(OrderedMap<std::vector<double>>& out) const { out = get_lr(); }
 
 OrderedMap<std::vector<double>> OptimWrapperDict::get_momentum() const {
   OrderedMap<std::vector<double>> out;

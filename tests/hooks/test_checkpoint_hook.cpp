@@ -185,8 +185,10 @@ namespace {
 // Runs the iteration-based toy config with a checkpoint every 3 iterations, keeping 2.
 std::unique_ptr<Runner> train_saving(const std::string& work, bool async) {
   nlohmann::json cfg = testing::iter_config(work);
-  cfg["default_hooks"]["checkpoint"] = {{"type", "CheckpointHook"}, {"interval", 3},
-                                        {"by_epoch", false},        {"max_keep_ckpts", 2},
+  cfg["default_hooks"]["checkpoint"] = {{"type", "CheckpointHook"},
+                                        {"interval", 3},
+                                        {"by_epoch", false},
+                                        {"max_keep_ckpts", 2},
                                         {"async_save", async}};
   auto runner = std::make_unique<Runner>(cfg);
   runner->train();

@@ -119,8 +119,7 @@ TEST(DiskFaultTest, TextLogOnAFullDiskStopsTheRun) {
   } catch (const Error& e) {
     const std::string msg = e.what();
     EXPECT_EQ(e.code(), Code::kIo) << msg;
-    EXPECT_NE(msg.find("cannot write the text log '" + runner.log_dir()), std::string::npos)
-        << msg;
+    EXPECT_NE(msg.find("cannot write the text log '" + runner.log_dir()), std::string::npos) << msg;
     EXPECT_NE(msg.find("No space left on device"), std::string::npos) << msg;
   }
   EXPECT_GT(runner.iter(), 0);

@@ -32,7 +32,7 @@ class RuntimeInfoHook : public HookImpl<RuntimeInfoHook> {
  private:
   std::string last_loop_stage_;
   bool had_last_loop_stage_ = false;
-  std::vector<std::string> lr_keys_;  // "train/<name>" cached per get_lr() key
+  std::vector<std::string> lr_keys_;     // "train/<name>" cached per get_lr() key
   OrderedMap<std::vector<double>> lrs_;  // reused by get_lr_into: no allocation per iteration
   std::vector<std::string> output_keys_;
 };
