@@ -216,7 +216,7 @@ nlohmann::json prepare(const Common& c) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run_cli(int argc, char** argv) {
   CLI::App app{
       "mmhook: train, validate and test models from JSON configs (MMEngine's hooks on LibTorch)"};
   app.set_version_flag("--version", std::string("mmhook ") + mmhook::kVersionString);
@@ -353,4 +353,16 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+int main(int argc, char** argv) {
+  // run_cli reports every error of a command; this catches what its set-up could throw.
+  try {
+    return run_cli(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mmhook: error: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "mmhook: error: unknown exception\n");
+  }
+  return 1;
 }

@@ -149,7 +149,7 @@ std::string plot_work_dir(const std::string& work_dir, const std::string& out_pn
   const Scalars s = read_scalars(scalars_path);
   if (s.train_records == 0)
     MMHOOK_THROW(Code::kNotFound, "'", scalars_path, "' has no training records (loss, lr)");
-  const std::string out = out_png.empty() ? (fs::path(work_dir) / "plot.png").string() : out_png;
+  std::string out = out_png.empty() ? (fs::path(work_dir) / "plot.png").string() : out_png;
   const int panels = 1 + (s.lr.empty() ? 0 : 1) + (s.val.empty() ? 0 : 1);
 
   std::ostringstream gp;
