@@ -42,12 +42,17 @@ struct Elem {
   Kind kind;
 };
 
-uint64_t read_le(const std::string& in, size_t at, size_t n) {
-  if (at + n > in.size()) throw Malformed{"truncated opcode argument"};
+// The n-byte little-endian number at p (n <= 8); the caller checks the bounds.
+uint64_t load_le(const char* p, size_t n) {
   uint64_t v = 0;
   for (size_t k = 0; k < n; ++k)
-    v |= static_cast<uint64_t>(static_cast<unsigned char>(in[at + k])) << (8 * k);
+    v |= static_cast<uint64_t>(static_cast<unsigned char>(p[k])) << (8 * k);
   return v;
+}
+
+uint64_t read_le(const std::string& in, size_t at, size_t n) {
+  if (at + n > in.size()) throw Malformed{"truncated opcode argument"};
+  return load_le(in.data() + at, n);
 }
 
 size_t line_end(const std::string& in, size_t from) {
@@ -439,10 +444,7 @@ class CheckedMemoryReader final : public caffe2::serialize::ReadAdapterInterface
 // throw for them. Archives this does not model (zip64, a compressed version record) are left
 // to LibTorch; a structure it cannot parse is reported as corrupt.
 uint32_t le(const std::vector<char>& b, size_t at, size_t n) {
-  uint32_t v = 0;
-  for (size_t k = 0; k < n; ++k)
-    v |= static_cast<uint32_t>(static_cast<unsigned char>(b[at + k])) << (8 * k);
-  return v;
+  return static_cast<uint32_t>(load_le(b.data() + at, n));
 }
 
 bool iequals(const std::string& a, const std::string& b) {
