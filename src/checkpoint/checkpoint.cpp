@@ -23,7 +23,7 @@ namespace mmhook {
 
 Checkpoint::Checkpoint() : dict_(make_generic_dict()) {}
 
-Checkpoint::Checkpoint(c10::impl::GenericDict dict) : dict_(std::move(dict)) {
+Checkpoint::Checkpoint(const c10::impl::GenericDict& dict) : dict_(dict) {
   for (const auto& entry : dict_) {
     MMHOOK_CHECK_CODE(entry.key().isString(), Code::kCheckpoint,
                       "checkpoint dict keys must be strings, found a key of type '",

@@ -31,14 +31,14 @@ c10::IValue json_to_ivalue(const nlohmann::json& value) {
       auto list = make_generic_list();
       list.reserve(value.size());
       for (const auto& item : value) list.push_back(json_to_ivalue(item));
-      return c10::IValue(std::move(list));
+      return c10::IValue(list);
     }
     case nlohmann::json::value_t::object: {
       auto dict = make_generic_dict();
       for (auto it = value.begin(); it != value.end(); ++it) {
         dict.insert_or_assign(c10::IValue(it.key()), json_to_ivalue(it.value()));
       }
-      return c10::IValue(std::move(dict));
+      return c10::IValue(dict);
     }
     case nlohmann::json::value_t::binary: break;
   }

@@ -25,7 +25,7 @@ BaseLoop::~BaseLoop() = default;
 
 TrainLoop::TrainLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader, int64_t val_begin,
                      int64_t val_interval,
-                     std::vector<std::pair<int64_t, int64_t>> dynamic_intervals)
+                     const std::vector<std::pair<int64_t, int64_t>>& dynamic_intervals)
     : BaseLoop(runner, std::move(dataloader)), val_begin_(val_begin), val_interval_(val_interval) {
   MMHOOK_CHECK(val_interval > 0, "val_interval must be > 0, got ", val_interval);
   milestones_.push_back(0);
@@ -62,12 +62,10 @@ void TrainLoop::run_iter(int64_t batch_idx, const TensorDict& batch) {
 
 // -- EpochBasedTrainLoop ------------------------------------------------------------------------
 
-EpochBasedTrainLoop::EpochBasedTrainLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader,
-                                         int64_t max_epochs, int64_t val_begin,
-                                         int64_t val_interval,
-                                         std::vector<std::pair<int64_t, int64_t>> dynamic_intervals)
-    : TrainLoop(runner, std::move(dataloader), val_begin, val_interval,
-                std::move(dynamic_intervals)) {
+EpochBasedTrainLoop::EpochBasedTrainLoop(
+    Runner& runner, std::shared_ptr<DataLoader> dataloader, int64_t max_epochs, int64_t val_begin,
+    int64_t val_interval, const std::vector<std::pair<int64_t, int64_t>>& dynamic_intervals)
+    : TrainLoop(runner, std::move(dataloader), val_begin, val_interval, dynamic_intervals) {
   MMHOOK_CHECK(max_epochs > 0, "max_epochs must be > 0, got ", max_epochs);
   max_epochs_ = max_epochs;
   max_iters_ = max_epochs * dataloader_->size();
@@ -103,11 +101,10 @@ void EpochBasedTrainLoop::run_epoch() {
 
 // -- IterBasedTrainLoop -------------------------------------------------------------------------
 
-IterBasedTrainLoop::IterBasedTrainLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader,
-                                       int64_t max_iters, int64_t val_begin, int64_t val_interval,
-                                       std::vector<std::pair<int64_t, int64_t>> dynamic_intervals)
-    : TrainLoop(runner, std::move(dataloader), val_begin, val_interval,
-                std::move(dynamic_intervals)) {
+IterBasedTrainLoop::IterBasedTrainLoop(
+    Runner& runner, std::shared_ptr<DataLoader> dataloader, int64_t max_iters, int64_t val_begin,
+    int64_t val_interval, const std::vector<std::pair<int64_t, int64_t>>& dynamic_intervals)
+    : TrainLoop(runner, std::move(dataloader), val_begin, val_interval, dynamic_intervals) {
   MMHOOK_CHECK(max_iters > 0, "max_iters must be > 0, got ", max_iters);
   max_epochs_ = 1;
   max_iters_ = max_iters;

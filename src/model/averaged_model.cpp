@@ -206,7 +206,9 @@ StochasticWeightAverage::StochasticWeightAverage(const torch::nn::Module& source
 
 void StochasticWeightAverage::avg_func(at::Tensor& averaged, const at::Tensor& source,
                                        int64_t steps) {
-  const double weight = 1.0 / static_cast<double>(steps / interval() + 1);
+  // MMEngine: 1 / float(steps // interval + 1): the floor division is intended.
+  const int64_t averaged_intervals = steps / interval();
+  const double weight = 1.0 / static_cast<double>(averaged_intervals + 1);
   averaged.add_(source - averaged, weight);
 }
 

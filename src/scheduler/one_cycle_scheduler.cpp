@@ -39,12 +39,10 @@ OptimWrapper& OneCycleParamScheduler::prepare(
   return optimizer;
 }
 
-OneCycleParamScheduler::OneCycleParamScheduler(OptimWrapper& optimizer, std::string param_name,
-                                               PerGroupValue eta_max,
-                                               std::optional<int64_t> total_steps, double pct_start,
-                                               std::string anneal_strategy, double div_factor,
-                                               double final_div_factor, bool three_phase,
-                                               SchedulerArgs args)
+OneCycleParamScheduler::OneCycleParamScheduler(
+    OptimWrapper& optimizer, const std::string& param_name, const PerGroupValue& eta_max,
+    std::optional<int64_t> total_steps, double pct_start, std::string anneal_strategy,
+    double div_factor, double final_div_factor, bool three_phase, SchedulerArgs args)
     : ParamScheduler(prepare(optimizer, param_name, eta_max, total_steps, args, pct_start,
                              anneal_strategy, div_factor, final_div_factor),
                      param_name, args),

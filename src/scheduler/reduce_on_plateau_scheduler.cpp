@@ -17,7 +17,7 @@ constexpr double kInf = 1e9;
 ReduceOnPlateauParamScheduler::ReduceOnPlateauParamScheduler(
     OptimWrapper& optimizer, std::string param_name, std::string monitor, std::string rule,
     double factor, int64_t patience, double threshold, std::string threshold_rule, int64_t cooldown,
-    PerGroupValue min_value, double eps, SchedulerArgs args)
+    const PerGroupValue& min_value, double eps, SchedulerArgs args)
     : ParamScheduler(optimizer, std::move(param_name), args),
       monitor_(std::move(monitor)),
       rule_(std::move(rule)),

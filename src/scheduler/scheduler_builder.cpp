@@ -46,9 +46,8 @@ PerGroupValue read_per_group(const ConfigNode& cfg, const std::string& key, doub
 
 // Registers `<Family>LR`, `<Family>Momentum` and `<Family>ParamScheduler` with one maker.
 void add_family(Registry<ParamScheduler, const Ctx&>& r, const std::string& family,
-                std::function<std::shared_ptr<ParamScheduler>(const ConfigNode&, const Ctx&,
-                                                              const std::string& param)>
-                    make) {
+                const std::function<std::shared_ptr<ParamScheduler>(
+                    const ConfigNode&, const Ctx&, const std::string& param)>& make) {
   r.add(family + "LR", [make](const ConfigNode& c, const Ctx& x) { return make(c, x, "lr"); });
   r.add(family + "Momentum",
         [make](const ConfigNode& c, const Ctx& x) { return make(c, x, "momentum"); });

@@ -33,8 +33,8 @@ void StepParamScheduler::load_extra(const c10::impl::GenericDict& d) {
 }
 
 MultiStepParamScheduler::MultiStepParamScheduler(OptimWrapper& optimizer, std::string param_name,
-                                                 std::vector<int64_t> milestones, double gamma,
-                                                 SchedulerArgs args)
+                                                 const std::vector<int64_t>& milestones,
+                                                 double gamma, SchedulerArgs args)
     : ParamScheduler(optimizer, std::move(param_name), args), gamma_(gamma) {
   for (int64_t m : milestones) milestones_[m] += 1;
   initial_step();

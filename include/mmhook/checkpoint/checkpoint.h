@@ -32,7 +32,7 @@ class Checkpoint {
   /// An empty checkpoint (`GenericDict(str, Any)`).
   Checkpoint();
   /// Wraps an existing dict (shared, not copied); every key must be a string (Error kCheckpoint).
-  explicit Checkpoint(c10::impl::GenericDict dict);
+  explicit Checkpoint(const c10::impl::GenericDict& dict);
 
   /// Whether the top-level key exists.
   bool contains(const std::string& key) const;

@@ -41,7 +41,8 @@ class TrainLoop : public BaseLoop {
   /// Checks `val_interval > 0` and that `dynamic_intervals` (milestone, interval) pairs have
   /// increasing milestones and positive intervals (Error otherwise).
   TrainLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader, int64_t val_begin,
-            int64_t val_interval, std::vector<std::pair<int64_t, int64_t>> dynamic_intervals);
+            int64_t val_interval,
+            const std::vector<std::pair<int64_t, int64_t>>& dynamic_intervals);
   /// Runs training to the end (or until `stop_training`).
   virtual void run() = 0;
   /// True for EpochBasedTrainLoop.
@@ -100,7 +101,7 @@ class EpochBasedTrainLoop : public TrainLoop {
   /// Trains `max_epochs` epochs, validating every `val_interval` epochs from `val_begin`.
   EpochBasedTrainLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader, int64_t max_epochs,
                       int64_t val_begin = 1, int64_t val_interval = 1,
-                      std::vector<std::pair<int64_t, int64_t>> dynamic_intervals = {});
+                      const std::vector<std::pair<int64_t, int64_t>>& dynamic_intervals = {});
   void run() override;
   bool by_epoch() const override { return true; }
 
@@ -115,7 +116,7 @@ class IterBasedTrainLoop : public TrainLoop {
   /// Trains `max_iters` iterations, validating every `val_interval` iterations from `val_begin`.
   IterBasedTrainLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader, int64_t max_iters,
                      int64_t val_begin = 1, int64_t val_interval = 1000,
-                     std::vector<std::pair<int64_t, int64_t>> dynamic_intervals = {});
+                     const std::vector<std::pair<int64_t, int64_t>>& dynamic_intervals = {});
   void run() override;
   bool by_epoch() const override { return false; }
 };

@@ -79,7 +79,10 @@ struct ProfilerSchedule {
 };
 
 /// ProfilerHook options (MMEngine's names and defaults).
-struct ProfilerHookOptions {
+// The implicit default constructor is noexcept; clang-tidy follows nlohmann::json's default
+// constructor into json_value(value_t), whose throw is unreachable for null (nlohmann marks its
+// own null constructor NOLINT(bugprone-exception-escape) for the same reason).
+struct ProfilerHookOptions {        // NOLINT(bugprone-exception-escape)
   bool by_epoch = true;             ///< profile epochs (true) or iterations
   int64_t profile_times = 1;        ///< epochs/iterations to profile (>= 1; 1 with by_epoch)
   bool activity_with_cpu = true;    ///< record CPU operators

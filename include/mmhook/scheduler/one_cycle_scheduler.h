@@ -18,8 +18,8 @@ class OneCycleParamScheduler : public ParamScheduler {
   /// eta_max: peak value (scalar or per group); total_steps: positive, nullopt means end-begin;
   /// pct_start in [0, 1]; anneal_strategy "cos" or "linear"; initial = eta_max/div_factor,
   /// min = initial/final_div_factor.
-  OneCycleParamScheduler(OptimWrapper& optimizer, std::string param_name,
-                         PerGroupValue eta_max = 0.0,
+  OneCycleParamScheduler(OptimWrapper& optimizer, const std::string& param_name,
+                         const PerGroupValue& eta_max = 0.0,
                          std::optional<int64_t> total_steps = std::nullopt, double pct_start = 0.3,
                          std::string anneal_strategy = "cos", double div_factor = 25.0,
                          double final_div_factor = 1e4, bool three_phase = false,

@@ -22,7 +22,7 @@ class ReduceOnPlateauParamScheduler : public ParamScheduler {
                                 std::string monitor = "loss", std::string rule = "less",
                                 double factor = 0.1, int64_t patience = 10, double threshold = 1e-4,
                                 std::string threshold_rule = "rel", int64_t cooldown = 0,
-                                PerGroupValue min_value = 0.0, double eps = 1e-8,
+                                const PerGroupValue& min_value = 0.0, double eps = 1e-8,
                                 SchedulerArgs args = {});
 
   /// Without metrics: only counts the step (the after_train_epoch call).

@@ -32,7 +32,7 @@ class MultiStepParamScheduler : public ParamScheduler {
  public:
   /// milestones (a multiset, like Python's Counter); gamma default 0.1.
   MultiStepParamScheduler(OptimWrapper& optimizer, std::string param_name,
-                          std::vector<int64_t> milestones, double gamma = 0.1,
+                          const std::vector<int64_t>& milestones, double gamma = 0.1,
                           SchedulerArgs args = {});
   /// Milestone -> count.
   const std::map<int64_t, int64_t>& milestones() const { return milestones_; }
