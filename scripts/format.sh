@@ -10,7 +10,13 @@ command -v "$CLANG_FORMAT" >/dev/null || {
   exit 2
 }
 if [ $# -gt 0 ]; then
-  files=("$@")
+  files=()
+  for f in "$@"; do
+    case "$f" in
+      *.c | *.cc | *.cpp | *.h | *.hpp) files+=("$f") ;;
+      *) echo "format: skipping $f (not a C/C++ file)" ;;
+    esac
+  done
 else
   mapfile -t files < <(scripts/check_format.sh --list)
 fi

@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
 # Runs clang-tidy (the checks in .clang-tidy) over C/C++ translation units and fails (exit 1)
 # on any finding.
-#   scripts/tidy.sh                      # files changed since the merge base with main (CI)
+#   scripts/tidy.sh                      # files changed since the merge base with main
 #   scripts/tidy.sh src/engine/*.cpp     # these files
-#   scripts/tidy.sh --all                # every source in the compilation database (slow:
-#                                        # each TU parses LibTorch's headers, ~20 s CPU each)
+#   scripts/tidy.sh --all                # every source in the compilation database (CI; each
+#                                        # TU parses LibTorch's headers, ~20-40 s CPU each, so
+#                                        # a cold run is ~40 min on 2 cores, a cached one ~3)
 #   scripts/tidy.sh --dry-run [...]      # print the translation units it would check
 # A changed public header include/mmhook/<area>/<x>.h is checked through src/<area>/<x>.cpp
 # (its findings are reported via HeaderFilterRegex). The compilation database is
 # build/compile_commands.json (CMake writes it at configure time); when build/ is missing or
 # was configured with a precompiled header (clang cannot read GCC's .gch), build-tidy/ is
 # configured without one (configure only, nothing is compiled).
+#
+# Cache: a clean result is remembered under a key over the clang-tidy version, .clang-tidy, the
+# compile command and the preprocessed TU (every included header's content and path; see
+# scripts/tidy_key.py), with the checkout's path masked so clean clones share it. A TU is
+# re-checked whenever anything it includes changes; findings are never cached.
+#
 # Environment: CLANG_TIDY (default clang-tidy), TIDY_BASE (default: main, else origin/main;
-# on main itself, the last commit), TIDY_JOBS (default nproc), TIDY_MAX_TUS (see below).
+# on main itself, the last commit), TIDY_JOBS (default nproc), TIDY_MAX_TUS (see below),
+# TIDY_CACHE_DIR (default ${XDG_CACHE_HOME:-~/.cache}/mmhook-tidy; TIDY_CACHE=0 disables it),
+# TIDY_BUDGET_S (seconds: TUs not started within it are listed as not checked instead of run;
+# with --all, the TUs the change touched are checked first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -38,18 +48,9 @@ fi
 in_db() { grep -qF "\"file\": \"$root/$1\"" "$db/compile_commands.json"; }
 
 # ---------------------------------------------------------------- which files
-dry_run=0
-if [ "${1:-}" = "--dry-run" ]; then
-  dry_run=1
-  shift
-fi
-files=()
-if [ "${1:-}" = "--all" ]; then
-  mapfile -t files < <(grep -o '"file": "[^"]*"' "$db/compile_commands.json" |
-    sed -e 's/"file": "//' -e 's/"$//' -e "s|^$root/||" | grep -v '^build' | sort -u)
-elif [ $# -gt 0 ]; then
-  files=("$@")
-else
+# The translation units a change touched (changed_files), since the merge base with TIDY_BASE.
+changed_files=()
+changed_tus() {
   base_ref="${TIDY_BASE:-}"
   if [ -z "$base_ref" ]; then
     for r in main origin/main; do
@@ -65,8 +66,8 @@ else
       base=$(git rev-parse HEAD~1)
       base_ref="HEAD~1"
     else
-      echo "tidy: no earlier commit to compare with; nothing to check (name files to check them)"
-      exit 0
+      base=""
+      return 0
     fi
   fi
   mapfile -t changed < <({ git diff --name-only --diff-filter=ACMR "$base" --;
@@ -79,8 +80,35 @@ else
       include/mmhook/*.h) src="src/${f#include/mmhook/}"; f="${src%.h}.cpp" ;;
       *.h | *.hpp) continue ;;  # private headers are seen through the sources that include them
     esac
-    [ -f "$f" ] && files+=("$f")
+    [ -f "$f" ] && changed_files+=("$f")
   done
+  return 0
+}
+
+dry_run=0
+if [ "${1:-}" = "--dry-run" ]; then
+  dry_run=1
+  shift
+fi
+files=()
+if [ "${1:-}" = "--all" ]; then
+  mapfile -t all_files < <(grep -o '"file": "[^"]*"' "$db/compile_commands.json" |
+    sed -e 's/"file": "//' -e 's/"$//' -e "s|^$root/||" | grep -v '^build' | sort -u)
+  # The change's own TUs first, so a time budget (TIDY_BUDGET_S) never leaves them out.
+  changed_tus
+  files=("${changed_files[@]}")
+  for f in "${all_files[@]}"; do
+    case " ${changed_files[*]} " in *" $f "*) ;; *) files+=("$f") ;; esac
+  done
+elif [ $# -gt 0 ]; then
+  files=("$@")
+else
+  changed_tus
+  if [ -z "$base" ]; then
+    echo "tidy: no earlier commit to compare with; nothing to check (name files to check them)"
+    exit 0
+  fi
+  files=("${changed_files[@]}")
   echo "tidy: ${#files[@]} translation units changed since $(git rev-parse --short "$base") ($base_ref)"
 fi
 
@@ -105,21 +133,71 @@ fi
 
 # ---------------------------------------------------------------- run
 # -Wno-unknown-warning-option: the database holds GCC's flags. Each TU's output is collected
-# separately so parallel runs do not interleave.
+# separately so parallel runs do not interleave: $out/<tu>.log holds findings, <tu>.cached /
+# <tu>.skipped mark TUs the cache answered or the budget left out.
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-printf '%s\n' "${tus[@]}" | xargs -P "$jobs" -I{} sh -c '
-  log="$1/$(printf %s "$2" | tr / _).log"
-  if "$0" -p "$3" --quiet --extra-arg=-Wno-unknown-warning-option "$2" >"$log" 2>&1; then
-    rm -f "$log"
-  fi' "$CLANG_TIDY" "$out" {} "$db" || true
+cache_dir=""
+tool_hash=""
+if [ "${TIDY_CACHE:-1}" != 0 ] && command -v python3 >/dev/null; then
+  cache_dir="${TIDY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mmhook-tidy}"
+  if mkdir -p "$cache_dir" 2>/dev/null; then
+    tool_hash=$({ "$CLANG_TIDY" --version; cat .clang-tidy; } | sha256sum | cut -d' ' -f1)
+    find "$cache_dir" -type f -mtime +30 -delete 2>/dev/null || true
+  else
+    echo "tidy: cannot create cache directory $cache_dir; running without a cache"
+    cache_dir=""
+  fi
+fi
+deadline=""
+[ -n "${TIDY_BUDGET_S:-}" ] && deadline=$(($(date +%s) + TIDY_BUDGET_S))
 
+tidy_one() {
+  local f=$1 log key="" key_after=""
+  log="$out/$(printf %s "$f" | tr / _)"
+  if [ -n "$deadline" ] && [ "$(date +%s)" -ge "$deadline" ]; then
+    echo "$f" >"$log.skipped"
+    return 0
+  fi
+  if [ -n "$cache_dir" ]; then
+    key=$(python3 scripts/tidy_key.py "$db" "$root" "$f" "$tool_hash" 2>/dev/null) || key=""
+    if [ -n "$key" ] && [ -e "$cache_dir/$key" ]; then
+      touch "$cache_dir/$key"
+      echo "$f" >"$log.cached"
+      return 0
+    fi
+  fi
+  if "$CLANG_TIDY" -p "$db" --quiet --extra-arg=-Wno-unknown-warning-option "$f" >"$log.log" 2>&1; then
+    rm -f "$log.log"
+    # Remembered only if nothing the TU includes changed while clang-tidy ran.
+    if [ -n "$key" ]; then
+      key_after=$(python3 scripts/tidy_key.py "$db" "$root" "$f" "$tool_hash" 2>/dev/null) || true
+      [ "$key" = "$key_after" ] && : >"$cache_dir/$key"
+    fi
+  fi
+  return 0
+}
+export -f tidy_one
+export out db root cache_dir tool_hash deadline CLANG_TIDY
+printf '%s\n' "${tus[@]}" | xargs -P "$jobs" -I{} bash -c 'tidy_one "$1"' _ {} || true
+
+shopt -s nullglob
 failed=("$out"/*.log)
-if [ -e "${failed[0]}" ]; then
+cached=("$out"/*.cached)
+skipped=("$out"/*.skipped)
+shopt -u nullglob
+checked=$((${#tus[@]} - ${#cached[@]} - ${#skipped[@]}))
+summary="${#tus[@]} translation units: $checked checked, ${#cached[@]} clean in the cache"
+if [ ${#skipped[@]} -gt 0 ]; then
+  summary="$summary, ${#skipped[@]} not checked (TIDY_BUDGET_S=$TIDY_BUDGET_S ran out)"
+  echo "tidy: not checked within the budget:"
+  cat "${skipped[@]}" | sed 's/^/  /'
+fi
+if [ ${#failed[@]} -gt 0 ]; then
   # The findings, without clang-tidy's "N warnings generated" chatter.
-  cat "$out"/*.log | grep -v -E '^[0-9]+ (warnings?|errors?)( and [0-9]+ (warnings?|errors?))? generated\.$' |
+  cat "${failed[@]}" | grep -v -E '^[0-9]+ (warnings?|errors?)( and [0-9]+ (warnings?|errors?))? generated\.$' |
     grep -v -E '^Suppressed [0-9]+ warnings|^Use -header-filter|^Error while processing' || true
-  echo "tidy: findings in ${#failed[@]} of ${#tus[@]} translation units"
+  echo "tidy: findings in ${#failed[@]} of $summary"
   exit 1
 fi
-echo "tidy: ${#tus[@]} translation units clean"
+echo "tidy: clean; $summary"
