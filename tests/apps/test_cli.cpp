@@ -3,13 +3,13 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -93,7 +93,7 @@ nlohmann::json toy_config(int64_t max_epochs = 3) {
 
 std::string write_config(const TempDir& dir, const nlohmann::json& cfg,
                          const std::string& name = "toy.json") {
-  const std::string path = dir / name;
+  std::string path = dir / name;
   write_text(path, cfg.dump(2));
   return path;
 }
@@ -186,9 +186,10 @@ TEST(CliPlotTest, MissingGnuplotIsAClearError) {
 
 // Starts `mmhook args...` with output to `log`; returns the pid.
 pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
-  std::vector<char*> argv;
   std::vector<std::string> all = {kMmhook};
   all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  argv.reserve(all.size() + 1);
   for (auto& a : all) argv.push_back(a.data());
   argv.push_back(nullptr);
   posix_spawn_file_actions_t fa;

@@ -315,7 +315,7 @@ TEST(CheckpointAtomicWriteTest, ReadOnlyFolderKeepsPreviousFile) {
 
 // Loads `path` and returns the error, checking it is kCheckpoint and names the file.
 Error load_error(const std::string& path) {
-  const auto e = error_of([&] { load_checkpoint_file(path); });
+  auto e = error_of([&] { load_checkpoint_file(path); });
   EXPECT_EQ(e.code(), Code::kCheckpoint) << e.what();
   EXPECT_TRUE(contains(e.what(), "checkpoint '" + path + "': ")) << e.what();
   return e;

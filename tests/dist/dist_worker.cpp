@@ -86,7 +86,7 @@ std::vector<double> flat_state(torch::nn::Module& m) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run_worker(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "usage: dist_worker OUT_DIR key=value...\n");
     return 2;
@@ -166,4 +166,15 @@ int main(int argc, char** argv) {
   result["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::ofstream(out_dir + "/rank" + std::to_string(env_rank) + ".json") << result.dump();
   return status;
+}
+
+// Errors outside the Runner (a bad key=value number, the result file) end the worker with a
+// message and status 3 instead of std::terminate.
+int main(int argc, char** argv) {
+  try {
+    return run_worker(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dist_worker: %s\n", e.what());
+    return 3;
+  }
 }

@@ -2,13 +2,13 @@
 // tests/dist/dist_worker children (or through `mmhook launch`), plus in-process checks of the
 // sampler shards, the launch environment and a world-size-1 process group.
 
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -45,6 +45,7 @@ std::vector<int> run_workers(int world, const std::string& out_dir,
   std::vector<std::string> argv{MMHOOK_DIST_WORKER, out_dir};
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> cargv;
+  cargv.reserve(argv.size() + 1);
   for (auto& a : argv) cargv.push_back(a.data());
   cargv.push_back(nullptr);
   std::vector<pid_t> pids;

@@ -56,6 +56,7 @@ TEST(AccuracyTest, RejectsBadInputs) {
 TEST(ToyMetricTest, CyclesThroughValues) {
   ToyMetric m({0.1, 0.5, 0.9});
   std::vector<double> seen;
+  seen.reserve(5);
   for (int k = 0; k < 5; ++k) seen.push_back(m.evaluate(12).at("acc"));
   EXPECT_EQ(seen, (std::vector<double>{0.1, 0.5, 0.9, 0.1, 0.5}));
   ToyMetric ones;

@@ -263,7 +263,7 @@ TEST(CheckpointHookUnitTest, EpochModeIgnoresAfterTrainIter) {
 // ----------------------------------------------------------------------- construction (42)
 
 TEST(CheckpointHookUnitTest, ConstructionChecks) {
-  auto expect_error = [](CheckpointHookOptions o, const std::string& text) {
+  auto expect_error = [](const CheckpointHookOptions& o, const std::string& text) {
     try {
       CheckpointHook hook(o);
       ADD_FAILURE() << "accepted; expected an error containing " << text;

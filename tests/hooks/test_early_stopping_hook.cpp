@@ -61,6 +61,7 @@ bool feed(Runner& runner, EarlyStoppingHook& hook, const std::string& key,
 
 std::vector<double> linspace(double a, double b, int n) {
   std::vector<double> out;
+  out.reserve(n);
   for (int i = 0; i < n; ++i) out.push_back(a + (b - a) * i / (n - 1));
   return out;
 }
@@ -131,6 +132,7 @@ TEST(EarlyStoppingHookTest, MMEngineSequences) {  // check 70
   Runner runner(testing::epoch_config(dir.path()));
 
   std::vector<double> top1;
+  top1.reserve(8);
   for (int i = 0; i < 8; ++i) top1.push_back(i / 9.0);
   EarlyStoppingHook greater(opts("accuracy/top1", "greater"));
   EXPECT_FALSE(feed(runner, greater, "accuracy/top1", top1));

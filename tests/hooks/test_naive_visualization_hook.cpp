@@ -230,7 +230,7 @@ TEST(NaiveVisualizationHookTest, LabelsWithoutPredictionsAreWhiteAndMissingTenso
 }
 
 TEST(NaiveVisualizationHookTest, OptionErrorsNameHookOptionAndValue) {
-  auto expect_error = [](NaiveVisualizationHookOptions o, const std::string& part) {
+  auto expect_error = [](const NaiveVisualizationHookOptions& o, const std::string& part) {
     try {
       NaiveVisualizationHook hook(o);
       ADD_FAILURE() << "expected an Error mentioning " << part;

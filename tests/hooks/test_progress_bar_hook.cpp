@@ -105,6 +105,7 @@ TEST(ProgressBarHookTest, EpochRunDrawsEachEpochAndValPass) {
   const std::string text = out.str();
   const std::vector<Draw> draws = parse_draws(text);
   std::vector<std::string> seq;
+  seq.reserve(draws.size());
   for (const Draw& d : draws)
     seq.push_back(d.label + " " + std::to_string(d.n) + "/" + std::to_string(d.total));
   // Opening draw, every 2nd iteration, and the closing draw of each bar.

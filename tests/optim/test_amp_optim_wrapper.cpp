@@ -152,12 +152,12 @@ TEST(OptimWrapperDictTest, PerNameBehaviour) {
   EXPECT_THROW(d["nope"], Error);
 
   at::Tensor loss = (p1 * 2).sum();
-  for (auto fn : std::vector<std::function<void()>>{[&] { d.update_params(loss); },
-                                                    [&] { d.backward(loss); }, [&] { d.step(); },
-                                                    [&] {
-                                                      torch::nn::Linear l(1, 1);
-                                                      d.optim_context(*l);
-                                                    }}) {
+  for (const auto& fn : std::vector<std::function<void()>>{
+           [&] { d.update_params(loss); }, [&] { d.backward(loss); }, [&] { d.step(); },
+           [&] {
+             torch::nn::Linear l(1, 1);
+             d.optim_context(*l);
+           }}) {
     try {
       fn();
       FAIL();

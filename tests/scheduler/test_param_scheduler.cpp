@@ -21,7 +21,7 @@ constexpr double kPi = 3.14159265358979323846;
 using testing_sched::Fixture;
 
 // Group 0 must follow `targets`, group 1 ten times it (checked before each step).
-void expect_values(Fixture& f, std::vector<ParamScheduler*> schedulers,
+void expect_values(Fixture& f, const std::vector<ParamScheduler*>& schedulers,
                    const std::vector<double>& targets, const std::string& param = "lr") {
   for (size_t e = 0; e < targets.size(); ++e) {
     EXPECT_NEAR(f.w().get_group_value(0, param), targets[e], 1e-8) << "epoch " << e;
@@ -49,8 +49,8 @@ TEST(ParamSchedulerTest, ValidationErrors) {
   SchedulerArgs resume;
   resume.last_step = 10;
   try {
-    StepLR(f.w(), 3, 0.1, resume);
-    FAIL();
+    StepLR s(f.w(), 3, 0.1, resume);
+    FAIL() << "resumed without initial_lr";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("initial_lr"), std::string::npos);
   }
@@ -102,6 +102,7 @@ TEST(ParamSchedulerTest, ExponentialLRAndResume) {
   Fixture f;
   ExponentialLR s(f.w(), 0.9);
   std::vector<double> t;
+  t.reserve(10);
   for (int x = 0; x < 10; ++x) t.push_back(0.05 * std::pow(0.9, x));
   expect_values(f, {&s}, t);
 
@@ -122,6 +123,7 @@ TEST(ParamSchedulerTest, CosineAnnealingLR) {
   const double eta = 1e-10;
   CosineAnnealingLR s(f.w(), int64_t{10}, eta);
   std::vector<double> t;
+  t.reserve(12);
   for (int x = 0; x < 12; ++x) t.push_back(eta + (0.05 - eta) * (1 + std::cos(kPi * x / 10)) / 2);
   expect_values(f, {&s}, t);
   Fixture g;
@@ -135,6 +137,7 @@ TEST(ParamSchedulerTest, PolyLR) {
   Fixture f;
   PolyLR s(f.w(), 0.001, 0.9, span(0, 5));
   std::vector<double> t;
+  t.reserve(10);
   for (int i = 0; i < 4; ++i) t.push_back(0.001 + (0.05 - 0.001) * std::pow(1 - i / 4.0, 0.9));
   for (int i = 0; i < 6; ++i) t.push_back(0.001);
   for (size_t e = 0; e < t.size(); ++e) {
@@ -208,6 +211,7 @@ TEST(ParamSchedulerTest, Chaining) {
     ExponentialLR a(f.w(), 0.9, span(0, 5));
     CosineAnnealingLR b(f.w(), int64_t{5}, 0.0, std::nullopt, span(10, 15));
     std::vector<double> t;
+    t.reserve(15);
     for (int x = 0; x < 5; ++x) t.push_back(0.05 * std::pow(0.9, x));
     for (int x = 0; x < 5; ++x) t.push_back(0.05 * std::pow(0.9, 4));
     for (int x = 0; x < 5; ++x)

@@ -96,6 +96,7 @@ TEST_P(IterConversionTest, LinearLR) {
       L, 100);
   const int ramp = 5 * L - 1;
   std::vector<double> t;
+  t.reserve(ramp);
   for (int i = 0; i < ramp; ++i) t.push_back(0.025 + (0.05 - 0.025) * i / ramp);
   expect_iter_values(f, *s, cat({t, rep(0.05, 5 * L + 1)}));
 }
@@ -112,6 +113,7 @@ TEST_P(IterConversionTest, CosineAnnealingLR) {
                      L, 12);
   EXPECT_EQ(static_cast<CosineAnnealingParamScheduler&>(*s).T_max(), 10 * L);
   std::vector<double> t;
+  t.reserve(12 * L);
   for (int x = 0; x < 12 * L; ++x)
     t.push_back(eta + (0.05 - eta) * (1 + std::cos(kPi * x / (10.0 * L))) / 2);
   expect_iter_values(f, *s, t, 1e-9);
