@@ -6,7 +6,7 @@
 # target for MMHOOK_FUZZ_SECONDS (default 60). MMHOOK_RUN_SANITIZERS=0 skips that second part
 # (a cold Clang build takes ~25 min on 2 cores; with ccache warm, ~10 min in all).
 # Last, clang-tidy over every translation unit (scripts/tidy.sh --all): results are cached per
-# preprocessed TU, so only what a change reaches is re-checked (~3 min when little changed); it
+# preprocessed TU, so only what a change reaches is re-checked (~2 min when little changed); it
 # gets the time left of MMHOOK_CI_BUDGET_S (default 5100 s, CI's 90 minutes less a margin),
 # and TUs it could not reach in that time are listed as not checked. MMHOOK_TIDY_ALL=0 skips it.
 set -euo pipefail

@@ -4,8 +4,8 @@
 #   scripts/tidy.sh                      # files changed since the merge base with main
 #   scripts/tidy.sh src/engine/*.cpp     # these files
 #   scripts/tidy.sh --all                # every source in the compilation database (CI; each
-#                                        # TU parses LibTorch's headers, ~20-40 s CPU each, so
-#                                        # a cold run is ~40 min on 2 cores, a cached one ~3)
+#                                        # TU parses LibTorch's headers, ~20-90 s CPU each: 145
+#                                        # TUs took 58 min cold on 2 cores, 2 min from the cache)
 #   scripts/tidy.sh --dry-run [...]      # print the translation units it would check
 # A changed public header include/mmhook/<area>/<x>.h is checked through src/<area>/<x>.cpp
 # (its findings are reported via HeaderFilterRegex). The compilation database is
@@ -14,7 +14,8 @@
 # configured without one (configure only, nothing is compiled).
 #
 # Cache: a clean result is remembered under a key over the clang-tidy version, .clang-tidy, the
-# compile command and the preprocessed TU (every included header's content and path; see
+# compile command, the preprocessed TU (every included header's content and path) and the raw
+# text of the checkout's files it includes (comments such as NOLINT count; see
 # scripts/tidy_key.py), with the checkout's path masked so clean clones share it. A TU is
 # re-checked whenever anything it includes changes; findings are never cached.
 #
