@@ -9,11 +9,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <new>
+#include <stdexcept>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "mmhook/config/config_node.h"
+#include "mmhook/config/json_parse.h"
 #include "mmhook/core/error.h"
 #include "mmhook/dist/launcher.h"
 #include "mmhook/engine/hook.h"
@@ -118,11 +121,13 @@ std::string first_line(const std::string& text) {
 nlohmann::json load_config(const std::string& path) {
   std::ifstream in(path);
   if (!in) MMHOOK_THROW(mmhook::Code::kIo, "config file '", path, "': cannot open");
-  try {
-    return nlohmann::json::parse(in, nullptr, true, true);
-  } catch (const nlohmann::json::parse_error& e) {
-    MMHOOK_THROW(mmhook::Code::kConfig, "config file '", path, "': invalid JSON: ", e.what());
-  }
+  nlohmann::json cfg = mmhook::parse_config_stream(in, "config file '" + path + "'");
+  // Checked before --cfg-options and --work-dir index into it.
+  if (!cfg.is_object())
+    MMHOOK_THROW(mmhook::Code::kConfig, "config file '", path,
+                 "': config must be a JSON object, got ",
+                 cfg.is_array() ? "an array" : mmhook::json_type_name(cfg));
+  return cfg;
 }
 
 // KEY=VALUE with a dotted key; VALUE is parsed as JSON when it is valid JSON, else a string.
@@ -133,8 +138,11 @@ void apply_override(nlohmann::json& cfg, const std::string& option) {
     MMHOOK_THROW(mmhook::Code::kConfig, "--cfg-options '", option, "': expected KEY=VALUE");
   const std::string key = option.substr(0, eq);
   const std::string text = option.substr(eq + 1);
-  nlohmann::json value = nlohmann::json::parse(text, nullptr, false);
-  if (value.is_discarded()) value = text;
+  // Text that is not JSON is a string; JSON is read as strictly as a config file (duplicate
+  // keys, nesting depth).
+  nlohmann::json value = nlohmann::json::accept(text)
+                             ? mmhook::parse_config_text(text, "--cfg-options " + key)
+                             : nlohmann::json(text);
   nlohmann::json* node = &cfg;
   std::string path;
   size_t start = 0;
@@ -261,7 +269,20 @@ static int run_cli(int argc, char** argv) {
       "launch", "run N processes of this command on this machine (data parallel, like torchrun)");
   launch->add_option("--nproc-per-node", launch_opts.nproc_per_node, "processes to start")
       ->required()
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Validator(
+          [](const std::string& value) -> std::string {
+            // CLI11's PositiveNumber says "Value 0 not in range 0.000000 to 1.797e+308".
+            try {
+              size_t used = 0;
+              const long long n = std::stoll(value, &used);
+              if (used == value.size() && n >= 1) return "";
+            } catch (const std::exception&) {  // not a number, or beyond long long
+            }
+            return "must be an integer >= 1, got '" + value + "'";
+          },
+          "INT>=1", "at least one"));
+  launch->add_flag("--force", launch_opts.force,
+                   "allow more than 16 processes per core of this machine");
   launch
       ->add_option("--master-port", launch_opts.master_port, "rank 0's port (default: a free one)")
       ->check(CLI::Range(0, 65535));
@@ -344,6 +365,15 @@ static int run_cli(int argc, char** argv) {
     return 1;
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "mmhook: error: %s\n", first_line(e.what_without_backtrace()).c_str());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr,
+                 "mmhook: error: out of memory (a dataset, batch, model or checkpoint larger "
+                 "than this machine's memory?)\n");
+    return 1;
+  } catch (const std::length_error& e) {
+    std::fprintf(stderr, "mmhook: error: a size in the config or data is too large (%s)\n",
+                 e.what());
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mmhook: error: %s\n", e.what());

@@ -13,6 +13,7 @@
 // `launcher` values other than "none" (they would start a process group).
 #include "fuzz_common.h"
 
+#include <mmhook/config/json_parse.h>
 #include <mmhook/engine/runner.h>
 
 #include <nlohmann/json.hpp>
@@ -20,6 +21,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace {
 
@@ -39,9 +41,16 @@ bool in_domain(const nlohmann::json& j, int depth = 0) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string work_dir = mmhook::fuzz::scratch_dir() + "/work";
-  nlohmann::json cfg = nlohmann::json::parse(data, data + size, nullptr, /*allow_exceptions=*/false,
-                                             /*ignore_comments=*/true);
-  if (cfg.is_discarded() || !in_domain(cfg)) return 0;
+  // The strict reader every entry point uses (duplicate keys, nesting depth): it too must
+  // answer any text with a value or an mmhook::Error.
+  nlohmann::json cfg;
+  bool parsed = false;
+  mmhook::fuzz::expect_mmhook_error(std::nullopt, "", [&] {
+    cfg = mmhook::parse_config_text(std::string_view(reinterpret_cast<const char*>(data), size),
+                                    "config");
+    parsed = true;
+  });
+  if (!parsed || !in_domain(cfg)) return 0;
   if (cfg.is_object()) {
     if (cfg.contains("launcher") && cfg["launcher"] != "none") return 0;
     // Everything the Runner writes goes to one scratch folder.

@@ -25,6 +25,7 @@
 #include "mmhook/checkpoint/ivalue_json.h"
 #include "mmhook/checkpoint/resume.h"
 #include "mmhook/checkpoint/state_dict.h"
+#include "mmhook/config/json_parse.h"
 #include "mmhook/core/log_callback.h"
 #include "mmhook/data/data_loader.h"
 #include "mmhook/data/dataset.h"
@@ -162,7 +163,11 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
     : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   if (!cfg_in.is_object())
-    MMHOOK_THROW(Code::kConfig, "config: expected a JSON object, got ", json_type_name(cfg_in));
+    MMHOOK_THROW(Code::kConfig, "config must be a JSON object, got ",
+                 cfg_in.is_array() ? "an array" : json_type_name(cfg_in));
+  // Before any recursive copy or dump of it: a config built in code is not checked by the
+  // parser's depth limit.
+  check_json_depth(cfg_in, "config");
   m.cfg = cfg_in;
   m.cfg_path = cfg_path;
   ConfigNode root(m.cfg, "");
@@ -179,6 +184,8 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
   // Nothing is written to disk until the whole config is validated and the model and hooks
   // are built: a bad config leaves no files behind.
   const std::string work_dir = root.get<std::string>("work_dir", "work_dirs/default");
+  if (work_dir.empty())
+    root.fail("work_dir", "is empty (give a directory for logs and checkpoints)");
   m.work_dir = fs::absolute(work_dir).lexically_normal().string();
   if (!m.work_dir.empty() && m.work_dir.back() == '/') m.work_dir.pop_back();
 
@@ -391,12 +398,7 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
 std::unique_ptr<Runner> Runner::from_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) MMHOOK_THROW(Code::kIo, "config file '", path, "': cannot open: ", std::strerror(errno));
-  nlohmann::json cfg;
-  try {
-    cfg = nlohmann::json::parse(in, nullptr, true, /*ignore_comments=*/true);
-  } catch (const nlohmann::json::parse_error& e) {
-    MMHOOK_THROW(Code::kConfig, "config file '", path, "': invalid JSON: ", e.what());
-  }
+  const nlohmann::json cfg = parse_config_stream(in, "config file '" + path + "'");
   return std::make_unique<Runner>(cfg, path);
 }
 
@@ -838,7 +840,16 @@ void Runner::load_checkpoint(const std::string& path, bool strict) {
   Checkpoint ckpt = read_and_announce(path);
   c10::impl::GenericDict state =
       ckpt.contains("state_dict") ? ckpt.get("state_dict").toGenericDict() : ckpt.dict();
-  LoadReport report = load_module_state_dict(*m.model, state, strict);
+  LoadReport report;
+  try {
+    report = load_module_state_dict(*m.model, state, strict);
+  } catch (const Error& e) {
+    // Shape or key mismatches name the parameters; the file is what the user has to change.
+    if (std::string(e.what()).find(path) != std::string::npos) throw;
+    MMHOOK_THROW(e.code(), "checkpoint '", path, "': ", e.what());
+  } catch (const c10::Error& e) {
+    MMHOOK_THROW(Code::kCheckpoint, "checkpoint '", path, "': ", e.what_without_backtrace());
+  }
   if (!report.missing_keys.empty() || !report.unexpected_keys.empty()) {
     std::string msg = "The model and loaded state dict do not match exactly.";
     if (!report.unexpected_keys.empty()) {

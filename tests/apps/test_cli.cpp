@@ -366,6 +366,34 @@ TEST(CliBadInputTest, ConfigNotJson) {
                      {dir / "bad.json", "invalid JSON", "line 2"});
 }
 
+// Config files a user (or an attacker) can hand over: the shape, a key written twice, nesting
+// deep enough to exhaust the stack of a recursive copy.
+TEST(CliBadInputTest, ConfigThatIsNotAnObjectDuplicatedOrTooDeep) {
+  TempDir dir;
+  write_text(dir / "array.json", "[{\"model\": {\"type\": \"ToyModel\"}}]");
+  expect_clean_error(run("train " + q(dir / "array.json")),
+                     {dir / "array.json", "config must be a JSON object, got an array"});
+  nlohmann::json cfg = toy_config(1);
+  std::string text = cfg.dump(2);
+  text.insert(text.rfind('}'), ", \"work_dir\": \"a\", \"work_dir\": \"b\"\n");
+  write_text(dir / "dup.json", text);
+  expect_clean_error(run("train " + q(dir / "dup.json")),
+                     {dir / "dup.json", "work_dir: duplicate key"});
+  const int depth = 100000;
+  write_text(dir / "deep.json",
+             "{\"model\": " + std::string(depth, '[') + std::string(depth, ']') + "}");
+  expect_clean_error(run("train " + q(dir / "deep.json")),
+                     {dir / "deep.json", "model[0][0]", "nested deeper than 256 levels"});
+  // --cfg-options values are read as strictly.
+  const std::string path = write_config(dir, cfg);
+  expect_clean_error(
+      run("train " + q(path) + " --work-dir " + q(dir / "w") +
+          " --cfg-options 'optim_wrapper.optimizer={\"type\": \"SGD\", \"lr\": 1, \"lr\": 2}'"),
+      {"--cfg-options optim_wrapper.optimizer", "lr: duplicate key"});
+  expect_clean_error(run("train " + q(path) + " --work-dir ''" + " --cfg-options work_dir="),
+                     {"work_dir: is empty"});
+}
+
 TEST(CliBadInputTest, MissingConfigFile) {
   TempDir dir;
   Result r = run("train " + q(dir / "nope.json"));
@@ -481,6 +509,10 @@ TEST(CliBadInputTest, CheckpointFromAnotherModel) {
   expect_clean_error(
       run("train " + q(cfg) + " --work-dir " + q(dir / "w2") + " --resume " + q(ckpt)),
       {"linear1.weight"});
+  // load_from names the file as well as the parameters.
+  expect_clean_error(run("train " + q(cfg) + " --work-dir " + q(dir / "w4") +
+                         " --cfg-options load_from=" + q(ckpt)),
+                     {"checkpoint '" + ckpt + "'", "linear1.weight"});
   // The matching model tests fine.
   Result ok = run("test " + q(dir / "toy.json") + " --work-dir " + q(dir / "w3") +
                   " --checkpoint " + q(ckpt));
