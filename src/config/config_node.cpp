@@ -1,6 +1,8 @@
 #include "mmhook/config/config_node.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 #include "mmhook/core/error.h"
 
@@ -42,21 +44,35 @@ bool convert<bool>(const nlohmann::json& v, const ConfigNode& n, const std::stri
 }
 template <>
 int64_t convert<int64_t>(const nlohmann::json& v, const ConfigNode& n, const std::string& k) {
+  if (v.is_number_unsigned() &&
+      v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+    n.fail(k, "integer " + v.dump() + " is beyond the 64-bit signed range");
   if (v.is_number_integer()) return v.get<int64_t>();
   if (v.is_number_float()) {
     const double d = v.get<double>();
-    if (d == static_cast<double>(static_cast<int64_t>(d))) return static_cast<int64_t>(d);
+    // Range first: converting a double outside int64's range is undefined behaviour.
+    if (d >= -9.2233720368547758e18 && d < 9.2233720368547758e18 &&
+        d == static_cast<double>(static_cast<int64_t>(d)))
+      return static_cast<int64_t>(d);
   }
   type_error(n, k, "integer", v);
 }
 template <>
 int convert<int>(const nlohmann::json& v, const ConfigNode& n, const std::string& k) {
-  return static_cast<int>(convert<int64_t>(v, n, k));
+  const int64_t x = convert<int64_t>(v, n, k);
+  if (x < std::numeric_limits<int>::min() || x > std::numeric_limits<int>::max())
+    n.fail(k, "integer " + v.dump() + " is beyond the 32-bit range");
+  return static_cast<int>(x);
 }
 template <>
 double convert<double>(const nlohmann::json& v, const ConfigNode& n, const std::string& k) {
   if (!v.is_number()) type_error(n, k, "number", v);
-  return v.get<double>();
+  // Rates, factors and limits end up in float tensors: a larger magnitude would overflow there
+  // and fail (or train to inf) far from the key that caused it.
+  const double d = v.get<double>();
+  if (!(std::fabs(d) <= static_cast<double>(std::numeric_limits<float>::max())))
+    n.fail(k, "must be within float's range (magnitude at most 3.4e38), got " + v.dump());
+  return d;
 }
 template <>
 std::string convert<std::string>(const nlohmann::json& v, const ConfigNode& n,

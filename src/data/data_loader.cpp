@@ -4,6 +4,7 @@
 #include <exception>
 #include <map>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include <torch/torch.h>
@@ -30,17 +31,22 @@ class PassIterator : public BatchIterator {
         stream_(p.sampler->indices(skip_batches * p.batch_size)),
         position_(skip_batches * p.batch_size) {
     p_.sampler->set_position(position_);
-    for (int64_t i = 0; i < p_.num_workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+    workers_.reserve(static_cast<size_t>(p_.num_workers));
+    for (int64_t i = 0; i < p_.num_workers; ++i) {
+      try {
+        workers_.emplace_back([this] { worker_loop(); });
+      } catch (const std::system_error& e) {
+        // The destructor does not run for a throwing constructor: the workers started so far
+        // must be stopped and joined here, or their joinable threads would terminate the host.
+        stop_workers();
+        MMHOOK_THROW(Code::kUnavailable, "could not start loader worker ", i + 1, " of ",
+                     p_.num_workers, ": ", e.code().message(),
+                     " (lower num_workers, or raise the thread limit: ulimit -u, ulimit -v)");
+      }
+    }
   }
 
-  ~PassIterator() override {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : workers_) t.join();
-  }
+  ~PassIterator() override { stop_workers(); }
 
   bool next(TensorDict* batch) override {
     if (p_.num_workers == 0) return next_sync(batch);
@@ -88,6 +94,16 @@ class PassIterator : public BatchIterator {
     const int64_t n = static_cast<int64_t>(task->indices.size());
     if (n < p_.batch_size) stream_done_ = true;
     return n > 0 && (n == p_.batch_size || !p_.drop_last);
+  }
+
+  void stop_workers() noexcept {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
   }
 
   void deliver(int64_t count) {
@@ -204,8 +220,10 @@ DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, std::shared_ptr<Sampler
   MMHOOK_CHECK(dataset_ != nullptr, "DataLoader: dataset is null");
   MMHOOK_CHECK(sampler_ != nullptr, "DataLoader: sampler is null");
   MMHOOK_CHECK(batch_size > 0, "DataLoader.batch_size must be > 0, got ", batch_size);
-  MMHOOK_CHECK(num_workers >= 0, "DataLoader.num_workers must be >= 0, got ", num_workers);
-  MMHOOK_CHECK(prefetch_factor >= 1, "DataLoader.prefetch_factor must be >= 1, got ",
+  MMHOOK_CHECK(num_workers >= 0 && num_workers <= kMaxLoaderWorkers,
+               "DataLoader.num_workers must be in [0, ", kMaxLoaderWorkers, "], got ", num_workers);
+  MMHOOK_CHECK(prefetch_factor >= 1 && prefetch_factor <= kMaxPrefetchFactor,
+               "DataLoader.prefetch_factor must be in [1, ", kMaxPrefetchFactor, "], got ",
                prefetch_factor);
 }
 
@@ -246,9 +264,12 @@ std::shared_ptr<DataLoader> build_data_loader(const ConfigNode& cfg, uint64_t se
   cfg.get<bool>("persistent_workers", false);
   cfg.get<bool>("pin_memory", false);
   if (batch_size <= 0) cfg.fail("batch_size", "must be > 0, got " + std::to_string(batch_size));
-  if (num_workers < 0) cfg.fail("num_workers", "must be >= 0, got " + std::to_string(num_workers));
-  if (prefetch_factor < 1)
-    cfg.fail("prefetch_factor", "must be >= 1, got " + std::to_string(prefetch_factor));
+  if (num_workers < 0 || num_workers > kMaxLoaderWorkers)
+    cfg.fail("num_workers", "must be in [0, " + std::to_string(kMaxLoaderWorkers) + "], got " +
+                                std::to_string(num_workers));
+  if (prefetch_factor < 1 || prefetch_factor > kMaxPrefetchFactor)
+    cfg.fail("prefetch_factor", "must be in [1, " + std::to_string(kMaxPrefetchFactor) + "], got " +
+                                    std::to_string(prefetch_factor));
 
   if (cfg.has("collate_fn")) {
     const ConfigNode collate = cfg.child("collate_fn");
@@ -265,6 +286,14 @@ std::shared_ptr<DataLoader> build_data_loader(const ConfigNode& cfg, uint64_t se
 
   if (!cfg.has("dataset")) cfg.fail("dataset", "required key is missing");
   std::shared_ptr<Dataset> dataset = dataset_registry().build(cfg.child("dataset"));
+  // A dataset's size comes from a file header or a C/Rust/Go len() callback: checked before a
+  // sampler sizes its index vectors by it.
+  const int64_t n = dataset->size();
+  if (n < 0) cfg.fail("dataset", "reports a negative size (" + std::to_string(n) + ")");
+  if (n > kMaxDatasetSize)
+    cfg.fail("dataset", "reports " + std::to_string(n) + " samples, more than the limit of " +
+                            std::to_string(kMaxDatasetSize) +
+                            " (the sampler keeps one 8-byte index per sample)");
 
   const ConfigNode scfg = cfg.child("sampler");
   const std::string stype = scfg.has("type") ? scfg.type() : std::string("DefaultSampler");

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include <ATen/Parallel.h>
 
@@ -31,6 +32,11 @@ int64_t env_int(const char* name, int64_t fallback) {
 
 }  // namespace
 
+int64_t max_intra_op_threads() {
+  const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  return std::max<int64_t>(64, 4 * cores);
+}
+
 EnvSettings read_env_settings(const ConfigNode& env) {
   EnvSettings s;
   auto positive = [&](const char* key, int64_t fallback) {
@@ -39,9 +45,21 @@ EnvSettings read_env_settings(const ConfigNode& env) {
       env.fail(key, "must be >= 1 (or -1: leave as is), got " + std::to_string(v));
     return v;
   };
-  s.num_threads = positive("num_threads", env_int("OMP_NUM_THREADS", s.num_threads));
-  s.blas_num_threads =
-      positive("blas_num_threads", env_int("OPENBLAS_NUM_THREADS", s.blas_num_threads));
+  // Thread counts far beyond the machine's cores only oversubscribe it: 1000 OpenMP threads on
+  // 2 cores turned every parallel region into a near hang. Refused with the limit named.
+  const int64_t max_threads = max_intra_op_threads();
+  auto threads = [&](const char* key, const char* env_name, int64_t fallback) {
+    const bool from_config = env.has(key);
+    const int64_t v = positive(key, env_int(env_name, fallback));
+    if (v <= max_threads) return v;
+    const std::string why = "must be at most " + std::to_string(max_threads) + " (" +
+                            std::to_string(std::thread::hardware_concurrency()) +
+                            " cores here), got " + std::to_string(v);
+    if (!from_config) MMHOOK_THROW(Code::kConfig, "environment variable ", env_name, ": ", why);
+    env.fail(key, why);
+  };
+  s.num_threads = threads("num_threads", "OMP_NUM_THREADS", s.num_threads);
+  s.blas_num_threads = threads("blas_num_threads", "OPENBLAS_NUM_THREADS", s.blas_num_threads);
   s.malloc_mmap_threshold = positive(
       "malloc_mmap_threshold", env_set("MALLOC_MMAP_THRESHOLD_") ? -1 : s.malloc_mmap_threshold);
   s.malloc_trim_threshold = positive(

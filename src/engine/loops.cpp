@@ -68,7 +68,10 @@ EpochBasedTrainLoop::EpochBasedTrainLoop(
     : TrainLoop(runner, std::move(dataloader), val_begin, val_interval, dynamic_intervals) {
   MMHOOK_CHECK(max_epochs > 0, "max_epochs must be > 0, got ", max_epochs);
   max_epochs_ = max_epochs;
-  max_iters_ = max_epochs * dataloader_->size();
+  const int64_t per_epoch = dataloader_->size();
+  MMHOOK_CHECK(!__builtin_mul_overflow(max_epochs, per_epoch, &max_iters_), "max_epochs ",
+               max_epochs, " x ", per_epoch,
+               " iterations per epoch overflows the 64-bit iteration counter");
 }
 
 void EpochBasedTrainLoop::run() {

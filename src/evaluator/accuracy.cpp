@@ -24,6 +24,18 @@ void Accuracy::process(const TensorDict& data_batch, const TensorDict& outputs) 
                scores.sizes());
   MMHOOK_CHECK(scores.size(0) == targets.size(0), "Accuracy: ", scores.size(0), " predictions but ",
                targets.size(0), " targets");
+  // A label the scores cannot name never matches: without this check a dataset whose labels do
+  // not fit the model reports accuracy 0 and the run succeeds.
+  if (targets.numel() > 0) {
+    const at::Tensor bad = ((targets < 0) | (targets >= scores.size(1))).nonzero();
+    if (bad.numel() > 0) {
+      const int64_t pos = bad[0][0].item<int64_t>();
+      MMHOOK_THROW(Code::kInvalidArgument, "Accuracy: target ", targets[pos].item<int64_t>(),
+                   " at batch position ", pos, " is outside the ", scores.size(1),
+                   " classes the model scores [0, ", scores.size(1),
+                   "): the dataset's labels do not fit the model");
+    }
+  }
   const int64_t maxk =
       std::min<int64_t>(*std::max_element(topk_.begin(), topk_.end()), scores.size(1));
   at::Tensor pred = std::get<1>(scores.topk(maxk, /*dim=*/1));

@@ -33,4 +33,34 @@ TensorDict BaseModel::train_step(const TensorDict& batch, OptimWrapper& optim_wr
   return log_vars;
 }
 
+at::Tensor classification_loss(const at::Tensor& logits, const at::Tensor& targets,
+                               const char* model) {
+  try {
+    return torch::nn::functional::cross_entropy(logits, targets);
+  } catch (const c10::Error& e) {
+    // Diagnosed only after LibTorch refused: labels that do not fit the model come from the
+    // dataset, and the message has to say so.
+    if (logits.dim() != 2)
+      MMHOOK_THROW(Code::kInvalidArgument, model, ": logits must be [batch, classes], got ",
+                   logits.sizes());
+    if (targets.dim() != 1 || targets.size(0) != logits.size(0))
+      MMHOOK_THROW(Code::kInvalidArgument, model, ": targets must be [", logits.size(0),
+                   "] class indices for ", logits.size(0), " logits rows, got shape ",
+                   targets.sizes());
+    if (!at::isIntegralType(targets.scalar_type(), /*includeBool=*/false))
+      MMHOOK_THROW(Code::kInvalidArgument, model, ": targets must be integer class indices, got ",
+                   targets.scalar_type());
+    const int64_t classes = logits.size(1);
+    const at::Tensor t = targets.detach().to(at::kCPU).to(at::kLong);
+    const at::Tensor bad = ((t < 0) | (t >= classes)).nonzero();
+    if (bad.numel() > 0) {
+      const int64_t pos = bad[0][0].item<int64_t>();
+      MMHOOK_THROW(Code::kInvalidArgument, model, ": target ", t[pos].item<int64_t>(),
+                   " at batch position ", pos, " is outside the model's ", classes, " classes [0, ",
+                   classes, "): the dataset's labels do not fit num_classes");
+    }
+    MMHOOK_THROW(Code::kTorch, model, ": cross_entropy failed: ", e.what_without_backtrace());
+  }
+}
+
 }  // namespace mmhook

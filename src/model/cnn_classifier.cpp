@@ -47,7 +47,7 @@ at::Tensor CNNClassifier::forward(const at::Tensor& inputs) {
 TensorDict CNNClassifier::forward_loss(const TensorDict& batch) {
   at::Tensor logits = forward(batch.at("inputs"));
   TensorDict losses;
-  losses.set("loss", torch::nn::functional::cross_entropy(logits, batch.at("targets")));
+  losses.set("loss", classification_loss(logits, batch.at("targets"), "CNNClassifier"));
   return losses;
 }
 

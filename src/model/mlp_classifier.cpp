@@ -40,7 +40,7 @@ at::Tensor MLPClassifier::forward(const at::Tensor& inputs) {
 TensorDict MLPClassifier::forward_loss(const TensorDict& batch) {
   at::Tensor logits = forward(batch.at("inputs"));
   TensorDict losses;
-  losses.set("loss", torch::nn::functional::cross_entropy(logits, batch.at("targets")));
+  losses.set("loss", classification_loss(logits, batch.at("targets"), "MLPClassifier"));
   return losses;
 }
 

@@ -72,7 +72,7 @@ at::Tensor TorchScriptModel::forward(const at::Tensor& inputs) {
 TensorDict TorchScriptModel::forward_loss(const TensorDict& batch) {
   at::Tensor logits = forward(batch.at("inputs"));
   TensorDict losses;
-  losses.set("loss", torch::nn::functional::cross_entropy(logits, batch.at("targets")));
+  losses.set("loss", classification_loss(logits, batch.at("targets"), "TorchScriptModel"));
   return losses;
 }
 

@@ -15,8 +15,8 @@ at::Tensor TrivialClassifier::forward(const at::Tensor& inputs) {
 
 TensorDict TrivialClassifier::forward_loss(const TensorDict& batch) {
   TensorDict losses;
-  losses.set("loss", torch::nn::functional::cross_entropy(forward(batch.at("inputs")),
-                                                          batch.at("targets")));
+  losses.set("loss", classification_loss(forward(batch.at("inputs")), batch.at("targets"),
+                                         "TrivialClassifier"));
   return losses;
 }
 

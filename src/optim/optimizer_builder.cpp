@@ -1,6 +1,7 @@
 #include "mmhook/optim/optimizer_builder.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include <torch/torch.h>
 #include <spdlog/spdlog.h>
@@ -188,6 +189,8 @@ struct ParamwiseBuilder {
   }
 };
 
+std::string json_number(double v) { return nlohmann::json(v).dump(); }
+
 std::optional<ClipGradOptions> parse_clip_grad(const ConfigNode& parent) {
   if (!parent.has("clip_grad")) {
     parent.mark_used("clip_grad");
@@ -202,8 +205,16 @@ std::optional<ClipGradOptions> parse_clip_grad(const ConfigNode& parent) {
   if (o.type == "norm") {
     o.max_norm = cfg.require<double>("max_norm");
     o.norm_type = cfg.get<double>("norm_type", 2.0);
+    // clip_grad_norm_ scales gradients by max_norm / total_norm: a negative max_norm flips
+    // every gradient, 0 erases them, and neither is a clipping anyone asked for.
+    if (!(o.max_norm > 0) || !std::isfinite(o.max_norm))
+      cfg.fail("max_norm", "must be a finite number > 0, got " + json_number(o.max_norm));
+    if (!(o.norm_type > 0))
+      cfg.fail("norm_type", "must be > 0 (or inf), got " + json_number(o.norm_type));
   } else if (o.type == "value") {
     o.clip_value = cfg.require<double>("clip_value");
+    if (!(o.clip_value > 0) || !std::isfinite(o.clip_value))
+      cfg.fail("clip_value", "must be a finite number > 0, got " + json_number(o.clip_value));
   } else {
     cfg.fail("type", "type of clip_grad should be 'norm' or 'value' but got '" + o.type + "'");
   }

@@ -15,6 +15,16 @@ namespace {
 
 using Ctx = SchedulerBuildContext;
 
+// v epochs in iterations when converting; a product beyond int64 is a config error.
+int64_t scale(const ConfigNode& cfg, int64_t v, const Ctx& ctx) {
+  if (!ctx.convert_to_iter_based) return v;
+  int64_t out = 0;
+  if (__builtin_mul_overflow(v, ctx.epoch_length, &out))
+    MMHOOK_THROW(Code::kConfig, cfg.path(), ": ", v, " epochs x ", ctx.epoch_length,
+                 " iterations per epoch overflows the 64-bit iteration counter");
+  return out;
+}
+
 // Common arguments, with MMEngine's build_iter_from_epoch conversion.
 SchedulerArgs read_args(const ConfigNode& cfg, const Ctx& ctx) {
   SchedulerArgs a;
@@ -27,15 +37,11 @@ SchedulerArgs read_args(const ConfigNode& cfg, const Ctx& ctx) {
     if (!a.by_epoch)
       cfg.fail("by_epoch",
                "only epoch-based schedulers (by_epoch=true) can be converted to iter-based");
-    a.begin *= ctx.epoch_length;
-    if (a.end != kSchedulerInf) a.end *= ctx.epoch_length;
+    a.begin = scale(cfg, a.begin, ctx);
+    if (a.end != kSchedulerInf) a.end = scale(cfg, a.end, ctx);
     a.by_epoch = false;
   }
   return a;
-}
-
-int64_t scale(int64_t v, const Ctx& ctx) {
-  return ctx.convert_to_iter_based ? v * ctx.epoch_length : v;
 }
 
 // A `float or list[float]` option.
@@ -67,14 +73,33 @@ std::shared_ptr<ParamScheduler> with_path(const ConfigNode& cfg, F&& make) {
   }
 }
 
+// Parameter checks with the key's path. A schedule that turns a rate negative (gamma -1 gave
+// lr -0.1) trained on with exit status 0, while the same lr written directly was refused.
+std::string num(double v) { return nlohmann::json(v).dump(); }
+void require_positive(const ConfigNode& c, const char* key, double v) {
+  if (!(v > 0)) c.fail(key, "must be > 0, got " + num(v));
+}
+void require_non_negative(const ConfigNode& c, const char* key, double v) {
+  if (!(v >= 0)) c.fail(key, "must be >= 0, got " + num(v));
+}
+void require_unit(const ConfigNode& c, const char* key, double v) {
+  if (!(v >= 0 && v <= 1)) c.fail(key, "must be between 0 and 1, got " + num(v));
+}
+void require_at_least(const ConfigNode& c, const char* key, int64_t v, int64_t min) {
+  if (v < min) c.fail(key, "must be >= " + std::to_string(min) + ", got " + std::to_string(v));
+}
+
 }  // namespace
 
 Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
   static auto* registry = [] {
     auto* r = new Registry<ParamScheduler, const Ctx&>("param scheduler");
     add_family(*r, "Step", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
-      const int64_t step_size = scale(c.require<int64_t>("step_size"), x);
+      const int64_t step_size_cfg = c.require<int64_t>("step_size");
+      require_at_least(c, "step_size", step_size_cfg, 1);
+      const int64_t step_size = scale(c, step_size_cfg, x);
       const double gamma = c.get<double>("gamma", 0.1);
+      require_positive(c, "gamma", gamma);
       const SchedulerArgs a = read_args(c, x);
       return with_path(c, [&] {
         return std::make_shared<StepParamScheduler>(*x.optim_wrapper, p, step_size, gamma, a);
@@ -82,8 +107,12 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
     });
     add_family(*r, "MultiStep", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
       std::vector<int64_t> milestones = c.require<std::vector<int64_t>>("milestones");
-      for (auto& m : milestones) m = scale(m, x);
+      for (auto& m : milestones) {
+        require_at_least(c, "milestones", m, 0);
+        m = scale(c, m, x);
+      }
       const double gamma = c.get<double>("gamma", 0.1);
+      require_positive(c, "gamma", gamma);
       const SchedulerArgs a = read_args(c, x);
       return with_path(c, [&] {
         return std::make_shared<MultiStepParamScheduler>(*x.optim_wrapper, p, milestones, gamma, a);
@@ -91,6 +120,7 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
     });
     add_family(*r, "Constant", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
       const double factor = c.get<double>("factor", 1.0 / 3);
+      require_unit(c, "factor", factor);
       const SchedulerArgs a = read_args(c, x);
       return with_path(c, [&] {
         return std::make_shared<ConstantParamScheduler>(*x.optim_wrapper, p, factor, a);
@@ -99,6 +129,8 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
     add_family(*r, "Linear", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
       const double start = c.get<double>("start_factor", 1.0 / 3);
       const double end = c.get<double>("end_factor", 1.0);
+      require_unit(c, "start_factor", start);
+      require_unit(c, "end_factor", end);
       const SchedulerArgs a = read_args(c, x);
       return with_path(c, [&] {
         return std::make_shared<LinearParamScheduler>(*x.optim_wrapper, p, start, end, a);
@@ -106,6 +138,7 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
     });
     add_family(*r, "Exponential", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
       const double gamma = c.require<double>("gamma");
+      require_positive(c, "gamma", gamma);
       const SchedulerArgs a = read_args(c, x);
       return with_path(c, [&] {
         return std::make_shared<ExponentialParamScheduler>(*x.optim_wrapper, p, gamma, a);
@@ -114,6 +147,8 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
     add_family(*r, "Poly", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
       const double eta_min = c.get<double>("eta_min", 0.0);
       const double power = c.get<double>("power", 1.0);
+      require_non_negative(c, "eta_min", eta_min);
+      require_non_negative(c, "power", power);
       const SchedulerArgs a = read_args(c, x);
       return with_path(c, [&] {
         return std::make_shared<PolyParamScheduler>(*x.optim_wrapper, p, eta_min, power, a);
@@ -121,9 +156,12 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
     });
     add_family(*r, "CosineAnnealing", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
       std::optional<int64_t> t_max = c.get_optional<int64_t>("T_max");
-      if (t_max) t_max = scale(*t_max, x);
+      if (t_max) require_at_least(c, "T_max", *t_max, 1);
+      if (t_max) t_max = scale(c, *t_max, x);
       const auto eta_min = c.get_optional<double>("eta_min");
       const auto eta_min_ratio = c.get_optional<double>("eta_min_ratio");
+      if (eta_min) require_non_negative(c, "eta_min", *eta_min);
+      if (eta_min_ratio) require_non_negative(c, "eta_min_ratio", *eta_min_ratio);
       const SchedulerArgs a = read_args(c, x);
       return with_path(c, [&] {
         return std::make_shared<CosineAnnealingParamScheduler>(*x.optim_wrapper, p, t_max, eta_min,
@@ -132,10 +170,16 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
     });
     add_family(*r, "CosineRestart", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
       std::vector<int64_t> periods = c.require<std::vector<int64_t>>("periods");
-      for (auto& v : periods) v = scale(v, x);
+      for (auto& v : periods) {
+        require_at_least(c, "periods", v, 1);
+        v = scale(c, v, x);
+      }
       const auto weights = c.get<std::vector<double>>("restart_weights", {1.0});
+      for (double w : weights) require_non_negative(c, "restart_weights", w);
       const auto eta_min = c.get_optional<double>("eta_min");
       const auto eta_min_ratio = c.get_optional<double>("eta_min_ratio");
+      if (eta_min) require_non_negative(c, "eta_min", *eta_min);
+      if (eta_min_ratio) require_non_negative(c, "eta_min_ratio", *eta_min_ratio);
       const SchedulerArgs a = read_args(c, x);
       return with_path(c, [&] {
         return std::make_shared<CosineRestartParamScheduler>(*x.optim_wrapper, p, periods, weights,
@@ -146,7 +190,7 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
       const PerGroupValue eta_max = read_per_group(c, "eta_max", 0.0);
       // MMEngine's build_iter_from_epoch scales total_steps too; without it, end-begin is used.
       std::optional<int64_t> total_steps = c.get_optional<int64_t>("total_steps");
-      if (total_steps) total_steps = scale(*total_steps, x);
+      if (total_steps) total_steps = scale(c, *total_steps, x);
       // MMEngine rejects a pct_start that is not a float (isinstance check).
       if (c.has("pct_start") && c.json().at("pct_start").is_number_integer())
         c.fail("pct_start",
@@ -155,6 +199,9 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
       const std::string anneal_strategy = c.get<std::string>("anneal_strategy", "cos");
       const double div_factor = c.get<double>("div_factor", 25.0);
       const double final_div_factor = c.get<double>("final_div_factor", 1e4);
+      require_unit(c, "pct_start", pct_start);
+      require_positive(c, "div_factor", div_factor);
+      require_positive(c, "final_div_factor", final_div_factor);
       const bool three_phase = c.get<bool>("three_phase", false);
       const SchedulerArgs a = read_args(c, x);
       return with_path(c, [&] {
@@ -173,6 +220,12 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
       const int64_t cooldown = c.get<int64_t>("cooldown", 0);
       const PerGroupValue min_value = read_per_group(c, "min_value", 0.0);
       const double eps = c.get<double>("eps", 1e-8);
+      if (!(factor > 0 && factor < 1))
+        c.fail("factor", "must be between 0 and 1 (exclusive), got " + num(factor));
+      require_at_least(c, "patience", patience, 0);
+      require_non_negative(c, "threshold", threshold);
+      require_at_least(c, "cooldown", cooldown, 0);
+      require_non_negative(c, "eps", eps);
       const SchedulerArgs a = read_args(c, x);
       return with_path(c, [&] {
         return std::make_shared<ReduceOnPlateauParamScheduler>(

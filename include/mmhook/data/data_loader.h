@@ -27,10 +27,18 @@ class BatchIterator {
   virtual bool next(TensorDict* batch) = 0;
 };
 
+/// Most loader worker threads (`num_workers`) one loader may start.
+constexpr int64_t kMaxLoaderWorkers = 1024;
+/// Largest `prefetch_factor` (batches in flight per worker).
+constexpr int64_t kMaxPrefetchFactor = 1024;
+
 /// Batches of `batch_size` samples drawn in sampler order.
 class DataLoader {
  public:
-  /// batch_size >= 1, num_workers >= 0, prefetch_factor >= 1 (batches in flight per worker).
+  /// batch_size >= 1, num_workers in [0, kMaxLoaderWorkers], prefetch_factor in
+  /// [1, kMaxPrefetchFactor] (batches in flight per worker). When a worker thread cannot be
+  /// started (a process or memory limit), `iterate()` stops and joins the ones already started
+  /// and throws an `Error` (code unavailable) naming which worker failed and why.
   DataLoader(std::shared_ptr<Dataset> dataset, std::shared_ptr<Sampler> sampler, int64_t batch_size,
              int64_t num_workers = 0, bool drop_last = false, int64_t prefetch_factor = 2);
   ~DataLoader();
@@ -69,12 +77,17 @@ class DataLoader {
   int64_t prefetch_factor_;
 };
 
+/// Most samples a dataset may report (2^32): a sampler keeps one 8-byte index per sample, so
+/// a larger size is an error from `build_data_loader` rather than an allocation failure.
+constexpr int64_t kMaxDatasetSize = int64_t{1} << 32;
+
 /// Builds a loader from MMEngine's dataloader config: "batch_size" (required), "num_workers"
 /// (0), "drop_last" (false), "prefetch_factor" (2), "persistent_workers" and "pin_memory"
 /// (accepted, no effect), "sampler" ({"type": "DefaultSampler" | "InfiniteSampler", "shuffle"
 /// (true), "seed" (default `seed`), "round_up" (true, DefaultSampler)}), "dataset" (built by
 /// `dataset_registry()`), "collate_fn" ({"type": "default_collate" | "pseudo_collate"}, both
-/// stack tensors). Unknown keys are config Errors naming the path.
+/// stack tensors). Unknown keys, and a dataset size below 0 or above `kMaxDatasetSize`, are
+/// config Errors naming the path.
 std::shared_ptr<DataLoader> build_data_loader(const ConfigNode& cfg, uint64_t seed,
                                               int64_t rank = 0, int64_t world_size = 1);
 

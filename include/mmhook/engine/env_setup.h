@@ -36,8 +36,13 @@ struct EnvSettings {
 /// malloc_mmap_threshold / malloc_trim_threshold: glibc's `MALLOC_MMAP_THRESHOLD_` /
 /// `MALLOC_TRIM_THRESHOLD_`, which glibc applies itself, so they read as -1 here;
 /// hook_timing: `MMHOOK_HOOK_TIMING`), else the default. Marks the keys read in `env_cfg`;
-/// a wrong type or value is a config Error naming the key.
+/// a wrong type or value (thread counts above `max_intra_op_threads()` included) is a config
+/// Error naming the key or the environment variable.
 EnvSettings read_env_settings(const ConfigNode& env_cfg);
+
+/// Largest accepted `num_threads` / `blas_num_threads`: max(64, 4 x the cores this machine
+/// reports). More threads than that only oversubscribe the cores.
+int64_t max_intra_op_threads();
 
 /// Applies `s` to the process (threads, allocator) and to `dispatcher` (hook timing).
 void apply_env_settings(const EnvSettings& s, Dispatcher& dispatcher);

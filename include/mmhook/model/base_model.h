@@ -49,4 +49,12 @@ class BaseModel : public torch::nn::Module {
 /// The model registry ("ToyModel", "MLPClassifier", "CNNClassifier", "TorchScriptModel", ...).
 Registry<BaseModel>& model_registry();
 
+/// Cross-entropy of `logits` [B, C] against class indices `targets` [B], as the classifiers
+/// train. When LibTorch refuses the pair, the error says why in the data's terms, naming
+/// `model` (e.g. "MLPClassifier: target 255 at batch position 3 is outside the model's 10
+/// classes [0, 10)") instead of "Target 255 is out of bounds"; the check costs nothing on the
+/// normal path.
+at::Tensor classification_loss(const at::Tensor& logits, const at::Tensor& targets,
+                               const char* model);
+
 }  // namespace mmhook
