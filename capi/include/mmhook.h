@@ -167,9 +167,19 @@ MMH_API void mmh_error_free(mmh_error_t *err);
  * Creates a runner from a JSON config (MMEngine's config keys as JSON).
  * Errors: MMH_E_INVALID_ARGUMENT (NULL argument), MMH_E_CONFIG (bad JSON or config; the message
  * names the JSON path), MMH_E_IO (work_dir not writable). On error *out is set to NULL.
+ * Parsing is strict: a key written twice in one object, and nesting deeper than 256 levels,
+ * are MMH_E_CONFIG errors naming the JSON path.
  */
 MMH_API mmh_error_t *mmh_runner_create(const char *config_json, mmh_runner_t **out);
-/** Destroys a runner and frees every registered hook's user data; NULL is accepted. */
+/**
+ * Destroys a runner and frees every registered hook's user data; NULL is accepted.
+ * Called while a train/val/test call of this runner is in progress (from one of its hooks, or
+ * from another thread), it requests a stop (as mmh_runner_request_stop) and returns at once;
+ * the runner is destroyed when that call returns. From then on the handle is invalid for the
+ * caller of mmh_runner_destroy; the running call may go on using it until it returns, and no
+ * new train/val/test may start on it (MMH_E_FAILED_PRECONDITION). A second destroy of a handle
+ * whose destroy is pending is ignored.
+ */
 MMH_API void mmh_runner_destroy(mmh_runner_t *runner);
 /** Fills a hook description with defaults (priority NORMAL, no stages). `struct_size` = sizeof. */
 MMH_API void mmh_hook_desc_init(mmh_hook_desc_t *desc, size_t struct_size);
@@ -236,7 +246,8 @@ MMH_API size_t mmh_ctx_param_group_count(const mmh_hook_ctx_t *ctx);
 /** Learning rate of a group; MMH_E_INVALID_ARGUMENT if group is out of range,
  *  MMH_E_FAILED_PRECONDITION without an optimizer. */
 MMH_API mmh_code_t mmh_ctx_lr(const mmh_hook_ctx_t *ctx, size_t group, double *out);
-/** Sets the learning rate of a group. */
+/** Sets the learning rate of a group; MMH_E_INVALID_ARGUMENT if group is out of range or lr is
+ *  negative, NaN, infinite or beyond float's range (FLT_MAX). */
 MMH_API mmh_code_t mmh_ctx_set_lr(mmh_hook_ctx_t *ctx, size_t group, double lr);
 /** A tensor of the call: "inputs", "targets" (iteration stages), "loss" (after_train_iter),
  *  "outputs" (after_val_iter / after_test_iter), or any other batch/output key. Borrowed: valid
@@ -291,11 +302,13 @@ MMH_API mmh_error_t *mmh_register_hook_type(const char *name, mmh_hook_factory_f
  *  when num_workers > 0; it fills `sample` with named arrays. */
 typedef struct mmh_dataset_desc {
   size_t struct_size;              /**< set by mmh_dataset_desc_init */
-  int64_t (*len)(void *user_data); /**< number of samples */
-  mmh_code_t (*get)(int64_t index, uint64_t sample_seed, mmh_sample_t *sample,
-                    void *user_data); /**< fill one sample */
-  void *user_data;                    /**< passed to len and get */
-  mmh_free_fn user_data_free;         /**< may be NULL; runs exactly once */
+  int64_t (*len)(void *user_data); /**< number of samples: 0 to 2^32 (more is a config error) */
+  /** Fills one sample; returns MMH_OK, or an mmh_code_t that fails the run with that code (a
+   *  number outside mmh_code_t fails it with MMH_E_INTERNAL; the message keeps the number and,
+   *  when an mmh_sample_set_* call failed, why it failed). */
+  mmh_code_t (*get)(int64_t index, uint64_t sample_seed, mmh_sample_t *sample, void *user_data);
+  void *user_data;            /**< passed to len and get */
+  mmh_free_fn user_data_free; /**< may be NULL; runs exactly once */
 } mmh_dataset_desc_t;
 /** Fills a dataset description with defaults. */
 MMH_API void mmh_dataset_desc_init(mmh_dataset_desc_t *desc, size_t struct_size);
@@ -319,7 +332,11 @@ enum { MMH_LOG_DEBUG = 10, MMH_LOG_INFO = 20, MMH_LOG_WARNING = 30, MMH_LOG_ERRO
 /** Receives each log record (message without the time/level prefix; valid during the call). */
 typedef void (*mmh_log_fn)(int32_t level, const char *message, void *user_data);
 /** Routes the engine's log records to `fn` (in addition to the console and log file), or stops
- *  routing when fn is NULL. The previous user_data_free runs when replaced. */
+ *  routing when fn is NULL. The previous user_data_free runs when replaced, after the new
+ *  routing is in place and outside any engine lock (it may call mmh_log_set itself).
+ *  `fn` runs with no engine lock held and may call any mmhook function, including creating and
+ *  running a runner; log records produced during its call on that thread go to the console and
+ *  log file only, never back into `fn`. It may be called from several threads at once. */
 MMH_API void mmh_log_set(mmh_log_fn fn, void *user_data, mmh_free_fn user_data_free);
 
 #ifdef __cplusplus

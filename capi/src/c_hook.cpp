@@ -2,6 +2,7 @@
 // they are ordered and dispatched exactly like C++ hooks; and the mmh_ctx_* accessors.
 
 #include <cstring>
+#include <limits>
 #include <map>
 
 #include <torch/torch.h>
@@ -211,7 +212,7 @@ mmh_code_t mmh_ctx_scalar(const mmh_hook_ctx_t* ctx, const char* key, double* ou
 
 mmh_code_t mmh_ctx_update_scalar(mmh_hook_ctx_t* ctx, const char* key, double value) {
   MMH_CTX_CHECK(ctx);
-  if (key == nullptr) return MMH_E_INVALID_ARGUMENT;
+  if (key == nullptr || !mmhook::capi::is_utf8(key)) return MMH_E_INVALID_ARGUMENT;
   return code_guard([&] { ctx->runner->message_hub().update_scalar(key, value); });
 }
 
@@ -246,7 +247,9 @@ mmh_code_t mmh_ctx_lr(const mmh_hook_ctx_t* ctx, size_t group, double* out) {
 mmh_code_t mmh_ctx_set_lr(mmh_hook_ctx_t* ctx, size_t group, double lr) {
   MMH_CTX_CHECK(ctx);
   if (!ctx->runner->has_optim_wrapper()) return MMH_E_FAILED_PRECONDITION;
-  if (group >= ctx->runner->optim_wrapper().num_param_groups() || !(lr >= 0))
+  // Non-finite or float-overflowing rates would train to NaN (or fail later naming nothing).
+  if (group >= ctx->runner->optim_wrapper().num_param_groups() || !(lr >= 0) ||
+      !(lr <= static_cast<double>(std::numeric_limits<float>::max())))
     return MMH_E_INVALID_ARGUMENT;
   return code_guard([&] { ctx->runner->optim_wrapper().set_group_value(group, "lr", lr); });
 }
@@ -272,7 +275,7 @@ mmh_code_t mmh_ctx_tensor(const mmh_hook_ctx_t* ctx_in, const char* key, const m
 
 mmh_code_t mmh_ctx_set_error(mmh_hook_ctx_t* ctx, const char* message) {
   MMH_CTX_CHECK(ctx);
-  if (message == nullptr) return MMH_E_INVALID_ARGUMENT;
+  if (message == nullptr || !mmhook::capi::is_utf8(message)) return MMH_E_INVALID_ARGUMENT;
   return code_guard([&] { ctx->abort_message = message; });
 }
 
@@ -287,7 +290,8 @@ mmh_code_t mmh_ctx_error_message(const mmh_hook_ctx_t* ctx, const char** out) {
 mmh_code_t mmh_ctx_checkpoint_put(mmh_hook_ctx_t* ctx, const char* key, const void* data,
                                   size_t len) {
   MMH_CTX_CHECK(ctx);
-  if (key == nullptr || (data == nullptr && len > 0)) return MMH_E_INVALID_ARGUMENT;
+  if (key == nullptr || !mmhook::capi::is_utf8(key) || (data == nullptr && len > 0))
+    return MMH_E_INVALID_ARGUMENT;
   if (ctx->stage != MMH_STAGE_BEFORE_SAVE_CHECKPOINT || ctx->checkpoint == nullptr)
     return MMH_E_FAILED_PRECONDITION;
   return code_guard([&] {

@@ -27,13 +27,22 @@ struct mmh_tensor {
   bool owned = false;
 };
 
+/// A runner handle's life: idle, inside one train/val/test call, or inside one with a destroy
+/// requested (by a hook of that call or another thread), which the call carries out when it
+/// returns. Exactly one side wins each transition, so the handle is deleted exactly once.
+namespace mmhook::capi {
+enum class RunnerState : int { kIdle = 0, kRunning = 1, kDestroyPending = 2 };
+}  // namespace mmhook::capi
+
 struct mmh_runner {
   std::unique_ptr<mmhook::Runner> runner;
-  std::atomic<bool> running{false};
+  std::atomic<mmhook::capi::RunnerState> state{mmhook::capi::RunnerState::kIdle};
+  bool running() const { return state.load() != mmhook::capi::RunnerState::kIdle; }
 };
 
 struct mmh_sample {
   mmhook::TensorDict* dict;
+  std::string last_error;  // why the last mmh_sample_set_* call failed, for the run's error
 };
 
 namespace mmhook::capi {
@@ -56,6 +65,11 @@ mmh_error_t* guard(F&& body) noexcept {
     return error_from_current_exception();
   }
 }
+
+/// True when `s` (NUL-terminated, non-NULL) is well-formed UTF-8: no overlong forms, no
+/// surrogates, nothing above U+10FFFF. Names and keys are checked where they enter: they end up
+/// in JSON logs and in checkpoints that Python's pickle reader decodes as UTF-8.
+bool is_utf8(const char* s) noexcept;
 
 /// Copies `text` into a caller buffer (NUL-terminated, truncated); returns the full length.
 size_t copy_out(const std::string& text, char* buf, size_t cap) noexcept;

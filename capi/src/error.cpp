@@ -38,6 +38,36 @@ mmh_error_t* error_from_current_exception() noexcept {
   }
 }
 
+bool is_utf8(const char* s) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(s);
+  while (*p != 0) {
+    const unsigned c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int extra = 0;
+    unsigned cp = 0;
+    unsigned min = 0;
+    if ((c & 0xE0) == 0xC0) {
+      extra = 1, cp = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      extra = 2, cp = c & 0x0F, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      extra = 3, cp = c & 0x07, min = 0x10000;
+    } else {
+      return false;  // a continuation byte without a lead, or 0xF8..0xFF
+    }
+    for (int i = 1; i <= extra; ++i) {
+      if ((p[i] & 0xC0) != 0x80) return false;  // also stops at the terminating NUL
+      cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    p += extra + 1;
+  }
+  return true;
+}
+
 size_t copy_out(const std::string& text, char* buf, size_t cap) noexcept {
   if (buf != nullptr && cap > 0) {
     const size_t n = text.size() < cap - 1 ? text.size() : cap - 1;

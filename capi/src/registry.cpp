@@ -45,11 +45,19 @@ class CDataset final : public mmhook::Dataset {
   int64_t size() const override { return desc_.len(desc_.user_data); }
   mmhook::TensorDict get(int64_t index, uint64_t sample_seed) const override {
     mmhook::TensorDict dict;
-    mmh_sample_t sample{&dict};
+    mmh_sample_t sample{&dict, {}};
     const mmh_code_t code = desc_.get(index, sample_seed, &sample, desc_.user_data);
-    if (code != MMH_OK)
+    if (code != MMH_OK) {
+      // A number outside mmh_code_t would reach the host as a code it cannot interpret.
+      const bool known = code > MMH_OK && code <= MMH_E_CANCELLED;
+      const std::string why =
+          sample.last_error.empty() ? std::string() : " (" + sample.last_error + ")";
+      if (!known)
+        MMHOOK_THROW(mmhook::Code::kInternal, "C dataset get(", index, ") returned ", code,
+                     ", which is not an mmh_code_t", why);
       MMHOOK_THROW(static_cast<mmhook::Code>(code), "C dataset get(", index, ") returned code ",
-                   code);
+                   code, why);
+    }
     return dict;
   }
 
@@ -64,6 +72,10 @@ mmh_code_t set_array(mmh_sample_t* sample, const char* name, const T* data, cons
   if (sample == nullptr || sample->dict == nullptr || name == nullptr ||
       (ndim > 0 && shape == nullptr))
     return MMH_E_INVALID_ARGUMENT;
+  if (!mmhook::capi::is_utf8(name)) {
+    sample->last_error = "a field name is not valid UTF-8";
+    return MMH_E_INVALID_ARGUMENT;
+  }
   mmh_error_t* err = guard([&] {
     std::vector<int64_t> sizes(shape, shape + ndim);
     int64_t numel = 1;
@@ -77,6 +89,13 @@ mmh_code_t set_array(mmh_sample_t* sample, const char* name, const T* data, cons
     sample->dict->set(name, t);
   });
   const mmh_code_t code = mmh_error_code(err);
+  if (err != nullptr) {
+    try {
+      sample->last_error = std::string("setting '") + name + "': " + mmh_error_message(err);
+    } catch (...) {
+      // Out of memory for the message: the code still tells the caller.
+    }
+  }
   mmh_error_free(err);
   return code;
 }
@@ -90,6 +109,8 @@ mmh_error_t* mmh_register_hook_type(const char* name, mmh_hook_factory_fn factor
   auto owner = std::make_shared<Owned>(user_data, user_data_free);
   if (name == nullptr || name[0] == '\0' || factory == nullptr)
     return make_error(MMH_E_INVALID_ARGUMENT, "name or factory is NULL");
+  if (!mmhook::capi::is_utf8(name))
+    return make_error(MMH_E_INVALID_ARGUMENT, "name is not valid UTF-8");
   return guard([&] {
     std::lock_guard<std::mutex> lock(types_mutex());
     mmhook::hook_registry().add(
@@ -111,6 +132,10 @@ mmh_error_t* mmh_register_hook_type(const char* name, mmh_hook_factory_fn factor
           if (desc.fn == nullptr) {
             if (desc.user_data_free != nullptr) desc.user_data_free(desc.user_data);
             cfg.fail("", "the C factory of hook type '" + type + "' left fn NULL");
+          }
+          if (desc.name != nullptr && !mmhook::capi::is_utf8(desc.name)) {
+            if (desc.user_data_free != nullptr) desc.user_data_free(desc.user_data);
+            cfg.fail("", "the C factory of hook type '" + type + "' gave a name that is not UTF-8");
           }
           std::string hook_name = desc.name != nullptr ? desc.name : type;
           desc.name = hook_name.c_str();
@@ -143,6 +168,8 @@ mmh_error_t* mmh_register_dataset_type(const char* name, const mmh_dataset_desc_
   auto owner = std::make_shared<Owned>(desc.user_data, desc.user_data_free);
   if (name == nullptr || name[0] == '\0' || desc.len == nullptr || desc.get == nullptr)
     return make_error(MMH_E_INVALID_ARGUMENT, "name, len or get is NULL");
+  if (!mmhook::capi::is_utf8(name))
+    return make_error(MMH_E_INVALID_ARGUMENT, "name is not valid UTF-8");
   return guard([&] {
     std::lock_guard<std::mutex> lock(types_mutex());
     mmhook::dataset_registry().add(

@@ -3,12 +3,14 @@
 #include <nlohmann/json.hpp>
 
 #include "capi_internal.h"
+#include "mmhook/config/json_parse.h"
 #include "mmhook/engine/hook_timing_json.h"
 #include "mmhook/engine/priority.h"
 #include "mmhook/logging/message_hub.h"
 
 using mmhook::capi::guard;
 using mmhook::capi::make_error;
+using mmhook::capi::RunnerState;
 
 namespace {
 
@@ -16,12 +18,26 @@ namespace {
 class Busy {
  public:
   explicit Busy(mmh_runner_t* r) : r_(r) {
-    bool expected = false;
-    if (!r_->running.compare_exchange_strong(expected, true))
-      MMHOOK_THROW(mmhook::Code::kFailedPrecondition,
-                   "the runner is already running (calls on one runner must not overlap)");
+    RunnerState expected = RunnerState::kIdle;
+    if (!r_->state.compare_exchange_strong(expected, RunnerState::kRunning))
+      MMHOOK_THROW(
+          mmhook::Code::kFailedPrecondition,
+          expected == RunnerState::kDestroyPending
+              ? "the runner is being destroyed (mmh_runner_destroy was called during a run)"
+              : "the runner is already running (calls on one runner must not overlap)");
   }
-  ~Busy() { r_->running.store(false); }
+  Busy(const Busy&) = delete;
+  Busy& operator=(const Busy&) = delete;
+  // Leaves the running state; false when a destroy was requested meanwhile, which the caller
+  // must then carry out once nothing of the call touches the handle any more.
+  bool release() {
+    if (!r_) return true;
+    RunnerState expected = RunnerState::kRunning;
+    const bool idle = r_->state.compare_exchange_strong(expected, RunnerState::kIdle);
+    r_ = nullptr;
+    return idle;
+  }
+  ~Busy() { release(); }
 
  private:
   mmh_runner_t* r_;
@@ -31,10 +47,25 @@ template <class F>
 mmh_error_t* run(mmh_runner_t* runner, F&& body) noexcept {
   if (runner == nullptr || !runner->runner)
     return make_error(MMH_E_INVALID_ARGUMENT, "runner is NULL");
-  return guard([&] {
+  bool destroy = false;
+  mmh_error_t* err = guard([&] {
     Busy busy(runner);
-    body(*runner->runner);
+    try {
+      body(*runner->runner);
+    } catch (...) {
+      destroy = !busy.release();
+      throw;
+    }
+    destroy = !busy.release();
   });
+  if (destroy) {
+    try {
+      delete runner;
+    } catch (...) {
+      // As in mmh_runner_destroy: a user_data_free that throws cannot be reported.
+    }
+  }
+  return err;
 }
 
 void free_user_data(const mmh_hook_desc_t* desc) noexcept {
@@ -50,12 +81,7 @@ mmh_error_t* mmh_runner_create(const char* config_json, mmh_runner_t** out) {
   *out = nullptr;
   if (config_json == nullptr) return make_error(MMH_E_INVALID_ARGUMENT, "config_json is NULL");
   return guard([&] {
-    nlohmann::json cfg;
-    try {
-      cfg = nlohmann::json::parse(config_json, nullptr, true, true);
-    } catch (const nlohmann::json::parse_error& e) {
-      MMHOOK_THROW(mmhook::Code::kConfig, "config_json: invalid JSON: ", e.what());
-    }
+    const nlohmann::json cfg = mmhook::parse_config_text(config_json, "config_json");
     auto handle = std::make_unique<mmh_runner_t>();
     handle->runner = std::make_unique<mmhook::Runner>(cfg);
     *out = handle.release();
@@ -63,6 +89,19 @@ mmh_error_t* mmh_runner_create(const char* config_json, mmh_runner_t** out) {
 }
 
 void mmh_runner_destroy(mmh_runner_t* runner) {
+  if (runner == nullptr) return;
+  // During a train/val/test call (from one of its hooks, or another thread) the handle is still
+  // in use: ask the run to stop and let the call delete the handle when it returns.
+  for (;;) {
+    RunnerState s = runner->state.load();
+    if (s == RunnerState::kDestroyPending) return;  // already requested
+    if (s == RunnerState::kRunning) {
+      if (runner->runner) runner->runner->request_stop();
+      if (runner->state.compare_exchange_strong(s, RunnerState::kDestroyPending)) return;
+      continue;  // the call ended meanwhile
+    }
+    break;
+  }
   try {
     delete runner;
   } catch (...) {
@@ -98,6 +137,8 @@ mmh_error_t* mmh_runner_register_hook(mmh_runner_t* runner, const mmh_hook_desc_
     err = make_error(MMH_E_INVALID_ARGUMENT, "mmh_hook_desc_t.fn is NULL");
   } else if (desc.name == nullptr || desc.name[0] == '\0') {
     err = make_error(MMH_E_INVALID_ARGUMENT, "mmh_hook_desc_t.name is NULL or empty");
+  } else if (!mmhook::capi::is_utf8(desc.name)) {
+    err = make_error(MMH_E_INVALID_ARGUMENT, "mmh_hook_desc_t.name is not valid UTF-8");
   } else if (desc.priority < 0 || desc.priority > 100) {
     err = make_error(MMH_E_INVALID_ARGUMENT, "hook '" + std::string(desc.name) +
                                                  "': priority must be between 0 and 100, got " +
@@ -105,7 +146,7 @@ mmh_error_t* mmh_runner_register_hook(mmh_runner_t* runner, const mmh_hook_desc_
   } else if ((desc.stages & ~static_cast<uint64_t>(MMH_STAGES_ALL)) != 0) {
     err = make_error(MMH_E_INVALID_ARGUMENT, "hook '" + std::string(desc.name) +
                                                  "': stages has bits beyond MMH_STAGE_COUNT");
-  } else if (runner->running.load()) {
+  } else if (runner->running()) {
     err =
         make_error(MMH_E_FAILED_PRECONDITION, "cannot register hooks while the runner is running");
   } else if (runner->runner->find_hook(desc.name) != nullptr) {
@@ -130,7 +171,7 @@ mmh_error_t* mmh_runner_register_hook(mmh_runner_t* runner, const mmh_hook_desc_
 mmh_error_t* mmh_runner_remove_hook(mmh_runner_t* runner, const char* name) {
   if (runner == nullptr || !runner->runner || name == nullptr)
     return make_error(MMH_E_INVALID_ARGUMENT, "runner or name is NULL");
-  if (runner->running.load())
+  if (runner->running())
     return make_error(MMH_E_FAILED_PRECONDITION, "cannot remove hooks while the runner is running");
   return guard([&] {
     if (!runner->runner->dispatcher().remove(name))

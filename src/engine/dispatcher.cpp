@@ -341,7 +341,6 @@ std::vector<std::string> Dispatcher::call_each(Stage stage, Runner& r, const Sta
 
 std::string Dispatcher::hooks_info() const {
   std::vector<std::string> blocks;
-  char line[128];
   // MMEngine's 22 stages; on_exception is printed last when a hook handles it.
   for (int s = 0; s < kNumStages; ++s) {
     const auto& entries = stages_[s].entries;
@@ -349,10 +348,11 @@ std::string Dispatcher::hooks_info() const {
     std::string info = std::string(stage_name(static_cast<Stage>(s))) + ":\n";
     for (size_t i = 0; i < entries.size(); ++i) {
       const std::string prio = priority_name(entries[i].hook->priority());
-      std::snprintf(line, sizeof(line), "(%-12s) %-35s", prio.c_str(),
-                    entries[i].hook->type_name().c_str());
+      // Padded like "(%-12s) %-35s", never cut: a hook name of any length is shown whole.
+      const std::string& name = entries[i].hook->type_name();
       if (i) info += "\n";
-      info += line;
+      info += "(" + prio + std::string(prio.size() < 12 ? 12 - prio.size() : 0, ' ') + ") " + name +
+              std::string(name.size() < 35 ? 35 - name.size() : 0, ' ');
     }
     info += "\n -------------------- ";
     blocks.push_back(std::move(info));

@@ -332,6 +332,17 @@ void CheckpointHook::save_with_step(Runner& runner, int64_t step, int64_t meta_e
   }
   const std::string filename = format_name(step);
   const std::string last = (fs::path(out_dir_) / filename).string();
+  // Recorded before the save, as MMEngine does (the checkpoint carries its own name), and put
+  // back if the save fails: a hook aborting at before_save_checkpoint or a failed write must not
+  // leave last_ckpt naming a file that was never written.
+  struct RestoreOnFailure {
+    MessageHub& hub;
+    nlohmann::json previous;
+    bool committed = false;
+    ~RestoreOnFailure() {
+      if (!committed) hub.update_info("last_ckpt", std::move(previous));
+    }
+  } restore{hub, hub.get_info("last_ckpt", nullptr)};
   hub.update_info("last_ckpt", last);
   SaveCheckpointOptions opt;
   opt.save_optimizer = options_.save_optimizer;
@@ -355,11 +366,15 @@ void CheckpointHook::save_with_step(Runner& runner, int64_t step, int64_t meta_e
   if (!options_.async_save) {
     runner.save_checkpoint(out_dir_, filename, opt);
     if (runner.rank() == 0) commit();  // only rank 0 writes files
+    restore.committed = true;
     return;
   }
   // Serialised here (a snapshot of this moment's state); written by the background thread.
   const Checkpoint ckpt = runner.make_checkpoint(opt);
-  if (runner.rank() != 0) return;
+  if (runner.rank() != 0) {
+    restore.committed = true;
+    return;
+  }
   std::error_code ec;
   fs::create_directories(out_dir_, ec);
   if (ec) MMHOOK_THROW(Code::kIo, "cannot create checkpoint dir '", out_dir_, "': ", ec.message());
@@ -369,6 +384,7 @@ void CheckpointHook::save_with_step(Runner& runner, int64_t step, int64_t meta_e
     write_file_atomic(last, bytes->data(), bytes->size());
     commit();
   });
+  restore.committed = true;  // a failed background write stops the run at the next check()
 }
 
 void CheckpointHook::after_val_epoch(Runner& runner, const Metrics& metrics) {

@@ -4,6 +4,8 @@
  * type registries and log routing. Usage: test_capi_c WORK_DIR */
 #include <mmhook.h>
 
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,6 +328,76 @@ static void test_stop_and_request_stop(void) {
   mmh_runner_destroy(runner);
 }
 
+/* A hook that destroys its own runner: the destroy is deferred to the end of the call. */
+typedef struct {
+  mmh_runner_t *runner;
+  int calls_after_destroy;
+  int destroyed;
+  int frees;
+} destroyer_t;
+
+static mmh_hook_action_t destroyer_fn(mmh_hook_ctx_t *ctx, void *p) {
+  destroyer_t *d = (destroyer_t *)p;
+  if (d->destroyed) ++d->calls_after_destroy;
+  if (!d->destroyed && mmh_ctx_stage(ctx) == MMH_STAGE_AFTER_TRAIN_ITER && mmh_ctx_iter(ctx) == 1) {
+    mmh_runner_destroy(d->runner);
+    mmh_runner_destroy(d->runner); /* a second request while pending is ignored */
+    d->destroyed = 1;
+    /* The handle stays usable by this call until it returns. */
+    CHECK(mmh_runner_iter(d->runner) == 1);
+    mmh_error_t *e = mmh_runner_val(d->runner);
+    CHECK(mmh_error_code(e) == MMH_E_FAILED_PRECONDITION);
+    mmh_error_free(e);
+  }
+  return MMH_HOOK_CONTINUE;
+}
+static void destroyer_free(void *p) { ((destroyer_t *)p)->frees++; }
+
+static void test_destroy_from_inside_a_hook_is_deferred(void) {
+  destroyer_t d;
+  memset(&d, 0, sizeof d);
+  d.runner = make_runner("destroy_in_hook", 3, NULL);
+  mmh_hook_desc_t desc;
+  mmh_hook_desc_init(&desc, sizeof desc);
+  desc.name = "destroyer";
+  desc.stages = MMH_STAGES_ALL;
+  desc.fn = destroyer_fn;
+  desc.user_data = &d;
+  desc.user_data_free = destroyer_free;
+  CHECK_OK(mmh_runner_register_hook(d.runner, &desc));
+  /* Used to crash after the hook returned (SIGSEGV in the freed runner). */
+  CHECK_OK(mmh_runner_train(d.runner));
+  CHECK(d.destroyed == 1);
+  CHECK(d.frees == 1);              /* the runner, and with it the hook, is gone now */
+  CHECK(d.calls_after_destroy > 0); /* the run stopped gracefully: after_train_iter ... after_run */
+  CHECK(d.calls_after_destroy < 40); /* ... after the current iteration, not 3 epochs later */
+}
+
+static mmh_hook_action_t abort_save_fn(mmh_hook_ctx_t *ctx, void *p) {
+  (void)p;
+  CHECK(mmh_ctx_set_error(ctx, "refusing to save") == MMH_OK);
+  return MMH_HOOK_ABORT;
+}
+
+/* An abort at before_save_checkpoint: no checkpoint was written, and last_checkpoint must not
+ * name one (it named the file that was never written before). */
+static void test_failed_save_leaves_no_last_checkpoint(void) {
+  mmh_runner_t *runner = make_runner("abort_save", 2, NULL);
+  mmh_hook_desc_t desc;
+  mmh_hook_desc_init(&desc, sizeof desc);
+  desc.name = "save_refuser";
+  desc.stages = MMH_STAGE_BIT(MMH_STAGE_BEFORE_SAVE_CHECKPOINT);
+  desc.fn = abort_save_fn;
+  CHECK_OK(mmh_runner_register_hook(runner, &desc));
+  mmh_error_t *e = mmh_runner_train(runner);
+  CHECK(mmh_error_code(e) == MMH_E_HOOK_ABORTED);
+  mmh_error_free(e);
+  char buf[512];
+  CHECK(mmh_runner_last_checkpoint(runner, buf, sizeof buf) == 0);
+  CHECK(strcmp(buf, "") == 0);
+  mmh_runner_destroy(runner);
+}
+
 static void test_abort_names_hook_and_runs_on_exception(void) {
   record_t rec;
   record_init(&rec);
@@ -398,6 +470,15 @@ static mmh_hook_action_t tensor_fn(mmh_hook_ctx_t *ctx, void *p) {
     CHECK(mmh_ctx_param_group_count(ctx) == 1);
     CHECK(mmh_ctx_lr(ctx, 0, &t->lr_seen) == MMH_OK);
     CHECK(mmh_ctx_lr(ctx, 7, &t->lr_seen) == MMH_E_INVALID_ARGUMENT);
+    /* Rates that would train to NaN, or overflow float later, are refused where they enter. */
+    /* Non-UTF-8 keys broke the run's JSON log at after_run (blamed on LoggerHook). */
+    CHECK(mmh_ctx_update_scalar(ctx, "train/\xc3\x28", 1.0) == MMH_E_INVALID_ARGUMENT);
+    CHECK(mmh_ctx_update_scalar(ctx, "train/\xed\xa0\x80", 1.0) == MMH_E_INVALID_ARGUMENT);
+    CHECK(mmh_ctx_update_scalar(ctx, "train/\xc3\xa9t\xc3\xa9", 1.0) == MMH_OK); /* "été" */
+    CHECK(mmh_ctx_set_lr(ctx, 0, INFINITY) == MMH_E_INVALID_ARGUMENT);
+    CHECK(mmh_ctx_set_lr(ctx, 0, NAN) == MMH_E_INVALID_ARGUMENT);
+    CHECK(mmh_ctx_set_lr(ctx, 0, 1e308) == MMH_E_INVALID_ARGUMENT);
+    CHECK(mmh_ctx_set_lr(ctx, 0, -0.1) == MMH_E_INVALID_ARGUMENT);
     CHECK(mmh_ctx_set_lr(ctx, 0, 0.05) == MMH_OK);
     t->checked++;
   }
@@ -447,6 +528,8 @@ static mmh_hook_action_t state_fn(mmh_hook_ctx_t *ctx, void *p) {
   record_t *r = (record_t *)p;
   if (mmh_ctx_stage(ctx) == MMH_STAGE_BEFORE_SAVE_CHECKPOINT) {
     const int64_t value = 1000 + mmh_ctx_iter(ctx);
+    /* A key Python's torch.load could not decode (UnicodeDecodeError) is refused. */
+    CHECK(mmh_ctx_checkpoint_put(ctx, "bad\xff", &value, sizeof value) == MMH_E_INVALID_ARGUMENT);
     CHECK(mmh_ctx_checkpoint_put(ctx, "counter", &value, sizeof value) == MMH_OK);
   }
   if (mmh_ctx_stage(ctx) == MMH_STAGE_AFTER_LOAD_CHECKPOINT) {
@@ -570,6 +653,150 @@ static void test_type_registries(void) {
   mmh_error_free(e);
 }
 
+/* A len() that lies, as a buggy or hostile C dataset can. */
+static int64_t huge_len(void *user_data) {
+  (void)user_data;
+  return INT64_MAX;
+}
+
+static mmh_code_t get_99(int64_t index, uint64_t seed, mmh_sample_t *s, void *p) {
+  (void)index, (void)seed, (void)s, (void)p;
+  return (mmh_code_t)99;
+}
+static mmh_code_t get_bad_shape(int64_t index, uint64_t seed, mmh_sample_t *s, void *p) {
+  (void)index, (void)seed, (void)p;
+  const float x[2] = {1, 2};
+  const int64_t shape[1] = {-2};
+  return mmh_sample_set_f32(s, "inputs", x, shape, 1);
+}
+
+/* A C dataset's failing get: the code stays inside mmh_code_t and the message says why. */
+static void test_dataset_get_errors_are_explained(void) {
+  mmh_dataset_desc_t dd;
+  mmh_dataset_desc_init(&dd, sizeof dd);
+  dd.len = cds_len;
+  dd.get = get_99;
+  CHECK_OK(mmh_register_dataset_type("CGet99", &dd));
+  dd.get = get_bad_shape;
+  CHECK_OK(mmh_register_dataset_type("CBadShape", &dd));
+  const char *types[2] = {"CGet99", "CBadShape"};
+  for (int i = 0; i < 2; ++i) {
+    g_train_dataset = types[i];
+    char *cfg = toy_config(i == 0 ? "get99" : "badshape", 1, NULL);
+    g_train_dataset = "ToyDataset";
+    mmh_runner_t *r = NULL;
+    CHECK_OK(mmh_runner_create(cfg, &r));
+    free(cfg);
+    mmh_error_t *e = mmh_runner_train(r);
+    if (i == 0) {
+      /* Was returned as code 99, outside the enum. */
+      CHECK(mmh_error_code(e) == MMH_E_INTERNAL);
+      CHECK(strstr(mmh_error_message(e), "returned 99, which is not an mmh_code_t") != NULL);
+    } else {
+      CHECK(mmh_error_code(e) == MMH_E_INVALID_ARGUMENT);
+      CHECK(strstr(mmh_error_message(e), "setting 'inputs'") != NULL);
+      CHECK(strstr(mmh_error_message(e), "negative dimension -2") != NULL);
+    }
+    mmh_error_free(e);
+    mmh_runner_destroy(r);
+  }
+  CHECK_OK(mmh_unregister_type("CGet99"));
+  CHECK_OK(mmh_unregister_type("CBadShape"));
+}
+
+/* Section 2 of the hostile-input rules: inputs that used to kill the host process come back
+ * as error codes naming what was wrong, and the process goes on. */
+static void test_hostile_configs_return_errors(void) {
+  mmh_runner_t *r = NULL;
+  /* 100k levels of nesting: a stack overflow in a recursive copy before. */
+  const size_t depth = 100000;
+  char *deep = (char *)malloc(2 * depth + 32);
+  size_t n = 0;
+  n += (size_t)sprintf(deep, "{\"model\": ");
+  memset(deep + n, '[', depth);
+  n += depth;
+  memset(deep + n, ']', depth);
+  n += depth;
+  strcpy(deep + n, "}");
+  mmh_error_t *e = mmh_runner_create(deep, &r);
+  free(deep);
+  CHECK(mmh_error_code(e) == MMH_E_CONFIG);
+  CHECK(strstr(mmh_error_message(e), "nested deeper than 256 levels") != NULL);
+  CHECK(r == NULL);
+  mmh_error_free(e);
+  /* A key written twice: the last one won in silence before. */
+  e = mmh_runner_create("{\"model\": {\"type\": \"ToyModel\"}, \"model\": {}}", &r);
+  CHECK(mmh_error_code(e) == MMH_E_CONFIG);
+  CHECK(strstr(mmh_error_message(e), "model: duplicate key") != NULL);
+  mmh_error_free(e);
+  e = mmh_runner_create("[1, 2]", &r);
+  CHECK(mmh_error_code(e) == MMH_E_CONFIG);
+  CHECK(strstr(mmh_error_message(e), "config must be a JSON object, got an array") != NULL);
+  mmh_error_free(e);
+  /* max_epochs x iterations per epoch overflowing int64. */
+  char *cfg = toy_config("hostile1", 1, NULL);
+  char *p = strstr(cfg, "\"max_epochs\": 1");
+  CHECK(p != NULL);
+  if (p != NULL) {
+    char *fixed = (char *)malloc(strlen(cfg) + 32);
+    memcpy(fixed, cfg, (size_t)(p - cfg));
+    sprintf(fixed + (p - cfg), "\"max_epochs\": 4611686018427387904%s",
+            p + strlen("\"max_epochs\": 1"));
+    CHECK(mmh_runner_create(fixed, &r) == NULL);
+    e = mmh_runner_train(r);
+    CHECK(mmh_error_code(e) == MMH_E_CONFIG);
+    CHECK(strstr(mmh_error_message(e), "overflows") != NULL);
+    mmh_error_free(e);
+    mmh_runner_destroy(r);
+    r = NULL;
+    free(fixed);
+  }
+  free(cfg);
+  /* A C dataset whose len() is INT64_MAX: "vector::reserve" or an allocation failure before. */
+  mmh_dataset_desc_t dd;
+  mmh_dataset_desc_init(&dd, sizeof dd);
+  dd.len = huge_len;
+  dd.get = cds_get;
+  CHECK_OK(mmh_register_dataset_type("CHugeDataset", &dd));
+  g_train_dataset = "CHugeDataset";
+  cfg = toy_config("hostile2", 1, NULL);
+  g_train_dataset = "ToyDataset";
+  CHECK_OK(mmh_runner_create(cfg, &r));
+  free(cfg);
+  e = mmh_runner_train(r);
+  CHECK(mmh_error_code(e) == MMH_E_CONFIG);
+  CHECK(strstr(mmh_error_message(e), "train_dataloader.dataset: reports 9223372036854775807") !=
+        NULL);
+  mmh_error_free(e);
+  mmh_runner_destroy(r);
+  CHECK_OK(mmh_unregister_type("CHugeDataset"));
+  /* Hook and type names must be UTF-8. */
+  r = make_runner("hostile_utf8", 1, NULL);
+  {
+    mmh_hook_desc_t hd;
+    mmh_hook_desc_init(&hd, sizeof hd);
+    hd.name = "bad\xfe\xff";
+    hd.stages = MMH_STAGES_ALL;
+    hd.fn = abort_save_fn;
+    e = mmh_runner_register_hook(r, &hd);
+    CHECK(mmh_error_code(e) == MMH_E_INVALID_ARGUMENT);
+    CHECK(strstr(mmh_error_message(e), "not valid UTF-8") != NULL);
+    mmh_error_free(e);
+  }
+  mmh_runner_destroy(r);
+  e = mmh_register_dataset_type("\x80oops", &dd);
+  CHECK(mmh_error_code(e) == MMH_E_INVALID_ARGUMENT);
+  mmh_error_free(e);
+  /* The process goes on: a normal run still trains. */
+  r = make_runner("hostile3", 1, NULL);
+  CHECK(r != NULL);
+  if (r) {
+    CHECK_OK(mmh_runner_train(r));
+    CHECK(mmh_runner_iter(r) == 4);
+    mmh_runner_destroy(r);
+  }
+}
+
 static int g_log_records = 0;
 static int g_log_warnings = 0;
 static int g_log_frees = 0;
@@ -601,6 +828,52 @@ static void test_log_routing(void) {
   CHECK(g_log_records == before);
 }
 
+/* A log callback that calls back: creates (and so logs through) a runner of its own. */
+static int g_reentrant_calls = 0;
+static int g_reentrant_created = 0;
+static void reentrant_log_fn(int32_t level, const char *message, void *p) {
+  (void)level, (void)message, (void)p;
+  ++g_reentrant_calls;
+  if (g_reentrant_created) return;
+  g_reentrant_created = 1;
+  /* Its failing run logs an ERROR through the same host sink while this call is running. */
+  mmh_runner_t *inner =
+      make_runner("log_reentrant_inner", 1, ", \"load_from\": \"/nonexistent/inner.pth\"");
+  CHECK(inner != NULL);
+  if (inner) {
+    mmh_error_t *e = mmh_runner_val(inner);
+    CHECK(mmh_error_code(e) == MMH_E_CHECKPOINT);
+    mmh_error_free(e);
+    mmh_runner_destroy(inner);
+  }
+}
+/* A user_data_free that installs another callback (as a Rust Drop may). */
+static int g_reinstall_frees = 0;
+static void reinstalling_free(void *p) {
+  (void)p;
+  ++g_reinstall_frees;
+  mmh_log_set(NULL, NULL, NULL);
+}
+
+/* Both used to deadlock: the callback ran under spdlog's sink mutex, and the previous callback
+ * was destroyed under the callback mutex. */
+static void test_log_callbacks_may_call_back(void) {
+  mmh_log_set(reentrant_log_fn, NULL, reinstalling_free);
+  /* toy_config logs at WARNING and above: a failing run logs an ERROR. */
+  mmh_runner_t *runner =
+      make_runner("log_reentrant", 1, ", \"load_from\": \"/nonexistent/outer.pth\"");
+  if (runner) {
+    mmh_error_t *e = mmh_runner_val(runner);
+    mmh_error_free(e);
+    mmh_runner_destroy(runner);
+  }
+  mmh_log_set(log_fn, NULL, NULL); /* runs reinstalling_free, which calls mmh_log_set */
+  CHECK(g_reinstall_frees == 1);
+  mmh_log_set(NULL, NULL, NULL);
+  CHECK(g_reentrant_calls >= 1);
+  CHECK(g_reentrant_created == 1);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1) g_work = argv[1];
   test_versions_and_names();
@@ -610,11 +883,16 @@ int main(int argc, char **argv) {
   test_priorities_interleave_with_builtin_hooks();
   test_registration_errors_free_user_data();
   test_stop_and_request_stop();
+  test_destroy_from_inside_a_hook_is_deferred();
+  test_failed_save_leaves_no_last_checkpoint();
   test_abort_names_hook_and_runs_on_exception();
   test_tensors_scalars_lr_metrics();
   test_checkpoint_state_across_resume();
   test_type_registries();
+  test_hostile_configs_return_errors();
+  test_dataset_get_errors_are_explained();
   test_log_routing();
+  test_log_callbacks_may_call_back();
   if (g_failures) {
     fprintf(stderr, "%d check(s) failed\n", g_failures);
     return 1;
