@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -55,10 +56,19 @@ int find_free_port() {
   return ntohs(addr.sin_port);
 }
 
+int max_local_processes() {
+  const int cores = std::max(1u, std::thread::hardware_concurrency());
+  return 16 * cores;
+}
+
 int launch_local(const std::vector<std::string>& argv, const LaunchOptions& options) {
   MMHOOK_CHECK(!argv.empty(), "launch: no program to run");
   MMHOOK_CHECK(options.nproc_per_node >= 1, "launch: --nproc-per-node must be >= 1, got ",
                options.nproc_per_node);
+  MMHOOK_CHECK(options.force || options.nproc_per_node <= max_local_processes(),
+               "launch: --nproc-per-node ", options.nproc_per_node, " is more than ",
+               max_local_processes(), " (16 x the ", std::thread::hardware_concurrency(),
+               " cores here); pass --force to start them anyway");
   MMHOOK_CHECK(options.master_port >= 0 && options.master_port <= 65535,
                "launch: --master-port must be in [0, 65535], got ", options.master_port);
   const int n = options.nproc_per_node;
@@ -110,8 +120,18 @@ int launch_local(const std::vector<std::string>& argv, const LaunchOptions& opti
   };
   while (running > 0) {
     if (g_forward_signal != 0) {
-      stop_others(g_forward_signal);
+      const int sig = g_forward_signal;
       g_forward_signal = 0;
+      stop_others(sig);
+      // A forwarded signal gets the same grace as a failing rank, then SIGKILL: children that
+      // ignore it must not keep the launcher (and its scheduler's job) alive.
+      if (!stopping) {
+        stopping = true;
+        if (result == 0) result = 128 + sig;
+        stop_deadline =
+            std::chrono::steady_clock::now() +
+            std::chrono::milliseconds(static_cast<int64_t>(options.kill_grace_s * 1000));
+      }
     }
     int status = 0;
     const pid_t pid = waitpid(-1, &status, WNOHANG);

@@ -18,17 +18,26 @@ struct LaunchOptions {
   std::string master_addr = "127.0.0.1";
   /// Rank 0's TCPStore port; 0 picks a free one. Default 0.
   int master_port = 0;
-  /// After the first failure, seconds the others get after SIGTERM before SIGKILL. Default 10.
+  /// After the first failure, or a forwarded SIGINT/SIGTERM, seconds the children get before
+  /// SIGKILL. Default 10.
   double kill_grace_s = 10;
+  /// Allow more than `max_local_processes()` processes. Default false.
+  bool force = false;
 };
+
+/// Most processes `launch_local` starts without `force`: 16 x the cores this machine reports
+/// (more only thrash it; 1000 ranks on 2 cores ran for 14+ minutes).
+int max_local_processes();
 
 /// A TCP port that was free on 127.0.0.1 a moment ago (bind to port 0, read it back).
 int find_free_port();
 
 /// Runs `argv` (argv[0] is the program path) `nproc_per_node` times with the environment set,
-/// forwards SIGINT/SIGTERM to the children, and returns 0 when all succeed, else the exit
-/// status of the first child that failed (128 + signal for a killed one) after stopping the
-/// others. Prints one line per failed rank to stderr.
+/// forwards SIGINT/SIGTERM to the children (then SIGKILL after `kill_grace_s`), and returns 0 when
+/// all succeed, else the exit status of the first child that failed (128 + signal for a killed one)
+/// after stopping the others (128 + the signal when stopped by a forwarded signal). Prints one line
+/// per failed rank to stderr. Throws an invalid-argument Error for nproc_per_node < 1, or above
+/// `max_local_processes()` without `force`.
 int launch_local(const std::vector<std::string>& argv, const LaunchOptions& options);
 
 }  // namespace dist
