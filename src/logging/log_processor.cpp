@@ -1,5 +1,6 @@
 #include "mmhook/logging/log_processor.h"
 
+#include <algorithm>
 #include <regex>
 #include <set>
 #include <string_view>
@@ -36,6 +37,37 @@ std::string rjust(const std::string& s, size_t width) {
 // Appends or overwrites in place, as a Python dict assignment does.
 void put(nlohmann::ordered_json* tag, const std::string& key, nlohmann::ordered_json value) {
   (*tag)[key] = std::move(value);
+}
+
+// A log line names scalars and infos that any hook (a C, Rust or Go one included) chose, so a
+// newline or carriage return in a key or a string value could forge further log lines, and an
+// escape byte could drive the terminal. Control bytes are written as Python escapes (\n, \r,
+// \t, \xNN); a line without any is returned unchanged.
+std::string escape_control_chars(std::string line) {
+  const auto is_control = [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) == 0x7f;
+  };
+  if (std::none_of(line.begin(), line.end(), is_control)) return line;
+  std::string out;
+  out.reserve(line.size() + 16);
+  for (const char c : line) {
+    if (!is_control(c)) {
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else {
+      static const char kHex[] = "0123456789abcdef";
+      const auto b = static_cast<unsigned char>(c);
+      out += "\\x";
+      out += kHex[b >> 4];
+      out += kHex[b & 0xf];
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -255,7 +287,7 @@ std::pair<nlohmann::ordered_json, std::string> LogProcessor::get_log_after_iter(
       line += it.key() + ": " + py_format_fixed(it.value().get<double>(), nd);
     }
   }
-  return {std::move(tag), std::move(line)};
+  return {std::move(tag), escape_control_chars(std::move(line))};
 }
 
 std::pair<nlohmann::ordered_json, std::string> LogProcessor::get_log_after_epoch(
@@ -315,7 +347,7 @@ std::pair<nlohmann::ordered_json, std::string> LogProcessor::get_log_after_epoch
     for (auto it = non_scalar.begin(); it != non_scalar.end(); ++it) tag[it.key()] = it.value();
   }
   for (auto it = time_tag.begin(); it != time_tag.end(); ++it) tag[it.key()] = it.value();
-  return {std::move(tag), std::move(line)};
+  return {std::move(tag), escape_control_chars(std::move(line))};
 }
 
 }  // namespace mmhook

@@ -345,5 +345,30 @@ TEST(LogProcessorTest, CustomWindowsResolvePerCall) {
             "Epoch(train)  [2][ 4/20]    loss: 18.0000  loss_epoch: 18.5000  loss_global: 18.0000");
 }
 
+// A hook chooses scalar and info names (and string values): a newline in one must not start a
+// forged log line, nor an escape byte reach the terminal. Control bytes print escaped.
+TEST(LogProcessorTest, ControlCharactersCannotForgeLogLines) {
+  MessageHub hub("hostile");
+  const std::string forged = "\n2026/01/01 00:00:00 - mmengine - INFO - Exp name: forged";
+  hub.update_scalar("train/lr", 0.1);
+  hub.update_scalar("train/x\rlr", 0.5);
+  hub.update_scalar("train/loss" + forged, 1.0);
+  hub.update_scalar("train/acc\x1b[2J\t\x01\x7f", 2.0);
+  const auto [tag, line] = make(false).get_log_after_iter(hub, runner_ctx(Mode::kTrain));
+  EXPECT_EQ(line,
+            "Iter(train) [11/50]  lr: 1.0000e-01 x\\rlr: 5.0000e-01  "
+            "loss\\n2026/01/01 00:00:00 - mmengine - INFO - Exp name: forged: 1.0000  "
+            "acc\\x1b[2J\\t\\x01\\x7f: 2.0000");
+  EXPECT_TRUE(tag.contains("loss" + forged));  // the scalars themselves keep their names
+
+  MessageHub val_hub("hostile_val");
+  val_hub.update_scalar("val/acc\r\n", 0.5);
+  val_hub.update_info("val/note", "a\nb");
+  LogContext ctx = runner_ctx(Mode::kVal);
+  ctx.batch_idx = ctx.dataloader_len;
+  const auto [vtag, vline] = make(true).get_log_after_epoch(val_hub, ctx);
+  EXPECT_EQ(vline, "Epoch(val) [1][10/10]    acc\\r\\n: 0.5000  note: a\\nb");
+}
+
 }  // namespace
 }  // namespace mmhook
