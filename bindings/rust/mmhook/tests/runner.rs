@@ -642,8 +642,9 @@ fn a_panicking_drop_of_hook_state_with_an_unwritable_stderr_does_not_abort() {
         return;
     }
     let _g = serial();
-    // stderr opened read-only: every write to it fails.
-    let stderr = std::fs::File::open("/dev/null").unwrap();
+    // Every write to /dev/full fails (ENOSPC). (A closed or read-only stderr would not do:
+    // std treats EBADF on stderr as success.)
+    let stderr = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
