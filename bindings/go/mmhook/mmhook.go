@@ -990,6 +990,12 @@ func SetLogHandler(f func(level int32, message string)) {
 // for use from several goroutines: its calls run one at a time (see the package documentation
 // for which wait and which fail). Close frees it (a finalizer does too, if Close is forgotten).
 type Runner struct {
+	// The state lives apart: its sync.Cond points back at its mutex, and a finalizer never
+	// runs for an object that is part of a reference cycle.
+	*runnerState
+}
+
+type runnerState struct {
 	mu      sync.Mutex
 	idle    *sync.Cond      // broadcast when a call ends
 	ptr     *C.mmh_runner_t // nil once the library runner is being destroyed
@@ -1016,7 +1022,7 @@ func NewRunner(configJSON string) (*Runner, error) {
 	if err := takeError(C.mmh_runner_create(cfg, &p)); err != nil {
 		return nil, err
 	}
-	r := &Runner{ptr: p, destroyed: make(chan struct{}), core: &runCore{}, hooks: map[string]*hookEntry{}}
+	r := &Runner{&runnerState{ptr: p, destroyed: make(chan struct{}), core: &runCore{}, hooks: map[string]*hookEntry{}}}
 	r.idle = sync.NewCond(&r.mu)
 	runtime.SetFinalizer(r, (*Runner).Close)
 	return r, nil
