@@ -1042,6 +1042,9 @@ var (
 // call itself (a hook, or a log handler on its thread): the running call keeps the handle alive
 // and releases it; such a call must not wait for it. Release an owned call with leave.
 func (r *Runner) enter(run bool) (p *C.mmh_runner_t, owned bool, err error) {
+	if r == nil || r.runnerState == nil { // not made by NewRunner
+		return nil, false, errClosed
+	}
 	g := int64(0)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -1099,6 +1102,9 @@ func (r *Runner) destroy(p *C.mmh_runner_t) {
 // the runner's hooks, or a log handler), it does not wait: the runner is destroyed as soon as
 // the call returns, and every later call returns an error.
 func (r *Runner) Close() {
+	if r == nil || r.runnerState == nil {
+		return
+	}
 	r.mu.Lock()
 	if !r.closing {
 		r.closing = true
@@ -1251,6 +1257,9 @@ func (r *Runner) Test() error {
 // RequestStop asks the running loop to stop after the current iteration. Safe from any
 // goroutine (and from hooks and log handlers); it never waits; a no-op after Close.
 func (r *Runner) RequestStop() {
+	if r == nil || r.runnerState == nil {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.ptr != nil {

@@ -901,6 +901,38 @@ func TestStringsWithANulByteAreRefused(t *testing.T) {
 	invalid("NewRunner", err)
 }
 
+func TestZeroValuesAreInertNotCrashes(t *testing.T) {
+	for _, r := range []*Runner{nil, {}} {
+		if err := r.Train(); !IsCode(err, CodeFailedPrecondition) {
+			t.Errorf("train: %v", err)
+		}
+		if err := r.RegisterHook("x", PriorityNormal, StagesAll, func(*HookCtx) HookAction { return Continue }); !IsCode(err, CodeFailedPrecondition) {
+			t.Errorf("register: %v", err)
+		}
+		if r.HooksInfo() != "" || r.Epoch() != 0 {
+			t.Error("getters")
+		}
+		r.RequestStop()
+		r.Close()
+	}
+	var c HookCtx
+	if c.Valid() || c.Iter() != -1 {
+		t.Error("zero ctx")
+	}
+	if _, _, err := c.Scalar("x"); !IsCode(err, CodeFailedPrecondition) {
+		t.Errorf("zero ctx scalar: %v", err)
+	}
+	var v TensorView
+	if v.Shape() != nil || v.Numel() != 0 {
+		t.Error("zero view")
+	}
+	var tn Tensor
+	if tn.Numel() != 0 {
+		t.Error("zero tensor")
+	}
+	tn.Close()
+}
+
 func TestGoroutineIDsAreDistinct(t *testing.T) {
 	here := goid()
 	other := make(chan int64)
