@@ -1120,11 +1120,16 @@ func (r *Runner) Close() {
 			C.mmh_runner_request_stop(r.ptr) // ptr lives: the running call holds it
 		}
 	}
-	wait := true
-	if r.busy {
-		inCall, inLog := stackOf(goid(), r.core)
-		wait = !(r.running && inCall) && !inLog
+	select {
+	case <-r.destroyed:
+		r.mu.Unlock()
+		return
+	default:
 	}
+	// Waiting from inside the running call would never end; from a log handler it could stall
+	// the thread that logs (the destroy itself may log).
+	inCall, inLog := stackOf(goid(), r.core)
+	wait := !(r.running && inCall) && !inLog
 	r.mu.Unlock()
 	if wait {
 		<-r.destroyed
