@@ -7,17 +7,29 @@
 // # Hooks
 //
 // Hooks are Go functions func(*HookCtx) HookAction. They run one at a time, in priority order,
-// while the goroutine that called Train/Val/Test waits. Each call's hook bodies run on a
-// goroutine of their own, so that a runtime.Goexit in a hook (t.FailNow, t.Fatal) never unwinds
-// through the library's frames. The price is a round trip between two OS threads per hook call
-// (the goroutine that came from C stays on its thread): from a few to tens of microseconds
-// depending on the machine's load (BenchmarkHookCall), small next to a training iteration but
-// worth keeping in mind for hooks at many stages. A panic inside a hook fails the run like
-// HookAction Abort (the
-// error names the hook and carries the panic text) and is re-raised by Train once the library
-// has returned; a runtime.Goexit fails it the same way, and Train then calls runtime.Goexit
-// itself. Such a hook is skipped for the rest of that call, and since its state may be broken,
-// later calls fail with CodeFailedPrecondition naming it until it is removed.
+// on the goroutine that called Train/Val/Test (the library calls them on its thread), with no
+// goroutine switch: a hook call costs the library's dispatch plus a cgo callback. With no-op
+// hooks (BenchmarkHookCall, 2 shared cores, runs interleaved) that is 0.9-1.5 us per call,
+// against 23-44 us when each call's hook bodies ran on a goroutine of their own, a round trip
+// between two OS threads, since the goroutine that comes from C stays on its thread.
+//
+// A panic inside a hook fails the run like HookAction Abort (the error names the hook and
+// carries the panic text) and is re-raised by Train once the library has returned. Such a hook
+// is skipped for the rest of that call, and since its state may be broken, later calls fail
+// with CodeFailedPrecondition naming it until it is removed.
+//
+// A hook must not call runtime.Goexit, nor t.FailNow, t.Fatal, t.Fatalf, t.SkipNow or
+// t.Skip, which call it: in a test, report with t.Error/t.Errorf and return (Abort, to end the
+// run). A Goexit cannot be caught, and it unwinds the goroutine through the library's frames,
+// whose C++ cleanup never runs: the library runner stays mid-call for good. The binding detects
+// it: Train/Val/Test does not return (its goroutine ends, as Goexit means), on_exception hooks
+// do not run, and the runner is broken: every later call returns CodeFailedPrecondition
+// ("hook 'X' called runtime.Goexit (t.FailNow/t.Fatal); the runner cannot be used again:
+// create a new one") and getters return zero values. Close returns at once without destroying
+// it: the library runner and its hooks are leaked on purpose, since destroying a runner left
+// mid-call is not safe. Other runners and the process go on. A hook that must survive a
+// Goexit in code it calls can run that code on a goroutine of its own and wait for it (the
+// HookCtx may be used there until the hook returns), paying the round trip on each call.
 //
 // # Goroutines
 //
@@ -48,7 +60,8 @@
 //     runner that is busy on another goroutine fails with CodeFailedPrecondition, or returns
 //     zero values, instead of waiting, since the library thread that logs may be the one it
 //     would wait for. Records logged during a handler's call on that thread are not passed
-//     back to it. A panic or runtime.Goexit in a handler is swallowed.
+//     back to it. A panic or runtime.Goexit in a handler is swallowed (its goroutine of its
+//     own, unlike a hook's, is what lets a Goexit end there; see mmhgoLogCall).
 //
 // Strings passed to the library are NUL-terminated in C: every string argument holding a NUL
 // byte is refused with CodeInvalidArgument, naming the argument, instead of being cut short.
@@ -735,15 +748,14 @@ func goid() int64 {
 }
 
 // stackEntry records that a goroutine is part of a call into the library: the goroutine that
-// called Train/Val/Test, the goroutine running that call's hook bodies, or one running a log
-// handler.
+// called Train/Val/Test (its hooks run on it too), or one running a log handler.
 type stackEntry struct {
 	core   *runCore // the runner whose call it is part of; nil for a log handler
 	parent int64    // the goroutine that waits for this one (0 for none)
 }
 
 // callStacks maps goroutine ids to their entries. Together the parent links form the logical
-// call stack of a goroutine across the hook and log-handler goroutines.
+// call stack of a goroutine across the log-handler goroutines.
 var callStacks = struct {
 	sync.Mutex
 	m map[int64][]stackEntry
@@ -802,22 +814,20 @@ func stackOf(g int64, core *runCore) (inCall, inLog bool) {
 // ---------------------------------------------------------------------------------------------
 // Trampolines
 
-// panicBox holds the first panic (or Goexit) of a hook in a call, re-raised once the library
-// returned.
+// panicBox holds the first panic of a hook in a call, re-raised once the library returned.
 type panicBox struct {
-	set    bool
-	goexit bool
-	value  interface{}
+	set   bool
+	value interface{}
 }
 
 // runCore is what a Runner shares with its hooks' trampolines. It never points back at the
 // Runner: the hooks' cgo handles would keep the Runner reachable and its finalizer would never
-// run. Its fields are used by the goroutine that called Train/Val/Test only (the library runs
-// the hooks on the calling thread, so the trampolines run on that goroutine).
+// run. Its fields are used by the goroutine that called Train/Val/Test only: the library runs
+// the hooks on the calling thread, and the trampolines call the hook bodies right there.
 type runCore struct {
-	callerGoid int64       // the goroutine of the call in progress
-	worker     *hookWorker // runs the call's hook bodies; nil between calls
+	callerGoid int64 // the goroutine of the call in progress
 	panics     panicBox
+	goexitHook string // the hook whose runtime.Goexit unwound the call in progress ("" if none)
 }
 
 // hookEntry is what a registered hook's user data (a cgo.Handle) refers to.
@@ -830,64 +840,18 @@ type hookEntry struct {
 	poisoned atomic.Bool
 }
 
-type hookRequest struct {
-	e   *hookEntry
-	ctx *C.mmh_hook_ctx_t
-}
-
-type hookResult struct {
-	action   HookAction
-	panicked bool
-	goexit   bool
-	value    interface{}
-}
-
-// hookWorker is the goroutine that runs one call's hook bodies, one at a time, while the
-// trampoline waits. A hook body never runs on the goroutine that came from C: a
-// runtime.Goexit (t.FailNow, t.Fatal) there would unwind through the library's frames and
-// leave it stuck mid-call; here it ends only the worker.
-type hookWorker struct {
-	requests chan hookRequest
-	results  chan hookResult
-	dead     bool // set before the last result, when a hook body called runtime.Goexit
-}
-
-func startWorker(core *runCore) *hookWorker {
-	w := &hookWorker{requests: make(chan hookRequest), results: make(chan hookResult)}
-	go w.loop(core, core.callerGoid)
-	return w
-}
-
-func (w *hookWorker) loop(core *runCore, parent int64) {
-	g := goid()
-	pushStack(g, stackEntry{core: core, parent: parent})
-	done := false
+// callHook runs a hook body. ok is false after a panic, recovered here (value is what recover
+// returned: nil for panic(nil)). After a runtime.Goexit it does not return at all: recover
+// cannot stop a Goexit, which goes on unwinding the goroutine.
+func callHook(e *hookEntry, hc *HookCtx) (action HookAction, ok bool, value interface{}) {
 	defer func() {
-		popStack(g, core)
-		if !done { // runtime.Goexit in a hook body: this goroutine ends after this function
-			w.dead = true
-			w.results <- hookResult{goexit: true}
+		if !ok {
+			value = recover()
 		}
 	}()
-	for req := range w.requests {
-		w.results <- runHookBody(req.e, req.ctx)
-	}
-	done = true
-}
-
-func runHookBody(e *hookEntry, ctx *C.mmh_hook_ctx_t) (res hookResult) {
-	hc := &HookCtx{ptr: ctx}
-	returned := false
-	defer func() {
-		hc.end() // the ctx dies with the call
-		v := recover()
-		if !returned { // a panic, panic(nil) included (a Goexit never gets past the loop)
-			res = hookResult{panicked: true, value: v}
-		}
-	}()
-	res.action = e.fn(hc)
-	returned = true
-	return res
+	action = e.fn(hc)
+	ok = true
+	return action, ok, value
 }
 
 func setCtxError(ctx *C.mmh_hook_ctx_t, message string) {
@@ -899,10 +863,29 @@ func setCtxError(ctx *C.mmh_hook_ctx_t, message string) {
 // liveHooks counts registered hooks whose user data has not been freed yet.
 var liveHooks int64
 
+// mmhgoHookCall calls the hook body directly on the goroutine that came from C: no goroutine
+// switch, so a hook call costs about what the cgo callback costs. Its deferred function tells
+// the three ways out of the body apart: a return, a panic (recovered by callHook: the hook call
+// fails with an error naming the hook) and a runtime.Goexit (t.FailNow, t.Fatal), which nothing
+// can stop: it unwinds this goroutine through the library's frames, skipping their C++ cleanup.
+// The deferred function then records the hook's name, and Runner.run, which the Goexit
+// unwinds next, marks the runner broken (see abandon).
+//
 //export mmhgoHookCall
 func mmhgoHookCall(ctx *C.mmh_hook_ctx_t, h C.uintptr_t) (action C.mmh_hook_action_t) {
 	action = C.MMH_HOOK_ABORT
+	var hc *HookCtx
+	var inBody *hookEntry // set while the body runs: still set when the deferred function runs means Goexit
 	defer func() {
+		if hc != nil {
+			hc.end() // the ctx dies with the call
+		}
+		if e := inBody; e != nil {
+			e.poisoned.Store(true)
+			if e.core.goexitHook == "" {
+				e.core.goexitHook = e.name
+			}
+		}
 		if v := recover(); v != nil { // nothing may unwind into C
 			setCtxError(ctx, fmt.Sprintf("internal error in the Go hook trampoline: %v", v))
 			action = C.MMH_HOOK_ABORT
@@ -912,29 +895,20 @@ func mmhgoHookCall(ctx *C.mmh_hook_ctx_t, h C.uintptr_t) (action C.mmh_hook_acti
 	if e.poisoned.Load() {
 		return C.MMH_HOOK_CONTINUE
 	}
-	core := e.core
-	if core.worker == nil || core.worker.dead {
-		core.worker = startWorker(core)
-	}
-	core.worker.requests <- hookRequest{e: e, ctx: ctx}
-	res := <-core.worker.results
-	switch {
-	case res.goexit:
+	hc = &HookCtx{ptr: ctx}
+	inBody = e
+	act, ok, v := callHook(e, hc)
+	inBody = nil
+	if !ok {
 		e.poisoned.Store(true)
+		core := e.core
 		if !core.panics.set {
-			core.panics = panicBox{set: true, goexit: true}
+			core.panics = panicBox{set: true, value: v}
 		}
-		setCtxError(ctx, fmt.Sprintf("Go hook '%s' exited its goroutine (runtime.Goexit, as t.FailNow does)", e.name))
-		return C.MMH_HOOK_ABORT
-	case res.panicked:
-		e.poisoned.Store(true)
-		if !core.panics.set {
-			core.panics = panicBox{set: true, value: res.value}
-		}
-		setCtxError(ctx, fmt.Sprintf("panic in Go hook '%s': %v", e.name, res.value))
+		setCtxError(ctx, fmt.Sprintf("panic in Go hook '%s': %v", e.name, v))
 		return C.MMH_HOOK_ABORT
 	}
-	return C.mmh_hook_action_t(res.action)
+	return C.mmh_hook_action_t(act)
 }
 
 //export mmhgoHookFree
@@ -951,8 +925,12 @@ func mmhgoLogCall(level C.int32_t, message *C.char, h C.uintptr_t) {
 	defer func() { _ = recover() }() // nothing may unwind into C
 	f := cgo.Handle(h).Value().(logHandler)
 	msg := C.GoString(message)
-	// As with hooks, the handler runs on a goroutine of its own, so that a runtime.Goexit in it
-	// cannot unwind through the library's frames.
+	// Unlike a hook body, the handler runs on a goroutine of its own, so that a runtime.Goexit
+	// in it cannot unwind through the library's frames. Those frames have cleanup of their own
+	// (the reference that keeps the handler alive, the per-thread mark that keeps records of
+	// the handler's own calls from coming back to it), the handler is called from any thread,
+	// some not started by Go, and often on behalf of no runner that could be marked broken. A
+	// log record is rare next to a hook call, so the goroutine switch costs little here.
 	parent := goid()
 	done := make(chan struct{})
 	go func() {
@@ -1006,7 +984,10 @@ type runnerState struct {
 	busy    bool            // a call holds ptr
 	running bool            // that call is Train, Val or Test
 	closing bool            // Close was called: no new calls
-	// closed once the library runner is destroyed (and every hook released)
+	// Set when a hook's runtime.Goexit unwound a call through the library (see abandon): every
+	// later call returns it.
+	broken *Error
+	// closed once the library runner is destroyed (and every hook released), or abandoned
 	destroyed chan struct{}
 	core      *runCore
 	hooks     map[string]*hookEntry // the registered hooks, checked before each run
@@ -1053,6 +1034,9 @@ func (r *Runner) enter(run bool) (p *C.mmh_runner_t, owned bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for {
+		if r.broken != nil {
+			return nil, false, r.broken
+		}
 		if r.ptr == nil || r.closing {
 			return nil, false, errClosed
 		}
@@ -1116,7 +1100,9 @@ func (r *Runner) Close() {
 			p := r.ptr
 			r.ptr = nil
 			r.mu.Unlock()
-			r.destroy(p)
+			if p != nil { // nil for a broken runner: abandoned, never destroyed (see abandon)
+				r.destroy(p)
+			}
 			runtime.SetFinalizer(r, nil)
 			return
 		}
@@ -1227,28 +1213,58 @@ func (r *Runner) run(f func(*C.mmh_runner_t) *C.mmh_error_t) error {
 	core := r.core
 	core.callerGoid = goid()
 	pushStack(core.callerGoid, stackEntry{core: core})
+	returned := false
+	defer func() {
+		// Only a runtime.Goexit in a hook gets here without the library having returned (hook
+		// panics are recovered by the trampoline, and nothing else unwinds through C).
+		if !returned {
+			r.abandon()
+		}
+	}()
 	err = takeError(f(p))
-	if core.worker != nil {
-		close(core.worker.requests)
-		core.worker = nil
-	}
+	returned = true
 	popStack(core.callerGoid, core)
 	box := core.panics
 	core.panics = panicBox{}
 	r.leave()
 	runtime.KeepAlive(r)
 	if box.set {
-		// A hook panicked or exited: the library has unwound its loops; continue it here.
-		if box.goexit {
-			runtime.Goexit()
-		}
+		// A hook panicked: the library has unwound its loops; continue the panic here.
 		panic(box.value)
 	}
 	return err
 }
 
-// Train trains. A panic of a hook is re-raised here after the library returned, and a
-// runtime.Goexit of a hook (t.FailNow, t.Fatal) is carried out here: Train does not return.
+// abandon is run's cleanup when a hook's runtime.Goexit (t.FailNow, t.Fatal) unwound the call
+// through the library's frames. Go 1.19 lets a Goexit unwind a cgo callback: it skips the C and
+// C++ frames without running their destructors and ends the goroutine. The library runner is
+// left mid-call: its "running" guard stays set (it would answer "already running" forever),
+// and locks or other state its skipped frames held are never released. So the runner is
+// marked broken, every later call returns an error naming the hook, and the library runner is
+// never touched again, not even by Close: destroying it could block on a lock that will never
+// be released or free state that was mid-update. Its memory and its hooks (their cgo handles)
+// are leaked on purpose; the process goes on.
+func (r *Runner) abandon() {
+	core := r.core
+	popStack(core.callerGoid, core)
+	name := core.goexitHook
+	core.goexitHook, core.panics = "", panicBox{}
+	msg := "hook '" + name + "' called runtime.Goexit (t.FailNow/t.Fatal); the runner cannot be used again: create a new one"
+	if name == "" {
+		msg = "a call was unwound through the library without returning; the runner cannot be used again: create a new one"
+	}
+	r.mu.Lock()
+	r.broken = &Error{Code: CodeFailedPrecondition, Message: msg}
+	r.busy, r.running = false, false
+	r.ptr = nil
+	close(r.destroyed) // a Close waiting for the call stops waiting
+	r.idle.Broadcast()
+	r.mu.Unlock()
+}
+
+// Train trains. A panic of a hook is re-raised here after the library returned. A
+// runtime.Goexit in a hook (t.FailNow, t.Fatal) ends the calling goroutine (Train does not
+// return) and breaks the runner for good: see the package documentation.
 func (r *Runner) Train() error {
 	return r.run(func(p *C.mmh_runner_t) *C.mmh_error_t { return C.mmh_runner_train(p) })
 }

@@ -4,8 +4,8 @@ package mmhook
 // epoch; ToyMetric gives acc 1.0). Work dirs go under MMHOOK_TEST_WORK_DIR (set by CTest to a
 // folder of the build tree), else under a temporary directory.
 //
-// Hooks mostly report failures with t.Errorf: a t.Fatal in a hook fails the run, and Train then
-// ends the test's goroutine, skipping the checks after it.
+// Hooks report failures with t.Errorf and return: a t.Fatal (runtime.Goexit) in a hook ends
+// the test's goroutine from inside the library and breaks the runner for good.
 
 import (
 	"encoding/binary"
@@ -738,10 +738,10 @@ func TestTrainFromTwoGoroutinesOrFromItsOwnHookIsRefused(t *testing.T) {
 	}
 }
 
-func TestGoexitInAHookFailsTheRunAndEndsTheCallingGoroutine(t *testing.T) {
+func TestGoexitInAHookBreaksTheRunnerWithAClearError(t *testing.T) {
 	r := toyRunner(t, "goexit", 2, "")
 	defer r.Close()
-	exceptionText := ""
+	observed := false
 	mustOK(t, r.RegisterHook("quitter", PriorityNormal, StageAfterTrainIter.Bit(), func(c *HookCtx) HookAction {
 		if c.Iter() == 1 {
 			runtime.Goexit() // what t.FailNow and t.Fatal do
@@ -749,26 +749,72 @@ func TestGoexitInAHookFailsTheRunAndEndsTheCallingGoroutine(t *testing.T) {
 		return Continue
 	}))
 	mustOK(t, r.RegisterHook("observer", PriorityLow, StageOnException.Bit(), func(c *HookCtx) HookAction {
-		exceptionText, _ = c.ErrorMessage()
+		observed = true
 		return Continue
 	}))
 	finished, returned := within(30*time.Second, func() { _ = r.Train() })
 	if !finished || returned {
 		t.Fatalf("Train after a Goexit in a hook: finished %v, returned %v (want it to end its goroutine)", finished, returned)
 	}
-	if !strings.Contains(exceptionText, "quitter") || !strings.Contains(exceptionText, "runtime.Goexit") {
-		t.Errorf("on_exception saw %q", exceptionText)
+	if observed {
+		t.Error("on_exception ran: the library saw the Goexit as an exception, which it cannot")
 	}
-	// The hook is not called again in silence: the next run refuses to start, naming it.
-	err := r.Val()
-	if !IsCode(err, CodeFailedPrecondition) || !strings.Contains(err.Error(), "'quitter'") {
-		t.Errorf("val with the exited hook registered: %v", err)
+	// Every later call says what happened, instead of the library's "already running".
+	broken := func(what string, err error) {
+		t.Helper()
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		if !IsCode(err, CodeFailedPrecondition) || !strings.Contains(msg, "hook 'quitter' called runtime.Goexit") ||
+			!strings.Contains(msg, "create a new one") || strings.Contains(msg, "already running") {
+			t.Errorf("%s on the broken runner: %v", what, err)
+		}
 	}
-	// The library is not left mid-call ("already running").
-	mustOK(t, r.RemoveHook("quitter"))
-	mustOK(t, r.Val())
-	if r.Iter() != 1 {
-		t.Errorf("iter %d", r.Iter())
+	broken("Train", r.Train())
+	broken("Val", r.Val())
+	broken("Test", r.Test())
+	broken("RemoveHook", r.RemoveHook("quitter"))
+	broken("RegisterHook", r.RegisterHook("more", PriorityNormal, StagesAll, func(*HookCtx) HookAction { return Continue }))
+	_, err := r.Metrics()
+	broken("Metrics", err)
+	if r.Iter() != 0 || r.HooksInfo() != "" {
+		t.Error("the broken runner's getters answer")
+	}
+	r.RequestStop()
+	if finished, _ := within(30*time.Second, r.Close); !finished {
+		t.Fatal("Close of the broken runner hung")
+	}
+	r.Close()
+	// The process goes on: other runners work.
+	other := toyRunner(t, "goexit_other", 1, "")
+	defer other.Close()
+	mustOK(t, other.Train())
+}
+
+func TestCloseWaitingForARunThatAHookGoexitsReturns(t *testing.T) {
+	r := toyRunner(t, "goexit_close", 50, "")
+	inHook, closing := make(chan struct{}), make(chan struct{})
+	mustOK(t, r.RegisterHook("quitter", PriorityNormal, StageAfterTrainIter.Bit(), func(c *HookCtx) HookAction {
+		if c.Iter() == 1 {
+			close(inHook)
+			<-closing
+			time.Sleep(20 * time.Millisecond) // let Close start waiting for this call
+			runtime.Goexit()
+		}
+		return Continue
+	}))
+	go func() { _ = r.Train() }()
+	<-inHook
+	finished, _ := within(30*time.Second, func() {
+		close(closing)
+		r.Close()
+	})
+	if !finished {
+		t.Fatal("Close waiting for the run hung after the hook's Goexit")
+	}
+	if err := r.Val(); !IsCode(err, CodeFailedPrecondition) || !strings.Contains(err.Error(), "'quitter'") {
+		t.Errorf("val after the Goexit and Close: %v", err)
 	}
 }
 
@@ -864,7 +910,9 @@ func TestStringsWithANulByteAreRefused(t *testing.T) {
 	mustOK(t, r.RegisterHook("probe", PriorityLow, StagesOf(StageAfterTrainIter, StageBeforeSaveCheckpoint), func(c *HookCtx) HookAction {
 		if c.Stage() == StageBeforeSaveCheckpoint {
 			invalid("CheckpointPut", c.CheckpointPut("k\x00a", []byte("a")))
-			mustOK(t, c.CheckpointPut("k", []byte("b")))
+			if err := c.CheckpointPut("k", []byte("b")); err != nil {
+				t.Errorf("CheckpointPut: %v", err)
+			}
 			invalid("CheckpointPut", c.CheckpointPut("k\x00c", []byte("c")))
 			checked++
 			return Continue
@@ -873,7 +921,9 @@ func TestStringsWithANulByteAreRefused(t *testing.T) {
 			return Continue
 		}
 		loss, _, err := c.Scalar("train/loss")
-		mustOK(t, err)
+		if err != nil {
+			t.Errorf("Scalar: %v", err)
+		}
 		invalid("UpdateScalar", c.UpdateScalar("train/loss\x00x", 1e9))
 		if v, _, _ := c.Scalar("train/loss"); v != loss {
 			t.Errorf("train/loss overwritten: %v -> %v", loss, v)
@@ -944,7 +994,7 @@ func TestGoroutineIDsAreDistinct(t *testing.T) {
 }
 
 // BenchmarkHookCall measures what one hook call costs (the library's dispatch, the cgo callback
-// and the hook goroutine's round trip): Val with 64 no-op hooks on every stage against Val
+// and the trampoline): Val with 64 no-op hooks on every stage against Val
 // without them, divided by the number of hook calls.
 func BenchmarkHookCall(b *testing.B) {
 	dir := os.Getenv("MMHOOK_TEST_WORK_DIR")
