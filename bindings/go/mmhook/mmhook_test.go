@@ -4,8 +4,8 @@ package mmhook
 // epoch; ToyMetric gives acc 1.0). Work dirs go under MMHOOK_TEST_WORK_DIR (set by CTest to a
 // folder of the build tree), else under a temporary directory.
 //
-// Hooks report failures with t.Errorf, never t.Fatal: runtime.Goexit must not cross the cgo
-// callback frames of the library.
+// Hooks report failures with t.Errorf and return: a t.Fatal (runtime.Goexit) in a hook ends
+// the test's goroutine from inside the library and breaks the runner for good.
 
 import (
 	"encoding/binary"
@@ -14,6 +14,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -105,8 +106,8 @@ func TestTrainRunsHooksWithCountersLossTensorsLrAndMetrics(t *testing.T) {
 			savedCtx = c
 			switch c.Stage() {
 			case StageAfterTrainIter:
-				loss, ok := c.Scalar("train/loss")
-				if !ok {
+				loss, ok, err := c.Scalar("train/loss")
+				if !ok || err != nil {
 					t.Errorf("no train/loss at iter %d", c.Iter())
 				}
 				seen = append(seen, iterRecord{c.Iter(), c.BatchIdx(), loss})
@@ -114,8 +115,8 @@ func TestTrainRunsHooksWithCountersLossTensorsLrAndMetrics(t *testing.T) {
 					t.Errorf("max epochs/iters %d %d", c.MaxEpochs(), c.MaxIters())
 				}
 				if c.BatchIdx() == 1 && c.Epoch() == 0 {
-					lossT, ok := c.Tensor("loss")
-					if !ok || lossT.Numel() != 1 {
+					lossT, ok, err := c.Tensor("loss")
+					if !ok || err != nil || lossT.Numel() != 1 {
 						t.Errorf("loss tensor")
 					}
 					if lr, err := c.Lr(0); err != nil || lr != 0.05 {
@@ -124,15 +125,15 @@ func TestTrainRunsHooksWithCountersLossTensorsLrAndMetrics(t *testing.T) {
 					if err := c.UpdateScalar("train/custom", 3.5); err != nil {
 						t.Error(err)
 					}
-					if v, ok := c.Scalar("train/custom"); !ok || v != 3.5 {
-						t.Errorf("custom scalar %v %v", v, ok)
+					if v, ok, err := c.Scalar("train/custom"); !ok || err != nil || v != 3.5 {
+						t.Errorf("custom scalar %v %v %v", v, ok, err)
 					}
 					probes++
 				}
 			case StageBeforeTrainIter:
 				if c.BatchIdx() == 1 && c.Epoch() == 0 {
-					in, ok := c.Tensor("inputs")
-					if !ok {
+					in, ok, err := c.Tensor("inputs")
+					if !ok || err != nil {
 						t.Errorf("no inputs")
 						return Continue
 					}
@@ -149,7 +150,7 @@ func TestTrainRunsHooksWithCountersLossTensorsLrAndMetrics(t *testing.T) {
 					if err != nil {
 						t.Error(err)
 					}
-					if _, ok := c.Tensor("nope"); ok {
+					if _, ok, err := c.Tensor("nope"); ok || err != nil {
 						t.Error("a missing tensor was found")
 					}
 					if c.ParamGroupCount() != 1 {
@@ -204,7 +205,7 @@ func TestTrainRunsHooksWithCountersLossTensorsLrAndMetrics(t *testing.T) {
 	if savedCtx.Valid() || savedCtx.Stage() != -1 {
 		t.Error("ctx usable after its call")
 	}
-	if _, ok := savedCtx.Scalar("train/loss"); ok {
+	if _, ok, err := savedCtx.Scalar("train/loss"); ok || !IsCode(err, CodeFailedPrecondition) {
 		t.Error("scalar read through a dead ctx")
 	}
 	if savedTensor.Shape() != nil {
@@ -256,7 +257,9 @@ func TestHookAbortFailsTheRunNamingHookStageAndMessage(t *testing.T) {
 				t.Error("error message outside on_exception")
 			}
 			if c.Iter() == 2 {
-				c.SetError("loss looked wrong")
+				if err := c.SetError("loss looked wrong"); err != nil {
+					t.Error(err)
+				}
 				return Abort
 			}
 			return Continue
@@ -545,5 +548,495 @@ func TestLogRecordsAreRoutedToAGoHandler(t *testing.T) {
 	}
 	if !sawError {
 		t.Errorf("no ERROR record routed: %v", levels)
+	}
+}
+
+func liveHookCounter() func() int64 {
+	base := atomic.LoadInt64(&liveHooks)
+	return func() int64 { return atomic.LoadInt64(&liveHooks) - base }
+}
+
+// within runs f on a goroutine of its own and reports whether it finished (returned or
+// exited) in time; returned says whether it returned.
+func within(d time.Duration, f func()) (finished, returned bool) {
+	done := make(chan bool, 1)
+	go func() {
+		ok := false
+		defer func() { done <- ok }()
+		f()
+		ok = true
+	}()
+	select {
+	case returned = <-done:
+		return true, returned
+	case <-time.After(d):
+		return false, false
+	}
+}
+
+func TestCloseFromAnotherGoroutineStopsTheRunAndWaitsForIt(t *testing.T) {
+	live := liveHookCounter()
+	r := toyRunner(t, "close_other", 50, "")
+	started := make(chan struct{})
+	var calls, callsAfterClose int32
+	var closed atomic.Bool
+	mustOK(t, r.RegisterHook("slow", PriorityNormal, StageAfterTrainIter.Bit(), func(c *HookCtx) HookAction {
+		atomic.AddInt32(&calls, 1)
+		if closed.Load() {
+			atomic.AddInt32(&callsAfterClose, 1)
+		}
+		if c.Iter() == 2 {
+			close(started)
+		}
+		time.Sleep(time.Millisecond)
+		return Continue
+	}))
+	trainErr := make(chan error, 1)
+	go func() { trainErr <- r.Train() }()
+	<-started
+	r.Close()
+	closed.Store(true)
+	// Close returned: the run is over and the hooks are released.
+	if n := live(); n != 0 {
+		t.Errorf("Close returned with %d hook(s) still registered: it did not wait for the run", n)
+	}
+	select {
+	case err := <-trainErr:
+		if err != nil {
+			t.Errorf("the stopped run failed: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Train did not return after Close")
+	}
+	if n := atomic.LoadInt32(&callsAfterClose); n != 0 {
+		t.Errorf("%d hook call(s) after Close returned", n)
+	}
+	if n := atomic.LoadInt32(&calls); n >= 200 {
+		t.Errorf("Close did not stop the run: %d iterations", n)
+	}
+	if err := r.Train(); !IsCode(err, CodeFailedPrecondition) {
+		t.Errorf("train after close: %v", err)
+	}
+	if r.HooksInfo() != "" || r.Iter() != 0 {
+		t.Error("a closed runner still answers")
+	}
+	r.RequestStop()
+	r.Close()
+}
+
+func TestCloseInsideAHookIsCarriedOutWhenTheCallReturns(t *testing.T) {
+	live := liveHookCounter()
+	r := toyRunner(t, "close_hook", 50, "")
+	calls := 0
+	mustOK(t, r.RegisterHook("closer", PriorityNormal, StagesOf(StageAfterTrainIter, StageAfterRun), func(c *HookCtx) HookAction {
+		calls++
+		if c.Stage() == StageAfterTrainIter && c.Iter() == 1 {
+			r.Close() // must neither wait for this very call nor pull the runner from under it
+			if err := r.Val(); !IsCode(err, CodeFailedPrecondition) {
+				t.Errorf("val on a closing runner: %v", err)
+			}
+			if err := r.RegisterHook("late", PriorityNormal, StagesAll, func(*HookCtx) HookAction { return Continue }); !IsCode(err, CodeFailedPrecondition) {
+				t.Errorf("register on a closing runner: %v", err)
+			}
+			r.RequestStop()
+			r.Close() // idempotent
+			if n := live(); n != 1 {
+				t.Errorf("the hook was released during its own call: live %d", n)
+			}
+			if c.Iter() != 1 || !c.Valid() {
+				t.Error("the ctx died with Close")
+			}
+		}
+		return Continue
+	}))
+	var trainErr error
+	finished, returned := within(30*time.Second, func() { trainErr = r.Train() })
+	if !finished || !returned {
+		t.Fatalf("Train after Close in a hook: finished %v returned %v", finished, returned)
+	}
+	if trainErr != nil {
+		t.Errorf("the stopped run failed: %v", trainErr)
+	}
+	if calls < 2 || calls > 10 {
+		t.Errorf("calls %d: the run did not stop soon after Close", calls)
+	}
+	if n := live(); n != 0 {
+		t.Errorf("the runner was not destroyed when the call returned: live %d", n)
+	}
+	if err := r.Train(); !IsCode(err, CodeFailedPrecondition) {
+		t.Errorf("train after close: %v", err)
+	}
+	r.Close()
+}
+
+func TestCallsFromOtherGoroutinesDuringCloseNeverCrash(t *testing.T) {
+	r := toyRunner(t, "close_race", 50, "")
+	mustOK(t, r.RegisterHook("n", PriorityNormal, StageAfterTrainIter.Bit(), func(*HookCtx) HookAction { return Continue }))
+	started := make(chan struct{})
+	go func() {
+		close(started)
+		_ = r.Train()
+	}()
+	<-started
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for j := 0; j < 50; j++ {
+				switch (i + j) % 5 {
+				case 0:
+					_ = r.HooksInfo()
+				case 1:
+					_ = r.Iter()
+				case 2:
+					r.RequestStop()
+				case 3:
+					_, _ = r.Metrics()
+				case 4:
+					_ = r.RemoveHook("absent")
+				}
+			}
+		}(i)
+	}
+	time.Sleep(5 * time.Millisecond)
+	r.Close()
+	wg.Wait()
+	if r.HooksInfo() != "" {
+		t.Error("a closed runner still answers")
+	}
+}
+
+func TestTrainFromTwoGoroutinesOrFromItsOwnHookIsRefused(t *testing.T) {
+	r := toyRunner(t, "overlap", 50, "")
+	defer r.Close()
+	inHook := make(chan struct{})
+	release := make(chan struct{})
+	var nested error
+	mustOK(t, r.RegisterHook("blocker", PriorityNormal, StageAfterTrainIter.Bit(), func(c *HookCtx) HookAction {
+		if c.Iter() == 0 {
+			nested = r.Train()
+			close(inHook)
+			<-release
+			return Stop
+		}
+		return Continue
+	}))
+	trainErr := make(chan error, 1)
+	go func() { trainErr <- r.Train() }()
+	<-inHook
+	if err := r.Train(); !IsCode(err, CodeFailedPrecondition) || !strings.Contains(err.Error(), "already running") {
+		t.Errorf("overlapping train: %v", err)
+	}
+	close(release)
+	mustOK(t, <-trainErr)
+	if !IsCode(nested, CodeFailedPrecondition) || !strings.Contains(nested.Error(), "already running") {
+		t.Errorf("train from its own hook: %v", nested)
+	}
+	if r.Iter() > 4 {
+		t.Errorf("Stop was ignored: iter %d", r.Iter())
+	}
+}
+
+func TestGoexitInAHookBreaksTheRunnerWithAClearError(t *testing.T) {
+	r := toyRunner(t, "goexit", 2, "")
+	defer r.Close()
+	observed := false
+	mustOK(t, r.RegisterHook("quitter", PriorityNormal, StageAfterTrainIter.Bit(), func(c *HookCtx) HookAction {
+		if c.Iter() == 1 {
+			runtime.Goexit() // what t.FailNow and t.Fatal do
+		}
+		return Continue
+	}))
+	mustOK(t, r.RegisterHook("observer", PriorityLow, StageOnException.Bit(), func(c *HookCtx) HookAction {
+		observed = true
+		return Continue
+	}))
+	finished, returned := within(30*time.Second, func() { _ = r.Train() })
+	if !finished || returned {
+		t.Fatalf("Train after a Goexit in a hook: finished %v, returned %v (want it to end its goroutine)", finished, returned)
+	}
+	if observed {
+		t.Error("on_exception ran: the library saw the Goexit as an exception, which it cannot")
+	}
+	// Every later call says what happened, instead of the library's "already running".
+	broken := func(what string, err error) {
+		t.Helper()
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		if !IsCode(err, CodeFailedPrecondition) || !strings.Contains(msg, "hook 'quitter' called runtime.Goexit") ||
+			!strings.Contains(msg, "create a new one") || strings.Contains(msg, "already running") {
+			t.Errorf("%s on the broken runner: %v", what, err)
+		}
+	}
+	broken("Train", r.Train())
+	broken("Val", r.Val())
+	broken("Test", r.Test())
+	broken("RemoveHook", r.RemoveHook("quitter"))
+	broken("RegisterHook", r.RegisterHook("more", PriorityNormal, StagesAll, func(*HookCtx) HookAction { return Continue }))
+	_, err := r.Metrics()
+	broken("Metrics", err)
+	if r.Iter() != 0 || r.HooksInfo() != "" {
+		t.Error("the broken runner's getters answer")
+	}
+	r.RequestStop()
+	if finished, _ := within(30*time.Second, r.Close); !finished {
+		t.Fatal("Close of the broken runner hung")
+	}
+	r.Close()
+	// The process goes on: other runners work.
+	other := toyRunner(t, "goexit_other", 1, "")
+	defer other.Close()
+	mustOK(t, other.Train())
+}
+
+func TestCloseWaitingForARunThatAHookGoexitsReturns(t *testing.T) {
+	r := toyRunner(t, "goexit_close", 50, "")
+	inHook, closing := make(chan struct{}), make(chan struct{})
+	mustOK(t, r.RegisterHook("quitter", PriorityNormal, StageAfterTrainIter.Bit(), func(c *HookCtx) HookAction {
+		if c.Iter() == 1 {
+			close(inHook)
+			<-closing
+			time.Sleep(20 * time.Millisecond) // let Close start waiting for this call
+			runtime.Goexit()
+		}
+		return Continue
+	}))
+	go func() { _ = r.Train() }()
+	<-inHook
+	finished, _ := within(30*time.Second, func() {
+		close(closing)
+		r.Close()
+	})
+	if !finished {
+		t.Fatal("Close waiting for the run hung after the hook's Goexit")
+	}
+	if err := r.Val(); !IsCode(err, CodeFailedPrecondition) || !strings.Contains(err.Error(), "'quitter'") {
+		t.Errorf("val after the Goexit and Close: %v", err)
+	}
+}
+
+func TestAHookThatPanickedIsNotSkippedInSilenceByLaterRuns(t *testing.T) {
+	r := toyRunner(t, "poisoned", 1, "")
+	defer r.Close()
+	mustOK(t, r.RegisterHook("fragile", PriorityNormal, StageAfterTrainIter.Bit(), func(c *HookCtx) HookAction {
+		panic("broken state")
+	}))
+	func() {
+		defer func() {
+			if v := recover(); v != "broken state" {
+				t.Errorf("recovered %#v", v)
+			}
+		}()
+		_ = r.Train()
+	}()
+	for i := 0; i < 2; i++ {
+		err := r.Train()
+		if !IsCode(err, CodeFailedPrecondition) || !strings.Contains(err.Error(), "'fragile'") {
+			t.Errorf("train %d with the panicked hook registered: %v", i, err)
+		}
+	}
+	mustOK(t, r.RemoveHook("fragile"))
+	mustOK(t, r.Train())
+}
+
+func TestGoexitAndPanicInALogHandlerAreContained(t *testing.T) {
+	var calls int32
+	for _, h := range []func(int32, string){
+		func(int32, string) { atomic.AddInt32(&calls, 1); runtime.Goexit() },
+		func(int32, string) { atomic.AddInt32(&calls, 1); panic("log handler panic") },
+	} {
+		SetLogHandler(h)
+		r := toyRunner(t, "log_goexit", 1, `, "load_from": "/nonexistent/x.pth", "resume": false`)
+		if err := r.Val(); !IsCode(err, CodeCheckpoint) {
+			t.Errorf("val with a missing checkpoint: %v", err)
+		}
+		// The runner is not left mid-call.
+		if err := r.RegisterHook("after", PriorityNormal, StagesAll, func(*HookCtx) HookAction { return Continue }); err != nil {
+			t.Errorf("register after the failed val: %v", err)
+		}
+		r.Close()
+	}
+	SetLogHandler(nil)
+	if atomic.LoadInt32(&calls) < 2 {
+		t.Errorf("the handlers were not called: %d", calls)
+	}
+}
+
+func TestALogHandlerMayCallBackIntoTheRunnerItLogsFor(t *testing.T) {
+	var infos []string
+	var r *Runner
+	SetLogHandler(func(level int32, message string) {
+		if r != nil && level == 40 {
+			infos = append(infos, r.HooksInfo())
+			r.RequestStop()
+		}
+	})
+	defer SetLogHandler(nil)
+	r = toyRunner(t, "log_reenter", 1, `, "load_from": "/nonexistent/x.pth", "resume": false`)
+	finished, _ := within(30*time.Second, func() { _ = r.Val() })
+	r.Close()
+	if !finished {
+		t.Fatal("a log handler calling its runner hung")
+	}
+	if len(infos) == 0 || !strings.Contains(infos[0], "IterTimerHook") {
+		t.Errorf("hooks info from the log handler: %q", infos)
+	}
+}
+
+func TestStringsWithANulByteAreRefused(t *testing.T) {
+	r := toyRunner(t, "nul", 1, "")
+	defer r.Close()
+	nop := func(*HookCtx) HookAction { return Continue }
+	mustOK(t, r.RegisterHook("n", PriorityNormal, StageAfterTrainIter.Bit(), nop))
+	if err := r.RegisterHook("n\x00junk", PriorityNormal, StageAfterTrainIter.Bit(), nop); !IsCode(err, CodeInvalidArgument) || !strings.Contains(err.Error(), "name") {
+		t.Errorf("register: %v", err)
+	}
+	if err := r.RemoveHook("n\x00junk"); !IsCode(err, CodeInvalidArgument) || !strings.Contains(err.Error(), "name") {
+		t.Errorf("remove: %v", err)
+	}
+	if !regexp.MustCompile(`\) n +\n`).MatchString(r.HooksInfo()) {
+		t.Errorf("hook n was removed:\n%s", r.HooksInfo())
+	}
+	invalid := func(what string, err error) {
+		t.Helper()
+		if !IsCode(err, CodeInvalidArgument) || !strings.Contains(err.Error(), "NUL") {
+			t.Errorf("%s: %v", what, err)
+		}
+	}
+	checked := 0
+	mustOK(t, r.RegisterHook("probe", PriorityLow, StagesOf(StageAfterTrainIter, StageBeforeSaveCheckpoint), func(c *HookCtx) HookAction {
+		if c.Stage() == StageBeforeSaveCheckpoint {
+			invalid("CheckpointPut", c.CheckpointPut("k\x00a", []byte("a")))
+			if err := c.CheckpointPut("k", []byte("b")); err != nil {
+				t.Errorf("CheckpointPut: %v", err)
+			}
+			invalid("CheckpointPut", c.CheckpointPut("k\x00c", []byte("c")))
+			checked++
+			return Continue
+		}
+		if c.Iter() != 0 {
+			return Continue
+		}
+		loss, _, err := c.Scalar("train/loss")
+		if err != nil {
+			t.Errorf("Scalar: %v", err)
+		}
+		invalid("UpdateScalar", c.UpdateScalar("train/loss\x00x", 1e9))
+		if v, _, _ := c.Scalar("train/loss"); v != loss {
+			t.Errorf("train/loss overwritten: %v -> %v", loss, v)
+		}
+		_, found, err := c.Scalar("train/loss\x00x")
+		invalid("Scalar", err)
+		if found {
+			t.Error("Scalar with a NUL found something")
+		}
+		_, found, err = c.Tensor("loss\x00x")
+		invalid("Tensor", err)
+		if found {
+			t.Error("Tensor with a NUL found something")
+		}
+		_, _, err = c.CheckpointGet("k\x00")
+		invalid("CheckpointGet", err)
+		invalid("SetError", c.SetError("a\x00b"))
+		checked++
+		return Continue
+	}))
+	mustOK(t, r.Train())
+	if checked != 2 {
+		t.Errorf("checked %d", checked)
+	}
+	_, err := NewRunner("{}\x00")
+	invalid("NewRunner", err)
+}
+
+func TestZeroValuesAreInertNotCrashes(t *testing.T) {
+	for _, r := range []*Runner{nil, {}} {
+		if err := r.Train(); !IsCode(err, CodeFailedPrecondition) {
+			t.Errorf("train: %v", err)
+		}
+		if err := r.RegisterHook("x", PriorityNormal, StagesAll, func(*HookCtx) HookAction { return Continue }); !IsCode(err, CodeFailedPrecondition) {
+			t.Errorf("register: %v", err)
+		}
+		if r.HooksInfo() != "" || r.Epoch() != 0 {
+			t.Error("getters")
+		}
+		r.RequestStop()
+		r.Close()
+	}
+	var c HookCtx
+	if c.Valid() || c.Iter() != -1 {
+		t.Error("zero ctx")
+	}
+	if _, _, err := c.Scalar("x"); !IsCode(err, CodeFailedPrecondition) {
+		t.Errorf("zero ctx scalar: %v", err)
+	}
+	var v TensorView
+	if v.Shape() != nil || v.Numel() != 0 {
+		t.Error("zero view")
+	}
+	var tn Tensor
+	if tn.Numel() != 0 {
+		t.Error("zero tensor")
+	}
+	tn.Close()
+}
+
+func TestGoroutineIDsAreDistinct(t *testing.T) {
+	here := goid()
+	other := make(chan int64)
+	go func() { other <- goid() }()
+	if there := <-other; here <= 0 || there <= 0 || here == there {
+		t.Errorf("goroutine ids %d %d", here, there)
+	}
+}
+
+// BenchmarkHookCall measures what one hook call costs (the library's dispatch, the cgo callback
+// and the trampoline): Val with 64 no-op hooks on every stage against Val
+// without them, divided by the number of hook calls.
+func BenchmarkHookCall(b *testing.B) {
+	dir := os.Getenv("MMHOOK_TEST_WORK_DIR")
+	if dir == "" {
+		dir = b.TempDir()
+	}
+	cfg := toyConfig(filepath.Join(dir, "go", "bench"), 1, "")
+	plain, err := NewRunner(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer plain.Close()
+	hooked, err := NewRunner(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer hooked.Close()
+	var calls int64
+	for i := 0; i < 64; i++ {
+		if err := hooked.RegisterHook(fmt.Sprintf("nop%d", i), PriorityNormal, StagesAll, func(*HookCtx) HookAction {
+			calls++
+			return Continue
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var tPlain, tHooked time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if err := plain.Val(); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := hooked.Val(); err != nil {
+			b.Fatal(err)
+		}
+		tPlain += t1.Sub(t0)
+		tHooked += time.Since(t1)
+	}
+	if calls > 0 {
+		b.ReportMetric(float64(tHooked-tPlain)/float64(calls), "ns/hook-call")
+		b.ReportMetric(float64(calls)/float64(b.N), "hook-calls/op")
 	}
 }

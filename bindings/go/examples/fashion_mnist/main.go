@@ -67,7 +67,7 @@ func run(configPath, workDir string, maxEpochs, patience int) error {
 	err = r.RegisterHook("GoLossLogger", mmhook.PriorityLow,
 		mmhook.StagesOf(mmhook.StageAfterTrainIter, mmhook.StageAfterTrainEpoch), func(c *mmhook.HookCtx) mmhook.HookAction {
 			if c.Stage() == mmhook.StageAfterTrainIter {
-				loss, _ := c.Scalar("train/loss")
+				loss, _, _ := c.Scalar("train/loss")
 				losses = append(losses, loss)
 				if c.Iter()%100 == 0 {
 					lr, _ := c.Lr(0)

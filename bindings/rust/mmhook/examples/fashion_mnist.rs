@@ -95,7 +95,7 @@ fn run() -> Result<(), String> {
             move |ctx| {
                 match ctx.stage() {
                     Stage::AfterTrainIter => {
-                        let loss = ctx.scalar("train/loss").unwrap_or(f64::NAN);
+                        let loss = ctx.scalar("train/loss").ok().flatten().unwrap_or(f64::NAN);
                         losses.borrow_mut().push(loss);
                         if ctx.iter() % 100 == 0 {
                             let lr = ctx.lr(0).unwrap_or(f64::NAN);

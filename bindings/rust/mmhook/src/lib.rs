@@ -5,7 +5,7 @@
 //! # let config_json = "{}";
 //! let mut runner = Runner::new(config_json)?;
 //! runner.register_hook("loss_printer", PRIORITY_NORMAL, Stage::AfterTrainIter, |ctx| {
-//!     if let Some(loss) = ctx.scalar("train/loss") {
+//!     if let Ok(Some(loss)) = ctx.scalar("train/loss") {
 //!         println!("iter {} loss {loss:.4}", ctx.iter());
 //!     }
 //!     HookAction::Continue
@@ -18,12 +18,38 @@
 //! [`Runner::train`] (or `val`/`test`), one at a time, in priority order. A panic inside a hook
 //! is caught at the FFI boundary, fails the run like `HookAction::Abort` (the message names the
 //! hook and carries the panic text), and is re-raised by `train()` once the library has
-//! returned, so the engine always unwinds cleanly.
+//! returned, so the engine always unwinds cleanly. The hook that panicked is skipped for the
+//! rest of that call; since its captured state may be broken, every later `train`/`val`/`test`
+//! then fails at once with [`code::FAILED_PRECONDITION`], naming it, until it is removed with
+//! [`Runner::remove_hook`] (and registered anew if wanted). It is never skipped in silence.
+//!
+//! # Threads
+//!
+//! - A [`Runner`] is neither `Send` nor `Sync`: it lives on one thread, and its hooks run on
+//!   that thread. `train`/`val`/`test` take `&mut self`, so calls on one runner never overlap,
+//!   and nothing (not its own hooks, not another thread) can drop it or call it while it runs.
+//!   Dropping it destroys it and drops every hook closure, on the dropping thread.
+//! - [`StopHandle`] (from [`Runner::request_stop_handle`]) is `Send + Sync`: its
+//!   `request_stop` is safe from any thread and from hooks, at any time, and a no-op once the
+//!   runner is dropped.
+//! - [`HookCtx`] and [`TensorView`] are borrowed for one hook call and are not `Send`; keep a
+//!   tensor with [`TensorView::retain`]. The borrow checker enforces both (see their docs).
+//! - A log handler ([`set_log_handler`]) is `Send + Sync`: the library calls it from any thread
+//!   (data loader workers too), possibly from several at once. It may call back into the
+//!   library: create and run other runners, or replace or clear the handler (the old one is
+//!   dropped once its calls in progress have returned). Records logged while it runs on that
+//!   thread go to the console and log file only, never back into it. A panic in it is
+//!   swallowed.
+//! - Strings holding a NUL byte are never passed on cut short: every call taking a string
+//!   returns a [`code::INVALID_ARGUMENT`] error for them.
+//! - No panic crosses into the library: every callback catches them, and nothing it writes to
+//!   stderr can panic.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, CString};
 use std::fmt;
+use std::io::Write;
 use std::os::raw::{c_char, c_void};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::rc::Rc;
@@ -154,8 +180,10 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// A C copy of `s`. C strings end at the first NUL, so a string holding one would reach the
+/// library cut short (another key, another hook's name): it is refused instead.
 fn cstring(s: &str, what: &str) -> Result<CString, Error> {
-    CString::new(s).map_err(|_| Error::new(code::INVALID_ARGUMENT, format!("{what} contains a NUL byte")))
+    CString::new(s).map_err(|_| Error::new(code::INVALID_ARGUMENT, format!("{what} {s:?} contains a NUL byte")))
 }
 
 /// Reads a `(buf, cap) -> full length` getter into a String.
@@ -377,7 +405,34 @@ impl HookAction {
 // Hook context and tensors
 
 /// The context of one hook call. Only reachable as `&mut HookCtx` inside the hook, so it
-/// cannot outlive the call.
+/// cannot outlive the call, and it is not `Send`, so no other thread can use it:
+///
+/// ```compile_fail
+/// use mmhook::{HookAction, HookCtx, Runner, Stage, PRIORITY_NORMAL};
+/// use std::{cell::RefCell, rc::Rc};
+/// let mut runner = Runner::new("{}").unwrap();
+/// let kept: Rc<RefCell<Option<&mut HookCtx>>> = Rc::default();
+/// let k = kept.clone();
+/// runner
+///     .register_hook("keeper", PRIORITY_NORMAL, Stage::AfterTrainIter, move |ctx| {
+///         *k.borrow_mut() = Some(ctx); // the ctx would outlive its call
+///         HookAction::Continue
+///     })
+///     .unwrap();
+/// ```
+///
+/// ```compile_fail
+/// use mmhook::{HookAction, Runner, Stage, PRIORITY_NORMAL};
+/// let mut runner = Runner::new("{}").unwrap();
+/// runner
+///     .register_hook("sender", PRIORITY_NORMAL, Stage::AfterTrainIter, |ctx| {
+///         std::thread::scope(|s| {
+///             s.spawn(|| ctx.iter()); // HookCtx is not Sync: no use from another thread
+///         });
+///         HookAction::Continue
+///     })
+///     .unwrap();
+/// ```
 pub struct HookCtx {
     raw: *mut sys::mmh_hook_ctx_t,
 }
@@ -424,12 +479,17 @@ impl HookCtx {
         unsafe { sys::mmh_ctx_max_iters(self.raw) }
     }
 
-    /// The current value of a message-hub scalar ("train/loss"); `None` if absent.
-    pub fn scalar(&self, key: &str) -> Option<f64> {
-        let key = CString::new(key).ok()?;
+    /// The current value of a message-hub scalar ("train/loss"); `Ok(None)` if the hub has no
+    /// such scalar. A key holding a NUL byte is an [`code::INVALID_ARGUMENT`] error.
+    pub fn scalar(&self, key: &str) -> Result<Option<f64>, Error> {
+        let k = cstring(key, "scalar key")?;
         let mut v = 0.0;
-        let rc = unsafe { sys::mmh_ctx_scalar(self.raw, key.as_ptr(), &mut v) };
-        (rc == sys::MMH_OK).then_some(v)
+        let rc = unsafe { sys::mmh_ctx_scalar(self.raw, k.as_ptr(), &mut v) };
+        if rc == sys::MMH_E_NOT_FOUND {
+            return Ok(None);
+        }
+        Error::check(rc, &format!("scalar({key:?})"))?;
+        Ok(Some(v))
     }
 
     /// Appends a value to a message-hub scalar (logged like the built-in ones).
@@ -479,22 +539,28 @@ impl HookCtx {
     }
 
     /// A tensor of the call: "inputs", "targets" (iteration stages), "loss"
-    /// (after_train_iter), "outputs" (after_val_iter / after_test_iter), or another batch key.
-    pub fn tensor(&self, key: &str) -> Option<TensorView<'_>> {
-        let key = CString::new(key).ok()?;
+    /// (after_train_iter), "outputs" (after_val_iter / after_test_iter), or another batch key;
+    /// `Ok(None)` if the call has no such tensor. A key holding a NUL byte is an
+    /// [`code::INVALID_ARGUMENT`] error.
+    pub fn tensor(&self, key: &str) -> Result<Option<TensorView<'_>>, Error> {
+        let k = cstring(key, "tensor key")?;
         let mut t: *const sys::mmh_tensor_t = std::ptr::null();
-        let rc = unsafe { sys::mmh_ctx_tensor(self.raw, key.as_ptr(), &mut t) };
-        (rc == sys::MMH_OK && !t.is_null()).then_some(TensorView {
+        let rc = unsafe { sys::mmh_ctx_tensor(self.raw, k.as_ptr(), &mut t) };
+        if rc == sys::MMH_E_NOT_FOUND {
+            return Ok(None);
+        }
+        Error::check(rc, &format!("tensor({key:?})"))?;
+        Ok((!t.is_null()).then_some(TensorView {
             raw: t,
             _ctx: std::marker::PhantomData,
-        })
+        }))
     }
 
-    /// Sets the message of a [`HookAction::Abort`].
-    pub fn set_error(&mut self, message: &str) {
-        // Interior NULs would truncate the message; replace them instead of failing.
-        let m = CString::new(message.replace('\0', " ")).expect("NULs were replaced");
-        unsafe { sys::mmh_ctx_set_error(self.raw, m.as_ptr()) };
+    /// Sets the message of a [`HookAction::Abort`]. A message holding a NUL byte is an
+    /// [`code::INVALID_ARGUMENT`] error (the library would keep only the text before it).
+    pub fn set_error(&mut self, message: &str) -> Result<(), Error> {
+        let m = cstring(message, "error message")?;
+        Error::check(unsafe { sys::mmh_ctx_set_error(self.raw, m.as_ptr()) }, "set_error")
     }
 
     /// The failure's message during `on_exception`; `None` elsewhere.
@@ -543,9 +609,29 @@ impl HookCtx {
     }
 }
 
-/// Read access shared by borrowed and owned tensors.
-pub trait TensorRef {
-    /// The raw handle.
+mod sealed {
+    /// Implemented by this crate's tensor types only: [`super::TensorRef`]'s methods pass
+    /// `as_raw_tensor()` to the library, which must be a live handle.
+    pub trait Sealed {}
+}
+
+/// Read access shared by borrowed and owned tensors ([`TensorView`], [`Tensor`]).
+///
+/// Sealed: its provided methods hand [`as_raw_tensor`](Self::as_raw_tensor) to the library,
+/// so only this crate's types, which hold live handles, implement it. Safe code cannot forge
+/// one:
+///
+/// ```compile_fail
+/// #![forbid(unsafe_code)]
+/// struct Forged;
+/// impl mmhook::TensorRef for Forged {
+///     fn as_raw_tensor(&self) -> *const mmhook::sys::mmh_tensor_t {
+///         16 as *const _ // not a tensor: the library would read through it
+///     }
+/// }
+/// ```
+pub trait TensorRef: sealed::Sealed {
+    /// The raw handle (live as long as `self`).
     fn as_raw_tensor(&self) -> *const sys::mmh_tensor_t;
 
     /// The shape.
@@ -581,7 +667,26 @@ pub trait TensorRef {
     }
 }
 
-/// A tensor borrowed from a hook ctx: valid during the hook call.
+/// A tensor borrowed from a hook ctx: valid during the hook call, and the borrow checker keeps
+/// it there:
+///
+/// ```compile_fail
+/// use mmhook::{HookAction, Runner, Stage, TensorView, PRIORITY_NORMAL};
+/// use std::{cell::RefCell, rc::Rc};
+/// let mut runner = Runner::new("{}").unwrap();
+/// let kept: Rc<RefCell<Vec<TensorView<'static>>>> = Rc::default();
+/// let k = kept.clone();
+/// runner
+///     .register_hook("keeper", PRIORITY_NORMAL, Stage::AfterTrainIter, move |ctx| {
+///         if let Ok(Some(t)) = ctx.tensor("loss") {
+///             k.borrow_mut().push(t); // the view would outlive its call
+///         }
+///         HookAction::Continue
+///     })
+///     .unwrap();
+/// ```
+///
+/// Keep a tensor beyond the call with [`TensorView::retain`].
 pub struct TensorView<'a> {
     raw: *const sys::mmh_tensor_t,
     _ctx: std::marker::PhantomData<&'a HookCtx>,
@@ -606,6 +711,7 @@ impl TensorView<'_> {
     }
 }
 
+impl sealed::Sealed for TensorView<'_> {}
 impl TensorRef for TensorView<'_> {
     fn as_raw_tensor(&self) -> *const sys::mmh_tensor_t {
         self.raw
@@ -632,6 +738,7 @@ impl Tensor {
     }
 }
 
+impl sealed::Sealed for Tensor {}
 impl TensorRef for Tensor {
     fn as_raw_tensor(&self) -> *const sys::mmh_tensor_t {
         self.raw
@@ -649,13 +756,20 @@ impl Drop for Tensor {
 
 type PanicSlot = Rc<RefCell<Option<Box<dyn Any + Send + 'static>>>>;
 
+/// A registered hook's name and health, shared by its [`HookBox`] and its [`Runner`].
+struct HookState {
+    name: String,
+    /// Set when the closure panicked. The rest of that call skips it (the call is failing and
+    /// the panic is re-raised); later calls refuse to start until the hook is removed, since its
+    /// captured state may be broken.
+    poisoned: Cell<bool>,
+}
+
 /// What a registered hook's `user_data` points to; freed by `free_hook` exactly once.
 struct HookBox {
     f: Box<dyn FnMut(&mut HookCtx) -> HookAction>,
-    name: String,
+    state: Rc<HookState>,
     panics: PanicSlot,
-    /// Set after the closure panicked: it is not called again (its state may be broken).
-    poisoned: bool,
 }
 
 fn panic_text(payload: &(dyn Any + Send)) -> String {
@@ -668,45 +782,70 @@ fn panic_text(payload: &(dyn Any + Send)) -> String {
     }
 }
 
+/// Drops a panic payload. Its own `Drop` may panic too; that second payload is leaked rather
+/// than dropped (which could panic again).
+fn dispose(payload: Box<dyn Any + Send>) {
+    if let Err(inner) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(inner);
+    }
+}
+
+/// The body of every `extern "C"` function of this crate: unwinding into C is undefined
+/// behaviour (and aborts), so a panic becomes `fallback`.
+fn ffi_boundary<R>(fallback: R, f: impl FnOnce() -> R) -> R {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            dispose(payload);
+            fallback
+        }
+    }
+}
+
 unsafe extern "C" fn hook_trampoline(ctx: *mut sys::mmh_hook_ctx_t, user_data: *mut c_void) -> sys::mmh_hook_action_t {
-    // Nothing may unwind out of here: every panic is caught.
-    let result = catch_unwind(AssertUnwindSafe(|| {
+    ffi_boundary(sys::MMH_HOOK_ABORT, || {
         // SAFETY: user_data is the HookBox registered with this trampoline; hooks of one runner
         // run one at a time, so this is the only reference.
         let hb = unsafe { &mut *(user_data as *mut HookBox) };
-        if hb.poisoned {
+        if hb.state.poisoned.get() {
             return sys::MMH_HOOK_CONTINUE;
         }
         let mut hctx = HookCtx { raw: ctx };
         match catch_unwind(AssertUnwindSafe(|| (hb.f)(&mut hctx))) {
             Ok(action) => action.raw(),
             Err(payload) => {
-                hb.poisoned = true;
-                let text = format!("panic in Rust hook '{}': {}", hb.name, panic_text(&*payload));
-                hctx.set_error(&text);
+                hb.state.poisoned.set(true);
+                let text = format!("panic in Rust hook '{}': {}", hb.state.name, panic_text(&*payload));
+                let _ = hctx.set_error(&text.replace('\0', "\\0"));
                 let mut slot = hb.panics.borrow_mut();
                 if slot.is_none() {
                     *slot = Some(payload);
+                } else {
+                    dispose(payload);
                 }
                 sys::MMH_HOOK_ABORT
             }
         }
-    }));
-    result.unwrap_or(sys::MMH_HOOK_ABORT)
+    })
 }
 
 unsafe extern "C" fn free_hook(user_data: *mut c_void) {
-    // A panicking Drop of a captured value must not unwind into C: report it and go on.
-    let r = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: created by Box::into_raw in register_hook; the library frees it exactly once.
-        drop(unsafe { Box::from_raw(user_data as *mut HookBox) });
-    }));
-    if let Err(p) = r {
-        eprintln!(
-            "mmhook: a hook's captured state panicked while being dropped: {}",
-            panic_text(&*p)
-        );
-    }
+    ffi_boundary((), || {
+        // A panicking Drop of a captured value must not unwind into C: report it and go on.
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: created by Box::into_raw in register_hook; the library frees it exactly once.
+            drop(unsafe { Box::from_raw(user_data as *mut HookBox) });
+        }));
+        if let Err(p) = r {
+            // Not eprintln!, which panics when stderr is closed or full.
+            let _ = writeln!(
+                std::io::stderr(),
+                "mmhook: a hook's captured state panicked while being dropped: {}",
+                panic_text(&*p)
+            );
+            dispose(p);
+        }
+    })
 }
 
 /// Shared between a [`Runner`] and its [`StopHandle`]s: the runner pointer, cleared (under the
@@ -740,9 +879,50 @@ impl StopHandle {
 /// Not `Send`: its hooks may capture thread-bound state (`Rc`), and they run on the thread
 /// that calls `train`/`val`/`test`. Use [`Runner::request_stop_handle`] to stop it from
 /// another thread.
+///
+/// `train`/`val`/`test` take `&mut self` and hooks are `'static` closures, so safe code can
+/// neither drop a running runner nor call into it again while it runs. Not from its own hook:
+///
+/// ```compile_fail
+/// use mmhook::{HookAction, Runner, Stage, PRIORITY_NORMAL};
+/// let mut runner = Runner::new("{}").unwrap();
+/// runner
+///     .register_hook("dropper", PRIORITY_NORMAL, Stage::AfterTrainIter, move |_ctx| {
+///         drop(runner); // the hook cannot own the runner that holds it
+///         HookAction::Continue
+///     })
+///     .unwrap();
+/// ```
+///
+/// ```compile_fail
+/// use mmhook::{HookAction, Runner, Stage, PRIORITY_NORMAL};
+/// let mut runner = Runner::new("{}").unwrap();
+/// runner
+///     .register_hook("again", PRIORITY_NORMAL, Stage::AfterTrainIter, |_ctx| {
+///         let _ = runner.train(); // the hook cannot borrow its runner
+///         HookAction::Continue
+///     })
+///     .unwrap();
+/// ```
+///
+/// Nor from another thread:
+///
+/// ```compile_fail
+/// use mmhook::Runner;
+/// let mut runner = Runner::new("{}").unwrap();
+/// std::thread::scope(|s| {
+///     s.spawn(|| runner.train()); // Runner is not Send
+///     drop(runner);
+/// });
+/// ```
+///
+/// A hook that reaches its runner through shared ownership (`Rc<RefCell<Runner>>`) finds it
+/// borrowed for the whole call: `borrow_mut` panics, which fails the run like any hook panic.
 pub struct Runner {
     raw: *mut sys::mmh_runner_t,
     panics: PanicSlot,
+    /// The registered hooks, checked for a poisoned one before each call.
+    hooks: Vec<Rc<HookState>>,
     stop: Arc<StopShared>,
 }
 
@@ -756,6 +936,7 @@ impl Runner {
         Ok(Runner {
             raw,
             panics: Rc::new(RefCell::new(None)),
+            hooks: Vec::new(),
             stop: Arc::new(StopShared {
                 runner: Mutex::new(raw as usize),
             }),
@@ -775,11 +956,14 @@ impl Runner {
         F: FnMut(&mut HookCtx) -> HookAction + 'static,
     {
         let cname = cstring(name, "hook name")?;
+        let state = Rc::new(HookState {
+            name: name.to_string(),
+            poisoned: Cell::new(false),
+        });
         let hb = Box::new(HookBox {
             f: Box::new(f),
-            name: name.to_string(),
+            state: state.clone(),
             panics: self.panics.clone(),
-            poisoned: false,
         });
         let mut desc = std::mem::MaybeUninit::<sys::mmh_hook_desc_t>::zeroed();
         unsafe { sys::mmh_hook_desc_init(desc.as_mut_ptr(), std::mem::size_of::<sys::mmh_hook_desc_t>()) };
@@ -791,16 +975,30 @@ impl Runner {
         desc.user_data = Box::into_raw(hb) as *mut c_void;
         desc.user_data_free = Some(free_hook);
         // From here the library owns the box: it calls free_hook on failure too.
-        Error::from_raw(unsafe { sys::mmh_runner_register_hook(self.raw, &desc) })
+        Error::from_raw(unsafe { sys::mmh_runner_register_hook(self.raw, &desc) })?;
+        self.hooks.push(state);
+        Ok(())
     }
 
     /// Removes the hook named `name` (its closure is dropped).
     pub fn remove_hook(&mut self, name: &str) -> Result<(), Error> {
         let cname = cstring(name, "hook name")?;
-        Error::from_raw(unsafe { sys::mmh_runner_remove_hook(self.raw, cname.as_ptr()) })
+        Error::from_raw(unsafe { sys::mmh_runner_remove_hook(self.raw, cname.as_ptr()) })?;
+        self.hooks.retain(|h| h.name != name);
+        Ok(())
     }
 
     fn run(&mut self, f: unsafe extern "C" fn(*mut sys::mmh_runner_t) -> *mut sys::mmh_error_t) -> Result<(), Error> {
+        if let Some(h) = self.hooks.iter().find(|h| h.poisoned.get()) {
+            return Err(Error::new(
+                code::FAILED_PRECONDITION,
+                format!(
+                    "hook '{}' panicked in an earlier call and its state may be broken: remove it \
+                     (remove_hook) and register it anew before the next train/val/test",
+                    h.name
+                ),
+            ));
+        }
         let result = Error::from_raw(unsafe { f(self.raw) });
         // A hook panicked: the library has unwound its loops; continue the panic here.
         let payload = self.panics.borrow_mut().take();
@@ -897,7 +1095,7 @@ impl Drop for Runner {
 type LogFn = Box<dyn Fn(i32, &str) + Send + Sync>;
 
 unsafe extern "C" fn log_trampoline(level: i32, message: *const c_char, user_data: *mut c_void) {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+    ffi_boundary((), || {
         let f = unsafe { &*(user_data as *const LogFn) };
         let m = if message.is_null() {
             std::borrow::Cow::Borrowed("")
@@ -905,13 +1103,11 @@ unsafe extern "C" fn log_trampoline(level: i32, message: *const c_char, user_dat
             unsafe { CStr::from_ptr(message) }.to_string_lossy()
         };
         f(level, &m);
-    }));
+    })
 }
 
 unsafe extern "C" fn log_free(user_data: *mut c_void) {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        drop(unsafe { Box::from_raw(user_data as *mut LogFn) })
-    }));
+    ffi_boundary((), || drop(unsafe { Box::from_raw(user_data as *mut LogFn) }))
 }
 
 /// Routes the engine's log records (level: 10 debug, 20 info, 30 warning, 40 error; message

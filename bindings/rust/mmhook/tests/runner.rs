@@ -80,28 +80,31 @@ fn train_runs_closure_hooks_with_counters_loss_tensors_lr_and_metrics() {
                 move |ctx| {
                     match ctx.stage() {
                         Stage::AfterTrainIter => {
-                            let loss = ctx.scalar("train/loss").expect("train/loss in the message hub");
+                            let loss = ctx
+                                .scalar("train/loss")
+                                .unwrap()
+                                .expect("train/loss in the message hub");
                             seen.borrow_mut().push((ctx.iter(), ctx.batch_idx(), loss));
                             assert_eq!(ctx.max_epochs(), 2);
                             assert_eq!(ctx.max_iters(), 8);
                             if ctx.batch_idx() == Some(1) && ctx.epoch() == 0 {
-                                let loss_t = ctx.tensor("loss").expect("loss tensor");
+                                let loss_t = ctx.tensor("loss").unwrap().expect("loss tensor");
                                 assert_eq!(loss_t.numel(), 1);
                                 assert_eq!(ctx.lr(0).unwrap(), 0.05, "set in before_train_iter");
                                 ctx.update_scalar("train/custom", 3.5).unwrap();
-                                assert_eq!(ctx.scalar("train/custom"), Some(3.5));
+                                assert_eq!(ctx.scalar("train/custom").unwrap(), Some(3.5));
                                 probes.set(probes.get() + 1);
                             }
                         }
                         Stage::BeforeTrainIter if ctx.batch_idx() == Some(1) && ctx.epoch() == 0 => {
-                            let inputs = ctx.tensor("inputs").expect("inputs");
+                            let inputs = ctx.tensor("inputs").unwrap().expect("inputs");
                             assert_eq!(inputs.shape(), &[3, 2]);
                             let v = inputs.to_vec_f64().unwrap();
                             // batch 1 holds samples 3, 4, 5: inputs [i/12, 1 - i/12]
                             assert!((v[0] - 0.25).abs() < 1e-6 && (v[1] - 0.75).abs() < 1e-6, "{v:?}");
                             let kept = inputs.retain().unwrap();
                             assert_eq!(kept.numel(), 6);
-                            assert!(ctx.tensor("nope").is_none());
+                            assert!(ctx.tensor("nope").unwrap().is_none());
                             assert_eq!(ctx.param_group_count(), 1);
                             assert_eq!(ctx.lr(0).unwrap(), 0.1);
                             assert_eq!(ctx.lr(7).unwrap_err().code, code::INVALID_ARGUMENT);
@@ -182,7 +185,7 @@ fn hook_abort_fails_the_run_naming_hook_stage_and_message() {
                 }
                 assert!(ctx.error_message().is_none());
                 if ctx.iter() == 2 {
-                    ctx.set_error("loss looked wrong");
+                    ctx.set_error("loss looked wrong").unwrap();
                     return HookAction::Abort;
                 }
                 HookAction::Continue
@@ -531,5 +534,190 @@ fn log_records_are_routed_to_a_rust_handler() {
     assert!(
         recs.iter().any(|(level, _)| *level == 40),
         "an ERROR record of the failed run: {recs:?}"
+    );
+}
+
+#[test]
+fn a_hook_that_panicked_fails_later_calls_naming_it_until_removed() {
+    let _g = serial();
+    let mut runner = toy_runner("poisoned", 1, "");
+    let calls = Rc::new(Cell::new(0));
+    let c = calls.clone();
+    runner
+        .register_hook("fragile", PRIORITY_NORMAL, Stage::AfterTrainIter, move |_| {
+            c.set(c.get() + 1);
+            panic!("broken state");
+        })
+        .unwrap();
+    let payload = catch_unwind(AssertUnwindSafe(|| runner.train())).expect_err("the panic is re-raised");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"broken state"));
+    for _ in 0..2 {
+        let e = runner.train().expect_err("a poisoned hook is not skipped in silence");
+        assert_eq!(e.code, code::FAILED_PRECONDITION, "{e}");
+        assert!(
+            e.message.contains("'fragile'") && e.message.contains("remove_hook"),
+            "{e}"
+        );
+        let e = runner.val().unwrap_err();
+        assert!(e.message.contains("'fragile'"), "{e}");
+    }
+    assert_eq!(calls.get(), 1, "called once, then neither skipped nor called");
+    runner.remove_hook("fragile").unwrap();
+    runner.train().unwrap();
+}
+
+#[test]
+fn strings_with_a_nul_byte_are_invalid_argument_errors() {
+    let _g = serial();
+    let mut runner = toy_runner("nul", 1, "");
+    runner
+        .register_hook("n", PRIORITY_NORMAL, Stage::AfterTrainIter, |_| HookAction::Continue)
+        .unwrap();
+    let e = runner.remove_hook("n\0junk").unwrap_err();
+    assert_eq!(e.code, code::INVALID_ARGUMENT);
+    assert!(e.message.contains("hook name"), "{e}");
+    let info = runner.hooks_info();
+    assert!(
+        info.lines().any(|l| l.trim_end().ends_with(") n")),
+        "hook n is still there: {info}"
+    );
+    let checked = Rc::new(Cell::new(0));
+    let ch = checked.clone();
+    runner
+        .register_hook(
+            "probe",
+            PRIORITY_LOW,
+            Stage::AfterTrainIter | Stage::BeforeSaveCheckpoint,
+            move |ctx| {
+                let invalid = |what: &str, r: Result<(), Error>| {
+                    let e = r.expect_err(what);
+                    assert_eq!(e.code, code::INVALID_ARGUMENT, "{what}: {e}");
+                    assert!(e.message.contains("NUL"), "{what}: {e}");
+                };
+                if ctx.stage() == Stage::BeforeSaveCheckpoint {
+                    invalid("checkpoint_put", ctx.checkpoint_put("k\0a", b"a"));
+                    ctx.checkpoint_put("k", b"b").unwrap();
+                    ch.set(ch.get() + 1);
+                    return HookAction::Continue;
+                }
+                if ctx.iter() != 0 {
+                    return HookAction::Continue;
+                }
+                let loss = ctx.scalar("train/loss").unwrap().unwrap();
+                invalid("update_scalar", ctx.update_scalar("train/loss\0x", 1e9));
+                assert_eq!(ctx.scalar("train/loss").unwrap(), Some(loss), "not overwritten");
+                invalid("scalar", ctx.scalar("train/loss\0x").map(|_| ()));
+                invalid("tensor", ctx.tensor("loss\0x").map(|_| ()));
+                invalid("checkpoint_get", ctx.checkpoint_get("k\0").map(|_| ()));
+                invalid("set_error", ctx.set_error("a\0b"));
+                ch.set(ch.get() + 1);
+                HookAction::Continue
+            },
+        )
+        .unwrap();
+    runner.train().unwrap();
+    assert_eq!(checked.get(), 2);
+}
+
+/// Panics when dropped.
+struct DropBomb;
+impl Drop for DropBomb {
+    fn drop(&mut self) {
+        panic!("DropBomb went off");
+    }
+}
+
+const DROP_BOMB_CHILD: &str = "MMHOOK_TEST_DROP_BOMB_CHILD";
+
+#[test]
+fn a_panicking_drop_of_hook_state_with_an_unwritable_stderr_does_not_abort() {
+    if std::env::var_os(DROP_BOMB_CHILD).is_some() {
+        // The child process: its stderr is unwritable.
+        let mut runner = toy_runner("drop_bomb", 1, "");
+        let bomb = DropBomb;
+        runner
+            .register_hook("bomb", PRIORITY_NORMAL, Stage::AfterTrainIter, move |_| {
+                let _keep = &bomb;
+                HookAction::Continue
+            })
+            .unwrap();
+        drop(runner); // the library frees the hook: DropBomb panics, the report cannot be written
+        println!("the process survived");
+        return;
+    }
+    let _g = serial();
+    // Every write to /dev/full fails (ENOSPC). (A closed or read-only stderr would not do:
+    // std treats EBADF on stderr as success.)
+    let stderr = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_panicking_drop_of_hook_state_with_an_unwritable_stderr_does_not_abort",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(DROP_BOMB_CHILD, "1")
+        .stderr(stderr)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{:?}\n{stdout}", out.status);
+    assert!(stdout.contains("the process survived"), "{stdout}");
+}
+
+#[test]
+fn a_hook_reaching_its_runner_through_a_refcell_fails_the_run_instead_of_reentering() {
+    let _g = serial();
+    let cell: Rc<RefCell<Option<Runner>>> = Rc::new(RefCell::new(Some(toy_runner("refcell", 1, ""))));
+    let inner = cell.clone();
+    cell.borrow_mut()
+        .as_mut()
+        .unwrap()
+        .register_hook("reenter", PRIORITY_NORMAL, Stage::AfterTrainIter, move |_| {
+            // Would drop (take) or re-enter the running runner: the RefCell is borrowed.
+            let taken = inner.borrow_mut().take();
+            drop(taken);
+            HookAction::Continue
+        })
+        .unwrap();
+    let payload = catch_unwind(AssertUnwindSafe(|| cell.borrow_mut().as_mut().unwrap().train()))
+        .expect_err("the hook's borrow_mut panics and the panic is re-raised");
+    drop(payload);
+    let mut runner = cell.borrow_mut().take().expect("the runner is still there");
+    assert_eq!(runner.iter(), 0);
+    runner.remove_hook("reenter").unwrap();
+    runner.val().unwrap();
+}
+
+#[test]
+fn a_log_handler_may_replace_itself_and_call_the_library() {
+    let _g = serial();
+    let first: Arc<Mutex<Vec<String>>> = Arc::default();
+    let second: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (f, s) = (first.clone(), second.clone());
+    set_log_handler(move |level: i32, msg: &str| {
+        if level < 40 {
+            return;
+        }
+        let s = s.clone();
+        // Replaces this very handler while it runs; it stays alive until it returns.
+        set_log_handler(move |_: i32, msg: &str| s.lock().unwrap().push(msg.to_string()));
+        f.lock()
+            .unwrap()
+            .push(format!("{msg} (library {})", library_version_string()));
+    });
+    let bad = ", \"load_from\": \"/nonexistent/x.pth\", \"resume\": false";
+    let mut runner = toy_runner("log_replace", 1, bad);
+    assert_eq!(runner.val().unwrap_err().code, code::CHECKPOINT);
+    let mut runner2 = toy_runner("log_replace2", 1, bad);
+    assert_eq!(runner2.val().unwrap_err().code, code::CHECKPOINT);
+    drop((runner, runner2));
+    clear_log_handler();
+    assert_eq!(Arc::strong_count(&first), 1, "the first handler was dropped");
+    assert_eq!(Arc::strong_count(&second), 1, "the second handler was dropped");
+    assert!(!first.lock().unwrap().is_empty());
+    assert!(
+        !second.lock().unwrap().is_empty(),
+        "the replacement received the second run's error"
     );
 }
