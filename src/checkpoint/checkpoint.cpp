@@ -16,6 +16,7 @@
 #include "checkpoint/pickle_compat.h"
 #include "mmhook/checkpoint/ivalue_json.h"
 #include "mmhook/core/error.h"
+#include "mmhook/core/file_io.h"
 
 namespace mmhook {
 
@@ -376,38 +377,6 @@ namespace {
   MMHOOK_THROW(Code::kIo, "cannot write '", path, "': ", step, ": ", std::strerror(err));
 }
 
-// Reads a whole file; returns 0 or the errno of the failing call.
-int read_file_bytes(const std::string& path, std::vector<char>& out) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno;
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return err;
-  }
-  if (S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    return EISDIR;
-  }
-  out.clear();
-  if (st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
-  char buf[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return err;
-    }
-    if (n == 0) break;
-    out.insert(out.end(), buf, buf + n);
-  }
-  ::close(fd);
-  return 0;
-}
-
 }  // namespace
 
 void write_file_atomic(const std::string& path, const void* data, size_t size) {
@@ -415,6 +384,9 @@ void write_file_atomic(const std::string& path, const void* data, size_t size) {
   const fs::path target(path);
   MMHOOK_CHECK(!target.filename().empty(), "write_file_atomic: '", path, "' names no file");
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  // A file size limit (ulimit -f) then fails the write with EFBIG, reported below like a full
+  // disk, instead of SIGXFSZ killing the process without a word.
+  ignore_sigxfsz_once();
   std::string tmpl = (dir / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
   const int fd = ::mkstemp(tmpl.data());
   if (fd < 0) io_fail(path, "cannot create a temporary file in '" + dir.string() + "'", errno);
@@ -465,10 +437,7 @@ void write_file_atomic(const std::string& path, const std::string& contents) {
 }
 
 std::string read_text_file(const std::string& path) {
-  std::vector<char> bytes;
-  const int err = read_file_bytes(path, bytes);
-  if (err != 0) MMHOOK_THROW(Code::kIo, "cannot read '", path, "': ", std::strerror(err));
-  return std::string(bytes.begin(), bytes.end());
+  return read_regular_file(path, text_file_size_limit());
 }
 
 void save_checkpoint_file(const std::string& path, const Checkpoint& ckpt) {
@@ -478,9 +447,10 @@ void save_checkpoint_file(const std::string& path, const Checkpoint& ckpt) {
 
 Checkpoint load_checkpoint_file(const std::string& path) {
   std::vector<char> bytes;
-  const int err = read_file_bytes(path, bytes);
-  if (err == ENOENT) checkpoint_fail(path, "file not found");
-  if (err != 0) checkpoint_fail(path, std::string("cannot read: ") + std::strerror(err));
+  const FileProblem problem = read_regular_file(path, checkpoint_size_limit(), bytes);
+  if (problem.err == ENOENT) checkpoint_fail(path, "file not found");
+  if (problem.err != 0) checkpoint_fail(path, "cannot read: " + problem.reason);
+  if (!problem.ok()) checkpoint_fail(path, problem.reason);
   return deserialize_checkpoint(bytes, path);
 }
 

@@ -6,16 +6,20 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <vector>
 
 #include <torch/torch.h>
 
+#include "mmhook/core/file_io.h"
+
 namespace mmhook {
 namespace {
 
+// Anything at `path` (a folder or FIFO too: the reader then names what it is).
 bool file_exists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
 }
 
 // `<root>/<name>` if present, else `<root>/<name>.gz`; an Error when neither exists.
@@ -26,18 +30,38 @@ std::string find_idx_file(const std::string& root, const std::string& name) {
   MMHOOK_THROW(Code::kIo, "cannot read dataset file ", plain, "(.gz): missing (no such file)");
 }
 
+// The most data an idx file may declare: 16 GiB (Fashion-MNIST's training images are 47 MB).
+constexpr uint64_t kMaxIdxBytes = uint64_t{1} << 34;
+// Deflate cannot expand one input byte to more than 1032 output bytes (a 258-byte match coded
+// in 2 bits), so a gzip file of n bytes decompresses to at most 1032 n bytes; a plain file
+// (zlib reads it as is) to exactly n.
+constexpr uint64_t kMaxDeflateRatio = 1032;
+
 class GzFile {
  public:
   explicit GzFile(const std::string& path) : path_(path) {
+    RegularFile file;
+    const FileProblem problem =
+        open_regular_file(path, {kMaxIdxBytes + 1024, "the idx reader (16 GiB)"}, file);
+    if (!problem.ok())
+      MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path, ": ", problem.reason);
+    file_size_ = file.size();
     errno = 0;
-    file_ = gzopen(path.c_str(), "rb");
+    // On success gzdopen owns the descriptor (gzclose closes it).
+    file_ = gzdopen(file.fd(), "rb");
     if (file_ == nullptr)
       MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path, ": ",
                    errno != 0 ? std::strerror(errno) : "cannot open");
+    (void)file.release();
   }
   ~GzFile() { gzclose(file_); }
   GzFile(const GzFile&) = delete;
   GzFile& operator=(const GzFile&) = delete;
+
+  // The size of the file on disk (compressed, for a gzip file).
+  uint64_t file_size() const { return file_size_; }
+  // True for a gzip file, false for a plain one (read as is).
+  bool compressed() { return gzdirect(file_) == 0; }
 
   // Reads exactly `n` bytes; fewer is a "truncated" Error naming `what`.
   void read(void* dst, size_t n, const char* what) {
@@ -70,6 +94,7 @@ class GzFile {
  private:
   std::string path_;
   gzFile file_ = nullptr;
+  uint64_t file_size_ = 0;
 };
 
 uint32_t big_endian(const unsigned char* b) {
@@ -105,41 +130,67 @@ at::Tensor read_idx_file(const std::string& path, uint32_t expected_magic) {
                  magic, " (expected 0x", expected_magic, "; wrong format or not an idx file)");
   const int ndims = header[3];
   std::vector<int64_t> dims(ndims);
-  // The header is untrusted: the element count is checked for overflow, and the data is read in
-  // chunks into a buffer that grows only with bytes actually present, so a header that claims
-  // more than the file holds is "truncated", never a huge allocation.
-  constexpr uint64_t kMaxBytes = uint64_t{1} << 40;
+  // The header is untrusted. It fixes the exact size of the file's content (header + data), so
+  // the reader never holds more than that: the data is read in 1 MiB chunks that exist only for
+  // bytes actually present, a header declaring more than 16 GiB or more than the file could
+  // decompress to is refused before any allocation, and a stream that goes on past the declared
+  // size (a decompression bomb) is refused after one byte more.
   uint64_t total = 1;
   for (int i = 0; i < ndims; ++i) {
     unsigned char b[4];
     file.read(b, 4, "dimensions");
     dims[i] = big_endian(b);
-    if (dims[i] != 0 && total > kMaxBytes / static_cast<uint64_t>(dims[i]))
+    if (dims[i] != 0 && total > kMaxIdxBytes / static_cast<uint64_t>(dims[i]))
       MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path,
-                   ": implausible dimensions in the "
-                   "header (more than 2^40 elements; corrupt file)");
+                   ": implausible dimensions in the header (more than 2^34 bytes of data; corrupt "
+                   "file)");
     total *= static_cast<uint64_t>(dims[i]);
   }
-  std::vector<uint8_t> data;
+  const uint64_t declared = 4 + 4 * static_cast<uint64_t>(ndims) + total;
+  const bool compressed = file.compressed();
+  const uint64_t can_hold = compressed ? kMaxDeflateRatio * file.file_size() : file.file_size();
+  if (declared > can_hold)
+    MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path,
+                 ": truncated (data: the header declares ", declared, " bytes, more than the ",
+                 file.file_size(), "-byte file ", compressed ? "can decompress to" : "holds", ")");
   constexpr size_t kChunk = size_t{1} << 20;
-  while (data.size() < total) {
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(kChunk, total - data.size()));
-    const size_t at = data.size();
-    data.resize(at + n);
-    const size_t got = file.read_some(data.data() + at, n, "data");
-    data.resize(at + got);
-    if (got < n)
-      MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path, ": truncated (data: expected ",
-                   total, " bytes, got ", data.size(), ")");
+  std::vector<std::vector<uint8_t>> chunks;
+  uint64_t have = 0;
+  try {
+    while (have < total) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(kChunk, total - have));
+      chunks.emplace_back(n);
+      const size_t got = file.read_some(chunks.back().data(), n, "data");
+      have += got;
+      if (got < n)
+        MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path, ": truncated (data: expected ",
+                     total, " bytes, got ", have, ")");
+    }
+  } catch (const std::bad_alloc&) {
+    MMHOOK_THROW(Code::kOom, "cannot read dataset file ", path, ": out of memory after ", have,
+                 " of the ", total, " bytes of data its header declares");
   }
   // Reading past the end makes zlib verify the gzip CRC, which catches flipped bits that still
   // inflate; bytes after the data mean the header does not describe the file.
   unsigned char extra;
   if (file.read_some(&extra, 1, "end of file") != 0)
     MMHOOK_THROW(Code::kIo, "cannot read dataset file ", path,
-                 ": trailing bytes after the data the header describes (wrong format)");
-  at::Tensor out = torch::empty(dims, torch::kUInt8);
-  if (total > 0) std::memcpy(out.data_ptr<uint8_t>(), data.data(), total);
+                 ": trailing bytes: ", compressed ? "decompresses to" : "holds", " more than the ",
+                 declared, " bytes its header declares (wrong format, or a decompression bomb)");
+  at::Tensor out;
+  try {
+    out = torch::empty(dims, torch::kUInt8);
+  } catch (const std::exception&) {
+    MMHOOK_THROW(Code::kOom, "cannot read dataset file ", path, ": out of memory for the ", total,
+                 " bytes of data its header declares");
+  }
+  // Chunk by chunk, each freed once copied: resident memory peaks near the data size, not twice it.
+  auto* dst = out.data_ptr<uint8_t>();
+  for (auto& chunk : chunks) {
+    std::memcpy(dst, chunk.data(), chunk.size());
+    dst += chunk.size();
+    std::vector<uint8_t>().swap(chunk);
+  }
   return out;
 }
 
@@ -162,6 +213,14 @@ MNIST::MNIST(MNISTOptions options, const char* default_root, std::vector<std::st
   if (images.size(0) != labels.size(0))
     MMHOOK_THROW(Code::kIo, "dataset files disagree: count mismatch (", image_file, " has ",
                  images.size(0), " images, ", label_file, " has ", labels.size(0), " labels)");
+  // A label outside the class list would surface much later, as an index error deep inside a
+  // loss or metric; the file and sample are known only here.
+  const auto* label = labels.data_ptr<uint8_t>();
+  for (int64_t i = 0; i < labels.size(0); ++i)
+    if (static_cast<size_t>(label[i]) >= classes_.size())
+      MMHOOK_THROW(Code::kIo, "cannot read dataset file ", label_file, ": label ", int{label[i]},
+                   " of sample ", i, " is out of range (", classes_.size(),
+                   " classes: expected 0 to ", classes_.size() - 1, ")");
   images_ = images.unsqueeze(1).contiguous();
   labels_ = labels.to(torch::kInt64);
   for (const auto& t : options_.transforms) deterministic_ = deterministic_ && t->deterministic();

@@ -4,10 +4,15 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
-#include <filesystem>
-#include <fstream>
+#include <unistd.h>
+
+#include <caffe2/serialize/read_adapter_interface.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "mmhook/core/error.h"
+#include "mmhook/core/file_io.h"
 
 namespace mmhook {
 namespace {
@@ -27,6 +32,29 @@ void mirror(const torch::jit::Module& src, torch::nn::Module& dst) {
   }
 }
 
+// The archive reader's view of an open regular file (positioned reads, as torch's own
+// FileAdapter does with a path it opens itself).
+struct FdReadAdapter : caffe2::serialize::ReadAdapterInterface {
+  RegularFile file;
+  std::string path;
+
+  size_t size() const override { return static_cast<size_t>(file.size()); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* what) const override {
+    char* p = static_cast<char*>(buf);
+    size_t done = 0;
+    while (done < n) {
+      const ssize_t got = ::pread(file.fd(), p + done, n - done, static_cast<off_t>(pos + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0)
+        MMHOOK_THROW(Code::kIo, "TorchScriptModel.path '", path, "': cannot read ", what, ": ",
+                     std::strerror(errno));
+      if (got == 0) break;
+      done += static_cast<size_t>(got);
+    }
+    return done;
+  }
+};
+
 }  // namespace
 
 struct TorchScriptModel::Impl {
@@ -38,13 +66,18 @@ TorchScriptModel::TorchScriptModel(TorchScriptModelOptions options)
   const std::string& path = options_.path;
   MMHOOK_CHECK(!path.empty(),
                "TorchScriptModel.path: a file written by torch.jit.save is required");
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec))
+  // Only a regular file within the checkpoint size limit; the archive is read through the
+  // descriptor that was checked, so a file swapped in meanwhile (a FIFO, say) is never opened.
+  auto file = std::make_shared<FdReadAdapter>();
+  const FileProblem problem = open_regular_file(path, checkpoint_size_limit(), file->file);
+  if (problem.err == ENOENT)
     MMHOOK_THROW(Code::kIo, "TorchScriptModel.path '", path, "': no such file");
-  if (!std::ifstream(path, std::ios::binary))
-    MMHOOK_THROW(Code::kIo, "TorchScriptModel.path '", path, "': cannot open");
+  if (!problem.ok())
+    MMHOOK_THROW(Code::kIo, "TorchScriptModel.path '", path, "': cannot open: ", problem.reason);
+  file->path = path;
   try {
-    impl_->module = torch::jit::load(path, torch::kCPU);
+    impl_->module = torch::jit::load(std::shared_ptr<caffe2::serialize::ReadAdapterInterface>(file),
+                                     torch::kCPU);
   } catch (const std::exception& e) {
     std::string why = e.what();
     const size_t nl = why.find('\n');  // c10 messages carry a C++ backtrace after the first line

@@ -309,9 +309,14 @@ TEST_F(CorruptDatasetTest, EmptyTruncatedAndWrongFormat) {
 TEST_F(CorruptDatasetTest, LyingHeaderIsNotAHugeAllocation) {
   EXPECT_TRUE(contains(error_of(header(0x803, {0xffffffffu, 0xffffffffu, 0xffffffffu})),
                        "implausible dimensions"));
-  // Within the limit but more than the file holds: read in chunks, reported as truncated.
+  // Over the 2^34-byte limit.
   EXPECT_TRUE(
-      contains(error_of(gz(header(0x803, {60000, 1000, 1000}) + "abc")), "truncated (data"));
+      contains(error_of(gz(header(0x803, {60000, 1000, 1000}) + "abc")), "implausible dimensions"));
+  // Within the limit but more than the file holds (or could decompress to): truncated, found
+  // before any allocation.
+  EXPECT_TRUE(
+      contains(error_of(gz(header(0x803, {16000, 1000, 1000}) + "abc")), "truncated (data"));
+  EXPECT_TRUE(contains(error_of(header(0x803, {4, 8, 8}) + "abc"), "truncated (data"));
 }
 
 TEST_F(CorruptDatasetTest, BitFlippedGzipIsCaught) {

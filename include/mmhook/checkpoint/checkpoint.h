@@ -85,16 +85,21 @@ Checkpoint deserialize_checkpoint(const std::vector<char>& bytes,
 /// Writes `serialize_checkpoint(ckpt)` to `path` atomically (see `write_file_atomic`).
 void save_checkpoint_file(const std::string& path, const Checkpoint& ckpt);
 /// Reads and parses a checkpoint file; Error kCheckpoint "checkpoint '<path>': <reason>" for a
-/// missing or unreadable file and every reason `deserialize_checkpoint` gives.
+/// missing or unreadable file, a path that is not a regular file (a device, FIFO or folder,
+/// after symlinks), a file larger than `checkpoint_size_limit()` (16 GiB unless the environment
+/// variable `MMHOOK_MAX_CHECKPOINT_BYTES` sets another number of bytes; see
+/// `mmhook/core/file_io.h`), and every reason `deserialize_checkpoint` gives.
 Checkpoint load_checkpoint_file(const std::string& path);
 
 /// Atomically replaces `path` with `contents`: temp file in the same folder, write, fsync,
 /// rename, fsync the folder. On failure the temp file is removed, the previous file is left
-/// intact, and an Error kIo names the file and the system's reason.
+/// intact, and an Error kIo names the file and the system's reason ("No space left on device",
+/// and "File too large" past a file size limit: SIGXFSZ is ignored, see `ignore_sigxfsz_once`).
 void write_file_atomic(const std::string& path, const std::string& contents);
 /// `write_file_atomic` for binary data.
 void write_file_atomic(const std::string& path, const void* data, size_t size);
-/// The whole content of a file; Error kIo naming the file and the system's reason.
+/// The whole content of a text file (such as `last_checkpoint`); Error kIo naming the file and
+/// the reason: the system's, not a regular file, or larger than `kMaxTextFileBytes` (64 MiB).
 std::string read_text_file(const std::string& path);
 
 }  // namespace mmhook

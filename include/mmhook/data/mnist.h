@@ -30,8 +30,8 @@ struct MNISTOptions {
 
 /// An MNIST-format image classification set: inputs float32 [1,H,W] scaled to [0,1] then
 /// transformed, targets int64 scalars. Files are `<name>` or `<name>.gz` (plain preferred).
-/// Unreadable files are Errors naming the file and the reason (missing, truncated, bad magic,
-/// count mismatch).
+/// Unreadable files are Errors naming the file and the reason (missing, not a regular file,
+/// truncated, bad magic, count mismatch, a label outside the class list naming the sample).
 class MNIST : public Dataset {
  public:
   /// Default root of MNIST ("/usr/share/datasets/mnist").
@@ -76,7 +76,9 @@ class FashionMNIST : public MNIST {
 };
 
 /// Reads an idx file (gzipped or not) into a uint8 tensor of its dims; `expected_magic` is
-/// 0x801 (labels) or 0x803 (images). Errors name the file and the reason.
+/// 0x801 (labels) or 0x803 (images). Errors name the file and the reason. Only regular files are
+/// read (see `mmhook/core/file_io.h`); the header fixes the exact content size, which may not
+/// exceed 2^34 bytes of data, and a gzip stream that decompresses to more is refused.
 at::Tensor read_idx_file(const std::string& path, uint32_t expected_magic);
 
 }  // namespace mmhook
