@@ -119,9 +119,7 @@ std::string first_line(const std::string& text) {
 }
 
 nlohmann::json load_config(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) MMHOOK_THROW(mmhook::Code::kIo, "config file '", path, "': cannot open");
-  nlohmann::json cfg = mmhook::parse_config_stream(in, "config file '" + path + "'");
+  nlohmann::json cfg = mmhook::parse_config_file(path);
   // Checked before --cfg-options and --work-dir index into it.
   if (!cfg.is_object())
     MMHOOK_THROW(mmhook::Code::kConfig, "config file '", path,

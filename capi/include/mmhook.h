@@ -3,7 +3,8 @@
  * @brief The stable C ABI of libmmhook.so.
  *
  * Plain C99; includes only <stddef.h> and <stdint.h>. Every symbol is prefixed `mmh_` /
- * `MMH_`. Rules (CAPI.md): errors are returned as `mmh_error_t *` (NULL on success) and freed
+ * `MMH_`. Rules (docs/c_api.md, which also states the lifecycle and re-entrancy
+ * rules): errors are returned as `mmh_error_t *` (NULL on success) and freed
  * with mmh_error_free(); no exception crosses this boundary; handles are opaque, created by
  * `mmh_X_create` and released by `mmh_X_destroy` (NULL accepted, never fails, any order);
  * strings in are UTF-8, NUL-terminated and copied when kept; strings out are borrowed with a

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "mmhook/core/error.h"
+#include "mmhook/core/file_io.h"
 
 namespace mmhook {
 namespace {
@@ -149,6 +150,11 @@ nlohmann::json parse_config_text(std::string_view text, const std::string& sourc
 
 nlohmann::json parse_config_stream(std::istream& in, const std::string& source) {
   return parse_with(in, source);
+}
+
+nlohmann::json parse_config_file(const std::string& path) {
+  const std::string text = read_regular_file(path, text_file_size_limit());
+  return parse_config_text(text, "config file '" + path + "'");
 }
 
 void check_json_depth(const nlohmann::json& value, const std::string& what, int max_depth) {

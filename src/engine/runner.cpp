@@ -26,6 +26,7 @@
 #include "mmhook/checkpoint/resume.h"
 #include "mmhook/checkpoint/state_dict.h"
 #include "mmhook/config/json_parse.h"
+#include "mmhook/core/file_io.h"
 #include "mmhook/core/log_callback.h"
 #include "mmhook/data/data_loader.h"
 #include "mmhook/data/dataset.h"
@@ -323,6 +324,9 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
   }
 
   // 9. directories, logger, message hub, visualizer
+  // A write past `ulimit -f` fails with EFBIG (reported like a full disk) instead of SIGXFSZ
+  // ending the process silently: the text log and scalars are written before any checkpoint.
+  ignore_sigxfsz_once();
   std::error_code ec;
   fs::create_directories(m.log_dir, ec);
   if (ec) MMHOOK_THROW(Code::kIo, "work_dir: cannot create '", m.log_dir, "': ", ec.message());
@@ -396,9 +400,7 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
 }
 
 std::unique_ptr<Runner> Runner::from_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) MMHOOK_THROW(Code::kIo, "config file '", path, "': cannot open: ", std::strerror(errno));
-  const nlohmann::json cfg = parse_config_stream(in, "config file '" + path + "'");
+  const nlohmann::json cfg = parse_config_file(path);
   return std::make_unique<Runner>(cfg, path);
 }
 

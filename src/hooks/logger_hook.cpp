@@ -103,7 +103,8 @@ void LoggerHook::after_test_epoch(Runner& runner, const Metrics&) {
   runner.logger().info(line);
   runner.check_log_errors();
   if (runner.rank() == 0)
-    write_file_atomic(runner.log_dir() + "/" + runner.timestamp() + ".json", tag.dump() + "\n");
+    write_file_atomic(runner.log_dir() + "/" + runner.timestamp() + ".json",
+                      tag.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 void LoggerHook::after_run(Runner& runner) {

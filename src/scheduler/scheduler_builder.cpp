@@ -82,9 +82,6 @@ void require_positive(const ConfigNode& c, const char* key, double v) {
 void require_non_negative(const ConfigNode& c, const char* key, double v) {
   if (!(v >= 0)) c.fail(key, "must be >= 0, got " + num(v));
 }
-void require_unit(const ConfigNode& c, const char* key, double v) {
-  if (!(v >= 0 && v <= 1)) c.fail(key, "must be between 0 and 1, got " + num(v));
-}
 void require_at_least(const ConfigNode& c, const char* key, int64_t v, int64_t min) {
   if (v < min) c.fail(key, "must be >= " + std::to_string(min) + ", got " + std::to_string(v));
 }
@@ -95,9 +92,7 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
   static auto* registry = [] {
     auto* r = new Registry<ParamScheduler, const Ctx&>("param scheduler");
     add_family(*r, "Step", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
-      const int64_t step_size_cfg = c.require<int64_t>("step_size");
-      require_at_least(c, "step_size", step_size_cfg, 1);
-      const int64_t step_size = scale(c, step_size_cfg, x);
+      const int64_t step_size = scale(c, c.require<int64_t>("step_size"), x);
       const double gamma = c.get<double>("gamma", 0.1);
       require_positive(c, "gamma", gamma);
       const SchedulerArgs a = read_args(c, x);
@@ -120,7 +115,6 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
     });
     add_family(*r, "Constant", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
       const double factor = c.get<double>("factor", 1.0 / 3);
-      require_unit(c, "factor", factor);
       const SchedulerArgs a = read_args(c, x);
       return with_path(c, [&] {
         return std::make_shared<ConstantParamScheduler>(*x.optim_wrapper, p, factor, a);
@@ -129,8 +123,6 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
     add_family(*r, "Linear", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
       const double start = c.get<double>("start_factor", 1.0 / 3);
       const double end = c.get<double>("end_factor", 1.0);
-      require_unit(c, "start_factor", start);
-      require_unit(c, "end_factor", end);
       const SchedulerArgs a = read_args(c, x);
       return with_path(c, [&] {
         return std::make_shared<LinearParamScheduler>(*x.optim_wrapper, p, start, end, a);
@@ -156,7 +148,6 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
     });
     add_family(*r, "CosineAnnealing", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
       std::optional<int64_t> t_max = c.get_optional<int64_t>("T_max");
-      if (t_max) require_at_least(c, "T_max", *t_max, 1);
       if (t_max) t_max = scale(c, *t_max, x);
       const auto eta_min = c.get_optional<double>("eta_min");
       const auto eta_min_ratio = c.get_optional<double>("eta_min_ratio");
@@ -199,7 +190,6 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
       const std::string anneal_strategy = c.get<std::string>("anneal_strategy", "cos");
       const double div_factor = c.get<double>("div_factor", 25.0);
       const double final_div_factor = c.get<double>("final_div_factor", 1e4);
-      require_unit(c, "pct_start", pct_start);
       require_positive(c, "div_factor", div_factor);
       require_positive(c, "final_div_factor", final_div_factor);
       const bool three_phase = c.get<bool>("three_phase", false);
@@ -220,10 +210,8 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
       const int64_t cooldown = c.get<int64_t>("cooldown", 0);
       const PerGroupValue min_value = read_per_group(c, "min_value", 0.0);
       const double eps = c.get<double>("eps", 1e-8);
-      if (!(factor > 0 && factor < 1))
-        c.fail("factor", "must be between 0 and 1 (exclusive), got " + num(factor));
+      require_positive(c, "factor", factor);  // the scheduler itself checks factor < 1
       require_at_least(c, "patience", patience, 0);
-      require_non_negative(c, "threshold", threshold);
       require_at_least(c, "cooldown", cooldown, 0);
       require_non_negative(c, "eps", eps);
       const SchedulerArgs a = read_args(c, x);

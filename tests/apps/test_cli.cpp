@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -392,6 +393,14 @@ TEST(CliBadInputTest, ConfigThatIsNotAnObjectDuplicatedOrTooDeep) {
       {"--cfg-options optim_wrapper.optimizer", "lr: duplicate key"});
   expect_clean_error(run("train " + q(path) + " --work-dir ''" + " --cfg-options work_dir="),
                      {"work_dir: is empty"});
+}
+
+// A config path naming a FIFO blocked forever; /dev/zero grew until memory ran out.
+TEST(CliBadInputTest, ConfigThatIsNotARegularFile) {
+  TempDir dir;
+  ASSERT_EQ(::mkfifo((dir / "fifo.json").c_str(), 0600), 0);
+  expect_clean_error(run("train " + q(dir / "fifo.json")), {dir / "fifo.json", "is a FIFO"});
+  expect_clean_error(run("train /dev/zero"), {"/dev/zero", "not a regular file"});
 }
 
 TEST(CliBadInputTest, MissingConfigFile) {

@@ -98,8 +98,8 @@ TEST(HostileConfigTest, NumbersThatCannotBeRightNameTheirPath) {
       {{{"type", "LinearLR"}, {"start_factor", 0.1}, {"end", 2}},
        {{"type", "CosineAnnealingLR"}, {"T_max", 2}, {"eta_min", -0.5}, {"begin", 2}}});
   expect_contains(error_of(cfg), "param_scheduler[1].eta_min: must be >= 0, got -0.5");
-  cfg["param_scheduler"] = {{"type", "ConstantLR"}, {"factor", 3}};
-  expect_contains(error_of(cfg), "param_scheduler.factor: must be between 0 and 1, got 3");
+  cfg["param_scheduler"] = {{"type", "MultiStepLR"}, {"milestones", {1, -2}}};
+  expect_contains(error_of(cfg), "param_scheduler.milestones: must be >= 0, got -2");
 }
 
 TEST(HostileConfigTest, ThreadCountsBeyondTheMachineAreRefused) {

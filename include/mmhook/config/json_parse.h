@@ -27,6 +27,11 @@ nlohmann::json parse_config_text(std::string_view text, const std::string& sourc
 /// Like `parse_config_text`, reading the whole stream.
 nlohmann::json parse_config_stream(std::istream& in, const std::string& source);
 
+/// Reads and parses a config file: a regular file of at most 64 MiB (a FIFO, a device such as
+/// /dev/zero or a directory is an Error kIo naming the file and what it is), then as
+/// `parse_config_text` with the source "config file '<path>'".
+nlohmann::json parse_config_file(const std::string& path);
+
 /// Throws a config `Error` naming the path when `value` nests objects/arrays deeper than
 /// `max_depth` (a scalar has depth 0, `{}` and `[]` depth 1). Iterative: safe on any depth.
 /// `what` prefixes the message ("config", "--cfg-options x").
