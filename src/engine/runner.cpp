@@ -688,17 +688,22 @@ void Runner::load_or_resume() {
   const std::string load_from =
       is_set(m.cfg, "load_from") ? m.cfg["load_from"].get<std::string>() : "";
   if (resume_flag && load_from.empty()) {
-    const std::string marker = m.work_dir + "/last_checkpoint";
-    if (!fs::exists(marker)) {
-      m.logger->info("Did not find last_checkpoint to be resumed.");
-      return;
-    }
-    std::string path = read_text_file(marker);
-    while (!path.empty() && (path.back() == '\n' || path.back() == ' ' || path.back() == '\r'))
-      path.pop_back();
-    // A corrupt newest checkpoint falls back to the newest older one that loads, with warnings.
+    // An explicit resume continues the newest checkpoint of work_dir and never starts over:
+    // a fresh start would overwrite the checkpoints of the run the user meant to continue.
+    // A missing or junk last_checkpoint falls back to the checkpoint with the most iterations.
     std::vector<std::string> warnings;
-    path = select_resume_checkpoint(path, m.work_dir, warnings);
+    std::string path;
+    try {
+      path = find_resume_checkpoint(m.work_dir, warnings);
+    } catch (const Error& e) {
+      if (e.code() != Code::kNotFound) {
+        for (const auto& w : warnings) m.logger->warn(w);
+        throw;
+      }
+      MMHOOK_THROW(Code::kNotFound, "resume: no checkpoint in '", m.work_dir,
+                   "' to resume from (resuming never starts over; start a new run without "
+                   "resume)");
+    }
     for (const auto& w : warnings) m.logger->warn(w);
     resume(path);
   } else if (resume_flag) {

@@ -168,7 +168,9 @@ TEST(KillAnywhereTest, ResumesAfterEverySigkillToBitEqualParameters) {
     }
     const std::string log = tmp / ("run_" + std::to_string(runs) + ".log");
     const bool may_kill = kills < 45;
-    const pid_t pid = spawn(dir, /*resume=*/true, log);
+    // --resume once a checkpoint exists: an explicit resume of a work_dir without any is an
+    // error (it never starts over), so a kill before the first checkpoint means a fresh start.
+    const pid_t pid = spawn(dir, /*resume=*/!scan(dir).complete.empty(), log);
     if (may_kill) {
       std::this_thread::sleep_for(std::chrono::duration<double>(delay(rng)));
       ::kill(pid, SIGKILL);
