@@ -15,6 +15,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "mmhook/checkpoint/checkpoint.h"
 #include "mmhook/config/config_node.h"
 #include "mmhook/config/json_parse.h"
 #include "mmhook/core/error.h"
@@ -80,15 +81,10 @@ class InterruptHook : public mmhook::HookImpl<InterruptHook> {
     const std::string name = "iter_" + std::to_string(runner.iter()) + ".pth";
     runner.save_checkpoint(runner.work_dir(), name, opt);
     saved = (std::filesystem::path(runner.work_dir()) / name).string();
-    const std::string marker = runner.work_dir() + "/last_checkpoint";
-    const std::string tmp = marker + ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::trunc);
-      out << saved;
-      out.flush();
-      if (!out) MMHOOK_THROW(mmhook::Code::kIo, "cannot write '", tmp, "'");
-    }
-    std::filesystem::rename(tmp, marker);
+    // Committed like CheckpointHook's: only once the checkpoint is on disk, atomically, so a
+    // second signal or a power cut never leaves it naming a partial file.
+    if (runner.rank() == 0)
+      mmhook::write_file_atomic(runner.work_dir() + "/last_checkpoint", saved);
     runner.logger().info("Interrupted: saved checkpoint " + saved);
   }
 };
@@ -244,9 +240,10 @@ static int run_cli(int argc, char** argv) {
   };
   CLI::App* train = app.add_subcommand("train", "train a model");
   add_common(train, train_opts);
-  auto* resume_opt = train->add_option("--resume", resume_from,
-                                       "resume from CKPT, or from work_dir/last_checkpoint when no "
-                                       "value is given");
+  auto* resume_opt = train->add_option(
+      "--resume", resume_from,
+      "resume from CKPT; without a value from the work_dir's newest checkpoint (last_checkpoint, "
+      "else the one with the most iterations), an error when it holds none");
   resume_opt->expected(0, 1);
   CLI::App* val = app.add_subcommand("val", "validate a checkpoint");
   add_common(val, val_opts);

@@ -167,7 +167,9 @@ MMH_API void mmh_error_free(mmh_error_t *err);
 /**
  * Creates a runner from a JSON config (MMEngine's config keys as JSON).
  * Errors: MMH_E_INVALID_ARGUMENT (NULL argument), MMH_E_CONFIG (bad JSON or config; the message
- * names the JSON path), MMH_E_IO (work_dir not writable). On error *out is set to NULL.
+ * names the JSON path), MMH_E_IO (work_dir not writable), MMH_E_UNAVAILABLE (work_dir in use:
+ * another process's run or a live runner of this process holds its lock until destroyed; the
+ * message names the holder's pid). On error *out is set to NULL.
  * Parsing is strict: a key written twice in one object, and nesting deeper than 256 levels,
  * are MMH_E_CONFIG errors naming the JSON path.
  */
@@ -198,7 +200,10 @@ MMH_API mmh_error_t *mmh_runner_train(mmh_runner_t *runner);
 MMH_API mmh_error_t *mmh_runner_val(mmh_runner_t *runner);
 /** Tests once. */
 MMH_API mmh_error_t *mmh_runner_test(mmh_runner_t *runner);
-/** Asks the running loop to stop after the current iteration; safe from any thread. NULL ok. */
+/**
+ * Asks the running loop to stop after the current iteration (a validation pass: after the
+ * current batch, without metrics); safe from any thread. NULL ok.
+ */
 MMH_API void mmh_runner_request_stop(mmh_runner_t *runner);
 /** Writes MMEngine's get_hooks_info() text into buf (NUL-terminated, truncated to cap);
  *  returns the full length without the NUL. 0 for a NULL runner. */

@@ -12,6 +12,7 @@
 #include "mmhook/data/sampler.h"
 #include "mmhook/engine/runner.h"
 #include "mmhook/evaluator/evaluator.h"
+#include "mmhook/evaluator/metric.h"
 #include "mmhook/model/base_model.h"
 #include "mmhook/optim/optim_wrapper.h"
 
@@ -76,9 +77,14 @@ EpochBasedTrainLoop::EpochBasedTrainLoop(
 
 void EpochBasedTrainLoop::run() {
   runner_.call_hook(Stage::kBeforeTrain);
+  // A run stopped mid-epoch (a signal, request_stop, a by-iteration checkpoint) is resumed with
+  // counters inside an epoch: that epoch continues at its next batch, in the same sample order,
+  // so the resumed run trains exactly the batches an uninterrupted run would.
+  int64_t skip = batches_done_in_epoch();
   while (epoch_ < max_epochs_ && !should_stop()) {
-    run_epoch();
-    if (runner_.stop_requested()) break;  // interrupted mid-epoch: no validation
+    const bool finished = run_epoch(skip);
+    skip = 0;
+    if (!finished || runner_.stop_requested()) break;  // interrupted: no validation
     decide_val_interval(epoch_ + 1);
     if (runner_.has_val_loop() && epoch_ >= val_begin_ &&
         (epoch_ % val_interval_ == 0 || epoch_ == max_epochs_))
@@ -87,19 +93,41 @@ void EpochBasedTrainLoop::run() {
   runner_.call_hook(Stage::kAfterTrain);
 }
 
-void EpochBasedTrainLoop::run_epoch() {
+int64_t EpochBasedTrainLoop::batches_done_in_epoch() {
+  // Every finished epoch ran dataloader_->size() iterations, so the iterations beyond them are
+  // the current epoch's. Counters that do not fit (a checkpoint of an older version that
+  // restarted interrupted epochs, or a data loader resized since) restart the epoch.
+  const int64_t per_epoch = dataloader_->size();
+  const int64_t done = iter_ - epoch_ * per_epoch;
+  if (done == 0 || epoch_ >= max_epochs_) return 0;
+  if (done < 0 || done > per_epoch) {
+    runner_.logger().warn("iteration " + std::to_string(iter_) + " does not fall inside epoch " +
+                          std::to_string(epoch_ + 1) + " (" + std::to_string(per_epoch) +
+                          " batches per epoch): the epoch restarts at its first batch");
+    return 0;
+  }
+  runner_.logger().info("Resuming epoch " + std::to_string(epoch_ + 1) + " at batch " +
+                        std::to_string(done) + " of " + std::to_string(per_epoch) +
+                        ": the batches already trained are skipped");
+  return done;
+}
+
+bool EpochBasedTrainLoop::run_epoch(int64_t skip_batches) {
   runner_.call_hook(Stage::kBeforeTrainEpoch);
   runner_.model().train();
-  auto it = dataloader_->iterate();
+  // The sampler skips the trained batches without loading them; batch_idx stays the position
+  // within the epoch.
+  auto it = dataloader_->iterate(skip_batches);
   TensorDict batch;
-  int64_t idx = 0;
+  int64_t idx = skip_batches;
   while (it->next(&batch)) {
     run_iter(idx++, batch);
-    if (runner_.stop_requested()) return;  // a graceful stop ends after the current iteration
+    if (runner_.stop_requested()) return false;  // a graceful stop ends after this iteration
   }
   it.reset();
   runner_.call_hook(Stage::kAfterTrainEpoch);
   ++epoch_;
+  return true;
 }
 
 // -- IterBasedTrainLoop -------------------------------------------------------------------------
@@ -135,6 +163,7 @@ void IterBasedTrainLoop::run() {
     if (!it->next(&batch))
       MMHOOK_THROW(Code::kFailedPrecondition, "the train dataloader yields no batch");
     run_iter(iter_, batch);
+    if (runner_.stop_requested()) break;  // interrupted: no validation, as in the epoch loop
     decide_val_interval(iter_ + 1);
     if (runner_.has_val_loop() && iter_ >= val_begin_ &&
         (iter_ % val_interval_ == 0 || iter_ == max_iters_))
@@ -192,16 +221,17 @@ Metrics EvalLoop::run() {
   const Stage after = test_ ? Stage::kAfterTest : Stage::kAfterVal;
   const std::string loss_prefix = test_ ? "test" : "val";
 
+  interrupted_ = false;
   runner_.call_hook(before);
   runner_.call_hook(before_epoch);
   BaseModel& model = runner_.model();
   model.eval();
   // Per-name running sums of losses a val_step returns ("loss*" keys), as MMEngine's loops do.
   OrderedMap<std::pair<double, int64_t>> losses;
+  int64_t idx = 0;
   {
     auto it = dataloader_->iterate();
     TensorDict batch;
-    int64_t idx = 0;
     while (it->next(&batch)) {
       StageArgs args;
       args.batch_idx = idx;
@@ -228,7 +258,29 @@ Metrics EvalLoop::run() {
       args.outputs = &outputs;
       runner_.call_hook(after_iter, args);
       ++idx;
+      // A stop request (a signal during validation inside training) is honoured between
+      // batches rather than after the whole pass.
+      if (runner_.stop_requested() && idx < dataloader_->size()) {
+        interrupted_ = true;
+        break;
+      }
     }
+  }
+  if (interrupted_) {
+    // Metrics of part of the data would pass for the real ones (best checkpoints, early
+    // stopping, ReduceOnPlateau): none are computed or recorded. after_*_epoch still runs with
+    // empty metrics so hooks undo what they did at before_*_epoch (EMAHook swaps weights back);
+    // metric consumers see `interrupted()`.
+    for (const auto& metric : evaluator_->metrics()) metric->reset();
+    runner_.logger().warn(std::string(test_ ? "test" : "validation") + " interrupted after " +
+                          std::to_string(idx) + " of " + std::to_string(dataloader_->size()) +
+                          " batches: no metrics recorded");
+    const Metrics none;
+    StageArgs args;
+    args.metrics = &none;
+    runner_.call_hook(after_epoch, args);
+    runner_.call_hook(after);
+    return none;
   }
   Metrics metrics = evaluator_->evaluate(dataloader_->dataset().size());
   if (!losses.empty()) {

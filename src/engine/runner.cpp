@@ -46,6 +46,7 @@
 #include "mmhook/scheduler/param_scheduler.h"
 #include "mmhook/scheduler/scheduler_builder.h"
 #include "mmhook/version.h"
+#include "engine/work_dir_lock.h"
 
 namespace fs = std::filesystem;
 
@@ -118,6 +119,8 @@ bool is_distributed_error(const std::exception_ptr& ep) {
 }  // namespace
 
 struct Runner::Impl {
+  // First member, so destroyed last: the work_dir stays locked until everything else is done.
+  std::unique_ptr<WorkDirLock> work_dir_lock;
   nlohmann::json cfg;
   std::string cfg_path;
   std::string work_dir, log_dir, timestamp, experiment_name;
@@ -152,6 +155,30 @@ struct Runner::Impl {
 };
 
 namespace {
+// Two runs in one work_dir would interleave their logs and overwrite each other's checkpoints:
+// rank 0 locks it (every rank of a data-parallel job shares it) and all ranks fail together
+// when it is taken, instead of the others waiting in a collective for a rank that gave up.
+std::unique_ptr<WorkDirLock> lock_work_dir(const std::string& work_dir) {
+  std::unique_ptr<WorkDirLock> lock;
+  std::string error;
+  int code = 0;
+  if (dist::get_rank() == 0) {
+    try {
+      std::error_code ec;
+      fs::create_directories(work_dir, ec);
+      if (ec) MMHOOK_THROW(Code::kIo, "work_dir: cannot create '", work_dir, "': ", ec.message());
+      lock = std::make_unique<WorkDirLock>(work_dir);
+    } catch (const Error& e) {
+      error = e.what();
+      code = static_cast<int>(e.code());
+    }
+  }
+  const nlohmann::json outcome = dist::broadcast_object({{"error", error}, {"code", code}});
+  if (outcome["error"].get<std::string>().empty()) return lock;
+  MMHOOK_THROW(static_cast<Code>(outcome["code"].get<int>()),
+               dist::get_rank() == 0 ? "" : "rank 0: ", outcome["error"].get<std::string>());
+}
+
 // A hook (or another thread) calling train/val/test or registering a hook during a run would
 // re-enter the loops or change the hook lists the dispatcher is iterating over.
 void check_not_running(bool running, const char* what) {
@@ -323,11 +350,12 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
     }
   }
 
-  // 9. directories, logger, message hub, visualizer
+  // 9. directories (the work_dir locked first), logger, message hub, visualizer
   // A write past `ulimit -f` fails with EFBIG (reported like a full disk) instead of SIGXFSZ
   // ending the process silently: the text log and scalars are written before any checkpoint.
   ignore_sigxfsz_once();
   std::error_code ec;
+  m.work_dir_lock = lock_work_dir(m.work_dir);
   fs::create_directories(m.log_dir, ec);
   if (ec) MMHOOK_THROW(Code::kIo, "work_dir: cannot create '", m.log_dir, "': ", ec.message());
   {
@@ -365,6 +393,9 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
     m.previous_default_logger = spdlog::default_logger();
     spdlog::set_default_logger(m.logger);
   }
+  if (m.work_dir_lock && !m.work_dir_lock->unsupported().empty())
+    m.logger->warn("work_dir is not locked against a second run (" +
+                   m.work_dir_lock->unsupported() + ": " + m.work_dir_lock->path() + ")");
   m.message_hub = std::make_unique<MessageHub>(m.experiment_name);
   {
     ConfigNode vis = root.child("visualizer");
@@ -692,17 +723,22 @@ void Runner::load_or_resume() {
   const std::string load_from =
       is_set(m.cfg, "load_from") ? m.cfg["load_from"].get<std::string>() : "";
   if (resume_flag && load_from.empty()) {
-    const std::string marker = m.work_dir + "/last_checkpoint";
-    if (!fs::exists(marker)) {
-      m.logger->info("Did not find last_checkpoint to be resumed.");
-      return;
-    }
-    std::string path = read_text_file(marker);
-    while (!path.empty() && (path.back() == '\n' || path.back() == ' ' || path.back() == '\r'))
-      path.pop_back();
-    // A corrupt newest checkpoint falls back to the newest older one that loads, with warnings.
+    // An explicit resume continues the newest checkpoint of work_dir and never starts over:
+    // a fresh start would overwrite the checkpoints of the run the user meant to continue.
+    // A missing or junk last_checkpoint falls back to the checkpoint with the most iterations.
     std::vector<std::string> warnings;
-    path = select_resume_checkpoint(path, m.work_dir, warnings);
+    std::string path;
+    try {
+      path = find_resume_checkpoint(m.work_dir, warnings);
+    } catch (const Error& e) {
+      if (e.code() != Code::kNotFound) {
+        for (const auto& w : warnings) m.logger->warn(w);
+        throw;
+      }
+      MMHOOK_THROW(Code::kNotFound, "resume: no checkpoint in '", m.work_dir,
+                   "' to resume from (resuming never starts over; start a new run without "
+                   "resume)");
+    }
     for (const auto& w : warnings) m.logger->warn(w);
     resume(path);
   } else if (resume_flag) {

@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "mmhook/checkpoint/checkpoint.h"
+#include "mmhook/engine/loops.h"
 #include "mmhook/engine/runner.h"
 #include "mmhook/logging/message_hub.h"
 
@@ -388,6 +389,7 @@ void CheckpointHook::save_with_step(Runner& runner, int64_t step, int64_t meta_e
 }
 
 void CheckpointHook::after_val_epoch(Runner& runner, const Metrics& metrics) {
+  if (runner.val_loop().interrupted()) return;  // a stopped pass has no metrics to rank
   if (metrics.empty()) {
     runner.logger().warn(
         "Since `metrics` is an empty dict, the behavior to save the best "

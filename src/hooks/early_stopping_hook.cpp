@@ -68,6 +68,7 @@ void EarlyStoppingHook::before_run(Runner& runner) {
 }
 
 void EarlyStoppingHook::after_val_epoch(Runner& runner, const Metrics& metrics) {
+  if (runner.val_loop().interrupted()) return;  // a stopped pass has no metrics to judge
   const double* found = metrics.find(options_.monitor);
   if (found == nullptr) {
     std::string keys;

@@ -85,6 +85,7 @@ void LoggerHook::after_test_iter(Runner& runner, int64_t batch_idx, const Tensor
 }
 
 void LoggerHook::after_val_epoch(Runner& runner, const Metrics&) {
+  if (runner.val_loop().interrupted()) return;  // the loop logged why there are no metrics
   const int64_t len = runner.val_loop().dataloader().size();
   auto [tag, line] = runner.log_processor().get_log_after_epoch(
       runner.message_hub(), make_context(runner, Mode::kVal, len, len));
@@ -97,6 +98,7 @@ void LoggerHook::after_val_epoch(Runner& runner, const Metrics&) {
 }
 
 void LoggerHook::after_test_epoch(Runner& runner, const Metrics&) {
+  if (runner.test_loop().interrupted()) return;  // the loop logged why there are no metrics
   const int64_t len = runner.test_loop().dataloader().size();
   auto [tag, line] = runner.log_processor().get_log_after_epoch(
       runner.message_hub(), make_context(runner, Mode::kTest, len, len), true);

@@ -1,5 +1,6 @@
 #include "mmhook/hooks/param_scheduler_hook.h"
 
+#include "mmhook/engine/loops.h"
 #include "mmhook/engine/runner.h"
 #include "mmhook/scheduler/param_scheduler.h"
 
@@ -17,6 +18,7 @@ void ParamSchedulerHook::after_train_epoch(Runner& runner) {
 }
 
 void ParamSchedulerHook::after_val_epoch(Runner& runner, const Metrics& metrics) {
+  if (runner.val_loop().interrupted()) return;  // a stopped pass has no metrics to step on
   for (const auto& s : runner.param_schedulers())
     if (s->by_epoch() && s->need_val_args()) s->step(metrics);
 }

@@ -140,9 +140,12 @@ void ProgressBarHook::close(Bar& bar, const std::string& postfix) {
 void ProgressBarHook::before_train_epoch(Runner& runner) {
   TrainLoop& loop = runner.train_loop();
   if (loop.by_epoch()) {
+    // A resumed epoch continues at the batch it was stopped after.
+    const int64_t size = loop.dataloader().size();
+    const int64_t done = std::clamp<int64_t>(runner.iter() - runner.epoch() * size, 0, size);
     open(train_,
          "Epoch " + std::to_string(runner.epoch() + 1) + "/" + std::to_string(runner.max_epochs()),
-         0, loop.dataloader().size());
+         done, size);
   } else {
     open(train_, "Iter", runner.iter(), runner.max_iters());
   }

@@ -2,13 +2,16 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
+#include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include <torch/torch.h>
 
 #include "mmhook/checkpoint/checkpoint.h"
+#include "mmhook/checkpoint/resume.h"
 #include "mmhook/data/dataset.h"
 #include "mmhook/logging/message_hub.h"
 #include "mmhook/model/base_model.h"
@@ -244,6 +247,109 @@ TEST(ResumeTest, MissingCheckpointNamesTheFile) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("nope.pth"), std::string::npos) << e.what();
   }
+}
+
+// -- explicit resume ("resume": true without load_from, `mmhook train --resume`) ---------------
+
+std::vector<char> bytes_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<char>(std::istreambuf_iterator<char>(in), {});
+}
+
+// epoch_1..3.pth in `dir`, then epoch_1.pth rewritten so that it has the newest modification
+// time (as a copy or a restore from backup leaves them): only meta.iter tells which is newest.
+void train_three_epochs_shuffled_mtimes(const TempDir& dir) {
+  {
+    auto cfg = testing::epoch_config(dir.path());
+    cfg["train_cfg"]["max_epochs"] = 3;
+    Runner runner(cfg);
+    runner.train();
+  }
+  fs::last_write_time(dir / "epoch_3.pth",
+                      fs::last_write_time(dir / "epoch_1.pth") - std::chrono::hours(2));
+  fs::last_write_time(dir / "epoch_2.pth",
+                      fs::last_write_time(dir / "epoch_1.pth") - std::chrono::hours(1));
+}
+
+// Resumes `dir` with max_epochs 4; returns the iteration training restarted at.
+int64_t resume_four_epochs(const TempDir& dir) {
+  auto cfg = testing::epoch_config(dir.path());
+  cfg["train_cfg"]["max_epochs"] = 4;
+  cfg["resume"] = true;
+  Runner runner(cfg);
+  auto rec = std::make_shared<testing::RecordingHook>();
+  runner.register_hook(rec);
+  runner.train();
+  EXPECT_EQ(runner.iter(), 16);
+  return rec->of("before_train").empty() ? -1 : rec->of("before_train").front().iter;
+}
+
+TEST(ExplicitResumeTest, WithoutLastCheckpointResumesTheCheckpointWithTheMostIterations) {
+  TempDir dir;
+  train_three_epochs_shuffled_mtimes(dir);
+  fs::remove(dir / "last_checkpoint");
+  std::vector<std::vector<char>> before;
+  for (const char* name : {"epoch_1.pth", "epoch_2.pth", "epoch_3.pth"})
+    before.push_back(bytes_of(dir / name));
+  // Not a fresh start that overwrites epoch_1..3, and not the newest file by time (epoch_1).
+  EXPECT_EQ(resume_four_epochs(dir), 12);
+  int i = 0;
+  for (const char* name : {"epoch_1.pth", "epoch_2.pth", "epoch_3.pth"})
+    EXPECT_TRUE(bytes_of(dir / name) == before[static_cast<size_t>(i++)]) << name << " rewritten";
+  EXPECT_TRUE(fs::exists(dir / "epoch_4.pth"));
+}
+
+TEST(ExplicitResumeTest, JunkOrDanglingLastCheckpointFallsBackToTheMostIterations) {
+  for (const std::string& junk :
+       {std::string("\x01\x02garbage\0\xff", 12), std::string(""), std::string("a\nb\n"),
+        std::string("/nonexistent/epoch_9.pth"), std::string(10000, 'x')}) {
+    SCOPED_TRACE("last_checkpoint: " + junk.substr(0, 40));
+    TempDir dir;
+    train_three_epochs_shuffled_mtimes(dir);
+    std::ofstream(dir / "last_checkpoint", std::ios::binary | std::ios::trunc) << junk;
+    EXPECT_EQ(resume_four_epochs(dir), 12);
+  }
+}
+
+TEST(ExplicitResumeTest, CheckpointWrittenAfterLastCheckpointWins) {
+  // A stop between writing epoch_3.pth and updating last_checkpoint: continuing from epoch_2
+  // would write epoch_3.pth over a checkpoint this run did not write.
+  TempDir dir;
+  {
+    auto cfg = testing::epoch_config(dir.path());
+    cfg["train_cfg"]["max_epochs"] = 3;
+    Runner runner(cfg);
+    runner.train();
+  }
+  std::ofstream(dir / "last_checkpoint", std::ios::trunc) << dir / "epoch_2.pth";
+  const std::vector<char> third = bytes_of(dir / "epoch_3.pth");
+  EXPECT_EQ(resume_four_epochs(dir), 12);
+  EXPECT_TRUE(bytes_of(dir / "epoch_3.pth") == third);
+  // A loadable last_checkpoint wins over older files: the selection reads no other file.
+  std::vector<std::string> warnings;
+  EXPECT_EQ(select_resume_checkpoint(dir / "epoch_4.pth", dir.path(), warnings),
+            dir / "epoch_4.pth");
+  EXPECT_TRUE(warnings.empty()) << warnings.front();
+}
+
+TEST(ExplicitResumeTest, WorkDirWithoutCheckpointsIsAnErrorNotAFreshStart) {
+  TempDir dir;
+  auto cfg = testing::epoch_config(dir.path());
+  cfg["resume"] = true;
+  Runner runner(cfg);
+  auto rec = std::make_shared<testing::RecordingHook>();
+  runner.register_hook(rec);
+  try {
+    runner.train();
+    FAIL() << "an explicit resume of an empty work_dir started over";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Code::kNotFound);
+    EXPECT_NE(std::string(e.what()).find("no checkpoint in '" + dir.path() + "'"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_TRUE(rec->of("before_train_iter").empty());
+  EXPECT_FALSE(fs::exists(dir / "epoch_1.pth"));
 }
 
 }  // namespace

@@ -106,7 +106,8 @@ TEST(EarlyStoppingHookTest, BeforeRunNeedsTrainLoop) {  // check 69
     EXPECT_NE(std::string(e.what()).find("stop_training"), std::string::npos) << e.what();
   }
 
-  Runner with_loop(testing::epoch_config(dir.path()));
+  // Its own work_dir: the first runner still holds (locks) dir.
+  Runner with_loop(testing::epoch_config(dir / "with_loop"));
   EXPECT_NO_THROW(hook.before_run(with_loop));
   EXPECT_TRUE(with_loop.train_loop_built());
 }

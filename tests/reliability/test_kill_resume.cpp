@@ -151,9 +151,10 @@ TEST(KillAnywhereTest, ResumesAfterEverySigkillToBitEqualParameters) {
   int kills = 0, during_write = 0, uncommitted = 0, runs = 0;
   for (;; ++runs) {
     ASSERT_LT(runs, 200) << "training never finished";
-    // Before every resume: last_checkpoint names a complete checkpoint that loads, and it is
-    // the newest one (or the one before, when the kill hit between the rename of the newest
-    // and the update of last_checkpoint).
+    // Before every resume: last_checkpoint names a complete checkpoint that loads, the newest
+    // one or an older one: a kill between a checkpoint's rename and last_checkpoint's update
+    // leaves it behind, the resume continues from the newer complete checkpoint (without
+    // rewriting it), and further such kills widen the gap.
     if (fs::exists(dir + "/last_checkpoint")) {
       const std::string named = slurp(dir + "/last_checkpoint");
       const DirState s = scan(dir);
@@ -162,13 +163,15 @@ TEST(KillAnywhereTest, ResumesAfterEverySigkillToBitEqualParameters) {
       ASSERT_NO_THROW(ckpt = load_checkpoint_file(named)) << "last_checkpoint names " << named;
       const int64_t it = ckpt.meta().at("iter").toInt();
       ASSERT_EQ(named, dir + "/iter_" + std::to_string(it) + ".pth");
-      ASSERT_TRUE(it == s.complete.back() || it + 1 == s.complete.back())
+      ASSERT_LE(it, s.complete.back())
           << "last_checkpoint names iter " << it << ", newest complete is " << s.complete.back();
-      if (it + 1 == s.complete.back()) ++uncommitted;
+      if (it < s.complete.back()) ++uncommitted;
     }
     const std::string log = tmp / ("run_" + std::to_string(runs) + ".log");
     const bool may_kill = kills < 45;
-    const pid_t pid = spawn(dir, /*resume=*/true, log);
+    // --resume once a checkpoint exists: an explicit resume of a work_dir without any is an
+    // error (it never starts over), so a kill before the first checkpoint means a fresh start.
+    const pid_t pid = spawn(dir, /*resume=*/!scan(dir).complete.empty(), log);
     if (may_kill) {
       std::this_thread::sleep_for(std::chrono::duration<double>(delay(rng)));
       ::kill(pid, SIGKILL);

@@ -59,8 +59,8 @@ class TrainLoop : public BaseLoop {
   int64_t val_begin() const { return val_begin_; }
   /// Current validation interval (changes with dynamic intervals).
   int64_t val_interval() const { return val_interval_; }
-  /// Set by hooks (EarlyStoppingHook) or `Runner::request_stop()`; checked between epochs
-  /// (epoch loop) or iterations (iteration loop).
+  /// Set by hooks (EarlyStoppingHook); checked between epochs (epoch loop) or iterations
+  /// (iteration loop). `Runner::request_stop()` is honoured after the current iteration.
   bool stop_training = false;
   /// Sets the counters (resume).
   void set_counters(int64_t epoch, int64_t iter) {
@@ -102,11 +102,20 @@ class EpochBasedTrainLoop : public TrainLoop {
   EpochBasedTrainLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader, int64_t max_epochs,
                       int64_t val_begin = 1, int64_t val_interval = 1,
                       const std::vector<std::pair<int64_t, int64_t>>& dynamic_intervals = {});
+  /// Trains to `max_epochs`. Counters inside an epoch (a resumed run that was stopped
+  /// mid-epoch) continue that epoch at its next batch: the sampler skips the batches already
+  /// trained, hooks see `batch_idx` continue from there, and the run ends as an uninterrupted
+  /// one would. A stop request ends the epoch after the current iteration, without its
+  /// after_train_epoch or validation (both run when the resumed run finishes the epoch).
   void run() override;
   bool by_epoch() const override { return true; }
 
  private:
-  void run_epoch();
+  /// Batches of the current epoch already trained: `iter - epoch * batches per epoch` (every
+  /// finished epoch ran all its batches); 0, with a warning, when that is out of range.
+  int64_t batches_done_in_epoch();
+  /// One epoch from batch `skip_batches`; false when a stop request ended it early.
+  bool run_epoch(int64_t skip_batches);
 };
 
 /// MMEngine's IterBasedTrainLoop(dataloader, max_iters, val_begin=1, val_interval=1000,
@@ -129,8 +138,15 @@ class EvalLoop : public BaseLoop {
   EvalLoop(Runner& runner, std::shared_ptr<DataLoader> dataloader,
            std::shared_ptr<Evaluator> evaluator, bool test, bool fp16 = false);
   ~EvalLoop() override;
-  /// Runs one pass and returns the metrics.
+  /// Runs one pass and returns the metrics. A stop request (`Runner::request_stop`) ends the
+  /// pass after the current batch: then no metrics are computed or recorded (a partial pass
+  /// would pass for a full one), the evaluator's accumulated results are dropped,
+  /// after_*_epoch and after_* still run (hooks undo what they did at before_*_epoch) with
+  /// empty metrics, `interrupted()` is true, and the result is empty.
   Metrics run();
+  /// True while (and after) a pass that a stop request ended early; false once a new pass
+  /// starts. Hooks that consume metrics at after_val_epoch / after_test_epoch skip such a pass.
+  bool interrupted() const { return interrupted_; }
   /// The evaluator.
   Evaluator& evaluator() { return *evaluator_; }
   /// Whether predictions run under autocast.
@@ -140,6 +156,7 @@ class EvalLoop : public BaseLoop {
   std::shared_ptr<Evaluator> evaluator_;
   bool test_;
   bool fp16_;
+  bool interrupted_ = false;
 };
 
 /// Train-loop registry: "EpochBasedTrainLoop", "IterBasedTrainLoop".

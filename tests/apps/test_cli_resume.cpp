@@ -1,0 +1,194 @@
+// `mmhook train --resume` end to end: a run interrupted by SIGINT mid-epoch and resumed ends
+// with the same checkpoint as an uninterrupted run; --resume of a work_dir without a checkpoint
+// is an error; a second run on a work_dir in use fails at once naming the first one's pid.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "mmhook/checkpoint/checkpoint.h"
+#include "runner_fixture.h"
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+
+namespace mmhook {
+namespace {
+
+using testing::TempDir;
+
+const std::string kMmhook = std::string(MMHOOK_BINARY_DIR) + "/mmhook";
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Starts `mmhook args...` with stdout+stderr to `log`; returns the pid.
+pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
+  std::vector<std::string> all = {kMmhook};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  argv.reserve(all.size() + 1);
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, kMmhook.c_str(), &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  return rc == 0 ? pid : -1;
+}
+
+template <class Pred>
+bool wait_for(Pred pred, double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return pred();
+}
+
+// Exit status of `pid` (128 + signal when killed), -1 after a timeout (then it is killed).
+int wait_exit(pid_t pid, double seconds) {
+  int st = 0;
+  const bool done = wait_for([&] { return ::waitpid(pid, &st, WNOHANG) == pid; }, seconds);
+  if (!done) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &st, 0);
+    return -1;
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+// Runs `mmhook args...` to completion; exit status and output.
+std::pair<int, std::string> run(const std::vector<std::string>& args, const TempDir& dir) {
+  const std::string log = dir / "run.log";
+  const pid_t pid = spawn(args, log);
+  const int status = pid > 0 ? wait_exit(pid, 120) : -1;
+  return {status, read_all(log)};
+}
+
+// 2 epochs of 1000 shuffled batches of a toy model, logging every iteration (training has
+// started once scalars appear), a checkpoint per epoch.
+std::string write_config(const TempDir& dir, int64_t max_epochs) {
+  nlohmann::json cfg = testing::epoch_config("unused");
+  cfg.erase("work_dir");
+  cfg.erase("val_dataloader");
+  cfg.erase("val_cfg");
+  cfg.erase("val_evaluator");
+  cfg["train_dataloader"]["sampler"]["shuffle"] = true;
+  cfg["train_dataloader"]["dataset"] = {{"type", "ToyDataset"}, {"num_samples", 3000}};
+  cfg["optim_wrapper"]["optimizer"] = {{"type", "SGD"}, {"lr", 0.001}, {"momentum", 0.9}};
+  cfg["train_cfg"] = {{"by_epoch", true}, {"max_epochs", max_epochs}};
+  cfg["default_hooks"] = {{"logger", {{"type", "LoggerHook"}, {"interval", 1}}},
+                          {"checkpoint", {{"type", "CheckpointHook"}, {"interval", 1}}}};
+  const std::string path = dir / ("toy_" + std::to_string(max_epochs) + ".json");
+  std::ofstream(path) << cfg.dump(2);
+  return path;
+}
+
+bool training_started(const std::string& work) {
+  std::error_code ec;
+  if (!fs::is_directory(work, ec)) return false;
+  for (const auto& e : fs::directory_iterator(work, ec))
+    if (fs::file_size(e.path() / "vis_data" / "scalars.json", ec) > 0 && !ec) return true;
+  return false;
+}
+
+TEST(CliResumeTest, SigintMidEpochThenResumeEndsLikeAnUninterruptedRun) {
+  TempDir dir;
+  const std::string cfg = write_config(dir, 2);
+  const auto [ref_status, ref_out] = run({"train", cfg, "--work-dir", dir / "straight"}, dir);
+  ASSERT_EQ(ref_status, 0) << ref_out;
+
+  const std::string work = dir / "split", log = dir / "split.log";
+  const pid_t pid = spawn({"train", cfg, "--work-dir", work}, log);
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(wait_for([&] { return training_started(work); }, 60)) << read_all(log);
+  ::kill(pid, SIGINT);
+  ASSERT_EQ(wait_exit(pid, 60), 128 + SIGINT) << read_all(log);
+  const int64_t stopped_at =
+      load_checkpoint_file(read_all(work + "/last_checkpoint")).meta().at("iter").toInt();
+  ASSERT_LT(stopped_at, 2000);
+  if (stopped_at % 1000 == 0) GTEST_SKIP() << "the signal landed on an epoch boundary";
+
+  const auto [status, out] = run({"train", cfg, "--work-dir", work, "--resume"}, dir);
+  ASSERT_EQ(status, 0) << out;
+  const Checkpoint expected = load_checkpoint_file(dir / "straight/epoch_2.pth");
+  const Checkpoint actual = load_checkpoint_file(work + "/epoch_2.pth");
+  // Not 2000 + stopped_at: the interrupted epoch was continued, not run again.
+  EXPECT_EQ(actual.meta().at("iter").toInt(), 2000);
+  for (const char* part : {"state_dict", "optimizer"}) {
+    const auto e = expected.get(part).toGenericDict();
+    const auto a = actual.get(part).toGenericDict();
+    if (std::string(part) == "state_dict") {
+      ASSERT_EQ(e.size(), a.size());
+      for (const auto& entry : e)
+        EXPECT_TRUE(torch::equal(entry.value().toTensor(), a.at(entry.key()).toTensor()))
+            << entry.key().toStringRef() << " differs from the uninterrupted run";
+    } else {
+      // Momentum buffers: state -> {param index -> {momentum_buffer}}.
+      const auto es = e.at("state").toGenericDict();
+      const auto as = a.at("state").toGenericDict();
+      ASSERT_EQ(es.size(), as.size());
+      for (const auto& entry : es) {
+        const auto eb = entry.value().toGenericDict().at("momentum_buffer").toTensor();
+        const auto ab = as.at(entry.key()).toGenericDict().at("momentum_buffer").toTensor();
+        EXPECT_TRUE(torch::equal(eb, ab)) << "momentum buffer differs";
+      }
+    }
+  }
+}
+
+TEST(CliResumeTest, ResumeOfAWorkDirWithoutCheckpointsFails) {
+  TempDir dir;
+  const std::string cfg = write_config(dir, 1);
+  const auto [status, out] = run({"train", cfg, "--work-dir", dir / "empty", "--resume"}, dir);
+  EXPECT_EQ(status, 1) << out;
+  EXPECT_NE(out.find("mmhook: error: resume: no checkpoint in '" + dir / "empty" + "'"),
+            std::string::npos)
+      << out;
+  EXPECT_FALSE(fs::exists(dir / "empty/epoch_1.pth"));
+}
+
+TEST(CliResumeTest, SecondRunOnAWorkDirInUseFailsAtOnceNamingTheFirst) {
+  TempDir dir;
+  const std::string cfg = write_config(dir, 1000);
+  const std::string work = dir / "work", log = dir / "first.log";
+  const pid_t first = spawn({"train", cfg, "--work-dir", work}, log);
+  ASSERT_GT(first, 0);
+  ASSERT_TRUE(wait_for([&] { return training_started(work); }, 60)) << read_all(log);
+  const auto [status, out] = run({"train", cfg, "--work-dir", work}, dir);
+  EXPECT_EQ(status, 1) << out;
+  EXPECT_NE(out.find("in use by another run (pid " + std::to_string(first) + ")"),
+            std::string::npos)
+      << out;
+  ::kill(first, SIGINT);
+  EXPECT_EQ(wait_exit(first, 60), 128 + SIGINT) << read_all(log);
+  // The lock ended with the first run.
+  const auto [after_status, after_out] =
+      run({"train", write_config(dir, 1), "--work-dir", work}, dir);
+  EXPECT_EQ(after_status, 0) << after_out;
+}
+
+}  // namespace
+}  // namespace mmhook
