@@ -1,9 +1,12 @@
 #include "mmhook/dist/dist.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <chrono>
+#include <condition_variable>
 #include <thread>
 #include <cstdlib>
 #include <cstring>
@@ -104,6 +107,38 @@ bool process_alive(long pid) {
 std::string error_text(const std::exception& e) {
   if (const auto* c = dynamic_cast<const c10::Error*>(&e)) return c->what_without_backtrace();
   return e.what();
+}
+
+// Resolves MASTER_ADDR within `timeout_s` (getaddrinfo has no timeout of its own: an
+// unresolvable name hung the rendezvous far beyond dist_cfg.timeout). The lookup runs on a
+// detached thread that owns its inputs, so giving up on it leaves nothing dangling.
+std::string resolve_error(const std::string& host, double timeout_s) {
+  struct Lookup {
+    std::mutex mutex;
+    std::condition_variable done_cv;
+    bool done = false;
+    int rc = 0;
+  };
+  auto lookup = std::make_shared<Lookup>();
+  std::thread([lookup, host] {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
+    if (res != nullptr) freeaddrinfo(res);
+    std::lock_guard<std::mutex> lock(lookup->mutex);
+    lookup->rc = rc;
+    lookup->done = true;
+    lookup->done_cv.notify_all();
+  }).detach();
+  std::unique_lock<std::mutex> lock(lookup->mutex);
+  if (!lookup->done_cv.wait_for(lock, std::chrono::duration<double>(timeout_s),
+                                [&] { return lookup->done; }))
+    return "MASTER_ADDR '" + host + "' could not be resolved within the timeout";
+  if (lookup->rc != 0)
+    return "MASTER_ADDR '" + host + "' cannot be resolved: " + gai_strerror(lookup->rc);
+  return "";
 }
 
 std::string seconds_text(double s) {
@@ -278,6 +313,16 @@ void init_process_group(const LaunchEnv& env, const DistOptions& options) {
   s->options = options;
   s->host = hostname();
   const double timeout_s = options.timeout.count() / 1000.0;
+  const auto rendezvous_start = std::chrono::steady_clock::now();
+  auto elapsed_s = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - rendezvous_start)
+        .count();
+  };
+  const std::string unresolved = resolve_error(env.master_addr, timeout_s);
+  if (!unresolved.empty())
+    MMHOOK_THROW(Code::kDistributed, "rank ", env.rank, " of ", env.world_size,
+                 ": rendezvous failed after ", seconds_text(elapsed_s()), " (timeout ",
+                 seconds_text(timeout_s), "): ", unresolved);
   try {
     c10d::TCPStoreOptions so;
     so.port = static_cast<uint16_t>(env.master_port);
@@ -289,8 +334,8 @@ void init_process_group(const LaunchEnv& env, const DistOptions& options) {
   } catch (const std::exception& e) {
     MMHOOK_THROW(Code::kDistributed, "rank ", env.rank, " of ", env.world_size,
                  ": rendezvous at the TCPStore ", env.master_addr, ":", env.master_port,
-                 " (MASTER_ADDR:MASTER_PORT) did not complete within ", seconds_text(timeout_s),
-                 ": ", error_text(e));
+                 " (MASTER_ADDR:MASTER_PORT) failed after ", seconds_text(elapsed_s()),
+                 " (timeout ", seconds_text(timeout_s), "): ", error_text(e));
   }
   try {
     const std::string me = s->host + " " + std::to_string(static_cast<long>(getpid()));

@@ -277,6 +277,15 @@ std::shared_ptr<torch::optim::Optimizer> build_optimizer(
     std::vector<OrderedMap<double>>* group_extras) {
   const std::string type = cfg.type();
   auto defaults = parse_options(type, cfg);
+  // Without one trainable parameter the first backward fails with LibTorch's "element 0 of
+  // tensors does not require grad", naming nothing (a TorchScript file saved with frozen or no
+  // parameters, say).
+  const std::vector<at::Tensor> params = model.parameters();
+  if (std::none_of(params.begin(), params.end(),
+                   [](const at::Tensor& p) { return p.requires_grad(); }))
+    MMHOOK_THROW(Code::kConfig, cfg.path().empty() ? "optimizer" : cfg.path(), ": the model has ",
+                 params.empty() ? "no parameters" : "no parameter that requires grad",
+                 ": there is nothing to train");
   std::vector<OptimizerParamGroup> groups;
   std::vector<OrderedMap<double>> extras;
   if (paramwise_cfg.json().empty()) {

@@ -1,7 +1,11 @@
-// The local launcher under pressure: an absurd process count is refused up front, and a
-// forwarded SIGTERM escalates to SIGKILL after the grace period like a failing rank does.
+// The local launcher under pressure: an absurd process count is refused up front, a forwarded
+// SIGTERM escalates to SIGKILL after the grace period like a failing rank does, and rendezvous
+// errors give their real cause and the time they took.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +17,7 @@
 #include <thread>
 
 #include "mmhook/core/error.h"
+#include "mmhook/dist/dist.h"
 #include "mmhook/dist/launcher.h"
 #include "runner_fixture.h"
 
@@ -72,6 +77,62 @@ TEST(LauncherLimitsTest, CliSaysWhatTheProcessCountMustBe) {
   EXPECT_EQ(text.find("1.797"), std::string::npos) << text;
 }
 #endif  // MMHOOK_CLI
+
+}  // namespace
+}  // namespace mmhook
+
+namespace mmhook {
+namespace {
+
+std::string rendezvous_error(const dist::LaunchEnv& env, double timeout_s, double* seconds) {
+  dist::DistOptions opt;
+  opt.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  const auto start = std::chrono::steady_clock::now();
+  std::string msg;
+  try {
+    dist::init_process_group(env, opt);
+    dist::destroy_process_group();
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return msg;
+}
+
+// Rendezvous errors said "did not complete within 1.8e+03 s" after 1 s when the port was
+// taken, and an unresolvable MASTER_ADDR could hang past the timeout.
+TEST(RendezvousErrorTest, PortInUseSaysWhyAndWhen) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  dist::LaunchEnv env;
+  env.master_addr = "127.0.0.1";
+  env.master_port = ntohs(addr.sin_port);
+  double seconds = 0;
+  const std::string msg = rendezvous_error(env, 1800, &seconds);
+  ::close(fd);
+  EXPECT_NE(msg.find("failed after"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("(timeout 1.8e+03 s)"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("did not complete within"), std::string::npos) << msg;
+  EXPECT_LT(seconds, 60.0);
+}
+
+TEST(RendezvousErrorTest, UnresolvableMasterAddrFailsWithinTheTimeout) {
+  dist::LaunchEnv env;
+  env.master_addr = "no-such-host.invalid";  // .invalid never resolves (RFC 2606)
+  env.master_port = 29500;
+  double seconds = 0;
+  const std::string msg = rendezvous_error(env, 3, &seconds);
+  EXPECT_NE(msg.find("MASTER_ADDR 'no-such-host.invalid'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("resolved"), std::string::npos) << msg;
+  EXPECT_LT(seconds, 10.0);
+}
 
 }  // namespace
 }  // namespace mmhook

@@ -11,6 +11,7 @@
 
 #include "mmhook/data/dataset.h"
 #include "mmhook/engine/env_setup.h"
+#include "mmhook/model/base_model.h"
 #include "runner_fixture.h"
 
 namespace mmhook {
@@ -178,6 +179,41 @@ TEST(HostileConfigTest, LabelsOutsideTheModelsClassesAreNamedInTrainingAndValida
   }
   expect_contains(msg, "Accuracy: target 255 at batch position 2 is outside the 10 classes");
   dataset_registry().remove("HostileBadLabelDataset");
+}
+
+// A model whose one parameter is frozen, like a TorchScript file saved without trainable
+// weights: the first backward failed with "element 0 of tensors does not require grad".
+class FrozenModel : public BaseModel {
+ public:
+  FrozenModel() : BaseModel("FrozenModel") {
+    w_ = register_parameter("w", torch::ones({2}), /*requires_grad=*/false);
+  }
+  TensorDict forward_loss(const TensorDict& batch) override {
+    TensorDict out;
+    out.set("loss", (batch.at("inputs") * w_).sum());
+    return out;
+  }
+  TensorDict forward_predict(const TensorDict& batch) override {
+    TensorDict out;
+    out.set("outputs", batch.at("inputs") * w_);
+    return out;
+  }
+
+ private:
+  at::Tensor w_;
+};
+
+TEST(HostileConfigTest, AModelWithNothingToTrainIsNamed) {
+  model_registry().add("HostileFrozenModel", [](const ConfigNode& cfg) {
+    cfg.mark_used("type");
+    return std::make_shared<FrozenModel>();
+  });
+  TempDir dir;
+  nlohmann::json cfg = testing::epoch_config(dir.path());
+  cfg["model"] = {{"type", "HostileFrozenModel"}};
+  const std::string msg = error_of(cfg);
+  expect_contains(msg, "optim_wrapper.optimizer: the model has no parameter that requires grad");
+  model_registry().remove("HostileFrozenModel");
 }
 
 }  // namespace
