@@ -22,23 +22,20 @@
 #include <nlohmann/json.hpp>
 
 #include "mmhook/checkpoint/checkpoint.h"
+#include "apps/cli_process.h"
 #include "runner_fixture.h"
-
-extern char** environ;
 
 namespace fs = std::filesystem;
 
 namespace mmhook {
 namespace {
 
+using testing::kMmhook;
+using testing::read_all;
+using testing::spawn;
 using testing::TempDir;
-
-const std::string kMmhook = std::string(MMHOOK_BINARY_DIR) + "/mmhook";
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using testing::wait_exit;
+using testing::wait_for;
 
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
@@ -184,47 +181,6 @@ TEST(CliPlotTest, MissingGnuplotIsAClearError) {
 }
 
 // ---------------------------------------------------------------- signals
-
-// Starts `mmhook args...` with output to `log`; returns the pid.
-pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
-  std::vector<std::string> all = {kMmhook};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  argv.reserve(all.size() + 1);
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, kMmhook.c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  return rc == 0 ? pid : -1;
-}
-
-// Waits up to `seconds` for `pred`.
-template <class Pred>
-bool wait_for(Pred pred, double seconds) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return pred();
-}
-
-// Exit status of `pid` (128 + signal when killed), -1 after a timeout (then it is killed).
-int wait_exit(pid_t pid, double seconds) {
-  int st = 0;
-  const bool done = wait_for([&] { return ::waitpid(pid, &st, WNOHANG) == pid; }, seconds);
-  if (!done) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, &st, 0);
-    return -1;
-  }
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
 // A long toy run (it would take minutes) that is in its training loop once scalars appear.
 std::string long_config(const TempDir& dir) {

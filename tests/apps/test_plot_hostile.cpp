@@ -19,24 +19,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include "apps/cli_process.h"
 #include "runner_fixture.h"
-
-extern char** environ;
 
 namespace fs = std::filesystem;
 
 namespace mmhook {
 namespace {
 
+using testing::kMmhook;
+using testing::read_all;
 using testing::TempDir;
 
-const std::string kMmhook = std::string(MMHOOK_BINARY_DIR) + "/mmhook";
 const std::string kPngSignature("\x89PNG\r\n\x1a\n", 8);
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 struct Result {
   int status = -1;     // exit status, or 128 + signal

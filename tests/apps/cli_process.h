@@ -1,0 +1,72 @@
+#pragma once
+// Running the built `mmhook` command from the CLI tests: its path, starting it with argv (no
+// shell) and output to a file, waiting for it with a deadline, reading what it wrote.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace mmhook::testing {
+
+/// The `mmhook` command of this build.
+inline const std::string kMmhook = std::string(MMHOOK_BINARY_DIR) + "/mmhook";
+
+/// The whole content of a file ("" when it cannot be read).
+inline std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+/// Starts `mmhook args...` with stdout and stderr to `log`; returns the pid (-1 on failure).
+inline pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
+  std::vector<std::string> all = {kMmhook};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  argv.reserve(all.size() + 1);
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, kMmhook.c_str(), &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  return rc == 0 ? pid : -1;
+}
+
+/// Waits up to `seconds` for `pred`; its last answer.
+template <class Pred>
+bool wait_for(Pred pred, double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return pred();
+}
+
+/// Exit status of `pid` (128 + signal when killed), -1 after a timeout (then it is killed).
+inline int wait_exit(pid_t pid, double seconds) {
+  int st = 0;
+  const bool done = wait_for([&] { return ::waitpid(pid, &st, WNOHANG) == pid; }, seconds);
+  if (!done) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &st, 0);
+    return -1;
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+}  // namespace mmhook::testing
