@@ -193,7 +193,7 @@ std::string find_on_path(const std::string& name) {
     const std::string dir = path.substr(begin, end - begin);
     begin = end + 1;
     if (dir.empty()) continue;
-    const std::string candidate = dir + "/" + name;
+    std::string candidate = dir + "/" + name;
     std::error_code ec;
     if (fs::is_regular_file(candidate, ec) && ::access(candidate.c_str(), X_OK) == 0)
       return candidate;
@@ -271,7 +271,7 @@ std::string plot_work_dir(const std::string& work_dir, const std::string& out_pn
   const Scalars s = read_scalars(scalars_path);
   if (s.train_records == 0)
     MMHOOK_THROW(Code::kNotFound, "'", scalars_path, "' has no training records (loss, lr)");
-  const std::string out = out_png.empty() ? (fs::path(work_dir) / "plot.png").string() : out_png;
+  std::string out = out_png.empty() ? (fs::path(work_dir) / "plot.png").string() : out_png;
 
   // Nothing from the data reaches the script but numbers (in data files it names) and
   // safe_label() text; the image and data files have fixed names inside a private directory

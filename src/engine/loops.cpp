@@ -275,7 +275,7 @@ Metrics EvalLoop::run() {
     runner_.logger().warn(std::string(test_ ? "test" : "validation") + " interrupted after " +
                           std::to_string(idx) + " of " + std::to_string(dataloader_->size()) +
                           " batches: no metrics recorded");
-    const Metrics none;
+    Metrics none;
     StageArgs args;
     args.metrics = &none;
     runner_.call_hook(after_epoch, args);

@@ -29,7 +29,6 @@ namespace fs = std::filesystem;
 namespace mmhook {
 namespace {
 
-using testing::kMmhook;
 using testing::read_all;
 using testing::spawn;
 using testing::TempDir;
@@ -58,7 +57,7 @@ std::string write_config(const TempDir& dir, int64_t max_epochs) {
   cfg["train_cfg"] = {{"by_epoch", true}, {"max_epochs", max_epochs}};
   cfg["default_hooks"] = {{"logger", {{"type", "LoggerHook"}, {"interval", 1}}},
                           {"checkpoint", {{"type", "CheckpointHook"}, {"interval", 1}}}};
-  const std::string path = dir / ("toy_" + std::to_string(max_epochs) + ".json");
+  std::string path = dir / ("toy_" + std::to_string(max_epochs) + ".json");
   std::ofstream(path) << cfg.dump(2);
   return path;
 }

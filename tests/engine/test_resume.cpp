@@ -301,7 +301,7 @@ TEST(ExplicitResumeTest, WithoutLastCheckpointResumesTheCheckpointWithTheMostIte
 
 TEST(ExplicitResumeTest, JunkOrDanglingLastCheckpointFallsBackToTheMostIterations) {
   for (const std::string& junk :
-       {std::string("\x01\x02garbage\0\xff", 12), std::string(""), std::string("a\nb\n"),
+       {std::string("\x01\x02garbage\0\xff", 11), std::string(""), std::string("a\nb\n"),
         std::string("/nonexistent/epoch_9.pth"), std::string(10000, 'x')}) {
     SCOPED_TRACE("last_checkpoint: " + junk.substr(0, 40));
     TempDir dir;

@@ -294,7 +294,7 @@ std::string gzip_member(const std::string& bytes) {
 // about 1 MB: 1024 concatenated members of 1 MiB each (zlib reads them as one stream).
 std::string write_bomb(const TempDir& dir, const std::string& name, uint32_t n, uint32_t h,
                        uint32_t w) {
-  const std::string path = dir / name;
+  std::string path = dir / name;
   const std::string mib(size_t{1} << 20, '\0');
   const std::string zeros = gzip_member(mib);
   std::ofstream out(path, std::ios::binary);
