@@ -26,6 +26,7 @@
 #include "mmhook/checkpoint/resume.h"
 #include "mmhook/checkpoint/state_dict.h"
 #include "mmhook/config/json_parse.h"
+#include "mmhook/core/detailed_error.h"
 #include "mmhook/core/file_io.h"
 #include "mmhook/core/log_callback.h"
 #include "mmhook/data/data_loader.h"
@@ -106,6 +107,17 @@ std::string error_text(const std::exception_ptr& ep) {
   }
 }
 
+// The long form of a DetailedError (a traceback), or "" for any other exception.
+std::string error_detail(const std::exception_ptr& ep) {
+  try {
+    std::rethrow_exception(ep);
+  } catch (const DetailedError& e) {
+    return e.detail();
+  } catch (...) {
+    return "";
+  }
+}
+
 bool is_distributed_error(const std::exception_ptr& ep) {
   try {
     std::rethrow_exception(ep);
@@ -128,6 +140,7 @@ struct Runner::Impl {
   bool diff_rank_seed = false;
   std::shared_ptr<spdlog::logger> logger;
   std::string log_file;  // rank 0's text log
+  std::shared_ptr<spdlog::sinks::sink> log_file_sink;  // the same, for what only the file gets
   // The first write error of the logger's sinks (spdlog reports them to an error handler, from
   // whichever thread logged); check_log_errors turns it into an Error.
   struct LogErrors {
@@ -368,6 +381,7 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
       } catch (const spdlog::spdlog_ex& e) {  // names the file and the OS reason
         MMHOOK_THROW(Code::kIo, "work_dir: cannot open the log file: ", e.what());
       }
+      m.log_file_sink = file;
       m.logger = std::make_shared<spdlog::logger>(
           "mmengine", spdlog::sinks_init_list{console, file, host_log_sink()});
     } else {
@@ -649,6 +663,15 @@ void Runner::run_guarded(const std::function<void()>& body) {
       dist::report_failure(m.current_error);
     }
     m.logger->error(m.current_error);
+    const std::string detail = error_detail(first);
+    if (!detail.empty() && m.log_file_sink) {  // the console keeps the one-line form
+      try {
+        m.log_file_sink->log(
+            spdlog::details::log_msg(m.logger->name(), spdlog::level::err, detail));
+        m.log_file_sink->flush();
+      } catch (const std::exception&) {  // a write error was already reported for the line above
+      }
+    }
     StageArgs args;
     args.message = &m.current_error;
     // Every hook's on_exception and after_run runs, whichever of them fail.

@@ -43,6 +43,9 @@ at::Tensor classification_loss(const at::Tensor& logits, const at::Tensor& targe
     if (logits.dim() != 2)
       MMHOOK_THROW(Code::kInvalidArgument, model, ": logits must be [batch, classes], got ",
                    logits.sizes());
+    if (!at::isFloatingType(logits.scalar_type()))
+      MMHOOK_THROW(Code::kInvalidArgument, model, ": logits must be floating point, got ",
+                   logits.scalar_type());
     if (targets.dim() != 1 || targets.size(0) != logits.size(0))
       MMHOOK_THROW(Code::kInvalidArgument, model, ": targets must be [", logits.size(0),
                    "] class indices for ", logits.size(0), " logits rows, got shape ",

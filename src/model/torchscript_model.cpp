@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "mmhook/core/detailed_error.h"
 #include "mmhook/core/error.h"
 #include "mmhook/core/file_io.h"
 
@@ -55,6 +56,15 @@ struct FdReadAdapter : caffe2::serialize::ReadAdapterInterface {
   }
 };
 
+// The last non-blank line of a message (an interpreter traceback ends with the error).
+std::string last_line(const std::string& text) {
+  const size_t end = text.find_last_not_of(" \t\r\n");
+  if (end == std::string::npos) return text;
+  const size_t newline = text.rfind('\n', end);
+  const size_t begin = newline == std::string::npos ? 0 : newline + 1;
+  return text.substr(begin, end + 1 - begin);
+}
+
 }  // namespace
 
 struct TorchScriptModel::Impl {
@@ -95,7 +105,23 @@ TorchScriptModel::~TorchScriptModel() = default;
 
 at::Tensor TorchScriptModel::forward(const at::Tensor& inputs) {
   torch::jit::GraphOptimizerEnabledGuard optimize(options_.optimize);
-  c10::IValue out = impl_->module.forward({inputs});
+  c10::IValue out;
+  try {
+    out = impl_->module.forward({inputs});
+  } catch (const std::exception& e) {
+    // The interpreter's message is a traceback of the scripted code ending in the error itself:
+    // the last line is the error; the whole of it goes to the log file only.
+    const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+    const std::string text = c10_error ? c10_error->what_without_backtrace() : e.what();
+    throw DetailedError(Code::kTorch,
+                        detail::str_cat("TorchScriptModel '", options_.path,
+                                        "': forward failed on inputs of shape ", inputs.sizes(),
+                                        ": ", last_line(text),
+                                        text.find('\n') == std::string::npos
+                                            ? ""
+                                            : " (the TorchScript traceback is in the log file)"),
+                        text);
+  }
   if (!out.isTensor())
     MMHOOK_THROW(Code::kInvalidArgument, "TorchScriptModel '", options_.path,
                  "': forward must return a Tensor of logits, got ", out.tagKind());

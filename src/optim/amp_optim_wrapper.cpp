@@ -4,6 +4,7 @@
 
 #include "mmhook/core/error.h"
 #include "mmhook/optim/optim_wrapper.h"
+#include "optim/loss_check.h"
 #include "optim/optimizer_options.h"
 
 namespace mmhook {
@@ -212,6 +213,7 @@ AmpOptimWrapper::AmpOptimWrapper(std::shared_ptr<torch::optim::Optimizer> optimi
 }
 
 void AmpOptimWrapper::backward(const at::Tensor& loss) {
+  check_loss_for_backward(loss);
   const bool sync = should_sync();
   scaler_.scale(loss).backward();
   ++inner_count_;

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "mmhook/core/error.h"
+#include "optim/loss_check.h"
 #include "optim/optimizer_options.h"
 
 namespace mmhook {
@@ -101,6 +102,7 @@ at::Tensor OptimWrapper::scale_loss(const at::Tensor& loss) const {
 }
 
 void OptimWrapper::backward(const at::Tensor& loss) {
+  check_loss_for_backward(loss);
   const bool sync = should_sync();
   loss.backward();
   ++inner_count_;

@@ -239,5 +239,70 @@ TEST(TorchScriptModelTest, BadPathNamesTheFile) {
   }
 }
 
+// The model contract is checked where it is broken: each case fails with one line that says what
+// was expected, and nothing of the interpreter's traceback reaches the console.
+std::string train_error(const std::string& fixture, const std::string& work_dir,
+                        std::string* console) {
+  nlohmann::json cfg = script_config(work_dir, 1);
+  cfg["model"]["path"] = std::string(MMHOOK_SOURCE_DIR) + "/tests/fixtures/" + fixture;
+  Runner runner(cfg);
+  ::testing::internal::CaptureStdout();
+  std::string message;
+  try {
+    runner.train();
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  *console = ::testing::internal::GetCapturedStdout();
+  return message;
+}
+
+std::string log_text(const std::string& log_dir) {
+  for (const auto& e : fs::directory_iterator(log_dir))
+    if (e.path().extension() == ".log") return read_all(e.path());
+  return "";
+}
+
+TEST(TorchScriptModelTest, ForwardThatRaisesFailsInOneLineWithTheTracebackInTheLogFile) {
+  TempDir dir;
+  std::string console;
+  const std::string msg = train_error("scripted_raises.pt", dir.path(), &console);
+  EXPECT_NE(msg.find("scripted_raises.pt': forward failed on inputs of shape [6, 1, 28, 28]: "
+                     "builtins.RuntimeError: scripted forward refuses this batch"),
+            std::string::npos)
+      << msg;
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  EXPECT_EQ(console.find("Traceback"), std::string::npos) << console;
+  EXPECT_NE(console.find("forward failed"), std::string::npos) << console;
+  // The whole traceback, with the scripted source line, is kept for whoever reads the log.
+  std::string log_dir;
+  for (const auto& e : fs::directory_iterator(dir.path()))
+    if (e.is_directory()) log_dir = e.path();
+  const std::string log = log_text(log_dir);
+  EXPECT_NE(log.find("Traceback of TorchScript"), std::string::npos) << log;
+  EXPECT_NE(log.find("raise RuntimeError(\"scripted forward refuses this batch\")"),
+            std::string::npos)
+      << log;
+}
+
+TEST(TorchScriptModelTest, IntegerLogitsAreNamed) {
+  TempDir dir;
+  std::string console;
+  const std::string msg = train_error("scripted_int_logits.pt", dir.path(), &console);
+  EXPECT_NE(msg.find("TorchScriptModel: logits must be floating point, got Long"),
+            std::string::npos)
+      << msg;
+}
+
+TEST(TorchScriptModelTest, LogitsCutOffFromTheParametersAreNamed) {
+  TempDir dir;
+  std::string console;
+  const std::string msg = train_error("scripted_detached.pt", dir.path(), &console);
+  EXPECT_NE(msg.find("the loss does not require grad: the model's output is not connected to a "
+                     "trainable parameter"),
+            std::string::npos)
+      << msg;
+}
+
 }  // namespace
 }  // namespace mmhook
