@@ -139,7 +139,7 @@ struct Runner::Impl {
   int64_t seed = 0;
   bool diff_rank_seed = false;
   std::shared_ptr<spdlog::logger> logger;
-  std::string log_file;  // rank 0's text log
+  std::string log_file;                                // rank 0's text log
   std::shared_ptr<spdlog::sinks::sink> log_file_sink;  // the same, for what only the file gets
   // The first write error of the logger's sinks (spdlog reports them to an error handler, from
   // whichever thread logged); check_log_errors turns it into an Error.
