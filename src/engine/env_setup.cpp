@@ -5,13 +5,17 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <random>
 #include <string>
 #include <thread>
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <torch/utils.h>
 
 #include "mmhook/config/config_node.h"
 #include "mmhook/core/error.h"
+#include "mmhook/dist/dist.h"
 #include "mmhook/engine/dispatcher.h"
 
 namespace mmhook {
@@ -97,6 +101,21 @@ void apply_env_settings(const EnvSettings& s, Dispatcher& dispatcher) {
 #endif
   dispatcher.set_timing(parse_hook_timing_mode(s.hook_timing, "env_cfg.hook_timing"),
                         static_cast<uint64_t>(s.hook_timing_sample_period));
+}
+
+int64_t set_random_seed(std::optional<int64_t> seed, bool diff_rank_seed, bool deterministic) {
+  int64_t value = 0;
+  if (seed) {
+    value = *seed;
+  } else {
+    std::random_device rd;
+    // MMEngine's sync_random_seed: every rank takes rank 0's draw.
+    value = dist::broadcast_object(static_cast<int64_t>(rd() & 0x7fffffff)).get<int64_t>();
+  }
+  if (diff_rank_seed) value += dist::get_rank();
+  torch::manual_seed(static_cast<uint64_t>(value));
+  if (deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
+  return value;
 }
 
 }  // namespace mmhook

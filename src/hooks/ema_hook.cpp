@@ -8,6 +8,7 @@
 #include "mmhook/checkpoint/checkpoint.h"
 #include "mmhook/checkpoint/state_dict.h"
 #include "mmhook/engine/runner.h"
+#include "mmhook/engine/runner_config.h"
 #include "mmhook/model/base_model.h"
 
 namespace mmhook {
@@ -139,9 +140,7 @@ void EMAHook::before_save_checkpoint(Runner&, Checkpoint& checkpoint) {
 void EMAHook::after_load_checkpoint(Runner& runner, Checkpoint& checkpoint) {
   AveragedModel& avg = ema("after_load_checkpoint");
   // MMEngine's `runner._resume`: the config's `resume` flag.
-  const nlohmann::json& cfg = runner.cfg();
-  const bool resuming =
-      cfg.contains("resume") && cfg["resume"].is_boolean() && cfg["resume"].get<bool>();
+  const bool resuming = runner.config().resume;
   if (resuming && checkpoint.contains(kEmaStateDictKey)) {
     // Undo the swap of before_save_checkpoint: state_dict gets the training weights back.
     swap_ema_state_dict(checkpoint);

@@ -4,6 +4,7 @@
 /// standard environment variables, then mmhook's measured defaults (benchmarks/README.md).
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace mmhook {
@@ -46,5 +47,11 @@ int64_t max_intra_op_threads();
 
 /// Applies `s` to the process (threads, allocator) and to `dispatcher` (hook timing).
 void apply_env_settings(const EnvSettings& s, Dispatcher& dispatcher);
+
+/// MMEngine's `set_random_seed` for a run (`randomness`): seeds LibTorch with `seed`, or with a
+/// random draw of rank 0 shared by every rank when none is given; with `diff_rank_seed` each
+/// rank adds its rank. `deterministic` turns on LibTorch's deterministic algorithms. Returns the
+/// seed in use.
+int64_t set_random_seed(std::optional<int64_t> seed, bool diff_rank_seed, bool deterministic);
 
 }  // namespace mmhook

@@ -34,6 +34,7 @@ class EvalLoop;
 class DataLoader;
 class VisBackend;
 class LogProcessor;
+struct RunnerConfig;
 
 /// Options of `Runner::save_checkpoint` (MMEngine's keyword arguments).
 struct SaveCheckpointOptions {
@@ -138,8 +139,11 @@ class Runner {
   const std::string& experiment_name() const;
   /// The random seed in use.
   int64_t seed() const;
-  /// The full config.
+  /// The config as given (what is dumped to work_dir and into checkpoints).
   const nlohmann::json& cfg() const;
+  /// The config as read and checked at construction (typed fields; sub-configs with their
+  /// JSON paths).
+  const RunnerConfig& config() const;
   /// Rank and world size (from the c10d process group; 0 and 1 without one).
   int rank() const;
   int world_size() const;  ///< see rank
@@ -168,23 +172,22 @@ class Runner {
   const std::string& current_error() const;
   /// The metrics of the last val/test loop run (empty before one ran).
   const Metrics& last_metrics() const;
+  /// Records an evaluation's metrics as `last_metrics()` (the val and test loops call it at the
+  /// end of each run).
+  void record_metrics(const Metrics& metrics);
 
  private:
-  void register_hook_from(const nlohmann::json& hook_cfg, const std::string& path,
-                          std::optional<int> priority);
   void run_guarded(const std::function<void()>& body);
+  Metrics evaluate(EvalLoop& loop);
   void finish_run();
   void scale_lr();
   void build_param_schedulers();
   void load_or_resume();
   Checkpoint read_and_announce(const std::string& path);
-  void record_metrics(const Metrics& metrics);
 
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> stop_requested_{false};
-  friend class TrainLoop;
-  friend class EvalLoop;
 };
 
 }  // namespace mmhook
