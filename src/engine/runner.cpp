@@ -217,7 +217,7 @@ Runner::Runner(const nlohmann::json& cfg_in, const std::string& cfg_path)
   m.work_dir = fs::absolute(work_dir).lexically_normal().string();
   if (!m.work_dir.empty() && m.work_dir.back() == '/') m.work_dir.pop_back();
 
-  // 2. consistency checks (B §3.1)
+  // 2. consistency checks (docs/design.md §B3.1)
   auto triple = [&](const char* a, const char* b, const char* c) {
     const int n = is_set(m.cfg, a) + is_set(m.cfg, b) + is_set(m.cfg, c);
     if (n != 0 && n != 3)
@@ -474,7 +474,7 @@ void Runner::register_hook_from(const nlohmann::json& hook_cfg, const std::strin
     }
   }
   node.mark_used("priority");
-  // SPEC A2: "after"/"before" name hooks this one must run after/before (a name or a list).
+  // docs/design.md §A2: "after"/"before" name hooks to run after/before (a name or a list).
   auto names = [&](const char* key) {
     std::vector<std::string> out;
     if (!node.has(key)) {
