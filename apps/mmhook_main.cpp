@@ -1,4 +1,4 @@
-// The mmhook command: train, validate or test from a JSON config, plot a run (SPEC A6).
+// The mmhook command: train, validate or test from a JSON config, plot a run (docs/design.md §A6).
 
 #include <c10/util/Exception.h>
 #include <unistd.h>

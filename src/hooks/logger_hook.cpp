@@ -111,7 +111,7 @@ void LoggerHook::after_test_epoch(Runner& runner, const Metrics&) {
 
 void LoggerHook::after_run(Runner& runner) {
   for (auto& backend : runner.vis_backends()) backend->close();
-  // SPEC A2: a table of the costliest hooks in the log and all figures in hook_timing.json.
+  // docs/design.md §A2: the costliest hooks as a table in the log, all figures in hook_timing.json.
   const auto timings = runner.dispatcher().timings();
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   std::ostringstream table;

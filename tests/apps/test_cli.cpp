@@ -74,7 +74,7 @@ void expect_clean_error(const Result& r, const std::vector<std::string>& parts) 
     EXPECT_EQ(r.output.find(bad), std::string::npos) << r.output;
 }
 
-// The toy config of SPEC A8 with validation, best checkpoints, both vis backends.
+// The toy config of docs/design.md §A8 with validation, best checkpoints, both vis backends.
 nlohmann::json toy_config(int64_t max_epochs = 3) {
   nlohmann::json cfg = testing::epoch_config("unused");
   cfg.erase("work_dir");

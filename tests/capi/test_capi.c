@@ -1,5 +1,5 @@
 /* C ABI suite: a C99 program that links only libmmhook.so and trains through callbacks.
- * Each test checks one rule of CAPI.md: errors, ownership (user_data_free exactly once),
+ * Each test checks one rule of docs/c_api.md: errors, ownership (user_data_free exactly once),
  * stage masks, priorities, stop/abort, ctx lifetime, tensors, checkpoint state across resume,
  * type registries and log routing. Usage: test_capi_c WORK_DIR */
 #include <mmhook.h>
@@ -33,7 +33,7 @@ static const char *g_train_dataset = "ToyDataset"; /* the train set's type in to
     }                                                                         \
   } while (0)
 
-/* The toy runner of SPEC A8: 12 samples, batch 3 (4 iterations per epoch). */
+/* The toy runner of docs/design.md §A8: 12 samples, batch 3 (4 iterations per epoch). */
 #define TOY_LOADER(type)                                              \
   "{\"batch_size\": 3, \"num_workers\": 0,"                           \
   " \"sampler\": {\"type\": \"DefaultSampler\", \"shuffle\": false}," \

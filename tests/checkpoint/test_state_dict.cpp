@@ -10,7 +10,7 @@
 namespace mmhook {
 namespace {
 
-// SPEC A8's ToyModel plus a BatchNorm, so the state dict has buffers too.
+// docs/design.md §A8's ToyModel plus a BatchNorm, so the state dict has buffers too.
 struct ToyNetImpl : torch::nn::Module {
   ToyNetImpl() {
     linear1 = register_module("linear1", torch::nn::Linear(2, 2));

@@ -1,4 +1,4 @@
-// Bad configs give errors naming the JSON path, with hints, and never crash (SPEC A5).
+// Bad configs give errors naming the JSON path, with hints, and never crash (docs/design.md §A5).
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// Priorities, registration order and get_hooks_info() (SPEC B §2, §9 checks 1–9).
+// Priorities, registration order and get_hooks_info() (docs/design.md §B2, §B9 checks 1–9).
 
 #include <gtest/gtest.h>
 
@@ -105,7 +105,7 @@ TEST(RegisterHookTest, RemoveDefaultHook) {
 }
 
 TEST(RegisterHookTest, StableInsertionAndPrioritySources) {
-  // B §9 check 5, on a runner without default hooks.
+  // docs/design.md §B9 check 5, on a runner without default hooks.
   TempDir dir;
   auto cfg = testing::epoch_config(dir.path());
   cfg["default_hooks"] = {{"runtime_info", nullptr},    {"timer", nullptr},

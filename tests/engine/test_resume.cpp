@@ -1,4 +1,4 @@
-// Checkpoint round trip and exact resume (SPEC A3, B §8, §9 checks 22–28).
+// Checkpoint round trip and exact resume (docs/design.md §A3, §B8, §B9 checks 22–28).
 
 #include <gtest/gtest.h>
 
@@ -96,7 +96,7 @@ TEST(CheckpointTest, EpochCheckpointContents) {
   auto sd = ckpt.get("state_dict").toGenericDict();
   EXPECT_TRUE(sd.contains("linear1.weight"));
   EXPECT_TRUE(sd.contains("linear2.bias"));
-  // The message hub keeps the last 0-based indices (B §4.1).
+  // The message hub keeps the last 0-based indices (docs/design.md §B4.1).
   MessageHub hub("probe");
   hub.load_state_dict(ckpt.get("message_hub"));
   EXPECT_EQ(hub.get_info("epoch").get<int64_t>(), 2);

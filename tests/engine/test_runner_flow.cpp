@@ -1,4 +1,4 @@
-// Stage traces of the loops against MMEngine's call order and counters (SPEC B §3.5–3.9).
+// Stage traces of the loops against MMEngine's call order and counters (docs/design.md §B3.5–B3.9).
 
 #include <gtest/gtest.h>
 
@@ -56,7 +56,7 @@ TEST(RunnerFlowTest, EpochLoopThreeEpochsValBeginTwoThenTest) {
   ASSERT_EQ(rec->calls.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(rec->calls[i], want[i]) << "call " << i;
 
-  // B §9 check 11: the wrapper counted the whole run.
+  // docs/design.md §B9 check 11: the wrapper counted the whole run.
   EXPECT_EQ(runner.optim_wrapper().inner_count(), 12);
   EXPECT_EQ(runner.optim_wrapper().max_counts(), 12);
 }
@@ -90,7 +90,7 @@ TEST(RunnerFlowTest, IterLoopTwelveItersValEveryFour) {
 }
 
 TEST(RunnerFlowTest, IterLoopRestartsFiniteSampler) {
-  // B §9 check 13: a finite DefaultSampler is restarted and still gives 12 iterations.
+  // docs/design.md §B9 check 13: a finite DefaultSampler restarts and still gives 12 iterations.
   TempDir dir;
   auto cfg = testing::iter_config(dir.path());
   cfg["train_dataloader"]["sampler"] = {{"type", "DefaultSampler"}, {"shuffle", false}};
@@ -156,7 +156,7 @@ TEST(RunnerFlowTest, DynamicIntervalsIterMode) {
 }
 
 TEST(RunnerFlowTest, LoopsAreBuiltLazily) {
-  // B §9 check 16.
+  // docs/design.md §B9 check 16.
   TempDir dir;
   {
     Runner runner(testing::epoch_config(dir / "a"));
@@ -178,7 +178,7 @@ TEST(RunnerFlowTest, LoopsAreBuiltLazily) {
 }
 
 TEST(RunnerFlowTest, MissingLoopsRaise) {
-  // B §9 check 10.
+  // docs/design.md §B9 check 10.
   TempDir dir;
   auto cfg = testing::epoch_config(dir.path());
   for (const char* k :

@@ -1,4 +1,4 @@
-// CheckpointHook (SPEC B §4.6, §9 checks 32–41) and its policy functions.
+// CheckpointHook (docs/design.md §B4.6, §B9 checks 32–41) and its policy functions.
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
-// CheckpointHook stage-level checks (SPEC B §4.6; §9 checks 38 and 40–43) and its SHA-256.
-// The end-to-end checks 32–37 and 39 live in test_checkpoint_hook.cpp.
+// CheckpointHook stage-level checks (docs/design.md §B4.6; §B9 checks 38 and 40–43) and its
+// SHA-256. The end-to-end checks 32–37 and 39 live in test_checkpoint_hook.cpp.
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// EarlyStoppingHook against MMEngine's numbers (SPEC B §4.8, §9 checks 69–70) and its
+// EarlyStoppingHook against MMEngine's numbers (docs/design.md §B4.8, §B9 checks 69–70) and its
 // checkpointed state (mmhook's addition).
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// EMAHook and the averaged models (SPEC B §4.7, §9 checks 64-68).
+// EMAHook and the averaged models (docs/design.md §B4.7, §B9 checks 64-68).
 
 #include <gtest/gtest.h>
 

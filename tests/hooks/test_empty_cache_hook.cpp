@@ -1,5 +1,5 @@
-// EmptyCacheHook call counts over train, val and test (SPEC B §4.9, §9 check 71). On a machine
-// without CUDA the hook counts its calls without reaching an allocator.
+// EmptyCacheHook call counts over train, val and test (docs/design.md §B4.9, §B9 check 71). On a
+// machine without CUDA the hook counts its calls without reaching an allocator.
 
 #include <gtest/gtest.h>
 

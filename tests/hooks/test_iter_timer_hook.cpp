@@ -1,4 +1,4 @@
-// IterTimerHook (SPEC B §4.2; §9 check 61) with an injected clock that advances 1 s per read.
+// IterTimerHook (docs/design.md §B4.2; §B9 check 61), with an injected clock: 1 s per read.
 
 #include <gtest/gtest.h>
 

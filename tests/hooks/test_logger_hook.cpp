@@ -1,4 +1,4 @@
-// LoggerHook (SPEC B §4.5, §7.4; §9 checks 18 and 44–49).
+// LoggerHook (docs/design.md §B4.5, §B7.4; §B9 checks 18 and 44–49).
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// NaiveVisualizationHook (SPEC B §4.9): every `interval` test iterations a PNG grid of the
+// NaiveVisualizationHook (docs/design.md §B4.9): every `interval` test iterations a PNG grid of the
 // batch's images with true/predicted labels, green when right and red when wrong. The PNGs are
 // read back with libpng and checked against the geometry documented in the header.
 

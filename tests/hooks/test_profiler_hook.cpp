@@ -1,5 +1,5 @@
-// ProfilerHook (SPEC §10.2, check 73): option validation, the before_run limit, one export per
-// run, the iter-mode step count, schedule semantics, the Chrome trace and the op table.
+// ProfilerHook (docs/design.md §B10.2, §B9 check 73): option validation, the before_run limit, one
+// export per run, the iter-mode step count, schedule semantics, the Chrome trace and the op table.
 
 #include <filesystem>
 #include <fstream>

@@ -1,4 +1,4 @@
-// RuntimeInfoHook (SPEC B §4.1; §9 checks 56–60).
+// RuntimeInfoHook (docs/design.md §B4.1; §B9 checks 56–60).
 
 #include <gtest/gtest.h>
 
@@ -149,8 +149,8 @@ TEST(RuntimeInfoHookTest, LoopStageAcrossValAndTest) {
 }
 
 TEST(RuntimeInfoHookTest, EndToEndCountersAreLastIndices) {
-  // B §4.1 consequence: after 2 epochs x 4 iters the hub holds epoch 1 and iter 7, and one
-  // train/lr and train/loss value per iteration.
+  // docs/design.md §B4.1 consequence: after 2 epochs x 4 iters the hub holds epoch 1 and iter 7,
+  // and one train/lr and train/loss value per iteration.
   TempDir dir;
   Runner runner(testing::epoch_config(dir.path()));
   runner.train();

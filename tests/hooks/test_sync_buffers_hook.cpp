@@ -1,4 +1,4 @@
-// SyncBuffersHook's called_in_train bookkeeping with one process (SPEC B §4.9).
+// SyncBuffersHook's called_in_train bookkeeping with one process (docs/design.md §B4.9).
 
 #include <gtest/gtest.h>
 

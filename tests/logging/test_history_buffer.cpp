@@ -1,4 +1,4 @@
-// SPEC B §7.1 and check 97.
+// docs/design.md §B7.1 and §B9 check 97.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -1,4 +1,4 @@
-// SPEC B §7.3 and checks 50-55 (MMEngine tests/test_runner/test_log_processor.py).
+// docs/design.md §B7.3 and §B9 checks 50-55 (MMEngine tests/test_runner/test_log_processor.py).
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// SPEC B §7.2 and check 98.
+// docs/design.md §B7.2 and §B9 check 98.
 #include <gtest/gtest.h>
 
 #include <cstdlib>

@@ -1,5 +1,5 @@
-// A4: TensorBoard event files, decoded here by an independent reader (bitwise CRC32C,
-// hand-written protobuf parsing).
+// docs/design.md §A4: TensorBoard event files, decoded here by an independent reader (bitwise
+// CRC32C, hand-written protobuf parsing).
 #include <gtest/gtest.h>
 
 #include <cstring>

@@ -1,4 +1,4 @@
-// SPEC B §7.4: vis_data/scalars.json, vis_data/<ts>.json, vis_data/config.py.
+// docs/design.md §B7.4: vis_data/scalars.json, vis_data/<ts>.json, vis_data/config.py.
 #include <gtest/gtest.h>
 
 #include <filesystem>

@@ -1,4 +1,4 @@
-// BaseModel::parse_losses and train_step (SPEC B §3.8).
+// BaseModel::parse_losses and train_step (docs/design.md §B3.8).
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// AmpOptimWrapper (SPEC §5.2, check 80) and OptimWrapperDict (§5.3, check 81).
+// AmpOptimWrapper (docs/design.md §B5.2, §B9 check 80) and OptimWrapperDict (§B5.3, §B9 check 81).
 #include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>

@@ -1,5 +1,5 @@
-// OptimWrapper checks (SPEC §5.1, checks 74-78): accumulation factors, step counts, remainder,
-// clipping, lr/momentum views, state dict layout and bit-identical resume.
+// OptimWrapper checks (docs/design.md §B5.1, §B9 checks 74-78): accumulation factors, step counts,
+// remainder, clipping, lr/momentum views, state dict layout and bit-identical resume.
 #include <cstdlib>
 #include <fstream>
 

@@ -1,4 +1,4 @@
-// build_optim_wrapper (SPEC §5.4, check 77's paramwise example).
+// build_optim_wrapper (docs/design.md §B5.4, §B9 check 77's paramwise example).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 

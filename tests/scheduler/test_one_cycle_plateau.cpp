@@ -1,5 +1,5 @@
-// OneCycle (SPEC §6.2, check 95) and ReduceOnPlateau (SPEC §6.4, check 91). Values are
-// checked before the step of their epoch, on MMEngine's two-group SGD fixture.
+// OneCycle (docs/design.md §B6.2, §B9 check 95) and ReduceOnPlateau (§B6.4, §B9 check 91). Values
+// are checked before the step of their epoch, on MMEngine's two-group SGD fixture.
 #include <cmath>
 
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
-// Parameter schedulers (SPEC §6, checks 82-90, 92, 94): two SGD groups with lr 0.05 and 0.5,
-// momentum 0.01; each value is checked before the step of its epoch.
+// Parameter schedulers (docs/design.md §B6, §B9 checks 82-90, 92, 94): two SGD groups with lr 0.05
+// and 0.5, momentum 0.01; each value is checked before the step of its epoch.
 #include <cmath>
 
 #include <gtest/gtest.h>

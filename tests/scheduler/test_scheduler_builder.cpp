@@ -1,6 +1,6 @@
-// Building schedulers from the `param_scheduler` config (SPEC §6.3, A5): iter conversion
-// (check 93), begin/end defaulting (check 31), OneCycle and ReduceOnPlateau from JSON, and
-// config errors that name the JSON path.
+// Building schedulers from the `param_scheduler` config (docs/design.md §B6.3, §A5): iter
+// conversion (§B9 check 93), begin/end defaulting (check 31), OneCycle and ReduceOnPlateau from
+// JSON, and config errors that name the JSON path.
 #include <cmath>
 
 #include <gtest/gtest.h>

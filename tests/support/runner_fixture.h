@@ -1,5 +1,5 @@
 #pragma once
-// Shared test fixture: the ToyDataset/ToyModel/ToyMetric runner of SPEC A8 (MMEngine's
+// Shared test fixture: the ToyDataset/ToyModel/ToyMetric runner of docs/design.md §A8 (MMEngine's
 // RunnerTestCase), a temporary directory, and a hook that records every stage call.
 
 #include <string>

@@ -1,8 +1,8 @@
 #pragma once
 /// @file
 /// `Checkpoint`: the checkpoint dict MMEngine passes to `before_save_checkpoint` and
-/// `after_load_checkpoint` hooks, and its file format (SPEC A3): a PyTorch pickle archive
-/// (`torch::pickle_save`) that Python's `torch.load` reads, with a checksum in `meta`.
+/// `after_load_checkpoint` hooks, and its file format (docs/design.md §A3): a PyTorch pickle
+/// archive (`torch::pickle_save`) that Python's `torch.load` reads, with a checksum in `meta`.
 
 #include <ATen/core/Dict.h>
 #include <ATen/core/ivalue.h>

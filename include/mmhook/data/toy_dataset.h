@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// `ToyDataset`: the deterministic test fixture of SPEC A8.
+/// `ToyDataset`: the deterministic test fixture of docs/design.md §A8.
 
 #include "mmhook/data/dataset.h"
 

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// `Dispatcher`: the one place hooks are ordered and called (SPEC A2, B §2).
+/// `Dispatcher`: the one place hooks are ordered and called (docs/design.md §A2, §B2).
 
 #include <array>
 #include <cstdint>
@@ -12,7 +12,7 @@
 
 namespace mmhook {
 
-/// The arguments of a stage call; which fields are set depends on the stage (B §1.1).
+/// The arguments of a stage call; which fields are set depends on the stage (docs/design.md §B1.1).
 struct StageArgs {
   int64_t batch_idx = -1;                  ///< iteration stages
   const TensorDict* data_batch = nullptr;  ///< iteration stages

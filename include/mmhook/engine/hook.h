@@ -141,9 +141,9 @@ class Hook {
   const std::string& name() const { return name_; }
   /// The priority the runner registered this hook with.
   int priority() const { return priority_; }
-  /// Names of hooks this one must run after, within the priority order (SPEC A2).
+  /// Names of hooks this one must run after, within the priority order (docs/design.md §A2).
   std::vector<std::string> run_after;
-  /// Names of hooks this one must run before, within the priority order (SPEC A2).
+  /// Names of hooks this one must run before, within the priority order (docs/design.md §A2).
   std::vector<std::string> run_before;
 
  private:

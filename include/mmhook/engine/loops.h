@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// MMEngine's loops (`mmengine/runner/loops.py`): EpochBasedTrainLoop, IterBasedTrainLoop,
-/// ValLoop, TestLoop. Loops only call the dispatcher; counters follow SPEC B §3.5–3.7.
+/// ValLoop, TestLoop. Loops only call the dispatcher; counters follow docs/design.md §B3.5–B3.7.
 
 #include <cstdint>
 #include <memory>

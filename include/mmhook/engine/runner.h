@@ -1,8 +1,8 @@
 #pragma once
 /// @file
-/// `Runner`: builds a training run from a JSON config (SPEC A5) and drives `train()`, `val()`
-/// and `test()` through the loops and the hook dispatcher, with MMEngine's order of
-/// construction and calls (SPEC B §3).
+/// `Runner`: builds a training run from a JSON config (docs/design.md §A5) and drives `train()`,
+/// `val()` and `test()` through the loops and the hook dispatcher, with MMEngine's order of
+/// construction and calls (docs/design.md §B3).
 
 #include <atomic>
 #include <cstdint>
@@ -40,7 +40,7 @@ struct RunnerConfig;
 struct SaveCheckpointOptions {
   bool save_optimizer = true;         ///< include "optimizer"
   bool save_param_scheduler = true;   ///< include "param_schedulers"
-  bool by_epoch = true;               ///< meta epoch/iter convention (B §8.1)
+  bool by_epoch = true;               ///< meta epoch/iter convention (docs/design.md §B8.1)
   std::optional<int64_t> meta_epoch;  ///< overrides meta["epoch"]
   std::optional<int64_t> meta_iter;   ///< overrides meta["iter"]
 };
@@ -60,11 +60,11 @@ class Runner {
   Runner(const Runner&) = delete;
   Runner& operator=(const Runner&) = delete;
 
-  /// Trains (B §3.2). On failure: `on_exception`, then `after_run`, then the error rethrown.
+  /// Trains (docs/design.md §B3.2); a failure runs `on_exception`, then `after_run`, then rethrows.
   void train();
-  /// Validates once (B §3.3) and returns the metrics.
+  /// Validates once (docs/design.md §B3.3) and returns the metrics.
   Metrics val();
-  /// Tests once (B §3.3) and returns the metrics.
+  /// Tests once (docs/design.md §B3.3) and returns the metrics.
   Metrics test();
 
   /// Registers a hook. Priority: `priority` if given, else the hook's default (MMEngine rule).
@@ -148,7 +148,7 @@ class Runner {
   int rank() const;
   int world_size() const;  ///< see rank
 
-  // -- checkpoints (B §8)
+  // -- checkpoints (docs/design.md §B8)
   /// Writes `out_dir/filename` atomically (meta, state_dict, message_hub, optimizer,
   /// param_schedulers, rng_state, loop_state, hook_states), after `before_save_checkpoint`.
   void save_checkpoint(const std::string& out_dir, const std::string& filename,

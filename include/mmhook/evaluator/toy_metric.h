@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// `ToyMetric`: the deterministic test fixture of SPEC A8.
+/// `ToyMetric`: the deterministic test fixture of docs/design.md §A8.
 
 #include <vector>
 

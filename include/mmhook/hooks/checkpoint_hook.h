@@ -1,8 +1,8 @@
 #pragma once
 /// @file
-/// CheckpointHook (VERY_LOW): periodic, last and best checkpoints with retention (B §4.6).
-/// The decisions (save now? which files to delete? is a score better?) are pure functions
-/// below, tested on their own.
+/// CheckpointHook (VERY_LOW): periodic, last and best checkpoints with retention
+/// (docs/design.md §B4.6). The decisions (save now? which files to delete? is a score better?)
+/// are pure functions below, tested on their own.
 
 #include <cstddef>
 #include <cstdint>

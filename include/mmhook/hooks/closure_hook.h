@@ -13,7 +13,7 @@
 namespace mmhook {
 
 /// Calls `fn(runner, args)` at exactly one stage; `args` carries that stage's arguments
-/// (batch_idx/data_batch/outputs, metrics, checkpoint or message, as B §1.1 lists).
+/// (batch_idx/data_batch/outputs, metrics, checkpoint or message, as docs/design.md §B1.1 lists).
 class ClosureHook : public Hook {
  public:
   /// The callable's type.

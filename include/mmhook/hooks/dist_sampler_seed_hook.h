@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// DistSamplerSeedHook (NORMAL): `sampler.set_epoch(runner.epoch)` each train epoch (B §4.3).
+/// DistSamplerSeedHook (NORMAL): `sampler.set_epoch(epoch)` per train epoch (docs/design.md §B4.3).
 
 #include "mmhook/engine/hook.h"
 

@@ -1,8 +1,8 @@
 #pragma once
 /// @file
 /// EarlyStoppingHook (NORMAL): stops training when a validation metric stops improving
-/// (B §4.8). Unlike MMEngine, its state (best score, wait count) is saved in checkpoints under
-/// `hook_states/<hook name>/` and restored on load, so a resumed run keeps its patience.
+/// (docs/design.md §B4.8). Unlike MMEngine, its state (best score, wait count) is saved in
+/// checkpoints under `hook_states/<hook name>/` and restored on load: a resume keeps its patience.
 
 #include <cstdint>
 #include <optional>

@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// EMAHook (NORMAL): keeps an averaged copy of the model's weights, evaluates on it and stores
-/// it in checkpoints (MMEngine's `mmengine/hooks/ema_hook.py`, SPEC B §4.7).
+/// it in checkpoints (MMEngine's `mmengine/hooks/ema_hook.py`, docs/design.md §B4.7).
 ///
 /// - `before_run` builds the averaged model (`ema_type`) from `runner.model()`.
 /// - `after_train_iter` updates it once started (`epoch + 1 >= begin_epoch` when `begin_epoch > 0`,

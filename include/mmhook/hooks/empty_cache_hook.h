@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// EmptyCacheHook (NORMAL): releases the CUDA caching allocator's unused blocks before/after
-/// epochs and after iterations, for train, val and test alike (B §4.9).
+/// epochs and after iterations, for train, val and test alike (docs/design.md §B4.9).
 
 #include <cstdint>
 

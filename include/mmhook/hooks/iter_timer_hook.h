@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// IterTimerHook (NORMAL): `data_time`, `time` and `eta` per mode (B §4.2).
+/// IterTimerHook (NORMAL): `data_time`, `time` and `eta` per mode (docs/design.md §B4.2).
 
 #include <functional>
 

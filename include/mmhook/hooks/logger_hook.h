@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// LoggerHook (BELOW_NORMAL): text log lines, `vis_data/scalars.json`, test metrics JSON and the
-/// hook timing table (B §4.5, SPEC A2, A4).
+/// hook timing table (docs/design.md §B4.5, §A2, §A4).
 
 #include <string>
 

@@ -1,7 +1,7 @@
 #pragma once
 /// @file
-/// NaiveVisualizationHook (NORMAL, B §4.9): every `interval` test iterations it saves the
-/// batch's images with their true and predicted labels as one PNG grid,
+/// NaiveVisualizationHook (NORMAL, docs/design.md §B4.9): every `interval` test iterations it saves
+/// the batch's images with their true and predicted labels as one PNG grid,
 /// `<log_dir>/vis_data/test_iter_<batch_idx + 1>.png`, so a person can see what the model gets
 /// wrong. mmhook has no Visualizer, so the hook draws the grid itself (libpng); MMEngine's
 /// `before_train: visualizer.add_graph(model)` has no counterpart.

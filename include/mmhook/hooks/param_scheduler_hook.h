@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// ParamSchedulerHook (LOW): steps the runner's parameter schedulers (B §4.4).
+/// ParamSchedulerHook (LOW): steps the runner's parameter schedulers (docs/design.md §B4.4).
 
 #include "mmhook/engine/hook.h"
 

@@ -1,8 +1,8 @@
 #pragma once
 /// @file
 /// ProfilerHook (VERY_LOW, not master-only): MMEngine's `mmengine/hooks/profiler_hook.py` on
-/// LibTorch's Kineto-style profiler API (SPEC §10.2, check 73). The profiler starts in
-/// `before_run`, steps after every train iteration and stops after `profile_times` epochs or
+/// LibTorch's Kineto-style profiler API (docs/design.md §B10.2, §B9 check 73). The profiler starts
+/// in `before_run`, steps after every train iteration and stops after `profile_times` epochs or
 /// iterations; it then hands a `ProfilerTrace` to `on_trace_ready` and writes a Chrome trace.
 /// `schedule`, `step()` and the `log_trace` table have no C++ equivalent in LibTorch and are
 /// re-implemented here (torch.profiler.schedule semantics).

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// RuntimeInfoHook (VERY_HIGH): keeps the message hub's runtime info and scalars (B §4.1).
+/// RuntimeInfoHook (VERY_HIGH): the message hub's runtime info and scalars (docs/design.md §B4.1).
 
 #include "mmhook/core/ordered_map.h"
 #include "mmhook/engine/hook.h"

@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// SyncBuffersHook (NORMAL): averages the model's buffers across processes after each train
-/// epoch, and before validation unless that already happened (B §4.9).
+/// epoch, and before validation unless that already happened (docs/design.md §B4.9).
 
 #include <cstdint>
 

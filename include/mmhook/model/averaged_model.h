@@ -1,7 +1,7 @@
 #pragma once
 /// @file
-/// Averaged copies of a model's weights (MMEngine's `mmengine/model/averaged_model.py`, SPEC
-/// B §4.7): `ExponentialMovingAverage`, `MomentumAnnealingEMA` and `StochasticWeightAverage`.
+/// Averaged copies of a model's weights (`mmengine/model/averaged_model.py`, docs/design.md §B4.7):
+/// `ExponentialMovingAverage`, `MomentumAnnealingEMA` and `StochasticWeightAverage`.
 ///
 /// The averaged "module" is a deep copy of the source's parameters and buffers (same names,
 /// devices and dtypes, `requires_grad=false`), kept in PyTorch's state-dict order, plus the long

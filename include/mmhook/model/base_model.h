@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// The model contract (MMEngine's `BaseModel`, SPEC B §3.8).
+/// The model contract (MMEngine's `BaseModel`, docs/design.md §B3.8).
 ///
 /// Override `forward_loss` (mode='loss': a dict of losses) and `forward_predict`
 /// (mode='predict': at least "outputs"). `train_step` runs the forward pass inside the optimizer

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// `ToyModel`: the deterministic test fixture of SPEC A8 (MMEngine's runner_test_case ToyModel).
+/// `ToyModel`: the deterministic test fixture of docs/design.md §A8 (MMEngine's test ToyModel).
 
 #include <torch/nn/modules/linear.h>
 

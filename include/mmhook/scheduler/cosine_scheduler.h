@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// CosineAnnealingLR / CosineRestartLR families (SPEC §6.2).
+/// CosineAnnealingLR / CosineRestartLR families (docs/design.md §B6.2).
 
 #include <optional>
 

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// ExponentialLR / PolyLR families (SPEC §6.2).
+/// ExponentialLR / PolyLR families (docs/design.md §B6.2).
 
 #include "mmhook/scheduler/param_scheduler.h"
 

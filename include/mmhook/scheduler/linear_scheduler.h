@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// ConstantLR / LinearLR families (SPEC §6.2): final value reached at s = end-begin-1.
+/// ConstantLR / LinearLR families (docs/design.md §B6.2): final value reached at s = end-begin-1.
 
 #include "mmhook/scheduler/param_scheduler.h"
 

@@ -1,7 +1,7 @@
 #pragma once
 /// @file
-/// OneCycleLR family (SPEC §6.2 "OneCycle"): MMEngine's OneCycleParamScheduler, the 1cycle
-/// policy. Not chainable: every value is computed from the group's `initial_`, `max_` and
+/// OneCycleLR family (docs/design.md §B6.2 "OneCycle"): MMEngine's OneCycleParamScheduler, the
+/// 1cycle policy. Not chainable: every value is computed from the group's `initial_`, `max_` and
 /// `min_<param>` entries, which the constructor assigns (plain assignment, not setdefault).
 
 #include <optional>

@@ -1,7 +1,7 @@
 #pragma once
 /// @file
-/// `ParamScheduler`: MMEngine's `_ParamScheduler` (SPEC §6.1). Formulas are recursive: each
-/// step reads the wrapper group's current value and writes the next one, so schedulers on the
+/// `ParamScheduler`: MMEngine's `_ParamScheduler` (docs/design.md §B6.1). Formulas are recursive:
+/// each step reads the wrapper group's current value and writes the next one, so schedulers on the
 /// same parameter chain multiplicatively in list order.
 ///
 /// Contract for subclasses: implement `get_value()` (values for `last_step()`, one per wrapper

@@ -1,8 +1,8 @@
 #pragma once
 /// @file
-/// ReduceOnPlateauLR family (SPEC §6.4): reduces the parameter when the monitored validation
-/// metric stops improving. It takes no implicit first step; `step()` without metrics (from
-/// after_train_epoch) only counts epochs, `step(metrics)` (from after_val_epoch) acts.
+/// ReduceOnPlateauLR family (docs/design.md §B6.4): reduces the parameter when the monitored
+/// validation metric stops improving. It takes no implicit first step; `step()` without metrics
+/// (from after_train_epoch) only counts epochs, `step(metrics)` (from after_val_epoch) acts.
 
 #include <string>
 #include <vector>

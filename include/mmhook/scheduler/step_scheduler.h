@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// StepLR / MultiStepLR families (SPEC §6.2).
+/// StepLR / MultiStepLR families (docs/design.md §B6.2).
 
 #include <map>
 

@@ -1,5 +1,5 @@
-//! End-to-end tests of the safe API on the toy runner (SPEC A8: 12 samples, batch 3, so 4
-//! iterations per epoch; ToyMetric gives acc 1.0). Work dirs go under MMHOOK_TEST_WORK_DIR
+//! End-to-end tests of the safe API on the toy runner (docs/design.md §A8: 12 samples, batch 3, so
+//! 4 iterations per epoch; ToyMetric gives acc 1.0). Work dirs go under MMHOOK_TEST_WORK_DIR
 //! (set by CTest to a folder of the build tree), else under the system temp dir.
 use mmhook::*;
 use std::cell::{Cell, RefCell};
