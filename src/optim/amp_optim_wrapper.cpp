@@ -5,7 +5,7 @@
 #include "mmhook/core/error.h"
 #include "mmhook/optim/optim_wrapper.h"
 #include "optim/loss_check.h"
-#include "optim/optimizer_options.h"
+#include "optim/optimizer_types.h"
 
 namespace mmhook {
 

@@ -5,7 +5,7 @@
 
 #include "mmhook/core/error.h"
 #include "optim/loss_check.h"
-#include "optim/optimizer_options.h"
+#include "optim/optimizer_types.h"
 
 namespace mmhook {
 
@@ -48,7 +48,7 @@ OptimWrapper::OptimWrapper(std::shared_ptr<torch::optim::Optimizer> optimizer,
       optimizer_type_(std::move(optimizer_type)),
       clip_grad_(std::move(clip_grad)) {
   MMHOOK_CHECK(optimizer_ != nullptr, "OptimWrapper: optimizer must not be null");
-  detail::check_optimizer_type(optimizer_type_);
+  (void)detail::optimizer_type(optimizer_type_);  // a known type, or an error naming it
   MMHOOK_CHECK(accumulative_counts_ >= 1, "OptimWrapper.accumulative_counts must be >= 1, got ",
                accumulative_counts_);
   if (clip_grad_) {
@@ -192,13 +192,13 @@ const torch::optim::OptimizerOptions& OptimWrapper::options_of(size_t group) con
 
 bool OptimWrapper::has_group_value(size_t group, const std::string& name) const {
   if (group >= num_param_groups()) return false;
-  if (detail::get_option(optimizer_type_, options_of(group), name)) return true;
+  if (detail::optimizer_type(optimizer_type_).get(options_of(group), name)) return true;
   return extras_[group].contains(name);
 }
 
 double OptimWrapper::get_group_value(size_t group, const std::string& name) const {
   check_group(group);
-  if (auto v = detail::get_option(optimizer_type_, options_of(group), name)) return *v;
+  if (auto v = detail::optimizer_type(optimizer_type_).get(options_of(group), name)) return *v;
   const double* extra = extras_[group].find(name);
   MMHOOK_CHECK_CODE(extra != nullptr, Code::kNotFound, "param group ", group, " of ",
                     optimizer_type_, " has no key '", name, "'");
@@ -207,7 +207,7 @@ double OptimWrapper::get_group_value(size_t group, const std::string& name) cons
 
 void OptimWrapper::set_group_value(size_t group, const std::string& name, double value) {
   check_group(group);
-  if (detail::set_option(optimizer_type_, options_of(group), name, value)) return;
+  if (detail::optimizer_type(optimizer_type_).set(options_of(group), name, value)) return;
   extras_[group].set(name, value);
 }
 
@@ -257,13 +257,13 @@ c10::impl::GenericDict OptimWrapper::optimizer_state_dict() const {
   int64_t index = 0;
   for (size_t g = 0; g < opt.param_groups().size(); ++g) {
     const auto& group = opt.param_groups()[g];
-    auto gd = detail::options_to_dict(optimizer_type_, group.options());
+    auto gd = detail::optimizer_type(optimizer_type_).options_to_dict(group.options());
     for (const auto& kv : extras_[g]) gd.insert_or_assign(kv.first, kv.second);
     c10::List<int64_t> ids;
     for (const auto& p : group.params()) {
       auto it = opt.state().find(detail::state_key(p));
       if (it != opt.state().end()) {
-        auto sd = detail::state_to_dict(optimizer_type_, *it->second);
+        auto sd = detail::optimizer_type(optimizer_type_).state_to_dict(*it->second);
         // A snapshot: later steps update the live buffers in place.
         for (auto& e : sd)
           if (e.value().isTensor()) sd.insert_or_assign(e.key(), e.value().toTensor().clone());
@@ -286,7 +286,7 @@ c10::IValue OptimWrapper::state_dict() const {
     const size_t base = optimizer().param_groups().size();
     auto bd = detail::new_str_dict();
     bd.insert("params", torch::tensor({0.0f}));
-    auto od = detail::options_to_dict(optimizer_type_, *base_options_);
+    auto od = detail::optimizer_type(optimizer_type_).options_to_dict(*base_options_);
     for (auto& e : od) bd.insert_or_assign(e.key(), e.value());
     for (const auto& kv : extras_[base]) bd.insert_or_assign(kv.first, kv.second);
     out.insert("base_param_settings", bd);
@@ -320,7 +320,7 @@ void OptimWrapper::load_optimizer_state_dict(const c10::impl::GenericDict& sd) {
                       "optimizer's group (group ",
                       g, ": ", idl.size(), " vs ", group.params().size(), ")");
     for (size_t i = 0; i < idl.size(); ++i) by_index[idl.get(i).toInt()] = group.params()[i];
-    auto used = detail::options_from_dict(optimizer_type_, group.options(), gd);
+    auto used = detail::optimizer_type(optimizer_type_).options_from_dict(group.options(), gd);
     extras_[g].clear();
     for (const auto& e : gd) {
       const std::string key = e.key().toStringRef();
@@ -348,14 +348,14 @@ void OptimWrapper::load_optimizer_state_dict(const c10::impl::GenericDict& sd) {
       }
       copy.insert(f.key(), v);
     }
-    auto ps = detail::state_from_dict(optimizer_type_, copy);
+    auto ps = detail::optimizer_type(optimizer_type_).state_from_dict(copy);
     if (ps) opt.state()[detail::state_key(param)] = std::move(ps);
   }
   auto bit = sd.find(c10::IValue(std::string("base_param_settings")));
   if (bit != sd.end() && base_options_) {
     const size_t base = opt.param_groups().size();
     auto bd = to_dict(bit->value(), "base_param_settings");
-    auto used = detail::options_from_dict(optimizer_type_, *base_options_, bd);
+    auto used = detail::optimizer_type(optimizer_type_).options_from_dict(*base_options_, bd);
     extras_[base].clear();
     for (const auto& e : bd) {
       const std::string key = e.key().toStringRef();

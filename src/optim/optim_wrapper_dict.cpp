@@ -2,7 +2,7 @@
 
 #include "mmhook/core/error.h"
 #include "mmhook/optim/optim_wrapper.h"
-#include "optim/optimizer_options.h"
+#include "optim/optimizer_types.h"
 
 namespace mmhook {
 

@@ -7,7 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "mmhook/core/error.h"
-#include "optim/optimizer_options.h"
+#include "optim/optimizer_types.h"
 
 namespace mmhook {
 
@@ -16,83 +16,13 @@ namespace {
 using torch::optim::OptimizerOptions;
 using torch::optim::OptimizerParamGroup;
 
-std::unique_ptr<OptimizerOptions> parse_options(const std::string& type, const ConfigNode& cfg) {
-  if (type == "SGD") {
-    torch::optim::SGDOptions o(cfg.require<double>("lr"));
-    o.momentum(cfg.get<double>("momentum", 0.0))
-        .dampening(cfg.get<double>("dampening", 0.0))
-        .weight_decay(cfg.get<double>("weight_decay", 0.0))
-        .nesterov(cfg.get<bool>("nesterov", false));
-    if (o.nesterov() && (o.momentum() <= 0 || o.dampening() != 0))
-      cfg.fail("nesterov", "Nesterov momentum requires a momentum and zero dampening");
-    return std::make_unique<torch::optim::SGDOptions>(o);
-  }
-  auto betas = [&](double b0, double b1) {
-    auto v = cfg.get<std::vector<double>>("betas", {b0, b1});
-    if (v.size() != 2) cfg.fail("betas", "expected 2 numbers, got " + std::to_string(v.size()));
-    return std::make_tuple(v[0], v[1]);
-  };
-  if (type == "Adam") {
-    torch::optim::AdamOptions o(cfg.get<double>("lr", 1e-3));
-    o.betas(betas(0.9, 0.999))
-        .eps(cfg.get<double>("eps", 1e-8))
-        .weight_decay(cfg.get<double>("weight_decay", 0.0))
-        .amsgrad(cfg.get<bool>("amsgrad", false));
-    return std::make_unique<torch::optim::AdamOptions>(o);
-  }
-  if (type == "AdamW") {
-    torch::optim::AdamWOptions o(cfg.get<double>("lr", 1e-3));
-    o.betas(betas(0.9, 0.999))
-        .eps(cfg.get<double>("eps", 1e-8))
-        .weight_decay(cfg.get<double>("weight_decay", 1e-2))
-        .amsgrad(cfg.get<bool>("amsgrad", false));
-    return std::make_unique<torch::optim::AdamWOptions>(o);
-  }
-  if (type == "RMSprop") {
-    torch::optim::RMSpropOptions o(cfg.get<double>("lr", 1e-2));
-    o.alpha(cfg.get<double>("alpha", 0.99))
-        .eps(cfg.get<double>("eps", 1e-8))
-        .weight_decay(cfg.get<double>("weight_decay", 0.0))
-        .momentum(cfg.get<double>("momentum", 0.0))
-        .centered(cfg.get<bool>("centered", false));
-    return std::make_unique<torch::optim::RMSpropOptions>(o);
-  }
-  if (type == "Adagrad") {
-    torch::optim::AdagradOptions o(cfg.get<double>("lr", 1e-2));
-    o.lr_decay(cfg.get<double>("lr_decay", 0.0))
-        .weight_decay(cfg.get<double>("weight_decay", 0.0))
-        .initial_accumulator_value(cfg.get<double>("initial_accumulator_value", 0.0))
-        .eps(cfg.get<double>("eps", 1e-10));
-    return std::make_unique<torch::optim::AdagradOptions>(o);
-  }
-  cfg.fail(
-      "type", "unknown optimizer type '" + type +
-                  "' (expected SGD, Adam, AdamW, RMSprop or Adagrad)" + [&] {
-                    auto h = did_you_mean(type, {"SGD", "Adam", "AdamW", "RMSprop", "Adagrad"});
-                    return h.empty() ? std::string() : " (did you mean '" + h + "'?)";
-                  }());
-}
-
-std::shared_ptr<torch::optim::Optimizer> make_optimizer(const std::string& type,
-                                                        std::vector<OptimizerParamGroup> groups,
-                                                        const OptimizerOptions& defaults) {
-  if (type == "SGD")
-    return std::make_shared<torch::optim::SGD>(
-        std::move(groups), dynamic_cast<const torch::optim::SGDOptions&>(defaults));
-  if (type == "Adam")
-    return std::make_shared<torch::optim::Adam>(
-        std::move(groups), dynamic_cast<const torch::optim::AdamOptions&>(defaults));
-  if (type == "AdamW")
-    return std::make_shared<torch::optim::AdamW>(
-        std::move(groups), dynamic_cast<const torch::optim::AdamWOptions&>(defaults));
-  if (type == "RMSprop")
-    return std::make_shared<torch::optim::RMSprop>(
-        std::move(groups), dynamic_cast<const torch::optim::RMSpropOptions&>(defaults));
-  if (type == "Adagrad")
-    return std::make_shared<torch::optim::Adagrad>(
-        std::move(groups), dynamic_cast<const torch::optim::AdagradOptions&>(defaults));
-  detail::check_optimizer_type(type);
-  return nullptr;
+// The optimizer type named by `type`, or a config error listing the known ones.
+const detail::OptimizerType& optimizer_type_of(const ConfigNode& cfg, const std::string& type) {
+  if (const detail::OptimizerType* t = detail::find_optimizer_type(type)) return *t;
+  const std::string hint = did_you_mean(type, detail::optimizer_type_names());
+  cfg.fail("type", "unknown optimizer type '" + type + "' (expected " +
+                       detail::optimizer_type_list() + ")" +
+                       (hint.empty() ? std::string() : " (did you mean '" + hint + "'?)"));
 }
 
 bool is_norm_module(const torch::nn::Module& m) {
@@ -109,7 +39,7 @@ bool is_depthwise_conv(const torch::nn::Module& m) {
 
 // MMEngine's DefaultOptimWrapperConstructor.add_params, one group per parameter.
 struct ParamwiseBuilder {
-  std::string type;
+  const detail::OptimizerType* type = nullptr;
   const OptimizerOptions* defaults;
   std::optional<double> base_lr, base_wd;
   std::vector<std::pair<std::string, OrderedMap<double>>> custom_keys;  // sorted
@@ -122,7 +52,7 @@ struct ParamwiseBuilder {
 
   void set(std::unique_ptr<OptimizerOptions>& opts, OrderedMap<double>& extra,
            const std::string& key, double v) {
-    if (!detail::set_option(type, *opts, key, v)) extra.set(key, v);
+    if (!type->set(*opts, key, v)) extra.set(key, v);
   }
 
   void add_params(torch::nn::Module& module, const std::string& prefix) {
@@ -275,8 +205,8 @@ bool is_wrapper_dict_cfg(const ConfigNode& cfg) {
 std::shared_ptr<torch::optim::Optimizer> build_optimizer(
     const ConfigNode& cfg, torch::nn::Module& model, const ConfigNode& paramwise_cfg,
     std::vector<OrderedMap<double>>* group_extras) {
-  const std::string type = cfg.type();
-  auto defaults = parse_options(type, cfg);
+  const detail::OptimizerType& type = optimizer_type_of(cfg, cfg.type());
+  auto defaults = type.parse(cfg);
   // Without one trainable parameter the first backward fails with LibTorch's "element 0 of
   // tensors does not require grad", naming nothing (a TorchScript file saved with frozen or no
   // parameters, say).
@@ -293,10 +223,10 @@ std::shared_ptr<torch::optim::Optimizer> build_optimizer(
     extras.emplace_back();
   } else {
     ParamwiseBuilder b;
-    b.type = type;
+    b.type = &type;
     b.defaults = defaults.get();
     b.base_lr = cfg.get_optional<double>("lr");
-    if (!b.base_lr) b.base_lr = detail::get_option(type, *defaults, "lr");
+    if (!b.base_lr) b.base_lr = type.get(*defaults, "lr");
     b.base_wd = cfg.get_optional<double>("weight_decay");
     const ConfigNode& pw = paramwise_cfg;
     ConfigNode ck = pw.child("custom_keys");
@@ -334,7 +264,7 @@ std::shared_ptr<torch::optim::Optimizer> build_optimizer(
   }
   cfg.check_unused();
   if (group_extras) *group_extras = std::move(extras);
-  return make_optimizer(type, std::move(groups), *defaults);
+  return type.make(std::move(groups), *defaults);
 }
 
 std::shared_ptr<OptimWrapper> build_optim_wrapper(const ConfigNode& cfg, torch::nn::Module& model) {

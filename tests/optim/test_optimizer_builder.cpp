@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <sstream>
+
 #include "mmhook/config/config_node.h"
 #include "mmhook/core/error.h"
 #include "mmhook/optim/optimizer_builder.h"
@@ -152,6 +154,46 @@ TEST(OptimizerBuilderTest, AllOptimizerTypes) {
     auto w = build_optim_wrapper(ConfigNode(j, "optim_wrapper"), *m);
     EXPECT_EQ(w->optimizer_type(), t);
     EXPECT_EQ(w->get_lr().at("lr"), std::vector<double>{0.5});
+  }
+}
+
+// Each optimizer's table gives PyTorch's param_group keys in PyTorch's order and its defaults.
+TEST(OptimizerBuilderTest, EachTypesParamGroupHasPyTorchsKeysAndDefaults) {
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"SGD", "lr=0.5 momentum=0 dampening=0 weight_decay=0 nesterov=0"},
+      {"Adam", "lr=0.5 betas=(0.9,0.999) eps=1e-08 weight_decay=0 amsgrad=0"},
+      {"AdamW", "lr=0.5 betas=(0.9,0.999) eps=1e-08 weight_decay=0.01 amsgrad=0"},
+      {"RMSprop", "lr=0.5 alpha=0.99 eps=1e-08 weight_decay=0 momentum=0 centered=0"},
+      {"Adagrad", "lr=0.5 lr_decay=0 weight_decay=0 initial_accumulator_value=0 eps=1e-10"}};
+  for (const auto& [type, keys] : expected) {
+    ExampleModel m;
+    nlohmann::json j = {{"optimizer", {{"type", type}, {"lr", 0.5}}}};
+    auto w = build_optim_wrapper(ConfigNode(j, "optim_wrapper"), *m);
+    const auto groups = w->state_dict().toGenericDict().at("param_groups").toList();
+    std::ostringstream got;
+    for (const auto& e : groups.get(0).toGenericDict()) {
+      const std::string key = e.key().toStringRef();
+      if (key == "params") continue;
+      const c10::IValue& v = e.value();
+      got << (got.tellp() > 0 ? " " : "") << key << "=";
+      if (v.isTuple())
+        got << "(" << v.toTupleRef().elements()[0].toDouble() << ","
+            << v.toTupleRef().elements()[1].toDouble() << ")";
+      else if (v.isBool())
+        got << v.toBool();
+      else
+        got << v.toDouble();
+    }
+    EXPECT_EQ(got.str(), keys) << type;
+  }
+  ExampleModel m;
+  try {
+    build_optim_wrapper(node(R"({"optimizer": {"type": "Adamm", "lr": 0.1}})"), *m);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "optim_wrapper.optimizer.type: unknown optimizer type 'Adamm' (expected SGD, Adam, "
+              "AdamW, RMSprop or Adagrad) (did you mean 'Adam'?)");
   }
 }
 
