@@ -284,29 +284,10 @@ void Dispatcher::call(Stage stage, Runner& r, const StageArgs& a) {
     return;                                    \
   }
   switch (stage) {
-    MMHOOK_STAGE_CASE(kBeforeRun, before_run(r))
-    MMHOOK_STAGE_CASE(kAfterLoadCheckpoint, after_load_checkpoint(r, *a.checkpoint))
-    MMHOOK_STAGE_CASE(kBeforeTrain, before_train(r))
-    MMHOOK_STAGE_CASE(kBeforeTrainEpoch, before_train_epoch(r))
-    MMHOOK_STAGE_CASE(kBeforeTrainIter, before_train_iter(r, a.batch_idx, *a.data_batch))
-    MMHOOK_STAGE_CASE(kAfterTrainIter, after_train_iter(r, a.batch_idx, *a.data_batch, *a.outputs))
-    MMHOOK_STAGE_CASE(kAfterTrainEpoch, after_train_epoch(r))
-    MMHOOK_STAGE_CASE(kBeforeVal, before_val(r))
-    MMHOOK_STAGE_CASE(kBeforeValEpoch, before_val_epoch(r))
-    MMHOOK_STAGE_CASE(kBeforeValIter, before_val_iter(r, a.batch_idx, *a.data_batch))
-    MMHOOK_STAGE_CASE(kAfterValIter, after_val_iter(r, a.batch_idx, *a.data_batch, *a.outputs))
-    MMHOOK_STAGE_CASE(kAfterValEpoch, after_val_epoch(r, *a.metrics))
-    MMHOOK_STAGE_CASE(kAfterVal, after_val(r))
-    MMHOOK_STAGE_CASE(kBeforeSaveCheckpoint, before_save_checkpoint(r, *a.checkpoint))
-    MMHOOK_STAGE_CASE(kAfterTrain, after_train(r))
-    MMHOOK_STAGE_CASE(kBeforeTest, before_test(r))
-    MMHOOK_STAGE_CASE(kBeforeTestEpoch, before_test_epoch(r))
-    MMHOOK_STAGE_CASE(kBeforeTestIter, before_test_iter(r, a.batch_idx, *a.data_batch))
-    MMHOOK_STAGE_CASE(kAfterTestIter, after_test_iter(r, a.batch_idx, *a.data_batch, *a.outputs))
-    MMHOOK_STAGE_CASE(kAfterTestEpoch, after_test_epoch(r, *a.metrics))
-    MMHOOK_STAGE_CASE(kAfterTest, after_test(r))
-    MMHOOK_STAGE_CASE(kAfterRun, after_run(r))
-    MMHOOK_STAGE_CASE(kOnException, on_exception(r, *a.message))
+#define MMHOOK_STAGE_CALL_CASE(e, method, c_name, signature) \
+  MMHOOK_STAGE_CASE(e, method MMHOOK_STAGE_CALL_ARGS_##signature(r, a))
+    MMHOOK_STAGES(MMHOOK_STAGE_CALL_CASE)
+#undef MMHOOK_STAGE_CALL_CASE
   }
 #undef MMHOOK_STAGE_CASE
 }
@@ -321,14 +302,9 @@ std::vector<std::string> Dispatcher::call_each(Stage stage, Runner& r, const Sta
   for (const Entry& e : entries) {
     try {
       try {
-        Hook& h = *e.hook;
-        switch (stage) {
-          case Stage::kOnException: h.on_exception(r, *a.message); break;
-          case Stage::kAfterRun: h.after_run(r); break;
-          default:
-            MMHOOK_THROW(Code::kInvalidArgument,
-                         "call_each is for on_exception and after_run, not ", stage_name(stage));
-        }
+        MMHOOK_CHECK(stage == Stage::kOnException || stage == Stage::kAfterRun,
+                     "call_each is for on_exception and after_run, not ", stage_name(stage));
+        call_stage(*e.hook, stage, r, a);
       } catch (...) {
         rethrow(e.hook, stage);
       }
@@ -337,6 +313,16 @@ std::vector<std::string> Dispatcher::call_each(Stage stage, Runner& r, const Sta
     }
   }
   return errors;
+}
+
+void call_stage(Hook& hook, Stage stage, Runner& r, const StageArgs& a) {
+  switch (stage) {
+#define MMHOOK_STAGE_CALL(e, method, c_name, signature) \
+  case Stage::e: hook.method MMHOOK_STAGE_CALL_ARGS_##signature(r, a); return;
+    MMHOOK_STAGES(MMHOOK_STAGE_CALL)
+#undef MMHOOK_STAGE_CALL
+  }
+  MMHOOK_THROW(Code::kInvalidArgument, "call_stage: invalid stage ", static_cast<int>(stage));
 }
 
 std::string Dispatcher::hooks_info() const {

@@ -2,18 +2,11 @@
 
 namespace mmhook {
 namespace {
-constexpr std::string_view kStageNames[kNumStages] = {"before_run",        "after_load_checkpoint",
-                                                      "before_train",      "before_train_epoch",
-                                                      "before_train_iter", "after_train_iter",
-                                                      "after_train_epoch", "before_val",
-                                                      "before_val_epoch",  "before_val_iter",
-                                                      "after_val_iter",    "after_val_epoch",
-                                                      "after_val",         "before_save_checkpoint",
-                                                      "after_train",       "before_test",
-                                                      "before_test_epoch", "before_test_iter",
-                                                      "after_test_iter",   "after_test_epoch",
-                                                      "after_test",        "after_run",
-                                                      "on_exception"};
+constexpr std::string_view kStageNames[kNumStages] = {
+#define MMHOOK_STAGE_NAME(e, method, c_name, signature) #method,
+    MMHOOK_STAGES(MMHOOK_STAGE_NAME)
+#undef MMHOOK_STAGE_NAME
+};
 }  // namespace
 
 std::string_view stage_name(Stage stage) noexcept {

@@ -22,6 +22,19 @@ struct StageArgs {
   const std::string* message = nullptr;    ///< on_exception
 };
 
+/// The arguments of a stage's hook method taken from `StageArgs`, by the signature named in
+/// `MMHOOK_STAGES` (`r` the Runner, `a` the StageArgs).
+#define MMHOOK_STAGE_CALL_ARGS_RUN(r, a) (r)
+#define MMHOOK_STAGE_CALL_ARGS_CKPT(r, a) (r, *(a).checkpoint)
+#define MMHOOK_STAGE_CALL_ARGS_EXC(r, a) (r, *(a).message)
+#define MMHOOK_STAGE_CALL_ARGS_METRICS(r, a) (r, *(a).metrics)
+#define MMHOOK_STAGE_CALL_ARGS_BITER(r, a) (r, (a).batch_idx, *(a).data_batch)
+#define MMHOOK_STAGE_CALL_ARGS_AITER(r, a) (r, (a).batch_idx, *(a).data_batch, *(a).outputs)
+
+/// Calls `hook`'s method for `stage` with the arguments in `args` (those the stage's signature
+/// needs must be set).
+void call_stage(Hook& hook, Stage stage, Runner& runner, const StageArgs& args);
+
 /// Timing of one (hook, stage) pair.
 struct HookTiming {
   std::string hook;          ///< hook name

@@ -162,29 +162,10 @@ constexpr StageMask compute_stages() {
   auto add = [&m](bool overridden, Stage s) {
     if (overridden) m |= stage_bit(s);
   };
-  add(MMHOOK_OVERRIDES(D, before_run), Stage::kBeforeRun);
-  add(MMHOOK_OVERRIDES(D, after_run), Stage::kAfterRun);
-  add(MMHOOK_OVERRIDES(D, before_train), Stage::kBeforeTrain);
-  add(MMHOOK_OVERRIDES(D, after_train), Stage::kAfterTrain);
-  add(MMHOOK_OVERRIDES(D, before_val), Stage::kBeforeVal);
-  add(MMHOOK_OVERRIDES(D, after_val), Stage::kAfterVal);
-  add(MMHOOK_OVERRIDES(D, before_test), Stage::kBeforeTest);
-  add(MMHOOK_OVERRIDES(D, after_test), Stage::kAfterTest);
-  add(MMHOOK_OVERRIDES(D, after_load_checkpoint), Stage::kAfterLoadCheckpoint);
-  add(MMHOOK_OVERRIDES(D, before_save_checkpoint), Stage::kBeforeSaveCheckpoint);
-  add(MMHOOK_OVERRIDES(D, on_exception), Stage::kOnException);
-  add(MMHOOK_OVERRIDES(D, before_train_epoch), Stage::kBeforeTrainEpoch);
-  add(MMHOOK_OVERRIDES(D, before_val_epoch), Stage::kBeforeValEpoch);
-  add(MMHOOK_OVERRIDES(D, before_test_epoch), Stage::kBeforeTestEpoch);
-  add(MMHOOK_OVERRIDES(D, after_train_epoch), Stage::kAfterTrainEpoch);
-  add(MMHOOK_OVERRIDES(D, after_val_epoch), Stage::kAfterValEpoch);
-  add(MMHOOK_OVERRIDES(D, after_test_epoch), Stage::kAfterTestEpoch);
-  add(MMHOOK_OVERRIDES(D, before_train_iter), Stage::kBeforeTrainIter);
-  add(MMHOOK_OVERRIDES(D, before_val_iter), Stage::kBeforeValIter);
-  add(MMHOOK_OVERRIDES(D, before_test_iter), Stage::kBeforeTestIter);
-  add(MMHOOK_OVERRIDES(D, after_train_iter), Stage::kAfterTrainIter);
-  add(MMHOOK_OVERRIDES(D, after_val_iter), Stage::kAfterValIter);
-  add(MMHOOK_OVERRIDES(D, after_test_iter), Stage::kAfterTestIter);
+#define MMHOOK_STAGE_IF_OVERRIDDEN(e, method, c_name, signature) \
+  add(MMHOOK_OVERRIDES(D, method), Stage::e);
+  MMHOOK_STAGES(MMHOOK_STAGE_IF_OVERRIDDEN)
+#undef MMHOOK_STAGE_IF_OVERRIDDEN
   const bool be = MMHOOK_OVERRIDES(D, before_epoch), ae = MMHOOK_OVERRIDES(D, after_epoch);
   const bool bi = MMHOOK_OVERRIDES(D, before_iter), ai = MMHOOK_OVERRIDES(D, after_iter);
   add(be, Stage::kBeforeTrainEpoch);

@@ -8,35 +8,52 @@
 
 namespace mmhook {
 
+/// The stages, written once: `X(enumerator, method, C name, signature)` in `Stage` order (the C
+/// ABI's `MMH_STAGE_<C name>` values). Everything that lists the stages expands this: the enum,
+/// their names, `HookImpl`'s stage set, the Dispatcher's calls, `StageHook`'s forwarding and the
+/// C enum's checks. The signature names the hook method's arguments after the Runner:
+/// RUN (none), CKPT (Checkpoint&), EXC (const std::string& message), METRICS (const Metrics&),
+/// BITER (int64_t batch_idx, const TensorDict& data_batch), AITER (BITER's, then
+/// const TensorDict& outputs).
+#define MMHOOK_STAGES(X)                                                         \
+  X(kBeforeRun, before_run, BEFORE_RUN, RUN)                                     \
+  X(kAfterLoadCheckpoint, after_load_checkpoint, AFTER_LOAD_CHECKPOINT, CKPT)    \
+  X(kBeforeTrain, before_train, BEFORE_TRAIN, RUN)                               \
+  X(kBeforeTrainEpoch, before_train_epoch, BEFORE_TRAIN_EPOCH, RUN)              \
+  X(kBeforeTrainIter, before_train_iter, BEFORE_TRAIN_ITER, BITER)               \
+  X(kAfterTrainIter, after_train_iter, AFTER_TRAIN_ITER, AITER)                  \
+  X(kAfterTrainEpoch, after_train_epoch, AFTER_TRAIN_EPOCH, RUN)                 \
+  X(kBeforeVal, before_val, BEFORE_VAL, RUN)                                     \
+  X(kBeforeValEpoch, before_val_epoch, BEFORE_VAL_EPOCH, RUN)                    \
+  X(kBeforeValIter, before_val_iter, BEFORE_VAL_ITER, BITER)                     \
+  X(kAfterValIter, after_val_iter, AFTER_VAL_ITER, AITER)                        \
+  X(kAfterValEpoch, after_val_epoch, AFTER_VAL_EPOCH, METRICS)                   \
+  X(kAfterVal, after_val, AFTER_VAL, RUN)                                        \
+  X(kBeforeSaveCheckpoint, before_save_checkpoint, BEFORE_SAVE_CHECKPOINT, CKPT) \
+  X(kAfterTrain, after_train, AFTER_TRAIN, RUN)                                  \
+  X(kBeforeTest, before_test, BEFORE_TEST, RUN)                                  \
+  X(kBeforeTestEpoch, before_test_epoch, BEFORE_TEST_EPOCH, RUN)                 \
+  X(kBeforeTestIter, before_test_iter, BEFORE_TEST_ITER, BITER)                  \
+  X(kAfterTestIter, after_test_iter, AFTER_TEST_ITER, AITER)                     \
+  X(kAfterTestEpoch, after_test_epoch, AFTER_TEST_EPOCH, METRICS)                \
+  X(kAfterTest, after_test, AFTER_TEST, RUN)                                     \
+  X(kAfterRun, after_run, AFTER_RUN, RUN)                                        \
+  X(kOnException, on_exception, ON_EXCEPTION, EXC)
+
 /// A hook mount point. Values equal the C ABI's `MMH_STAGE_*` constants.
 enum class Stage : int32_t {
-  kBeforeRun = 0,
-  kAfterLoadCheckpoint,
-  kBeforeTrain,
-  kBeforeTrainEpoch,
-  kBeforeTrainIter,
-  kAfterTrainIter,
-  kAfterTrainEpoch,
-  kBeforeVal,
-  kBeforeValEpoch,
-  kBeforeValIter,
-  kAfterValIter,
-  kAfterValEpoch,
-  kAfterVal,
-  kBeforeSaveCheckpoint,
-  kAfterTrain,
-  kBeforeTest,
-  kBeforeTestEpoch,
-  kBeforeTestIter,
-  kAfterTestIter,
-  kAfterTestEpoch,
-  kAfterTest,
-  kAfterRun,
-  kOnException,
+#define MMHOOK_STAGE_ENUMERATOR(e, method, c_name, signature) e,
+  MMHOOK_STAGES(MMHOOK_STAGE_ENUMERATOR)
+#undef MMHOOK_STAGE_ENUMERATOR
 };
 
 /// Number of stages (23).
-constexpr int kNumStages = 23;
+constexpr int kNumStages = 0
+#define MMHOOK_STAGE_ONE(e, method, c_name, signature) +1
+    MMHOOK_STAGES(MMHOOK_STAGE_ONE)
+#undef MMHOOK_STAGE_ONE
+    ;
+static_assert(kNumStages == 23, "MMEngine's 22 stages and on_exception");
 
 /// A set of stages, one bit per `Stage` value.
 using StageMask = uint64_t;
