@@ -3,14 +3,23 @@
  * @brief The stable C ABI of libmmhook.so.
  *
  * Plain C99; includes only <stddef.h> and <stdint.h>. Every symbol is prefixed `mmh_` /
- * `MMH_`. Rules (docs/c_api.md, which also states the lifecycle and re-entrancy
- * rules): errors are returned as `mmh_error_t *` (NULL on success) and freed
- * with mmh_error_free(); no exception crosses this boundary; handles are opaque, created by
- * `mmh_X_create` and released by `mmh_X_destroy` (NULL accepted, never fails, any order);
- * strings in are UTF-8, NUL-terminated and copied when kept; strings out are borrowed with a
- * stated lifetime or written into a caller buffer (`buf`, `cap`, returning the full length);
- * callbacks take `user_data` last and `user_data_free` runs exactly once; input structs start
- * with `struct_size` and are filled by their `_init` function.
+ * `MMH_`. Rules (docs/c_api.md, "Conventions", which also states the lifecycle and
+ * re-entrancy rules): every function that can fail returns `mmh_error_t *` (NULL on success,
+ * freed with mmh_error_free()) and hands its results out through pointer parameters; no
+ * exception crosses this boundary; names are `mmh_<object>_<verb>[_<what>]`, the object
+ * being the type without `_t` (`mmh_runner_`, `mmh_hook_ctx_`, `mmh_tensor_`) or a registry
+ * (`mmh_hook_type_`, `mmh_dataset_type_`); handles are opaque, created by `mmh_X_create` and
+ * released by `mmh_X_destroy` (NULL accepted, never fails, any order); strings in are UTF-8,
+ * NUL-terminated and copied when kept; strings out are borrowed with a stated lifetime or
+ * written into a caller buffer (`buf`, `cap`, `size_t *len_out`: the text is truncated to
+ * cap - 1 bytes and NUL-terminated, *len_out is its full length, so a caller whose buffer was
+ * too small retries with *len_out + 1 bytes); callbacks take `user_data` last and
+ * `user_data_free` runs exactly once; input structs start with `struct_size`, are filled by
+ * their `_init` function, and any struct_size from the struct's first version on is accepted.
+ *
+ * The functions written before this convention (returning `mmh_code_t`, or a -1/0/""
+ * sentinel that hides a failure) are marked @c MMH_DEPRECATED: they stay exported and keep
+ * working; docs/c_api.md maps each to its replacement.
  *
  * Threads: hooks run on the thread that called mmh_runner_train/val/test, one at a time, in
  * priority order. Calls on one runner must not overlap, except mmh_runner_request_stop().
@@ -27,6 +36,22 @@
 #define MMH_API __attribute__((visibility("default")))
 #else
 #define MMH_API
+#endif
+
+/** Marks a function kept for compatibility, naming its replacement. Expands to nothing unless
+ *  the including program defines MMH_WARN_DEPRECATED before including this header: existing
+ *  users' -Werror builds keep compiling; define it to be warned of each use
+ *  (`deprecated` attribute, GCC, Clang and MSVC). */
+#if defined(MMH_WARN_DEPRECATED) && !defined(MMH_BUILDING_LIBRARY)
+#if defined(__GNUC__) || defined(__clang__)
+#define MMH_DEPRECATED(msg) __attribute__((deprecated(msg)))
+#elif defined(_MSC_VER)
+#define MMH_DEPRECATED(msg) __declspec(deprecated(msg))
+#else
+#define MMH_DEPRECATED(msg)
+#endif
+#else
+#define MMH_DEPRECATED(msg)
 #endif
 
 #ifdef __cplusplus
@@ -184,13 +209,32 @@ MMH_API mmh_error_t *mmh_runner_create(const char *config_json, mmh_runner_t **o
  * whose destroy is pending is ignored.
  */
 MMH_API void mmh_runner_destroy(mmh_runner_t *runner);
-/** Fills a hook description with defaults (priority NORMAL, no stages). `struct_size` = sizeof. */
+/** Fills a hook description with defaults (priority NORMAL, no stages). `struct_size` =
+ *  sizeof(mmh_hook_desc_t) of the caller's header; does nothing for a NULL desc. */
 MMH_API void mmh_hook_desc_init(mmh_hook_desc_t *desc, size_t struct_size);
 /**
- * Registers a hook. Errors: MMH_E_INVALID_ARGUMENT (NULL runner/desc/fn/name, priority out of
- * range, stage bits beyond MMH_STAGE_COUNT, duplicate name), MMH_E_ABI (struct_size too small),
- * MMH_E_FAILED_PRECONDITION (while the runner is running). On error user_data_free runs now.
+ * Adds a hook to the runner. A name already taken by a hook of this runner (one added from C,
+ * a built-in hook such as "IterTimerHook", or one built from the config) gets the first free
+ * `<name>_<n>`, n = 1, 2, ..., exactly as two config entries of one type do; the name the hook
+ * got is written into name_buf (truncated to name_cap - 1 bytes, NUL-terminated) and its full
+ * length into *name_len_out. name_buf, name_cap and name_len_out may be NULL, 0 and NULL when the
+ * caller does not need the name; strlen(desc->name) + 32 bytes always hold it.
+ * Errors: MMH_E_INVALID_ARGUMENT (NULL runner/desc/fn, NULL or empty or non-UTF-8 name,
+ * priority outside 0..100, stage bits beyond MMH_STAGE_COUNT, name_buf NULL with name_cap > 0),
+ * MMH_E_ABI (struct_size below the first version's), MMH_E_FAILED_PRECONDITION (while the
+ * runner is running). On error the hook is not added and user_data_free runs now (except for
+ * MMH_E_ABI, when its place in the struct is unknown, and a NULL desc).
  */
+MMH_API mmh_error_t *mmh_runner_add_hook(mmh_runner_t *runner, const mmh_hook_desc_t *desc,
+                                         char *name_buf, size_t name_cap, size_t *name_len_out);
+/**
+ * Registers a hook, refusing a name that is taken.
+ * @deprecated Use mmh_runner_add_hook(), which follows the one rule for taken names (a
+ * `_<n>` suffix, as in configs) and reports the name. This function keeps its behaviour:
+ * errors as mmh_runner_add_hook(), plus MMH_E_INVALID_ARGUMENT for a taken name (user_data_free
+ * then runs now).
+ */
+MMH_DEPRECATED("use mmh_runner_add_hook")
 MMH_API mmh_error_t *mmh_runner_register_hook(mmh_runner_t *runner, const mmh_hook_desc_t *desc);
 /** Removes the hook named `name` (its user_data_free runs). MMH_E_NOT_FOUND if absent. */
 MMH_API mmh_error_t *mmh_runner_remove_hook(mmh_runner_t *runner, const char *name);
@@ -205,81 +249,230 @@ MMH_API mmh_error_t *mmh_runner_test(mmh_runner_t *runner);
  * current batch, without metrics); safe from any thread. NULL ok.
  */
 MMH_API void mmh_runner_request_stop(mmh_runner_t *runner);
-/** Writes MMEngine's get_hooks_info() text into buf (NUL-terminated, truncated to cap);
- *  returns the full length without the NUL. 0 for a NULL runner. */
+/**
+ * Writes MMEngine's get_hooks_info() text into buf (truncated to cap - 1 bytes,
+ * NUL-terminated) and its full length (without the NUL) into *len_out. buf may be NULL when
+ * cap is 0 (a length query). Errors: MMH_E_INVALID_ARGUMENT (NULL runner or len_out, NULL buf
+ * with cap > 0), MMH_E_OOM, MMH_E_INTERNAL; on error buf and *len_out are left unchanged.
+ * May be called from the runner's hooks.
+ */
+MMH_API mmh_error_t *mmh_runner_get_hooks_info(const mmh_runner_t *runner, char *buf, size_t cap,
+                                               size_t *len_out);
+/** Writes the last val/test metrics as a JSON object ("{}" before any) into buf; buffer,
+ *  length and errors as mmh_runner_get_hooks_info(). */
+MMH_API mmh_error_t *mmh_runner_get_metrics_json(const mmh_runner_t *runner, char *buf, size_t cap,
+                                                 size_t *len_out);
+/** Writes the hook timing table as a JSON array into buf: one object per (hook, stage) with
+ *  hook, stage, calls, total_ms, max_ms, timed_calls. By default per-iteration stages are timed
+ *  one call in 64 and total_ms is extrapolated (timed_calls says how many were measured);
+ *  MMHOOK_HOOK_TIMING=all times every call. Buffer, length and errors as
+ *  mmh_runner_get_hooks_info(). */
+MMH_API mmh_error_t *mmh_runner_get_hook_timing_json(const mmh_runner_t *runner, char *buf,
+                                                     size_t cap, size_t *len_out);
+/** Writes the path of the newest checkpoint ("" if none was written) into buf; buffer, length
+ *  and errors as mmh_runner_get_hooks_info(). */
+MMH_API mmh_error_t *mmh_runner_get_last_checkpoint(const mmh_runner_t *runner, char *buf,
+                                                    size_t cap, size_t *len_out);
+/** Sets *out to the runner's completed epochs. MMH_E_INVALID_ARGUMENT for a NULL runner or
+ *  out. */
+MMH_API mmh_error_t *mmh_runner_get_epoch(const mmh_runner_t *runner, int64_t *out);
+/** Sets *out to the runner's completed iterations; errors as mmh_runner_get_epoch(). */
+MMH_API mmh_error_t *mmh_runner_get_iter(const mmh_runner_t *runner, int64_t *out);
+/** Writes MMEngine's get_hooks_info() text into buf; returns the full length.
+ *  @deprecated Use mmh_runner_get_hooks_info(): this one returns the length of "" for a NULL
+ *  runner and on any failure. */
+MMH_DEPRECATED("use mmh_runner_get_hooks_info")
 MMH_API size_t mmh_runner_hooks_info(const mmh_runner_t *runner, char *buf, size_t cap);
-/** Writes the last val/test metrics as a JSON object into buf; returns the full length. */
+/** Writes the last val/test metrics as JSON into buf; returns the full length.
+ *  @deprecated Use mmh_runner_get_metrics_json(): this one writes "{}" on any failure. */
+MMH_DEPRECATED("use mmh_runner_get_metrics_json")
 MMH_API size_t mmh_runner_metrics_json(const mmh_runner_t *runner, char *buf, size_t cap);
-/** Writes the hook timing table (hook, stage, calls, total_ms, max_ms, timed_calls) as JSON into
- *  buf. By default per-iteration stages are timed one call in 64 and total_ms is extrapolated
- *  (timed_calls says how many were measured); MMHOOK_HOOK_TIMING=all times every call. */
+/** Writes the hook timing table as JSON into buf; returns the full length.
+ *  @deprecated Use mmh_runner_get_hook_timing_json(): this one writes "[]" on any failure. */
+MMH_DEPRECATED("use mmh_runner_get_hook_timing_json")
 MMH_API size_t mmh_runner_hook_timing_json(const mmh_runner_t *runner, char *buf, size_t cap);
-/** Writes the path of the newest checkpoint ("" if none) into buf; returns the full length. */
+/** Writes the path of the newest checkpoint into buf; returns the full length.
+ *  @deprecated Use mmh_runner_get_last_checkpoint(): this one writes "" (as for "no
+ *  checkpoint") on any failure. */
+MMH_DEPRECATED("use mmh_runner_get_last_checkpoint")
 MMH_API size_t mmh_runner_last_checkpoint(const mmh_runner_t *runner, char *buf, size_t cap);
-/** Completed epochs / iterations of the runner (0 for NULL). */
+/** Completed epochs of the runner.
+ *  @deprecated Use mmh_runner_get_epoch(): this one returns 0 for a NULL runner. */
+MMH_DEPRECATED("use mmh_runner_get_epoch")
 MMH_API int64_t mmh_runner_epoch(const mmh_runner_t *runner);
-/** See mmh_runner_epoch. */
+/** Completed iterations of the runner.
+ *  @deprecated Use mmh_runner_get_iter(): this one returns 0 for a NULL runner. */
+MMH_DEPRECATED("use mmh_runner_get_iter")
 MMH_API int64_t mmh_runner_iter(const mmh_runner_t *runner);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Inside a hook call. Counters follow MMEngine: runner.epoch, runner.iter, batch_idx.         */
-/* Every function returns MMH_E_INVALID_ARGUMENT for NULL arguments and                        */
-/* MMH_E_FAILED_PRECONDITION for a ctx used outside its hook call (getters then return -1/0).  */
+/* Every mmh_hook_ctx_* function fails with MMH_E_INVALID_ARGUMENT for a NULL ctx, string or   */
+/* out pointer, and with MMH_E_FAILED_PRECONDITION for a ctx used outside its hook call; on    */
+/* error its out parameters are left unchanged.                                               */
 
-/** The stage being called; -1 outside a call. */
+/** Sets *out to the stage being called. */
+MMH_API mmh_error_t *mmh_hook_ctx_get_stage(const mmh_hook_ctx_t *ctx, mmh_stage_t *out);
+/** Sets *out to runner.epoch. */
+MMH_API mmh_error_t *mmh_hook_ctx_get_epoch(const mmh_hook_ctx_t *ctx, int64_t *out);
+/** Sets *out to runner.iter. */
+MMH_API mmh_error_t *mmh_hook_ctx_get_iter(const mmh_hook_ctx_t *ctx, int64_t *out);
+/** Sets *out to batch_idx; MMH_E_NOT_FOUND outside the iteration stages (they alone have a
+ *  batch). */
+MMH_API mmh_error_t *mmh_hook_ctx_get_batch_idx(const mmh_hook_ctx_t *ctx, int64_t *out);
+/** Sets *out to runner.max_epochs (0 without a train loop). */
+MMH_API mmh_error_t *mmh_hook_ctx_get_max_epochs(const mmh_hook_ctx_t *ctx, int64_t *out);
+/** Sets *out to runner.max_iters (0 without a train loop). */
+MMH_API mmh_error_t *mmh_hook_ctx_get_max_iters(const mmh_hook_ctx_t *ctx, int64_t *out);
+/** Sets *out to the current value of a message-hub scalar ("train/loss"); MMH_E_NOT_FOUND if
+ *  the hub has none of that name. */
+MMH_API mmh_error_t *mmh_hook_ctx_get_scalar(const mmh_hook_ctx_t *ctx, const char *key,
+                                             double *out);
+/** Appends a value to a message-hub scalar (logged like the built-in ones).
+ *  MMH_E_INVALID_ARGUMENT also for a key that is not UTF-8. */
+MMH_API mmh_error_t *mmh_hook_ctx_update_scalar(mmh_hook_ctx_t *ctx, const char *key, double value);
+/** Sets *out to the number of metrics (after_val_epoch / after_test_epoch; 0 elsewhere). */
+MMH_API mmh_error_t *mmh_hook_ctx_get_metric_count(const mmh_hook_ctx_t *ctx, size_t *out);
+/** Sets *out_name and *out_value to the i-th metric (the name lives during the hook call).
+ *  MMH_E_NOT_FOUND if i is not below the metric count. */
+MMH_API mmh_error_t *mmh_hook_ctx_get_metric(const mmh_hook_ctx_t *ctx, size_t i,
+                                             const char **out_name, double *out_value);
+/** Sets *out to the number of optimizer parameter groups (with MMEngine's base group when
+ *  there are several; 0 without an optimizer). */
+MMH_API mmh_error_t *mmh_hook_ctx_get_param_group_count(const mmh_hook_ctx_t *ctx, size_t *out);
+/** Sets *out to the learning rate of a group. MMH_E_INVALID_ARGUMENT if group is out of range,
+ *  MMH_E_FAILED_PRECONDITION without an optimizer. */
+MMH_API mmh_error_t *mmh_hook_ctx_get_lr(const mmh_hook_ctx_t *ctx, size_t group, double *out);
+/** Sets the learning rate of a group. MMH_E_INVALID_ARGUMENT if group is out of range or lr is
+ *  negative, NaN, infinite or beyond float's range (FLT_MAX); MMH_E_FAILED_PRECONDITION without
+ *  an optimizer. */
+MMH_API mmh_error_t *mmh_hook_ctx_set_lr(mmh_hook_ctx_t *ctx, size_t group, double lr);
+/** Sets *out to a tensor of the call: "inputs", "targets" (iteration stages), "loss"
+ *  (after_train_iter), "outputs" (after_val_iter / after_test_iter), or any other batch/output
+ *  key. Borrowed: valid during the call; keep it with mmh_tensor_retain(). MMH_E_NOT_FOUND if
+ *  the call has no such tensor. */
+MMH_API mmh_error_t *mmh_hook_ctx_get_tensor(const mmh_hook_ctx_t *ctx, const char *key,
+                                             const mmh_tensor_t **out);
+/** Sets the message of an MMH_HOOK_ABORT (copied). MMH_E_INVALID_ARGUMENT also for a message
+ *  that is not UTF-8. */
+MMH_API mmh_error_t *mmh_hook_ctx_set_error(mmh_hook_ctx_t *ctx, const char *message);
+/** Sets *out to the failure's message during on_exception (it lives during the call);
+ *  MMH_E_NOT_FOUND at other stages. */
+MMH_API mmh_error_t *mmh_hook_ctx_get_error_message(const mmh_hook_ctx_t *ctx, const char **out);
+/** Stores `len` bytes under `hook_states/<hook name>/<key>` of the checkpoint being saved.
+ *  MMH_E_FAILED_PRECONDITION outside before_save_checkpoint; MMH_E_INVALID_ARGUMENT also for a
+ *  key that is not UTF-8 and for NULL data with len > 0. */
+MMH_API mmh_error_t *mmh_hook_ctx_put_checkpoint_state(mmh_hook_ctx_t *ctx, const char *key,
+                                                       const void *data, size_t len);
+/** Reads bytes stored by mmh_hook_ctx_put_checkpoint_state() from the checkpoint being loaded:
+ *  copies up to cap bytes into buf and sets *len_out to the full length (buf may be NULL when
+ *  cap is 0). MMH_E_NOT_FOUND if the checkpoint has no such entry, MMH_E_FAILED_PRECONDITION
+ *  outside after_load_checkpoint, MMH_E_INVALID_ARGUMENT for a NULL len_out or a NULL buf with
+ *  cap > 0. */
+MMH_API mmh_error_t *mmh_hook_ctx_get_checkpoint_state(const mmh_hook_ctx_t *ctx, const char *key,
+                                                       void *buf, size_t cap, size_t *len_out);
+
+/* The functions below return an mmh_code_t, or -1/0 when the ctx is NULL or used outside its  */
+/* call: the error has no message, and a sentinel cannot be told from a value.                */
+
+/** The stage being called; -1 outside a call.
+ *  @deprecated Use mmh_hook_ctx_get_stage(). */
+MMH_DEPRECATED("use mmh_hook_ctx_get_stage")
 MMH_API mmh_stage_t mmh_ctx_stage(const mmh_hook_ctx_t *ctx);
-/** runner.epoch. */
+/** runner.epoch; -1 outside a call.
+ *  @deprecated Use mmh_hook_ctx_get_epoch(). */
+MMH_DEPRECATED("use mmh_hook_ctx_get_epoch")
 MMH_API int64_t mmh_ctx_epoch(const mmh_hook_ctx_t *ctx);
-/** runner.iter. */
+/** runner.iter; -1 outside a call.
+ *  @deprecated Use mmh_hook_ctx_get_iter(). */
+MMH_DEPRECATED("use mmh_hook_ctx_get_iter")
 MMH_API int64_t mmh_ctx_iter(const mmh_hook_ctx_t *ctx);
-/** batch_idx; -1 outside iteration stages. */
+/** batch_idx; -1 outside iteration stages and outside a call.
+ *  @deprecated Use mmh_hook_ctx_get_batch_idx(). */
+MMH_DEPRECATED("use mmh_hook_ctx_get_batch_idx")
 MMH_API int64_t mmh_ctx_batch_idx(const mmh_hook_ctx_t *ctx);
-/** runner.max_epochs (0 without a train loop). */
+/** runner.max_epochs (0 without a train loop); -1 outside a call.
+ *  @deprecated Use mmh_hook_ctx_get_max_epochs(). */
+MMH_DEPRECATED("use mmh_hook_ctx_get_max_epochs")
 MMH_API int64_t mmh_ctx_max_epochs(const mmh_hook_ctx_t *ctx);
-/** runner.max_iters (0 without a train loop). */
+/** runner.max_iters (0 without a train loop); -1 outside a call.
+ *  @deprecated Use mmh_hook_ctx_get_max_iters(). */
+MMH_DEPRECATED("use mmh_hook_ctx_get_max_iters")
 MMH_API int64_t mmh_ctx_max_iters(const mmh_hook_ctx_t *ctx);
-/** The current value of a message-hub scalar ("train/loss"); MMH_E_NOT_FOUND if absent. */
+/** The current value of a message-hub scalar; MMH_E_NOT_FOUND if absent.
+ *  @deprecated Use mmh_hook_ctx_get_scalar(). */
+MMH_DEPRECATED("use mmh_hook_ctx_get_scalar")
 MMH_API mmh_code_t mmh_ctx_scalar(const mmh_hook_ctx_t *ctx, const char *key, double *out);
-/** Appends a value to a message-hub scalar (logged like the built-in ones). */
+/** Appends a value to a message-hub scalar.
+ *  @deprecated Use mmh_hook_ctx_update_scalar(). */
+MMH_DEPRECATED("use mmh_hook_ctx_update_scalar")
 MMH_API mmh_code_t mmh_ctx_update_scalar(mmh_hook_ctx_t *ctx, const char *key, double value);
-/** Number of metrics (after_val_epoch / after_test_epoch; 0 elsewhere). */
+/** Number of metrics; 0 outside a call.
+ *  @deprecated Use mmh_hook_ctx_get_metric_count(). */
+MMH_DEPRECATED("use mmh_hook_ctx_get_metric_count")
 MMH_API size_t mmh_ctx_metric_count(const mmh_hook_ctx_t *ctx);
-/** The i-th metric; the name lives during the hook call. MMH_E_NOT_FOUND if i is out of range. */
+/** The i-th metric; MMH_E_NOT_FOUND if i is out of range.
+ *  @deprecated Use mmh_hook_ctx_get_metric(). */
+MMH_DEPRECATED("use mmh_hook_ctx_get_metric")
 MMH_API mmh_code_t mmh_ctx_metric_at(const mmh_hook_ctx_t *ctx, size_t i, const char **out_name,
                                      double *out_value);
-/** Number of optimizer parameter groups (with MMEngine's base group when there are several). */
+/** Number of optimizer parameter groups; 0 outside a call.
+ *  @deprecated Use mmh_hook_ctx_get_param_group_count(). */
+MMH_DEPRECATED("use mmh_hook_ctx_get_param_group_count")
 MMH_API size_t mmh_ctx_param_group_count(const mmh_hook_ctx_t *ctx);
-/** Learning rate of a group; MMH_E_INVALID_ARGUMENT if group is out of range,
- *  MMH_E_FAILED_PRECONDITION without an optimizer. */
+/** Learning rate of a group.
+ *  @deprecated Use mmh_hook_ctx_get_lr(). */
+MMH_DEPRECATED("use mmh_hook_ctx_get_lr")
 MMH_API mmh_code_t mmh_ctx_lr(const mmh_hook_ctx_t *ctx, size_t group, double *out);
-/** Sets the learning rate of a group; MMH_E_INVALID_ARGUMENT if group is out of range or lr is
- *  negative, NaN, infinite or beyond float's range (FLT_MAX). */
+/** Sets the learning rate of a group.
+ *  @deprecated Use mmh_hook_ctx_set_lr(). */
+MMH_DEPRECATED("use mmh_hook_ctx_set_lr")
 MMH_API mmh_code_t mmh_ctx_set_lr(mmh_hook_ctx_t *ctx, size_t group, double lr);
-/** A tensor of the call: "inputs", "targets" (iteration stages), "loss" (after_train_iter),
- *  "outputs" (after_val_iter / after_test_iter), or any other batch/output key. Borrowed: valid
- *  during the call; keep it with mmh_tensor_retain(). MMH_E_NOT_FOUND if absent. */
+/** A tensor of the call (borrowed); MMH_E_NOT_FOUND if absent.
+ *  @deprecated Use mmh_hook_ctx_get_tensor(). */
+MMH_DEPRECATED("use mmh_hook_ctx_get_tensor")
 MMH_API mmh_code_t mmh_ctx_tensor(const mmh_hook_ctx_t *ctx, const char *key,
                                   const mmh_tensor_t **out);
-/** Sets the message of an MMH_HOOK_ABORT (copied). */
+/** Sets the message of an MMH_HOOK_ABORT (copied).
+ *  @deprecated Use mmh_hook_ctx_set_error(). */
+MMH_DEPRECATED("use mmh_hook_ctx_set_error")
 MMH_API mmh_code_t mmh_ctx_set_error(mmh_hook_ctx_t *ctx, const char *message);
-/** The failure's message during on_exception (lives during the call); MMH_E_NOT_FOUND elsewhere. */
+/** The failure's message during on_exception; MMH_E_NOT_FOUND elsewhere.
+ *  @deprecated Use mmh_hook_ctx_get_error_message(). */
+MMH_DEPRECATED("use mmh_hook_ctx_get_error_message")
 MMH_API mmh_code_t mmh_ctx_error_message(const mmh_hook_ctx_t *ctx, const char **out);
-/** Stores bytes under `hook_states/<hook name>/<key>` (before_save_checkpoint only). */
+/** Stores bytes under `hook_states/<hook name>/<key>` (before_save_checkpoint only).
+ *  @deprecated Use mmh_hook_ctx_put_checkpoint_state(). */
+MMH_DEPRECATED("use mmh_hook_ctx_put_checkpoint_state")
 MMH_API mmh_code_t mmh_ctx_checkpoint_put(mmh_hook_ctx_t *ctx, const char *key, const void *data,
                                           size_t len);
-/** Reads bytes stored by mmh_ctx_checkpoint_put (after_load_checkpoint only): copies up to cap
- *  bytes into buf and sets *out_len to the full length. MMH_E_NOT_FOUND if absent. */
+/** Reads bytes stored by mmh_ctx_checkpoint_put (after_load_checkpoint only).
+ *  @deprecated Use mmh_hook_ctx_get_checkpoint_state(). */
+MMH_DEPRECATED("use mmh_hook_ctx_get_checkpoint_state")
 MMH_API mmh_code_t mmh_ctx_checkpoint_get(const mmh_hook_ctx_t *ctx, const char *key, void *buf,
                                           size_t cap, size_t *out_len);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Tensors: metadata, a safe copy, zero-copy DLPack.                                          */
 
-/** Number of dimensions (0 for NULL). */
+/** Sets *out to the number of dimensions. MMH_E_INVALID_ARGUMENT for a NULL tensor or out. */
+MMH_API mmh_error_t *mmh_tensor_get_ndim(const mmh_tensor_t *t, size_t *out);
+/** Sets *out to the shape (ndim values; it lives as long as t; may be NULL when ndim is 0).
+ *  MMH_E_INVALID_ARGUMENT for a NULL tensor or out. */
+MMH_API mmh_error_t *mmh_tensor_get_shape(const mmh_tensor_t *t, const int64_t **out);
+/** Sets *out to the number of elements. MMH_E_INVALID_ARGUMENT for a NULL tensor or out. */
+MMH_API mmh_error_t *mmh_tensor_get_numel(const mmh_tensor_t *t, size_t *out);
+/** Number of dimensions (0 for NULL).
+ *  @deprecated Use mmh_tensor_get_ndim(). */
+MMH_DEPRECATED("use mmh_tensor_get_ndim")
 MMH_API size_t mmh_tensor_ndim(const mmh_tensor_t *t);
-/** The shape (ndim values); lives as long as t. NULL for NULL. */
+/** The shape (ndim values); lives as long as t. NULL for NULL.
+ *  @deprecated Use mmh_tensor_get_shape(). */
+MMH_DEPRECATED("use mmh_tensor_get_shape")
 MMH_API const int64_t *mmh_tensor_shape(const mmh_tensor_t *t);
-/** Number of elements (0 for NULL). */
+/** Number of elements (0 for NULL).
+ *  @deprecated Use mmh_tensor_get_numel(). */
+MMH_DEPRECATED("use mmh_tensor_get_numel")
 MMH_API size_t mmh_tensor_numel(const mmh_tensor_t *t);
 /** Copies the elements (row-major, converted to double) into dst, which holds `count` values;
  *  MMH_E_INVALID_ARGUMENT if count differs from numel. */
@@ -299,8 +492,22 @@ MMH_API mmh_error_t *mmh_tensor_to_dlpack(const mmh_tensor_t *t, struct DLManage
 typedef mmh_code_t (*mmh_hook_factory_fn)(const char *entry_json, mmh_hook_desc_t *desc,
                                           void *user_data);
 /** Registers a hook type for `custom_hooks`/`default_hooks` entries ({"type": name, ...}).
- *  Registrations are process-wide. MMH_E_INVALID_ARGUMENT if the name is taken. On error
- *  user_data_free runs now; otherwise at mmh_unregister_type(). */
+ *  Registrations are process-wide; the factory may be called from any thread that creates a
+ *  runner. The hook is named desc->name as the factory left it, or `name` if it left it NULL;
+ *  a taken name gets a `_<n>` suffix (see mmh_runner_add_hook()). Errors:
+ *  MMH_E_INVALID_ARGUMENT (NULL factory, NULL, empty or non-UTF-8 name, a name taken by a
+ *  built-in or registered hook type). On error user_data_free runs now; otherwise at
+ *  mmh_hook_type_unregister(). */
+MMH_API mmh_error_t *mmh_hook_type_register(const char *name, mmh_hook_factory_fn factory,
+                                            void *user_data, mmh_free_fn user_data_free);
+/** Removes a hook type registered from C (its user_data_free runs once no runner being built
+ *  uses it). MMH_E_NOT_FOUND if no hook type of that name was registered from C (also when
+ *  only a dataset type has it); MMH_E_INVALID_ARGUMENT for a NULL name. */
+MMH_API mmh_error_t *mmh_hook_type_unregister(const char *name);
+/** Registers a hook type.
+ *  @deprecated Use mmh_hook_type_register() (same arguments and behaviour; the name follows
+ *  the `mmh_<object>_<verb>` rule, and it pairs with mmh_hook_type_unregister()). */
+MMH_DEPRECATED("use mmh_hook_type_register")
 MMH_API mmh_error_t *mmh_register_hook_type(const char *name, mmh_hook_factory_fn factory,
                                             void *user_data, mmh_free_fn user_data_free);
 
@@ -316,19 +523,53 @@ typedef struct mmh_dataset_desc {
   void *user_data;            /**< passed to len and get */
   mmh_free_fn user_data_free; /**< may be NULL; runs exactly once */
 } mmh_dataset_desc_t;
-/** Fills a dataset description with defaults. */
+/** Fills a dataset description with defaults. `struct_size` = sizeof(mmh_dataset_desc_t) of
+ *  the caller's header; does nothing for a NULL desc. */
 MMH_API void mmh_dataset_desc_init(mmh_dataset_desc_t *desc, size_t struct_size);
-/** Registers a dataset type named `name` for configs ({"type": name}); process-wide. */
+/** Registers a dataset type named `name` for configs ({"type": name}); process-wide. Any
+ *  struct_size from the struct's first version on is accepted (fields a smaller one lacks take
+ *  their defaults). Errors: MMH_E_INVALID_ARGUMENT (NULL desc, len or get; NULL, empty or
+ *  non-UTF-8 name; a name taken by a built-in or registered dataset type), MMH_E_ABI
+ *  (struct_size below the first version's). On error user_data_free runs now (except for a
+ *  NULL desc and MMH_E_ABI); otherwise at mmh_dataset_type_unregister(). */
+MMH_API mmh_error_t *mmh_dataset_type_register(const char *name, const mmh_dataset_desc_t *desc);
+/** Removes a dataset type registered from C (its user_data_free runs once no dataset built
+ *  from it is alive). MMH_E_NOT_FOUND if no dataset type of that name was registered from C
+ *  (also when only a hook type has it); MMH_E_INVALID_ARGUMENT for a NULL name. */
+MMH_API mmh_error_t *mmh_dataset_type_unregister(const char *name);
+/** Registers a dataset type.
+ *  @deprecated Use mmh_dataset_type_register() (same arguments and behaviour). */
+MMH_DEPRECATED("use mmh_dataset_type_register")
 MMH_API mmh_error_t *mmh_register_dataset_type(const char *name, const mmh_dataset_desc_t *desc);
-/** Sets a float32 array of a sample (copied). */
+/** Removes the hook type and the dataset type of that name registered from C (both, when both
+ *  kinds have it). MMH_E_NOT_FOUND if neither has it.
+ *  @deprecated Use mmh_hook_type_unregister() or mmh_dataset_type_unregister(): one function
+ *  for two registries cannot say which it means. */
+MMH_DEPRECATED("use mmh_hook_type_unregister or mmh_dataset_type_unregister")
+MMH_API mmh_error_t *mmh_unregister_type(const char *name);
+
+/** Sets a float32 array of a sample (copied) from `get`. shape holds ndim sizes (may be NULL
+ *  when ndim is 0); data holds their product of values (may be NULL when that is 0). Errors:
+ *  MMH_E_INVALID_ARGUMENT (NULL sample or name, a name that is not UTF-8, NULL shape with
+ *  ndim > 0, a negative size, NULL data), MMH_E_OOM. The run's error names the failure too
+ *  when `get` passes the code on. */
+MMH_API mmh_error_t *mmh_sample_set_array_f32(mmh_sample_t *sample, const char *name,
+                                              const float *data, const int64_t *shape, size_t ndim);
+/** Sets an int64 array of a sample (copied); ndim 0 gives a scalar (a class label). Arguments
+ *  and errors as mmh_sample_set_array_f32(). */
+MMH_API mmh_error_t *mmh_sample_set_array_i64(mmh_sample_t *sample, const char *name,
+                                              const int64_t *data, const int64_t *shape,
+                                              size_t ndim);
+/** Sets a float32 array of a sample (copied).
+ *  @deprecated Use mmh_sample_set_array_f32(), whose error carries the message. */
+MMH_DEPRECATED("use mmh_sample_set_array_f32")
 MMH_API mmh_code_t mmh_sample_set_f32(mmh_sample_t *sample, const char *name, const float *data,
                                       const int64_t *shape, size_t ndim);
-/** Sets an int64 array of a sample (copied); ndim 0 gives a scalar (a class label). */
+/** Sets an int64 array of a sample (copied); ndim 0 gives a scalar.
+ *  @deprecated Use mmh_sample_set_array_i64(), whose error carries the message. */
+MMH_DEPRECATED("use mmh_sample_set_array_i64")
 MMH_API mmh_code_t mmh_sample_set_i64(mmh_sample_t *sample, const char *name, const int64_t *data,
                                       const int64_t *shape, size_t ndim);
-/** Removes a hook or dataset type registered from C (its user_data_free runs).
- *  MMH_E_NOT_FOUND if no C type has that name. */
-MMH_API mmh_error_t *mmh_unregister_type(const char *name);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Logging                                                                                    */
@@ -339,10 +580,18 @@ enum { MMH_LOG_DEBUG = 10, MMH_LOG_INFO = 20, MMH_LOG_WARNING = 30, MMH_LOG_ERRO
 typedef void (*mmh_log_fn)(int32_t level, const char *message, void *user_data);
 /** Routes the engine's log records to `fn` (in addition to the console and log file), or stops
  *  routing when fn is NULL. The previous user_data_free runs when replaced, after the new
- *  routing is in place and outside any engine lock (it may call mmh_log_set itself).
+ *  routing is in place and outside any engine lock (it may call mmh_log_set_callback itself).
  *  `fn` runs with no engine lock held and may call any mmhook function, including creating and
  *  running a runner; log records produced during its call on that thread go to the console and
- *  log file only, never back into `fn`. It may be called from several threads at once. */
+ *  log file only, never back into `fn`. It may be called from several threads at once.
+ *  With fn NULL, routing stops and user_data_free (if any) runs now. Errors: MMH_E_OOM (the
+ *  previous routing stays in place; user_data_free runs now, as on every error). */
+MMH_API mmh_error_t *mmh_log_set_callback(mmh_log_fn fn, void *user_data,
+                                          mmh_free_fn user_data_free);
+/** Routes the engine's log records to `fn`, or stops routing when fn is NULL.
+ *  @deprecated Use mmh_log_set_callback(): when memory runs out this one keeps the previous
+ *  routing without saying so. */
+MMH_DEPRECATED("use mmh_log_set_callback")
 MMH_API void mmh_log_set(mmh_log_fn fn, void *user_data, mmh_free_fn user_data_free);
 
 #ifdef __cplusplus

@@ -154,23 +154,63 @@ std::shared_ptr<Hook> make_c_hook(const mmh_hook_desc_t& desc) {
 namespace {
 
 using mmhook::capi::guard;
+using mmhook::capi::make_error;
+using mmhook::capi::null_argument;
 
-bool usable(const mmh_hook_ctx_t* ctx) { return ctx != nullptr && ctx->active; }
+/// The first check of every mmh_hook_ctx_* function: a NULL ctx, or one used outside its call.
+mmh_error_t* check_ctx(const mmh_hook_ctx_t* ctx) noexcept {
+  if (ctx == nullptr) return null_argument("ctx");
+  if (!ctx->active)
+    return make_error(MMH_E_FAILED_PRECONDITION,
+                      "the hook ctx is used outside its hook call (it is valid during the call "
+                      "only)");
+  return nullptr;
+}
 
-#define MMH_CTX_CHECK(ctx)                                \
-  do {                                                    \
-    if ((ctx) == nullptr) return MMH_E_INVALID_ARGUMENT;  \
-    if (!(ctx)->active) return MMH_E_FAILED_PRECONDITION; \
+#define MMH_CHECK_CTX(ctx)                                       \
+  do {                                                           \
+    if (mmh_error_t* ctx_err_ = check_ctx(ctx)) return ctx_err_; \
   } while (0)
 
-// Runs body, mapping exceptions to codes (ctx accessors return codes, not error objects).
+#define MMH_CHECK_ARG(arg)                            \
+  do {                                                \
+    if ((arg) == nullptr) return null_argument(#arg); \
+  } while (0)
+
+mmh_error_t* not_utf8(const char* what) noexcept {
+  return mmhook::capi::make_error_with(MMH_E_INVALID_ARGUMENT,
+                                       [&] { return std::string(what) + " is not valid UTF-8"; });
+}
+
+/// An error whose message is `what`, then the stage of the call, then `why`.
+mmh_error_t* stage_error(mmh_code_t code, const mmh_hook_ctx_t* ctx, const char* what,
+                         const char* why = "") noexcept {
+  return mmhook::capi::make_error_with(
+      code, [&] { return std::string(what) + mmh_stage_name(ctx->stage) + why; });
+}
+
+/// An int64 counter of the call.
 template <class F>
-mmh_code_t code_guard(F&& body) noexcept {
-  mmh_error_t* err = guard(body);
-  if (err == nullptr) return MMH_OK;
-  const mmh_code_t code = err->code;
-  mmh_error_free(err);
-  return code;
+mmh_error_t* get_counter(const mmh_hook_ctx_t* ctx, int64_t* out, F&& value) noexcept {
+  MMH_CHECK_CTX(ctx);
+  MMH_CHECK_ARG(out);
+  return guard([&] { *out = value(); });
+}
+
+/// The optimizer of the run and the validity of `group`: an error, or NULL.
+mmh_error_t* check_group(const mmh_hook_ctx_t* ctx, size_t group) noexcept {
+  try {
+    if (!ctx->runner->has_optim_wrapper())
+      return make_error(MMH_E_FAILED_PRECONDITION, "the runner has no optimizer");
+    const size_t n = ctx->runner->optim_wrapper().num_param_groups();
+    if (group >= n)
+      return make_error(MMH_E_INVALID_ARGUMENT, "parameter group " + std::to_string(group) +
+                                                    " is out of range (the optimizer has " +
+                                                    std::to_string(n) + ")");
+    return nullptr;
+  } catch (...) {
+    return mmhook::capi::error_from_current_exception();
+  }
 }
 
 const mmhook::TensorDict* find_source(const mmh_hook_ctx_t* ctx, const std::string& key,
@@ -189,81 +229,122 @@ const mmhook::TensorDict* find_source(const mmh_hook_ctx_t* ctx, const std::stri
 
 extern "C" {
 
-mmh_stage_t mmh_ctx_stage(const mmh_hook_ctx_t* ctx) { return usable(ctx) ? ctx->stage : -1; }
-int64_t mmh_ctx_epoch(const mmh_hook_ctx_t* ctx) { return usable(ctx) ? ctx->runner->epoch() : -1; }
-int64_t mmh_ctx_iter(const mmh_hook_ctx_t* ctx) { return usable(ctx) ? ctx->runner->iter() : -1; }
-int64_t mmh_ctx_batch_idx(const mmh_hook_ctx_t* ctx) { return usable(ctx) ? ctx->batch_idx : -1; }
-int64_t mmh_ctx_max_epochs(const mmh_hook_ctx_t* ctx) {
-  return usable(ctx) ? ctx->runner->max_epochs() : -1;
-}
-int64_t mmh_ctx_max_iters(const mmh_hook_ctx_t* ctx) {
-  return usable(ctx) ? ctx->runner->max_iters() : -1;
+mmh_error_t* mmh_hook_ctx_get_stage(const mmh_hook_ctx_t* ctx, mmh_stage_t* out) {
+  MMH_CHECK_CTX(ctx);
+  MMH_CHECK_ARG(out);
+  *out = ctx->stage;
+  return nullptr;
 }
 
-mmh_code_t mmh_ctx_scalar(const mmh_hook_ctx_t* ctx, const char* key, double* out) {
-  MMH_CTX_CHECK(ctx);
-  if (key == nullptr || out == nullptr) return MMH_E_INVALID_ARGUMENT;
-  return code_guard([&] {
+mmh_error_t* mmh_hook_ctx_get_epoch(const mmh_hook_ctx_t* ctx, int64_t* out) {
+  return get_counter(ctx, out, [&] { return ctx->runner->epoch(); });
+}
+
+mmh_error_t* mmh_hook_ctx_get_iter(const mmh_hook_ctx_t* ctx, int64_t* out) {
+  return get_counter(ctx, out, [&] { return ctx->runner->iter(); });
+}
+
+mmh_error_t* mmh_hook_ctx_get_batch_idx(const mmh_hook_ctx_t* ctx, int64_t* out) {
+  MMH_CHECK_CTX(ctx);
+  MMH_CHECK_ARG(out);
+  if (ctx->batch_idx < 0)
+    return stage_error(MMH_E_NOT_FOUND, ctx, "no batch at ",
+                       " (only the iteration stages have a batch_idx)");
+  *out = ctx->batch_idx;
+  return nullptr;
+}
+
+mmh_error_t* mmh_hook_ctx_get_max_epochs(const mmh_hook_ctx_t* ctx, int64_t* out) {
+  return get_counter(ctx, out, [&] { return ctx->runner->max_epochs(); });
+}
+
+mmh_error_t* mmh_hook_ctx_get_max_iters(const mmh_hook_ctx_t* ctx, int64_t* out) {
+  return get_counter(ctx, out, [&] { return ctx->runner->max_iters(); });
+}
+
+mmh_error_t* mmh_hook_ctx_get_scalar(const mmh_hook_ctx_t* ctx, const char* key, double* out) {
+  MMH_CHECK_CTX(ctx);
+  MMH_CHECK_ARG(key);
+  MMH_CHECK_ARG(out);
+  return guard([&] {
     mmhook::MessageHub& hub = ctx->runner->message_hub();
-    if (!hub.has_scalar(key)) MMHOOK_THROW(mmhook::Code::kNotFound, "no scalar ", key);
+    if (!hub.has_scalar(key))
+      MMHOOK_THROW(mmhook::Code::kNotFound, "the message hub has no scalar '", key, "'");
     *out = hub.get_scalar(key).current();
   });
 }
 
-mmh_code_t mmh_ctx_update_scalar(mmh_hook_ctx_t* ctx, const char* key, double value) {
-  MMH_CTX_CHECK(ctx);
-  if (key == nullptr || !mmhook::capi::is_utf8(key)) return MMH_E_INVALID_ARGUMENT;
-  return code_guard([&] { ctx->runner->message_hub().update_scalar(key, value); });
+mmh_error_t* mmh_hook_ctx_update_scalar(mmh_hook_ctx_t* ctx, const char* key, double value) {
+  MMH_CHECK_CTX(ctx);
+  MMH_CHECK_ARG(key);
+  if (!mmhook::capi::is_utf8(key)) return not_utf8("key");
+  return guard([&] { ctx->runner->message_hub().update_scalar(key, value); });
 }
 
-size_t mmh_ctx_metric_count(const mmh_hook_ctx_t* ctx) {
-  return usable(ctx) && ctx->metrics != nullptr ? ctx->metrics->size() : 0;
+mmh_error_t* mmh_hook_ctx_get_metric_count(const mmh_hook_ctx_t* ctx, size_t* out) {
+  MMH_CHECK_CTX(ctx);
+  MMH_CHECK_ARG(out);
+  *out = ctx->metrics != nullptr ? ctx->metrics->size() : 0;
+  return nullptr;
 }
 
-mmh_code_t mmh_ctx_metric_at(const mmh_hook_ctx_t* ctx, size_t i, const char** out_name,
-                             double* out_value) {
-  MMH_CTX_CHECK(ctx);
-  if (out_name == nullptr || out_value == nullptr) return MMH_E_INVALID_ARGUMENT;
-  if (ctx->metrics == nullptr || i >= ctx->metrics->size()) return MMH_E_NOT_FOUND;
+mmh_error_t* mmh_hook_ctx_get_metric(const mmh_hook_ctx_t* ctx, size_t i, const char** out_name,
+                                     double* out_value) {
+  MMH_CHECK_CTX(ctx);
+  MMH_CHECK_ARG(out_name);
+  MMH_CHECK_ARG(out_value);
+  const size_t n = ctx->metrics != nullptr ? ctx->metrics->size() : 0;
+  if (i >= n)
+    return mmhook::capi::make_error_with(MMH_E_NOT_FOUND, [&] {
+      return "metric " + std::to_string(i) + " does not exist: " + std::to_string(n) +
+             " metric(s) at " + mmh_stage_name(ctx->stage);
+    });
   auto it = ctx->metrics->begin() + static_cast<std::ptrdiff_t>(i);
   *out_name = it->first.c_str();
   *out_value = it->second;
-  return MMH_OK;
+  return nullptr;
 }
 
-size_t mmh_ctx_param_group_count(const mmh_hook_ctx_t* ctx) {
-  if (!usable(ctx) || !ctx->runner->has_optim_wrapper()) return 0;
-  return ctx->runner->optim_wrapper().num_param_groups();
+mmh_error_t* mmh_hook_ctx_get_param_group_count(const mmh_hook_ctx_t* ctx, size_t* out) {
+  MMH_CHECK_CTX(ctx);
+  MMH_CHECK_ARG(out);
+  return guard([&] {
+    *out = ctx->runner->has_optim_wrapper() ? ctx->runner->optim_wrapper().num_param_groups() : 0;
+  });
 }
 
-mmh_code_t mmh_ctx_lr(const mmh_hook_ctx_t* ctx, size_t group, double* out) {
-  MMH_CTX_CHECK(ctx);
-  if (out == nullptr) return MMH_E_INVALID_ARGUMENT;
-  if (!ctx->runner->has_optim_wrapper()) return MMH_E_FAILED_PRECONDITION;
-  if (group >= ctx->runner->optim_wrapper().num_param_groups()) return MMH_E_INVALID_ARGUMENT;
-  return code_guard([&] { *out = ctx->runner->optim_wrapper().get_group_value(group, "lr"); });
+mmh_error_t* mmh_hook_ctx_get_lr(const mmh_hook_ctx_t* ctx, size_t group, double* out) {
+  MMH_CHECK_CTX(ctx);
+  MMH_CHECK_ARG(out);
+  if (mmh_error_t* err = check_group(ctx, group)) return err;
+  return guard([&] { *out = ctx->runner->optim_wrapper().get_group_value(group, "lr"); });
 }
 
-mmh_code_t mmh_ctx_set_lr(mmh_hook_ctx_t* ctx, size_t group, double lr) {
-  MMH_CTX_CHECK(ctx);
-  if (!ctx->runner->has_optim_wrapper()) return MMH_E_FAILED_PRECONDITION;
+mmh_error_t* mmh_hook_ctx_set_lr(mmh_hook_ctx_t* ctx, size_t group, double lr) {
+  MMH_CHECK_CTX(ctx);
+  if (mmh_error_t* err = check_group(ctx, group)) return err;
   // Non-finite or float-overflowing rates would train to NaN (or fail later naming nothing).
-  if (group >= ctx->runner->optim_wrapper().num_param_groups() || !(lr >= 0) ||
-      !(lr <= static_cast<double>(std::numeric_limits<float>::max())))
-    return MMH_E_INVALID_ARGUMENT;
-  return code_guard([&] { ctx->runner->optim_wrapper().set_group_value(group, "lr", lr); });
+  if (!(lr >= 0) || !(lr <= static_cast<double>(std::numeric_limits<float>::max())))
+    return mmhook::capi::make_error_with(MMH_E_INVALID_ARGUMENT, [&] {
+      return "learning rate " + std::to_string(lr) +
+             " must be finite, >= 0 and within float's range";
+    });
+  return guard([&] { ctx->runner->optim_wrapper().set_group_value(group, "lr", lr); });
 }
 
-mmh_code_t mmh_ctx_tensor(const mmh_hook_ctx_t* ctx_in, const char* key, const mmh_tensor_t** out) {
-  MMH_CTX_CHECK(ctx_in);
-  if (key == nullptr || out == nullptr) return MMH_E_INVALID_ARGUMENT;
+mmh_error_t* mmh_hook_ctx_get_tensor(const mmh_hook_ctx_t* ctx_in, const char* key,
+                                     const mmh_tensor_t** out) {
+  MMH_CHECK_CTX(ctx_in);
+  MMH_CHECK_ARG(key);
+  MMH_CHECK_ARG(out);
   auto* ctx = const_cast<mmh_hook_ctx_t*>(ctx_in);  // the handle cache is not observable state
-  return code_guard([&] {
+  return guard([&] {
     auto it = ctx->tensors.find(key);
     if (it == ctx->tensors.end()) {
       at::Tensor t;
       if (find_source(ctx, key, &t) == nullptr)
-        MMHOOK_THROW(mmhook::Code::kNotFound, "no tensor ", key, " at this stage");
+        MMHOOK_THROW(mmhook::Code::kNotFound, "no tensor '", key, "' at ",
+                     mmh_stage_name(ctx->stage));
       mmh_tensor handle;
       handle.tensor = t;
       handle.shape = t.sizes().vec();
@@ -273,49 +354,58 @@ mmh_code_t mmh_ctx_tensor(const mmh_hook_ctx_t* ctx_in, const char* key, const m
   });
 }
 
-mmh_code_t mmh_ctx_set_error(mmh_hook_ctx_t* ctx, const char* message) {
-  MMH_CTX_CHECK(ctx);
-  if (message == nullptr || !mmhook::capi::is_utf8(message)) return MMH_E_INVALID_ARGUMENT;
-  return code_guard([&] { ctx->abort_message = message; });
+mmh_error_t* mmh_hook_ctx_set_error(mmh_hook_ctx_t* ctx, const char* message) {
+  MMH_CHECK_CTX(ctx);
+  MMH_CHECK_ARG(message);
+  if (!mmhook::capi::is_utf8(message)) return not_utf8("message");
+  return guard([&] { ctx->abort_message = message; });
 }
 
-mmh_code_t mmh_ctx_error_message(const mmh_hook_ctx_t* ctx, const char** out) {
-  MMH_CTX_CHECK(ctx);
-  if (out == nullptr) return MMH_E_INVALID_ARGUMENT;
-  if (ctx->error_message == nullptr) return MMH_E_NOT_FOUND;
+mmh_error_t* mmh_hook_ctx_get_error_message(const mmh_hook_ctx_t* ctx, const char** out) {
+  MMH_CHECK_CTX(ctx);
+  MMH_CHECK_ARG(out);
+  if (ctx->error_message == nullptr)
+    return stage_error(MMH_E_NOT_FOUND, ctx, "no failure at ",
+                       " (the message exists during on_exception only)");
   *out = ctx->error_message->c_str();
-  return MMH_OK;
+  return nullptr;
 }
 
-mmh_code_t mmh_ctx_checkpoint_put(mmh_hook_ctx_t* ctx, const char* key, const void* data,
-                                  size_t len) {
-  MMH_CTX_CHECK(ctx);
-  if (key == nullptr || !mmhook::capi::is_utf8(key) || (data == nullptr && len > 0))
-    return MMH_E_INVALID_ARGUMENT;
+mmh_error_t* mmh_hook_ctx_put_checkpoint_state(mmh_hook_ctx_t* ctx, const char* key,
+                                               const void* data, size_t len) {
+  MMH_CHECK_CTX(ctx);
+  MMH_CHECK_ARG(key);
+  if (!mmhook::capi::is_utf8(key)) return not_utf8("key");
+  if (data == nullptr && len > 0)
+    return mmhook::capi::make_error_with(
+        MMH_E_INVALID_ARGUMENT, [&] { return "data is NULL but len is " + std::to_string(len); });
   if (ctx->stage != MMH_STAGE_BEFORE_SAVE_CHECKPOINT || ctx->checkpoint == nullptr)
-    return MMH_E_FAILED_PRECONDITION;
-  return code_guard([&] {
+    return stage_error(MMH_E_FAILED_PRECONDITION, ctx,
+                       "checkpoint state can be stored at before_save_checkpoint only, not at ");
+  return guard([&] {
     at::Tensor bytes = torch::empty({static_cast<int64_t>(len)}, torch::kUInt8);
     if (len > 0) std::memcpy(bytes.data_ptr<uint8_t>(), data, len);
     ctx->checkpoint->put_hook_state(*ctx->hook_name, key, bytes);
   });
 }
 
-mmh_code_t mmh_ctx_checkpoint_get(const mmh_hook_ctx_t* ctx, const char* key, void* buf, size_t cap,
-                                  size_t* out_len) {
-  MMH_CTX_CHECK(ctx);
-  if (key == nullptr || out_len == nullptr || (buf == nullptr && cap > 0))
-    return MMH_E_INVALID_ARGUMENT;
+mmh_error_t* mmh_hook_ctx_get_checkpoint_state(const mmh_hook_ctx_t* ctx, const char* key,
+                                               void* buf, size_t cap, size_t* len_out) {
+  MMH_CHECK_CTX(ctx);
+  MMH_CHECK_ARG(key);
+  if (mmh_error_t* err = mmhook::capi::check_out_buffer(buf, cap, len_out)) return err;
   if (ctx->stage != MMH_STAGE_AFTER_LOAD_CHECKPOINT || ctx->checkpoint == nullptr)
-    return MMH_E_FAILED_PRECONDITION;
-  return code_guard([&] {
+    return stage_error(MMH_E_FAILED_PRECONDITION, ctx,
+                       "checkpoint state can be read at after_load_checkpoint only, not at ");
+  return guard([&] {
     auto value = ctx->checkpoint->get_hook_state(*ctx->hook_name, key);
     if (!value || !value->isTensor())
-      MMHOOK_THROW(mmhook::Code::kNotFound, "no checkpoint entry ", key);
+      MMHOOK_THROW(mmhook::Code::kNotFound, "the checkpoint has no state '", key, "' of hook '",
+                   *ctx->hook_name, "'");
     at::Tensor bytes = value->toTensor().contiguous().to(torch::kUInt8);
     const size_t n = static_cast<size_t>(bytes.numel());
-    *out_len = n;
     if (buf != nullptr) std::memcpy(buf, bytes.data_ptr<uint8_t>(), n < cap ? n : cap);
+    *len_out = n;
   });
 }
 

@@ -20,6 +20,14 @@ mmh_error_t* make_error(mmh_code_t code, const std::string& message) noexcept {
   }
 }
 
+mmh_error_t* make_error(mmh_code_t code, const char* message) noexcept {
+  try {
+    return new mmh_error_t{code, message};
+  } catch (...) {
+    return oom_error();
+  }
+}
+
 mmh_error_t* error_from_current_exception() noexcept {
   try {
     throw;
@@ -75,6 +83,20 @@ size_t copy_out(const std::string& text, char* buf, size_t cap) noexcept {
     buf[n] = '\0';
   }
   return text.size();
+}
+
+mmh_error_t* null_argument(const char* what) noexcept {
+  return make_error_with(MMH_E_INVALID_ARGUMENT, [&] { return std::string(what) + " is NULL"; });
+}
+
+mmh_error_t* check_out_buffer(const void* buf, size_t cap, const size_t* len_out) noexcept {
+  if (len_out == nullptr) return null_argument("len_out");
+  if (buf == nullptr && cap > 0)
+    return make_error_with(MMH_E_INVALID_ARGUMENT, [&] {
+      return "buf is NULL but cap is " + std::to_string(cap) +
+             " (pass cap 0 to ask for the length only)";
+    });
+  return nullptr;
 }
 
 }  // namespace mmhook::capi

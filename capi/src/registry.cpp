@@ -1,8 +1,8 @@
 // Type registries of the C ABI: hooks and datasets implemented in C, named from configs.
 
 #include <cstring>
-#include <map>
 #include <mutex>
+#include <set>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -33,9 +33,11 @@ std::mutex& types_mutex() {
   static std::mutex m;
   return m;
 }
-std::map<std::string, Kind>& c_types() {
-  static std::map<std::string, Kind> m;
-  return m;
+/// The names registered from C, per registry: a hook type and a dataset type may share one.
+std::set<std::string>& c_types(Kind kind) {
+  static std::set<std::string> hooks;
+  static std::set<std::string> datasets;
+  return kind == Kind::kHook ? hooks : datasets;
 }
 
 class CDataset final : public mmhook::Dataset {
@@ -67,14 +69,17 @@ class CDataset final : public mmhook::Dataset {
 };
 
 template <class T>
-mmh_code_t set_array(mmh_sample_t* sample, const char* name, const T* data, const int64_t* shape,
-                     size_t ndim, c10::ScalarType dtype) noexcept {
-  if (sample == nullptr || sample->dict == nullptr || name == nullptr ||
-      (ndim > 0 && shape == nullptr))
-    return MMH_E_INVALID_ARGUMENT;
+mmh_error_t* set_array(mmh_sample_t* sample, const char* name, const T* data, const int64_t* shape,
+                       size_t ndim, c10::ScalarType dtype) noexcept {
+  if (sample == nullptr || sample->dict == nullptr) return mmhook::capi::null_argument("sample");
+  if (name == nullptr) return mmhook::capi::null_argument("name");
+  if (ndim > 0 && shape == nullptr)
+    return mmhook::capi::make_error_with(MMH_E_INVALID_ARGUMENT, [&] {
+      return "shape is NULL but ndim is " + std::to_string(ndim);
+    });
   if (!mmhook::capi::is_utf8(name)) {
     sample->last_error = "a field name is not valid UTF-8";
-    return MMH_E_INVALID_ARGUMENT;
+    return make_error(MMH_E_INVALID_ARGUMENT, "the field name is not valid UTF-8");
   }
   mmh_error_t* err = guard([&] {
     std::vector<int64_t> sizes(shape, shape + ndim);
@@ -88,25 +93,61 @@ mmh_code_t set_array(mmh_sample_t* sample, const char* name, const T* data, cons
     if (numel > 0) std::memcpy(t.data_ptr(), data, static_cast<size_t>(numel) * sizeof(T));
     sample->dict->set(name, t);
   });
-  const mmh_code_t code = mmh_error_code(err);
-  if (err != nullptr) {
+  if (err != nullptr && err != mmhook::capi::oom_error()) {
+    // Kept for the run's error too, in case `get` passes only the code on.
     try {
-      sample->last_error = std::string("setting '") + name + "': " + mmh_error_message(err);
+      sample->last_error = std::string("setting '") + name + "': " + err->message;
+      err->message = sample->last_error;
     } catch (...) {
       // Out of memory for the message: the code still tells the caller.
     }
   }
-  mmh_error_free(err);
-  return code;
+  return err;
+}
+
+/// Removes a type registered from C from one registry; false if it has no such name.
+bool unregister(Kind kind, const std::string& name) {
+  std::lock_guard<std::mutex> lock(types_mutex());
+  if (c_types(kind).erase(name) == 0) return false;
+  if (kind == Kind::kHook) {
+    mmhook::hook_registry().remove(name);
+  } else {
+    mmhook::dataset_registry().remove(name);
+  }
+  return true;
+}
+
+mmh_error_t* unregister_c_type(Kind kind, const char* name) noexcept {
+  if (name == nullptr) return mmhook::capi::null_argument("name");
+  return guard([&] {
+    if (unregister(kind, name)) return;
+    const Kind other = kind == Kind::kHook ? Kind::kDataset : Kind::kHook;
+    bool other_has = false;
+    {
+      std::lock_guard<std::mutex> lock(types_mutex());
+      other_has = c_types(other).count(name) > 0;
+    }
+    const char* what = kind == Kind::kHook ? "hook" : "dataset";
+    const char* other_what = kind == Kind::kHook ? "dataset" : "hook";
+    MMHOOK_THROW(
+        mmhook::Code::kNotFound, "no ", what, " type named '", name, "' was registered from C",
+        other_has ? std::string(" (a ") + other_what + " type has that name)" : std::string());
+  });
 }
 
 }  // namespace
 
 extern "C" {
 
-mmh_error_t* mmh_register_hook_type(const char* name, mmh_hook_factory_fn factory, void* user_data,
+mmh_error_t* mmh_hook_type_register(const char* name, mmh_hook_factory_fn factory, void* user_data,
                                     mmh_free_fn user_data_free) {
-  auto owner = std::make_shared<Owned>(user_data, user_data_free);
+  std::shared_ptr<Owned> owner;
+  try {
+    owner = std::make_shared<Owned>(user_data, user_data_free);
+  } catch (...) {
+    if (user_data_free != nullptr) user_data_free(user_data);
+    return mmhook::capi::oom_error();
+  }
   if (name == nullptr || name[0] == '\0' || factory == nullptr)
     return make_error(MMH_E_INVALID_ARGUMENT, "name or factory is NULL");
   if (!mmhook::capi::is_utf8(name))
@@ -146,26 +187,31 @@ mmh_error_t* mmh_register_hook_type(const char* name, mmh_hook_factory_fn factor
           }
           return mmhook::capi::make_c_hook(desc);
         });
-    c_types()[name] = Kind::kHook;
+    c_types(Kind::kHook).insert(name);
   });
 }
 
-void mmh_dataset_desc_init(mmh_dataset_desc_t* desc, size_t struct_size) {
-  if (desc == nullptr || struct_size < sizeof(size_t)) return;
-  mmh_dataset_desc_t defaults{};
-  defaults.struct_size = sizeof(mmh_dataset_desc_t);
-  const size_t n = struct_size < sizeof(defaults) ? struct_size : sizeof(defaults);
-  std::memcpy(static_cast<void*>(desc), &defaults, n);
-  desc->struct_size = n;
+mmh_error_t* mmh_hook_type_unregister(const char* name) {
+  return unregister_c_type(Kind::kHook, name);
 }
 
-mmh_error_t* mmh_register_dataset_type(const char* name, const mmh_dataset_desc_t* desc_in) {
-  if (desc_in == nullptr) return make_error(MMH_E_INVALID_ARGUMENT, "desc is NULL");
-  if (desc_in->struct_size < sizeof(mmh_dataset_desc_t))
-    return make_error(MMH_E_ABI,
-                      "mmh_dataset_desc_t.struct_size is too small; call mmh_dataset_desc_init");
-  const mmh_dataset_desc_t desc = *desc_in;
-  auto owner = std::make_shared<Owned>(desc.user_data, desc.user_data_free);
+void mmh_dataset_desc_init(mmh_dataset_desc_t* desc, size_t struct_size) {
+  mmhook::capi::init_versioned(desc, struct_size);
+}
+
+mmh_error_t* mmh_dataset_type_register(const char* name, const mmh_dataset_desc_t* desc_in) {
+  if (desc_in == nullptr) return mmhook::capi::null_argument("desc");
+  // A struct_size from the first version on is read; fields it does not cover take defaults.
+  if (mmh_error_t* err = mmhook::capi::check_struct_size(desc_in)) return err;
+  const mmh_dataset_desc_t desc =
+      mmhook::capi::read_versioned(desc_in, mmhook::capi::versioned_defaults<mmh_dataset_desc_t>());
+  std::shared_ptr<Owned> owner;
+  try {
+    owner = std::make_shared<Owned>(desc.user_data, desc.user_data_free);
+  } catch (...) {
+    if (desc.user_data_free != nullptr) desc.user_data_free(desc.user_data);
+    return mmhook::capi::oom_error();
+  }
   if (name == nullptr || name[0] == '\0' || desc.len == nullptr || desc.get == nullptr)
     return make_error(MMH_E_INVALID_ARGUMENT, "name, len or get is NULL");
   if (!mmhook::capi::is_utf8(name))
@@ -177,34 +223,22 @@ mmh_error_t* mmh_register_dataset_type(const char* name, const mmh_dataset_desc_
           for (auto it = cfg.json().begin(); it != cfg.json().end(); ++it) cfg.mark_used(it.key());
           return std::make_shared<CDataset>(owner, desc);
         });
-    c_types()[name] = Kind::kDataset;
+    c_types(Kind::kDataset).insert(name);
   });
 }
 
-mmh_code_t mmh_sample_set_f32(mmh_sample_t* sample, const char* name, const float* data,
-                              const int64_t* shape, size_t ndim) {
+mmh_error_t* mmh_dataset_type_unregister(const char* name) {
+  return unregister_c_type(Kind::kDataset, name);
+}
+
+mmh_error_t* mmh_sample_set_array_f32(mmh_sample_t* sample, const char* name, const float* data,
+                                      const int64_t* shape, size_t ndim) {
   return set_array(sample, name, data, shape, ndim, c10::ScalarType::Float);
 }
 
-mmh_code_t mmh_sample_set_i64(mmh_sample_t* sample, const char* name, const int64_t* data,
-                              const int64_t* shape, size_t ndim) {
+mmh_error_t* mmh_sample_set_array_i64(mmh_sample_t* sample, const char* name, const int64_t* data,
+                                      const int64_t* shape, size_t ndim) {
   return set_array(sample, name, data, shape, ndim, c10::ScalarType::Long);
-}
-
-mmh_error_t* mmh_unregister_type(const char* name) {
-  if (name == nullptr) return make_error(MMH_E_INVALID_ARGUMENT, "name is NULL");
-  return guard([&] {
-    std::lock_guard<std::mutex> lock(types_mutex());
-    auto it = c_types().find(name);
-    if (it == c_types().end())
-      MMHOOK_THROW(mmhook::Code::kNotFound, "no type named '", name, "' was registered from C");
-    if (it->second == Kind::kHook) {
-      mmhook::hook_registry().remove(name);
-    } else {
-      mmhook::dataset_registry().remove(name);
-    }
-    c_types().erase(it);
-  });
 }
 
 }  // extern "C"

@@ -72,6 +72,82 @@ void free_user_data(const mmh_hook_desc_t* desc) noexcept {
   if (desc != nullptr && desc->user_data_free != nullptr) desc->user_data_free(desc->user_data);
 }
 
+/// A text getter of the runner: checks the arguments, computes the text (any exception becomes
+/// the returned error; buf and *len_out are then untouched) and writes it out.
+template <class F>
+mmh_error_t* get_text(const mmh_runner_t* runner, char* buf, size_t cap, size_t* len_out,
+                      F&& text) noexcept {
+  if (runner == nullptr || !runner->runner) return mmhook::capi::null_argument("runner");
+  if (mmh_error_t* err = mmhook::capi::check_out_buffer(buf, cap, len_out)) return err;
+  return guard([&] {
+    const std::string t = text(*runner->runner);
+    mmhook::capi::write_out(t, buf, cap, len_out);
+  });
+}
+
+/// What registering a hook under a taken name does: the one rule (a `_<n>` suffix, as for
+/// config entries), or the deprecated mmh_runner_register_hook's refusal.
+enum class TakenName { kSuffix, kRefuse };
+
+/// mmh_runner_add_hook and mmh_runner_register_hook. user_data_free runs on every error after
+/// which the struct's layout is known.
+mmh_error_t* add_hook(mmh_runner_t* runner, const mmh_hook_desc_t* desc_in, TakenName taken,
+                      char* name_buf, size_t name_cap, size_t* name_len_out) noexcept {
+  if (desc_in == nullptr) return mmhook::capi::null_argument("desc");
+  // Too old a layout to even know where user_data_free lives: it cannot be called safely.
+  if (mmh_error_t* err = mmhook::capi::check_struct_size(desc_in)) return err;
+  const mmh_hook_desc_t desc =
+      mmhook::capi::read_versioned(desc_in, mmhook::capi::versioned_defaults<mmh_hook_desc_t>());
+  mmh_error_t* err = nullptr;
+  try {
+    if (runner == nullptr || !runner->runner) {
+      err = mmhook::capi::null_argument("runner");
+    } else if (name_buf == nullptr && name_cap > 0) {
+      err = make_error(MMH_E_INVALID_ARGUMENT,
+                       "name_buf is NULL but name_cap is " + std::to_string(name_cap));
+    } else if (desc.fn == nullptr) {
+      err = make_error(MMH_E_INVALID_ARGUMENT, "mmh_hook_desc_t.fn is NULL");
+    } else if (desc.name == nullptr || desc.name[0] == '\0') {
+      err = make_error(MMH_E_INVALID_ARGUMENT, "mmh_hook_desc_t.name is NULL or empty");
+    } else if (!mmhook::capi::is_utf8(desc.name)) {
+      err = make_error(MMH_E_INVALID_ARGUMENT, "mmh_hook_desc_t.name is not valid UTF-8");
+    } else if (desc.priority < 0 || desc.priority > 100) {
+      err = make_error(MMH_E_INVALID_ARGUMENT, "hook '" + std::string(desc.name) +
+                                                   "': priority must be between 0 and 100, got " +
+                                                   std::to_string(desc.priority));
+    } else if ((desc.stages & ~static_cast<uint64_t>(MMH_STAGES_ALL)) != 0) {
+      err = make_error(MMH_E_INVALID_ARGUMENT, "hook '" + std::string(desc.name) +
+                                                   "': stages has bits beyond MMH_STAGE_COUNT");
+    } else if (runner->running()) {
+      err = make_error(MMH_E_FAILED_PRECONDITION,
+                       "cannot register hooks while the runner is running");
+    } else if (taken == TakenName::kRefuse && runner->runner->find_hook(desc.name) != nullptr) {
+      err = make_error(MMH_E_INVALID_ARGUMENT,
+                       "a hook named '" + std::string(desc.name) + "' is already registered");
+    }
+  } catch (...) {
+    err = mmhook::capi::error_from_current_exception();
+  }
+  if (err != nullptr) {
+    free_user_data(&desc);
+    return err;
+  }
+  std::shared_ptr<mmhook::Hook> hook;
+  try {
+    hook = mmhook::capi::make_c_hook(desc);  // owns user_data from here on
+  } catch (...) {
+    free_user_data(&desc);
+    return mmhook::capi::error_from_current_exception();
+  }
+  // From here the hook owns user_data: if registration throws, its destructor frees it. The
+  // dispatcher gives a taken name its `_<n>` suffix.
+  return guard([&] {
+    runner->runner->register_hook(hook, desc.priority);
+    if (name_len_out != nullptr)
+      mmhook::capi::write_out(hook->name(), name_buf, name_cap, name_len_out);
+  });
+}
+
 }  // namespace
 
 extern "C" {
@@ -110,62 +186,16 @@ void mmh_runner_destroy(mmh_runner_t* runner) {
 }
 
 void mmh_hook_desc_init(mmh_hook_desc_t* desc, size_t struct_size) {
-  if (desc == nullptr || struct_size < sizeof(size_t)) return;
-  mmh_hook_desc_t defaults{};
-  defaults.struct_size = sizeof(mmh_hook_desc_t);
-  defaults.priority = MMH_PRIORITY_NORMAL;
-  const size_t n = struct_size < sizeof(defaults) ? struct_size : sizeof(defaults);
-  std::memcpy(static_cast<void*>(desc), &defaults, n);
-  desc->struct_size = n;
+  mmhook::capi::init_versioned(desc, struct_size);
 }
 
-mmh_error_t* mmh_runner_register_hook(mmh_runner_t* runner, const mmh_hook_desc_t* desc_in) {
-  if (desc_in == nullptr) return make_error(MMH_E_INVALID_ARGUMENT, "desc is NULL");
-  if (runner == nullptr || !runner->runner) {
-    free_user_data(desc_in);
-    return make_error(MMH_E_INVALID_ARGUMENT, "runner is NULL");
-  }
-  if (desc_in->struct_size < offsetof(mmh_hook_desc_t, user_data_free) + sizeof(mmh_free_fn)) {
-    // Too old a layout to even know where user_data_free lives: it cannot be called safely.
-    return make_error(MMH_E_ABI, "mmh_hook_desc_t.struct_size " +
-                                     std::to_string(desc_in->struct_size) +
-                                     " is too small; call mmh_hook_desc_init");
-  }
-  const mmh_hook_desc_t desc = mmhook::capi::read_versioned(desc_in, mmh_hook_desc_t{});
-  mmh_error_t* err = nullptr;
-  if (desc.fn == nullptr) {
-    err = make_error(MMH_E_INVALID_ARGUMENT, "mmh_hook_desc_t.fn is NULL");
-  } else if (desc.name == nullptr || desc.name[0] == '\0') {
-    err = make_error(MMH_E_INVALID_ARGUMENT, "mmh_hook_desc_t.name is NULL or empty");
-  } else if (!mmhook::capi::is_utf8(desc.name)) {
-    err = make_error(MMH_E_INVALID_ARGUMENT, "mmh_hook_desc_t.name is not valid UTF-8");
-  } else if (desc.priority < 0 || desc.priority > 100) {
-    err = make_error(MMH_E_INVALID_ARGUMENT, "hook '" + std::string(desc.name) +
-                                                 "': priority must be between 0 and 100, got " +
-                                                 std::to_string(desc.priority));
-  } else if ((desc.stages & ~static_cast<uint64_t>(MMH_STAGES_ALL)) != 0) {
-    err = make_error(MMH_E_INVALID_ARGUMENT, "hook '" + std::string(desc.name) +
-                                                 "': stages has bits beyond MMH_STAGE_COUNT");
-  } else if (runner->running()) {
-    err =
-        make_error(MMH_E_FAILED_PRECONDITION, "cannot register hooks while the runner is running");
-  } else if (runner->runner->find_hook(desc.name) != nullptr) {
-    err = make_error(MMH_E_INVALID_ARGUMENT,
-                     "a hook named '" + std::string(desc.name) + "' is already registered");
-  }
-  if (err != nullptr) {
-    free_user_data(&desc);
-    return err;
-  }
-  std::shared_ptr<mmhook::Hook> hook;
-  try {
-    hook = mmhook::capi::make_c_hook(desc);  // owns user_data from here on
-  } catch (...) {
-    free_user_data(&desc);
-    return mmhook::capi::error_from_current_exception();
-  }
-  // From here the hook owns user_data: if registration throws, its destructor frees it.
-  return guard([&] { runner->runner->register_hook(std::move(hook), desc.priority); });
+mmh_error_t* mmh_runner_add_hook(mmh_runner_t* runner, const mmh_hook_desc_t* desc, char* name_buf,
+                                 size_t name_cap, size_t* name_len_out) {
+  return add_hook(runner, desc, TakenName::kSuffix, name_buf, name_cap, name_len_out);
+}
+
+mmh_error_t* mmh_runner_register_hook(mmh_runner_t* runner, const mmh_hook_desc_t* desc) {
+  return add_hook(runner, desc, TakenName::kRefuse, nullptr, 0, nullptr);
 }
 
 mmh_error_t* mmh_runner_remove_hook(mmh_runner_t* runner, const char* name) {
@@ -195,54 +225,47 @@ void mmh_runner_request_stop(mmh_runner_t* runner) {
   if (runner != nullptr && runner->runner) runner->runner->request_stop();
 }
 
-size_t mmh_runner_hooks_info(const mmh_runner_t* runner, char* buf, size_t cap) {
-  if (runner == nullptr || !runner->runner) return mmhook::capi::copy_out("", buf, cap);
-  try {
-    return mmhook::capi::copy_out(runner->runner->get_hooks_info(), buf, cap);
-  } catch (...) {
-    return mmhook::capi::copy_out("", buf, cap);
-  }
+mmh_error_t* mmh_runner_get_hooks_info(const mmh_runner_t* runner, char* buf, size_t cap,
+                                       size_t* len_out) {
+  return get_text(runner, buf, cap, len_out, [](mmhook::Runner& r) { return r.get_hooks_info(); });
 }
 
-size_t mmh_runner_metrics_json(const mmh_runner_t* runner, char* buf, size_t cap) {
-  if (runner == nullptr || !runner->runner) return mmhook::capi::copy_out("{}", buf, cap);
-  try {
+mmh_error_t* mmh_runner_get_metrics_json(const mmh_runner_t* runner, char* buf, size_t cap,
+                                         size_t* len_out) {
+  return get_text(runner, buf, cap, len_out, [](mmhook::Runner& r) {
     nlohmann::ordered_json out = nlohmann::ordered_json::object();
-    for (const auto& [k, v] : runner->runner->last_metrics()) out[k] = v;
-    return mmhook::capi::copy_out(out.dump(), buf, cap);
-  } catch (...) {
-    return mmhook::capi::copy_out("{}", buf, cap);
-  }
+    for (const auto& [k, v] : r.last_metrics()) out[k] = v;
+    return out.dump();
+  });
 }
 
-size_t mmh_runner_hook_timing_json(const mmh_runner_t* runner, char* buf, size_t cap) {
-  if (runner == nullptr || !runner->runner) return mmhook::capi::copy_out("[]", buf, cap);
-  try {
+mmh_error_t* mmh_runner_get_hook_timing_json(const mmh_runner_t* runner, char* buf, size_t cap,
+                                             size_t* len_out) {
+  return get_text(runner, buf, cap, len_out, [](mmhook::Runner& r) {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
-    for (const auto& t : runner->runner->dispatcher().timings())
-      out.push_back(mmhook::hook_timing_to_json(t));
-    return mmhook::capi::copy_out(out.dump(), buf, cap);
-  } catch (...) {
-    return mmhook::capi::copy_out("[]", buf, cap);
-  }
+    for (const auto& t : r.dispatcher().timings()) out.push_back(mmhook::hook_timing_to_json(t));
+    return out.dump();
+  });
 }
 
-size_t mmh_runner_last_checkpoint(const mmh_runner_t* runner, char* buf, size_t cap) {
-  if (runner == nullptr || !runner->runner) return mmhook::capi::copy_out("", buf, cap);
-  try {
-    const nlohmann::json v = runner->runner->message_hub().get_info("last_ckpt", nullptr);
-    return mmhook::capi::copy_out(v.is_string() ? v.get<std::string>() : "", buf, cap);
-  } catch (...) {
-    return mmhook::capi::copy_out("", buf, cap);
-  }
+mmh_error_t* mmh_runner_get_last_checkpoint(const mmh_runner_t* runner, char* buf, size_t cap,
+                                            size_t* len_out) {
+  return get_text(runner, buf, cap, len_out, [](mmhook::Runner& r) {
+    const nlohmann::json v = r.message_hub().get_info("last_ckpt", nullptr);
+    return v.is_string() ? v.get<std::string>() : std::string();
+  });
 }
 
-int64_t mmh_runner_epoch(const mmh_runner_t* runner) {
-  return runner != nullptr && runner->runner ? runner->runner->epoch() : 0;
+mmh_error_t* mmh_runner_get_epoch(const mmh_runner_t* runner, int64_t* out) {
+  if (runner == nullptr || !runner->runner) return mmhook::capi::null_argument("runner");
+  if (out == nullptr) return mmhook::capi::null_argument("out");
+  return guard([&] { *out = runner->runner->epoch(); });
 }
 
-int64_t mmh_runner_iter(const mmh_runner_t* runner) {
-  return runner != nullptr && runner->runner ? runner->runner->iter() : 0;
+mmh_error_t* mmh_runner_get_iter(const mmh_runner_t* runner, int64_t* out) {
+  if (runner == nullptr || !runner->runner) return mmhook::capi::null_argument("runner");
+  if (out == nullptr) return mmhook::capi::null_argument("out");
+  return guard([&] { *out = runner->runner->iter(); });
 }
 
 }  // extern "C"

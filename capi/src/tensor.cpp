@@ -12,14 +12,25 @@ using mmhook::capi::make_error;
 
 extern "C" {
 
-size_t mmh_tensor_ndim(const mmh_tensor_t* t) { return t == nullptr ? 0 : t->shape.size(); }
-
-const int64_t* mmh_tensor_shape(const mmh_tensor_t* t) {
-  return t == nullptr ? nullptr : t->shape.data();
+mmh_error_t* mmh_tensor_get_ndim(const mmh_tensor_t* t, size_t* out) {
+  if (t == nullptr) return mmhook::capi::null_argument("tensor");
+  if (out == nullptr) return mmhook::capi::null_argument("out");
+  *out = t->shape.size();
+  return nullptr;
 }
 
-size_t mmh_tensor_numel(const mmh_tensor_t* t) {
-  return t == nullptr ? 0 : static_cast<size_t>(t->tensor.numel());
+mmh_error_t* mmh_tensor_get_shape(const mmh_tensor_t* t, const int64_t** out) {
+  if (t == nullptr) return mmhook::capi::null_argument("tensor");
+  if (out == nullptr) return mmhook::capi::null_argument("out");
+  *out = t->shape.data();
+  return nullptr;
+}
+
+mmh_error_t* mmh_tensor_get_numel(const mmh_tensor_t* t, size_t* out) {
+  if (t == nullptr) return mmhook::capi::null_argument("tensor");
+  if (out == nullptr) return mmhook::capi::null_argument("out");
+  *out = static_cast<size_t>(t->tensor.numel());
+  return nullptr;
 }
 
 mmh_error_t* mmh_tensor_copy_to_host_f64(const mmh_tensor_t* t, double* dst, size_t count) {

@@ -1,15 +1,23 @@
 /* Train from a JSON config with a hook written in C: print the loss every 100 iterations and
  * stop early once it falls below a threshold. Build: cc log_loss.c -lmmhook */
 #include <mmhook.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 static mmh_hook_action_t log_loss(mmh_hook_ctx_t *ctx, void *user_data) {
   const double threshold = *(const double *)user_data;
   double loss = 0;
-  if (mmh_ctx_scalar(ctx, "train/loss", &loss) != MMH_OK) return MMH_HOOK_CONTINUE;
-  if (mmh_ctx_iter(ctx) % 100 == 0)
-    printf("iter %lld loss %.4f\n", (long long)mmh_ctx_iter(ctx), loss);
+  int64_t iter = 0;
+  mmh_error_t *err = mmh_hook_ctx_get_scalar(ctx, "train/loss", &loss);
+  if (!err) err = mmh_hook_ctx_get_iter(ctx, &iter);
+  if (err) {
+    /* Fail the run with the reason (the message is copied). */
+    mmh_error_free(mmh_hook_ctx_set_error(ctx, mmh_error_message(err)));
+    mmh_error_free(err);
+    return MMH_HOOK_ABORT;
+  }
+  if (iter % 100 == 0) printf("iter %lld loss %.4f\n", (long long)iter, loss);
   return loss < threshold ? MMH_HOOK_STOP : MMH_HOOK_CONTINUE;
 }
 
@@ -43,15 +51,17 @@ int main(int argc, char **argv) {
     hook.stages = MMH_STAGE_BIT(MMH_STAGE_AFTER_TRAIN_ITER);
     hook.fn = log_loss;
     hook.user_data = &threshold;
-    err = mmh_runner_register_hook(runner, &hook);
+    err = mmh_runner_add_hook(runner, &hook, NULL, 0, NULL);
   }
   if (!err) err = mmh_runner_train(runner);
+  int64_t iters = 0;
+  if (!err) err = mmh_runner_get_iter(runner, &iters);
   int rc = 0;
   if (err) {
     fprintf(stderr, "error %d: %s\n", (int)mmh_error_code(err), mmh_error_message(err));
     rc = 1;
   } else {
-    printf("stopped after %lld iterations\n", (long long)mmh_runner_iter(runner));
+    printf("stopped after %lld iterations\n", (long long)iters);
   }
   mmh_error_free(err);
   mmh_runner_destroy(runner);

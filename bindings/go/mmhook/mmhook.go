@@ -73,9 +73,10 @@ package mmhook
 #include <stdlib.h>
 #include <mmhook.h>
 
-mmh_error_t *mmhgo_register_hook(mmh_runner_t *runner, const char *name, int32_t priority,
-                                 uint64_t stages, uintptr_t handle);
-void mmhgo_log_set(uintptr_t handle);
+mmh_error_t *mmhgo_add_hook(mmh_runner_t *runner, const char *name, int32_t priority,
+                            uint64_t stages, uintptr_t handle, char *name_buf, size_t name_cap,
+                            size_t *name_len);
+mmh_error_t *mmhgo_log_set(uintptr_t handle);
 */
 import "C"
 
@@ -162,11 +163,17 @@ func takeError(e *C.mmh_error_t) error {
 	return out
 }
 
-func checkCode(c C.mmh_code_t, what string) error {
-	if c == C.MMH_OK {
-		return nil
+// takeFound is takeError for a lookup: an error with code absent is (false, nil), the thing
+// asked for does not exist.
+func takeFound(e *C.mmh_error_t, absent Code) (bool, error) {
+	err := takeError(e)
+	if err == nil {
+		return true, nil
 	}
-	return &Error{Code: Code(c), Message: what + ": " + Code(c).String()}
+	if IsCode(err, absent) {
+		return false, nil
+	}
+	return false, err
 }
 
 // LibraryVersion is the loaded library's version.
@@ -341,14 +348,19 @@ func (c *HookCtx) Valid() bool {
 	return true
 }
 
-// getInt64 calls an int64 getter on the live ctx; -1 outside the call.
-func (c *HookCtx) getInt64(get func(*C.mmh_hook_ctx_t) C.int64_t) int64 {
+// getInt64 calls an int64 getter on the live ctx; -1 outside the call (the library's error
+// then says the ctx is dead, which is all -1 means here).
+func (c *HookCtx) getInt64(get func(*C.mmh_hook_ctx_t, *C.int64_t) *C.mmh_error_t) int64 {
 	p := c.acquire()
 	if p == nil {
 		return -1
 	}
 	defer c.mu.RUnlock()
-	return int64(get(p))
+	v := C.int64_t(-1)
+	if err := takeError(get(p, &v)); err != nil {
+		return -1
+	}
+	return int64(v)
 }
 
 // Stage is the stage being called (-1 outside the call).
@@ -358,32 +370,37 @@ func (c *HookCtx) Stage() Stage {
 		return -1
 	}
 	defer c.mu.RUnlock()
-	return Stage(C.mmh_ctx_stage(p))
+	s := C.mmh_stage_t(-1)
+	if err := takeError(C.mmh_hook_ctx_get_stage(p, &s)); err != nil {
+		return -1
+	}
+	return Stage(s)
 }
 
 // Epoch is runner.epoch (completed epochs).
 func (c *HookCtx) Epoch() int64 {
-	return c.getInt64(func(p *C.mmh_hook_ctx_t) C.int64_t { return C.mmh_ctx_epoch(p) })
+	return c.getInt64(func(p *C.mmh_hook_ctx_t, v *C.int64_t) *C.mmh_error_t { return C.mmh_hook_ctx_get_epoch(p, v) })
 }
 
 // Iter is runner.iter (completed iterations).
 func (c *HookCtx) Iter() int64 {
-	return c.getInt64(func(p *C.mmh_hook_ctx_t) C.int64_t { return C.mmh_ctx_iter(p) })
+	return c.getInt64(func(p *C.mmh_hook_ctx_t, v *C.int64_t) *C.mmh_error_t { return C.mmh_hook_ctx_get_iter(p, v) })
 }
 
-// BatchIdx is the batch index in iteration stages, -1 elsewhere.
+// BatchIdx is the batch index in iteration stages, -1 elsewhere (the library says
+// CodeNotFound there).
 func (c *HookCtx) BatchIdx() int64 {
-	return c.getInt64(func(p *C.mmh_hook_ctx_t) C.int64_t { return C.mmh_ctx_batch_idx(p) })
+	return c.getInt64(func(p *C.mmh_hook_ctx_t, v *C.int64_t) *C.mmh_error_t { return C.mmh_hook_ctx_get_batch_idx(p, v) })
 }
 
 // MaxEpochs is runner.max_epochs (0 without a train loop).
 func (c *HookCtx) MaxEpochs() int64 {
-	return c.getInt64(func(p *C.mmh_hook_ctx_t) C.int64_t { return C.mmh_ctx_max_epochs(p) })
+	return c.getInt64(func(p *C.mmh_hook_ctx_t, v *C.int64_t) *C.mmh_error_t { return C.mmh_hook_ctx_get_max_epochs(p, v) })
 }
 
 // MaxIters is runner.max_iters (0 without a train loop).
 func (c *HookCtx) MaxIters() int64 {
-	return c.getInt64(func(p *C.mmh_hook_ctx_t) C.int64_t { return C.mmh_ctx_max_iters(p) })
+	return c.getInt64(func(p *C.mmh_hook_ctx_t, v *C.int64_t) *C.mmh_error_t { return C.mmh_hook_ctx_get_max_iters(p, v) })
 }
 
 // Scalar is the current value of a message-hub scalar ("train/loss"); found is false if the
@@ -400,11 +417,8 @@ func (c *HookCtx) Scalar(key string) (value float64, found bool, err error) {
 	}
 	defer c.mu.RUnlock()
 	var v C.double
-	rc := C.mmh_ctx_scalar(p, k, &v)
-	if rc == C.MMH_E_NOT_FOUND {
-		return 0, false, nil
-	}
-	if err := checkCode(rc, "Scalar("+strconv.Quote(key)+")"); err != nil {
+	found, err = takeFound(C.mmh_hook_ctx_get_scalar(p, k, &v), CodeNotFound)
+	if !found {
 		return 0, false, err
 	}
 	return float64(v), true, nil
@@ -422,7 +436,7 @@ func (c *HookCtx) UpdateScalar(key string, value float64) error {
 		return errCtxGone
 	}
 	defer c.mu.RUnlock()
-	return checkCode(C.mmh_ctx_update_scalar(p, k, C.double(value)), "UpdateScalar("+strconv.Quote(key)+")")
+	return takeError(C.mmh_hook_ctx_update_scalar(p, k, C.double(value)))
 }
 
 // Metric is one evaluation metric.
@@ -438,12 +452,16 @@ func (c *HookCtx) Metrics() []Metric {
 		return nil
 	}
 	defer c.mu.RUnlock()
-	n := int(C.mmh_ctx_metric_count(p))
+	var count C.size_t
+	if err := takeError(C.mmh_hook_ctx_get_metric_count(p, &count)); err != nil {
+		return nil
+	}
+	n := int(count)
 	out := make([]Metric, 0, n)
 	for i := 0; i < n; i++ {
 		var name *C.char
 		var v C.double
-		if C.mmh_ctx_metric_at(p, C.size_t(i), &name, &v) == C.MMH_OK && name != nil {
+		if takeError(C.mmh_hook_ctx_get_metric(p, C.size_t(i), &name, &v)) == nil && name != nil {
 			out = append(out, Metric{Name: C.GoString(name), Value: float64(v)})
 		}
 	}
@@ -457,7 +475,11 @@ func (c *HookCtx) ParamGroupCount() int {
 		return 0
 	}
 	defer c.mu.RUnlock()
-	return int(C.mmh_ctx_param_group_count(p))
+	var n C.size_t
+	if err := takeError(C.mmh_hook_ctx_get_param_group_count(p, &n)); err != nil {
+		return 0
+	}
+	return int(n)
 }
 
 // Lr is the learning rate of a parameter group.
@@ -471,7 +493,7 @@ func (c *HookCtx) Lr(group int) (float64, error) {
 	}
 	defer c.mu.RUnlock()
 	var v C.double
-	if err := checkCode(C.mmh_ctx_lr(p, C.size_t(group), &v), fmt.Sprintf("Lr(group %d)", group)); err != nil {
+	if err := takeError(C.mmh_hook_ctx_get_lr(p, C.size_t(group), &v)); err != nil {
 		return 0, err
 	}
 	return float64(v), nil
@@ -487,7 +509,7 @@ func (c *HookCtx) SetLr(group int, lr float64) error {
 		return errCtxGone
 	}
 	defer c.mu.RUnlock()
-	return checkCode(C.mmh_ctx_set_lr(p, C.size_t(group), C.double(lr)), fmt.Sprintf("SetLr(group %d)", group))
+	return takeError(C.mmh_hook_ctx_set_lr(p, C.size_t(group), C.double(lr)))
 }
 
 // SetError sets the message of an Abort. A message holding a NUL byte is a
@@ -503,7 +525,7 @@ func (c *HookCtx) SetError(message string) error {
 		return errCtxGone
 	}
 	defer c.mu.RUnlock()
-	return checkCode(C.mmh_ctx_set_error(p, m), "SetError")
+	return takeError(C.mmh_hook_ctx_set_error(p, m))
 }
 
 // ErrorMessage is the failure's message during on_exception; ok is false elsewhere.
@@ -514,7 +536,7 @@ func (c *HookCtx) ErrorMessage() (message string, ok bool) {
 	}
 	defer c.mu.RUnlock()
 	var s *C.char
-	if C.mmh_ctx_error_message(p, &s) != C.MMH_OK || s == nil {
+	if takeError(C.mmh_hook_ctx_get_error_message(p, &s)) != nil || s == nil {
 		return "", false
 	}
 	return C.GoString(s), true
@@ -538,7 +560,7 @@ func (c *HookCtx) CheckpointPut(key string, data []byte) error {
 	if len(data) > 0 {
 		d = unsafe.Pointer(&data[0])
 	}
-	return checkCode(C.mmh_ctx_checkpoint_put(p, k, d, C.size_t(len(data))), "CheckpointPut("+strconv.Quote(key)+")")
+	return takeError(C.mmh_hook_ctx_put_checkpoint_state(p, k, d, C.size_t(len(data))))
 }
 
 // CheckpointGet reads bytes stored by CheckpointPut from the checkpoint being loaded
@@ -557,11 +579,8 @@ func (c *HookCtx) CheckpointGet(key string) (data []byte, found bool, err error)
 	buf := make([]byte, 64)
 	for {
 		var n C.size_t
-		rc := C.mmh_ctx_checkpoint_get(p, k, unsafe.Pointer(&buf[0]), C.size_t(len(buf)), &n)
-		if rc == C.MMH_E_NOT_FOUND {
-			return nil, false, nil
-		}
-		if err := checkCode(rc, "CheckpointGet("+strconv.Quote(key)+")"); err != nil {
+		found, err := takeFound(C.mmh_hook_ctx_get_checkpoint_state(p, k, unsafe.Pointer(&buf[0]), C.size_t(len(buf)), &n), CodeNotFound)
+		if !found {
 			return nil, false, err
 		}
 		if int(n) <= len(buf) {
@@ -593,11 +612,8 @@ func (c *HookCtx) Tensor(key string) (view *TensorView, found bool, err error) {
 	}
 	defer c.mu.RUnlock()
 	var t *C.mmh_tensor_t
-	rc := C.mmh_ctx_tensor(p, k, &t)
-	if rc == C.MMH_E_NOT_FOUND {
-		return nil, false, nil
-	}
-	if err := checkCode(rc, "Tensor("+strconv.Quote(key)+")"); err != nil {
+	found, err = takeFound(C.mmh_hook_ctx_get_tensor(p, k, &t), CodeNotFound)
+	if !found {
 		return nil, false, err
 	}
 	if t == nil {
@@ -632,7 +648,7 @@ func (t *TensorView) Numel() int {
 		return 0
 	}
 	defer t.ctx.mu.RUnlock()
-	return int(C.mmh_tensor_numel(p))
+	return numelOf(p)
 }
 
 // Float64s copies the elements, row-major, converted to float64.
@@ -678,7 +694,7 @@ func (t *Tensor) Shape() []int64 {
 func (t *Tensor) Numel() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return int(C.mmh_tensor_numel(t.ptr))
+	return numelOf(t.ptr)
 }
 
 // Float64s copies the elements as float64.
@@ -703,9 +719,22 @@ func (t *Tensor) Close() {
 	runtime.SetFinalizer(t, nil)
 }
 
+// numelOf is the number of elements of a live handle (0 for nil).
+func numelOf(t *C.mmh_tensor_t) int {
+	var n C.size_t
+	if takeError(C.mmh_tensor_get_numel(t, &n)) != nil {
+		return 0
+	}
+	return int(n)
+}
+
 func shapeOf(t *C.mmh_tensor_t) []int64 {
-	n := int(C.mmh_tensor_ndim(t))
-	p := C.mmh_tensor_shape(t)
+	var ndim C.size_t
+	var p *C.int64_t
+	if takeError(C.mmh_tensor_get_ndim(t, &ndim)) != nil || takeError(C.mmh_tensor_get_shape(t, &p)) != nil {
+		return []int64{}
+	}
+	n := int(ndim)
 	if n == 0 || p == nil {
 		return []int64{}
 	}
@@ -715,7 +744,7 @@ func shapeOf(t *C.mmh_tensor_t) []int64 {
 }
 
 func copyF64(t *C.mmh_tensor_t) ([]float64, error) {
-	n := int(C.mmh_tensor_numel(t))
+	n := numelOf(t)
 	out := make([]float64, n)
 	if n == 0 {
 		var one [1]float64
@@ -856,7 +885,7 @@ func callHook(e *hookEntry, hc *HookCtx) (action HookAction, ok bool, value inte
 
 func setCtxError(ctx *C.mmh_hook_ctx_t, message string) {
 	m := C.CString(strings.ReplaceAll(message, "\x00", `\x00`))
-	C.mmh_ctx_set_error(ctx, m)
+	C.mmh_error_free(C.mmh_hook_ctx_set_error(ctx, m))
 	C.free(unsafe.Pointer(m))
 }
 
@@ -958,11 +987,17 @@ func mmhgoLogFree(h C.uintptr_t) {
 // panic or runtime.Goexit inside f is swallowed. f may call into this package (see the
 // package documentation for what waits).
 func SetLogHandler(f func(level int32, message string)) {
+	_ = TrySetLogHandler(f)
+}
+
+// TrySetLogHandler is SetLogHandler reporting a failure (CodeOOM: the previous handler stays,
+// f is released).
+func TrySetLogHandler(f func(level int32, message string)) error {
 	if f == nil {
-		C.mmhgo_log_set(0)
-		return
+		return takeError(C.mmhgo_log_set(0))
 	}
-	C.mmhgo_log_set(C.uintptr_t(cgo.NewHandle(logHandler(f))))
+	// On failure the library has released the handle (mmhgoLogFree).
+	return takeError(C.mmhgo_log_set(C.uintptr_t(cgo.NewHandle(logHandler(f)))))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1127,9 +1162,61 @@ func (r *Runner) Close() {
 	runtime.SetFinalizer(r, nil)
 }
 
-// RegisterHook registers fn, called at `stages` with `priority` (0..100, lower runs earlier).
-// fn is released when the hook is removed, when the runner is closed, or now if registration
-// fails.
+// AddHook adds fn, called at `stages` with `priority` (0..100, lower runs earlier), and returns
+// the name the hook got: name, or, when a hook of this runner (a built-in one, one from the
+// config, or one added before) already has it, the first free name_<n> (n = 1, 2, ...), as for
+// two config entries of one type. Checkpoint state and RemoveHook use that name. fn is
+// released when the hook is removed, when the runner is closed, or now if adding fails.
+func (r *Runner) AddHook(name string, priority int32, stages Stages, fn HookFunc) (string, error) {
+	if fn == nil {
+		return "", &Error{Code: CodeInvalidArgument, Message: "AddHook: hook " + strconv.Quote(name) + ": fn is nil"}
+	}
+	n, err := cString(name, "AddHook: name")
+	if err != nil {
+		return "", err
+	}
+	defer C.free(unsafe.Pointer(n))
+	p, owned, err := r.enter(false)
+	if err != nil {
+		return "", err
+	}
+	if owned {
+		defer r.leave()
+	}
+	return r.addHook(p, name, n, priority, stages, fn)
+}
+
+// addHook registers with the library; the caller holds the runner (enter).
+func (r *Runner) addHook(p *C.mmh_runner_t, name string, n *C.char, priority int32, stages Stages, fn HookFunc) (string, error) {
+	e := &hookEntry{fn: fn, name: name, core: r.core}
+	h := cgo.NewHandle(e)
+	atomic.AddInt64(&liveHooks, 1)
+	// A suffix is "_" and at most 10 digits: this always holds the name given.
+	capacity := len(name) + 32
+	buf := (*C.char)(C.malloc(C.size_t(capacity)))
+	defer C.free(unsafe.Pointer(buf))
+	var length C.size_t
+	// From here the library owns the handle: it frees it (mmhgoHookFree) on failure too.
+	err := takeError(C.mmhgo_add_hook(p, n, C.int32_t(priority), C.uint64_t(stages), C.uintptr_t(h), buf, C.size_t(capacity), &length))
+	if err != nil {
+		return "", err
+	}
+	if int(length) >= capacity {
+		length = C.size_t(capacity - 1)
+	}
+	given := C.GoStringN(buf, C.int(length))
+	e.name = given
+	r.mu.Lock()
+	r.hooks[given] = e
+	r.mu.Unlock()
+	return given, nil
+}
+
+// RegisterHook registers fn like AddHook, but refuses a taken name with CodeInvalidArgument
+// (its behaviour since 0.1, kept).
+//
+// Deprecated: use AddHook, which follows the library's one rule for taken names (a _<n>
+// suffix, as in configs) and returns the name given.
 func (r *Runner) RegisterHook(name string, priority int32, stages Stages, fn HookFunc) error {
 	if fn == nil {
 		return &Error{Code: CodeInvalidArgument, Message: "RegisterHook: hook " + strconv.Quote(name) + ": fn is nil"}
@@ -1146,17 +1233,15 @@ func (r *Runner) RegisterHook(name string, priority int32, stages Stages, fn Hoo
 	if owned {
 		defer r.leave()
 	}
-	e := &hookEntry{fn: fn, name: name, core: r.core}
-	h := cgo.NewHandle(e)
-	atomic.AddInt64(&liveHooks, 1)
-	// From here the library owns the handle: it frees it (mmhgoHookFree) on failure too.
-	err = takeError(C.mmhgo_register_hook(p, n, C.int32_t(priority), C.uint64_t(stages), C.uintptr_t(h)))
-	if err == nil {
-		r.mu.Lock()
-		r.hooks[name] = e
-		r.mu.Unlock()
+	given, err := r.addHook(p, name, n, priority, stages, fn)
+	if err != nil || given == name {
+		return err
 	}
-	return err
+	// The name was taken: take the suffixed hook out again (fn is released).
+	if err := r.removeHook(p, given); err != nil {
+		return err
+	}
+	return &Error{Code: CodeInvalidArgument, Message: "a hook named '" + name + "' is already registered"}
 }
 
 // RemoveHook removes the hook named `name` (CodeNotFound if absent).
@@ -1173,7 +1258,18 @@ func (r *Runner) RemoveHook(name string) error {
 	if owned {
 		defer r.leave()
 	}
-	err = takeError(C.mmh_runner_remove_hook(p, n))
+	return r.removeHookC(p, n, name)
+}
+
+// removeHook removes a hook while the caller holds the runner (enter).
+func (r *Runner) removeHook(p *C.mmh_runner_t, name string) error {
+	n := C.CString(name)
+	defer C.free(unsafe.Pointer(n))
+	return r.removeHookC(p, n, name)
+}
+
+func (r *Runner) removeHookC(p *C.mmh_runner_t, n *C.char, name string) error {
+	err := takeError(C.mmh_runner_remove_hook(p, n))
 	if err == nil {
 		r.mu.Lock()
 		delete(r.hooks, name)
@@ -1292,9 +1388,10 @@ func (r *Runner) RequestStop() {
 	}
 }
 
-// readBuffer reads a (buf, cap) -> full length getter; an error when the runner is closed (or
-// busy for a log handler).
-func (r *Runner) readBuffer(get func(p *C.mmh_runner_t, buf *C.char, cap C.size_t) C.size_t) (string, error) {
+// readBuffer reads a (buf, cap, len_out) getter, retrying with the full length when the
+// buffer was too small; the library's error, or one when the runner is closed (or busy for a
+// log handler).
+func (r *Runner) readBuffer(get func(p *C.mmh_runner_t, buf *C.char, cap C.size_t, length *C.size_t) *C.mmh_error_t) (string, error) {
 	p, owned, err := r.enter(false)
 	if err != nil {
 		return "", err
@@ -1305,37 +1402,52 @@ func (r *Runner) readBuffer(get func(p *C.mmh_runner_t, buf *C.char, cap C.size_
 	capacity := 256
 	for {
 		buf := (*C.char)(C.malloc(C.size_t(capacity)))
-		n := int(get(p, buf, C.size_t(capacity)))
-		if n < capacity {
+		var n C.size_t
+		if err := takeError(get(p, buf, C.size_t(capacity), &n)); err != nil {
+			C.free(unsafe.Pointer(buf))
+			return "", err
+		}
+		if int(n) < capacity {
 			s := C.GoStringN(buf, C.int(n))
 			C.free(unsafe.Pointer(buf))
 			return s, nil
 		}
 		C.free(unsafe.Pointer(buf))
-		capacity = n + 1
+		capacity = int(n) + 1
 	}
 }
 
-// HooksInfo is MMEngine's get_hooks_info() text: per stage, the hooks with their priorities
-// ("" after Close).
+// GetHooksInfo is MMEngine's get_hooks_info() text: per stage, the hooks with their
+// priorities; an error if the runner is closed or the library could not produce it.
+func (r *Runner) GetHooksInfo() (string, error) {
+	return r.readBuffer(func(p *C.mmh_runner_t, b *C.char, c C.size_t, l *C.size_t) *C.mmh_error_t {
+		return C.mmh_runner_get_hooks_info(p, b, c, l)
+	})
+}
+
+// HooksInfo is GetHooksInfo with "" for any error (kept from 0.1; prefer GetHooksInfo).
 func (r *Runner) HooksInfo() string {
-	s, _ := r.readBuffer(func(p *C.mmh_runner_t, b *C.char, c C.size_t) C.size_t { return C.mmh_runner_hooks_info(p, b, c) })
+	s, _ := r.GetHooksInfo()
 	return s
 }
 
-// MetricsJSON is the metrics of the last val/test as a JSON object ("" after Close).
+// GetMetricsJSON is the metrics of the last val/test as a JSON object ("{}" before any); an
+// error if the runner is closed or the library could not produce it.
+func (r *Runner) GetMetricsJSON() (string, error) {
+	return r.readBuffer(func(p *C.mmh_runner_t, b *C.char, c C.size_t, l *C.size_t) *C.mmh_error_t {
+		return C.mmh_runner_get_metrics_json(p, b, c, l)
+	})
+}
+
+// MetricsJSON is GetMetricsJSON with "" for any error (kept from 0.1; prefer GetMetricsJSON).
 func (r *Runner) MetricsJSON() string {
-	s, _ := r.metricsJSON()
+	s, _ := r.GetMetricsJSON()
 	return s
-}
-
-func (r *Runner) metricsJSON() (string, error) {
-	return r.readBuffer(func(p *C.mmh_runner_t, b *C.char, c C.size_t) C.size_t { return C.mmh_runner_metrics_json(p, b, c) })
 }
 
 // Metrics is the metrics of the last val/test, in order.
 func (r *Runner) Metrics() ([]Metric, error) {
-	text, err := r.metricsJSON()
+	text, err := r.GetMetricsJSON()
 	if err != nil {
 		return nil, err
 	}
@@ -1366,40 +1478,70 @@ func (r *Runner) Metrics() ([]Metric, error) {
 	return out, nil
 }
 
-// HookTimingJSON is the hook timing table (hook, stage, calls, total_ms, max_ms) as JSON ("" after
-// Close).
+// GetHookTimingJSON is the hook timing table (hook, stage, calls, total_ms, max_ms,
+// timed_calls) as a JSON array; an error if the runner is closed or the library could not
+// produce it.
+func (r *Runner) GetHookTimingJSON() (string, error) {
+	return r.readBuffer(func(p *C.mmh_runner_t, b *C.char, c C.size_t, l *C.size_t) *C.mmh_error_t {
+		return C.mmh_runner_get_hook_timing_json(p, b, c, l)
+	})
+}
+
+// HookTimingJSON is GetHookTimingJSON with "" for any error (kept from 0.1; prefer
+// GetHookTimingJSON).
 func (r *Runner) HookTimingJSON() string {
-	s, _ := r.readBuffer(func(p *C.mmh_runner_t, b *C.char, c C.size_t) C.size_t {
-		return C.mmh_runner_hook_timing_json(p, b, c)
-	})
+	s, _ := r.GetHookTimingJSON()
 	return s
 }
 
-// LastCheckpoint is the path of the newest checkpoint ("" if none, and after Close).
+// GetLastCheckpoint is the path of the newest checkpoint ("" if none was written); an error
+// if the runner is closed or the library could not say.
+func (r *Runner) GetLastCheckpoint() (string, error) {
+	return r.readBuffer(func(p *C.mmh_runner_t, b *C.char, c C.size_t, l *C.size_t) *C.mmh_error_t {
+		return C.mmh_runner_get_last_checkpoint(p, b, c, l)
+	})
+}
+
+// LastCheckpoint is GetLastCheckpoint with "" for any error (kept from 0.1; prefer
+// GetLastCheckpoint, which tells "none yet" from a failure).
 func (r *Runner) LastCheckpoint() string {
-	s, _ := r.readBuffer(func(p *C.mmh_runner_t, b *C.char, c C.size_t) C.size_t {
-		return C.mmh_runner_last_checkpoint(p, b, c)
-	})
+	s, _ := r.GetLastCheckpoint()
 	return s
 }
 
-func (r *Runner) counter(get func(p *C.mmh_runner_t) C.int64_t) int64 {
+func (r *Runner) counter(get func(p *C.mmh_runner_t, v *C.int64_t) *C.mmh_error_t) (int64, error) {
 	p, owned, err := r.enter(false)
 	if err != nil {
-		return 0
+		return 0, err
 	}
 	if owned {
 		defer r.leave()
 	}
-	return int64(get(p))
+	var v C.int64_t
+	if err := takeError(get(p, &v)); err != nil {
+		return 0, err
+	}
+	return int64(v), nil
 }
 
-// Epoch is the number of completed epochs (0 after Close).
+// GetEpoch is the number of completed epochs; an error if the runner is closed.
+func (r *Runner) GetEpoch() (int64, error) {
+	return r.counter(func(p *C.mmh_runner_t, v *C.int64_t) *C.mmh_error_t { return C.mmh_runner_get_epoch(p, v) })
+}
+
+// Epoch is GetEpoch with 0 for an error (after Close).
 func (r *Runner) Epoch() int64 {
-	return r.counter(func(p *C.mmh_runner_t) C.int64_t { return C.mmh_runner_epoch(p) })
+	v, _ := r.GetEpoch()
+	return v
 }
 
-// Iter is the number of completed iterations (0 after Close).
+// GetIter is the number of completed iterations; an error if the runner is closed.
+func (r *Runner) GetIter() (int64, error) {
+	return r.counter(func(p *C.mmh_runner_t, v *C.int64_t) *C.mmh_error_t { return C.mmh_runner_get_iter(p, v) })
+}
+
+// Iter is GetIter with 0 for an error (after Close).
 func (r *Runner) Iter() int64 {
-	return r.counter(func(p *C.mmh_runner_t) C.int64_t { return C.mmh_runner_iter(p) })
+	v, _ := r.GetIter()
+	return v
 }

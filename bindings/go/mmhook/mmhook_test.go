@@ -1040,3 +1040,114 @@ func BenchmarkHookCall(b *testing.B) {
 		b.ReportMetric(float64(calls)/float64(b.N), "hook-calls/op")
 	}
 }
+
+func TestAddHookGivesATakenNameASuffix(t *testing.T) {
+	base := atomic.LoadInt64(&liveHooks)
+	live := func() int64 { return atomic.LoadInt64(&liveHooks) - base }
+	r := toyRunner(t, "add_hook", 1, "")
+	nop := func(*HookCtx) HookAction { return Continue }
+	for _, want := range []string{"probe", "probe_1", "probe_2"} {
+		got, err := r.AddHook("probe", PriorityNormal, StageAfterTrainIter.Bit(), nop)
+		mustOK(t, err)
+		if got != want {
+			t.Errorf("AddHook: got %q, want %q", got, want)
+		}
+	}
+	// Built-in hooks' names follow the same rule as config entries and C hooks.
+	if got, err := r.AddHook("IterTimerHook", PriorityLow, StageAfterTrainIter.Bit(), nop); err != nil || got != "IterTimerHook_1" {
+		t.Errorf("AddHook(IterTimerHook): %q, %v", got, err)
+	}
+	// RegisterHook keeps refusing a taken name; the suffixed hook is released at once.
+	if err := r.RegisterHook("probe", PriorityNormal, StageAfterTrainIter.Bit(), nop); !IsCode(err, CodeInvalidArgument) || !strings.Contains(err.Error(), "already registered") {
+		t.Errorf("RegisterHook of a taken name: %v", err)
+	}
+	if live() != 4 {
+		t.Errorf("live %d, want 4", live())
+	}
+	mustOK(t, r.RemoveHook("probe_1"))
+	mustOK(t, r.Train())
+	// The timing table names hooks by the names they got (HooksInfo shows their types).
+	timing, err := r.GetHookTimingJSON()
+	mustOK(t, err)
+	if !strings.Contains(timing, `"hook":"probe_2"`) || strings.Contains(timing, "probe_1") || strings.Contains(timing, "probe_3") {
+		t.Errorf("hook timing: %s", timing)
+	}
+	r.Close()
+	if live() != 0 {
+		t.Errorf("live after Close %d", live())
+	}
+}
+
+func TestGettersReportErrors(t *testing.T) {
+	r := toyRunner(t, "getters", 1, "")
+	if s, err := r.GetMetricsJSON(); err != nil || s != "{}" {
+		t.Errorf("GetMetricsJSON before a run: %q, %v", s, err)
+	}
+	if s, err := r.GetLastCheckpoint(); err != nil || s != "" {
+		t.Errorf("GetLastCheckpoint before a run: %q, %v", s, err)
+	}
+	mustOK(t, r.Train())
+	timing, err := r.GetHookTimingJSON()
+	mustOK(t, err)
+	// Times are recalibrated on each read: compare the hook names only.
+	if !strings.Contains(timing, `"hook":"CheckpointHook"`) || !strings.Contains(r.HookTimingJSON(), `"hook":"CheckpointHook"`) {
+		t.Errorf("timing: %s", timing)
+	}
+	ckpt, err := r.GetLastCheckpoint()
+	mustOK(t, err)
+	if !strings.HasSuffix(ckpt, "epoch_1.pth") {
+		t.Errorf("last checkpoint %q", ckpt)
+	}
+	if it, err := r.GetIter(); err != nil || it != 4 {
+		t.Errorf("GetIter: %d, %v", it, err)
+	}
+	r.Close()
+	// After Close the getters say so instead of returning an empty text.
+	for name, get := range map[string]func() (string, error){
+		"GetHooksInfo": r.GetHooksInfo, "GetMetricsJSON": r.GetMetricsJSON,
+		"GetHookTimingJSON": r.GetHookTimingJSON, "GetLastCheckpoint": r.GetLastCheckpoint,
+	} {
+		if s, err := get(); !IsCode(err, CodeFailedPrecondition) || s != "" {
+			t.Errorf("%s after Close: %q, %v", name, s, err)
+		}
+	}
+	if _, err := r.GetEpoch(); !IsCode(err, CodeFailedPrecondition) {
+		t.Errorf("GetEpoch after Close: %v", err)
+	}
+	if r.HookTimingJSON() != "" || r.Epoch() != 0 {
+		t.Error("the plain getters keep their zero values after Close")
+	}
+}
+
+func TestCtxErrorsCarryTheLibraryMessage(t *testing.T) {
+	r := toyRunner(t, "ctx_errors", 1, "")
+	defer r.Close()
+	checked := 0
+	_, err := r.AddHook("probe", PriorityNormal, StageBeforeTrainIter.Bit()|StageBeforeTrainEpoch.Bit(), func(c *HookCtx) HookAction {
+		if c.Stage() == StageBeforeTrainEpoch {
+			if c.BatchIdx() != -1 {
+				t.Errorf("batch_idx outside iteration stages: %d", c.BatchIdx())
+			}
+			return Continue
+		}
+		if _, err := c.Lr(7); !IsCode(err, CodeInvalidArgument) || !strings.Contains(err.Error(), "parameter group 7 is out of range") {
+			t.Errorf("Lr(7): %v", err)
+		}
+		if err := c.CheckpointPut("k", []byte("x")); !IsCode(err, CodeFailedPrecondition) || !strings.Contains(err.Error(), "before_save_checkpoint only") {
+			t.Errorf("CheckpointPut: %v", err)
+		}
+		if _, found, err := c.Scalar("train/none"); found || err != nil {
+			t.Errorf("Scalar of a missing key: %v, %v", found, err)
+		}
+		if v, found, err := c.Tensor("inputs"); !found || err != nil || len(v.Shape()) != 2 {
+			t.Errorf("Tensor(inputs): %v, %v", found, err)
+		}
+		checked++
+		return Continue
+	})
+	mustOK(t, err)
+	mustOK(t, r.Train())
+	if checked != 4 {
+		t.Errorf("checked %d", checked)
+	}
+}

@@ -13,8 +13,9 @@ static mmh_hook_action_t mmhgo_hook_fn(mmh_hook_ctx_t *ctx, void *user_data) {
 
 static void mmhgo_hook_free(void *user_data) { mmhgoHookFree((uintptr_t)user_data); }
 
-mmh_error_t *mmhgo_register_hook(mmh_runner_t *runner, const char *name, int32_t priority,
-                                 uint64_t stages, uintptr_t handle) {
+mmh_error_t *mmhgo_add_hook(mmh_runner_t *runner, const char *name, int32_t priority,
+                            uint64_t stages, uintptr_t handle, char *name_buf, size_t name_cap,
+                            size_t *name_len) {
   mmh_hook_desc_t d;
   mmh_hook_desc_init(&d, sizeof d);
   d.name = name;
@@ -23,7 +24,7 @@ mmh_error_t *mmhgo_register_hook(mmh_runner_t *runner, const char *name, int32_t
   d.fn = mmhgo_hook_fn;
   d.user_data = (void *)handle;
   d.user_data_free = mmhgo_hook_free;
-  return mmh_runner_register_hook(runner, &d);
+  return mmh_runner_add_hook(runner, &d, name_buf, name_cap, name_len);
 }
 
 static void mmhgo_log_fn(int32_t level, const char *message, void *user_data) {
@@ -32,9 +33,7 @@ static void mmhgo_log_fn(int32_t level, const char *message, void *user_data) {
 
 static void mmhgo_log_free(void *user_data) { mmhgoLogFree((uintptr_t)user_data); }
 
-void mmhgo_log_set(uintptr_t handle) {
-  if (handle == 0)
-    mmh_log_set(NULL, NULL, NULL);
-  else
-    mmh_log_set(mmhgo_log_fn, (void *)handle, mmhgo_log_free);
+mmh_error_t *mmhgo_log_set(uintptr_t handle) {
+  if (handle == 0) return mmh_log_set_callback(NULL, NULL, NULL);
+  return mmh_log_set_callback(mmhgo_log_fn, (void *)handle, mmhgo_log_free);
 }

@@ -3,6 +3,10 @@
 //! Everything here mirrors the header one to one: opaque handle types, `int32_t` enum
 //! typedefs with their constants, the versioned input structs (`#[repr(C)]`) and the
 //! `extern "C"` functions. The safe API lives in the `mmhook` crate.
+//!
+//! The functions the C header marks `MMH_DEPRECATED` are declared too (the library keeps
+//! exporting them); like the C macro, their `#[deprecated]` attribute is off by default and
+//! switched on by the `warn-deprecated` feature.
 #![allow(non_camel_case_types)]
 
 use std::os::raw::{c_char, c_void};
@@ -164,6 +168,116 @@ pub struct mmh_dataset_desc_t {
 }
 
 extern "C" {
+
+    // The convention's entry points (docs/c_api.md): every fallible call returns an error.
+    pub fn mmh_runner_add_hook(
+        runner: *mut mmh_runner_t,
+        desc: *const mmh_hook_desc_t,
+        name_buf: *mut c_char,
+        name_cap: usize,
+        name_len_out: *mut usize,
+    ) -> *mut mmh_error_t;
+    pub fn mmh_runner_get_hooks_info(
+        runner: *const mmh_runner_t,
+        buf: *mut c_char,
+        cap: usize,
+        len_out: *mut usize,
+    ) -> *mut mmh_error_t;
+    pub fn mmh_runner_get_metrics_json(
+        runner: *const mmh_runner_t,
+        buf: *mut c_char,
+        cap: usize,
+        len_out: *mut usize,
+    ) -> *mut mmh_error_t;
+    pub fn mmh_runner_get_hook_timing_json(
+        runner: *const mmh_runner_t,
+        buf: *mut c_char,
+        cap: usize,
+        len_out: *mut usize,
+    ) -> *mut mmh_error_t;
+    pub fn mmh_runner_get_last_checkpoint(
+        runner: *const mmh_runner_t,
+        buf: *mut c_char,
+        cap: usize,
+        len_out: *mut usize,
+    ) -> *mut mmh_error_t;
+    pub fn mmh_runner_get_epoch(runner: *const mmh_runner_t, out: *mut i64) -> *mut mmh_error_t;
+    pub fn mmh_runner_get_iter(runner: *const mmh_runner_t, out: *mut i64) -> *mut mmh_error_t;
+
+    pub fn mmh_hook_ctx_get_stage(ctx: *const mmh_hook_ctx_t, out: *mut mmh_stage_t) -> *mut mmh_error_t;
+    pub fn mmh_hook_ctx_get_epoch(ctx: *const mmh_hook_ctx_t, out: *mut i64) -> *mut mmh_error_t;
+    pub fn mmh_hook_ctx_get_iter(ctx: *const mmh_hook_ctx_t, out: *mut i64) -> *mut mmh_error_t;
+    pub fn mmh_hook_ctx_get_batch_idx(ctx: *const mmh_hook_ctx_t, out: *mut i64) -> *mut mmh_error_t;
+    pub fn mmh_hook_ctx_get_max_epochs(ctx: *const mmh_hook_ctx_t, out: *mut i64) -> *mut mmh_error_t;
+    pub fn mmh_hook_ctx_get_max_iters(ctx: *const mmh_hook_ctx_t, out: *mut i64) -> *mut mmh_error_t;
+    pub fn mmh_hook_ctx_get_scalar(ctx: *const mmh_hook_ctx_t, key: *const c_char, out: *mut f64) -> *mut mmh_error_t;
+    pub fn mmh_hook_ctx_update_scalar(ctx: *mut mmh_hook_ctx_t, key: *const c_char, value: f64) -> *mut mmh_error_t;
+    pub fn mmh_hook_ctx_get_metric_count(ctx: *const mmh_hook_ctx_t, out: *mut usize) -> *mut mmh_error_t;
+    pub fn mmh_hook_ctx_get_metric(
+        ctx: *const mmh_hook_ctx_t,
+        i: usize,
+        out_name: *mut *const c_char,
+        out_value: *mut f64,
+    ) -> *mut mmh_error_t;
+    pub fn mmh_hook_ctx_get_param_group_count(ctx: *const mmh_hook_ctx_t, out: *mut usize) -> *mut mmh_error_t;
+    pub fn mmh_hook_ctx_get_lr(ctx: *const mmh_hook_ctx_t, group: usize, out: *mut f64) -> *mut mmh_error_t;
+    pub fn mmh_hook_ctx_set_lr(ctx: *mut mmh_hook_ctx_t, group: usize, lr: f64) -> *mut mmh_error_t;
+    pub fn mmh_hook_ctx_get_tensor(
+        ctx: *const mmh_hook_ctx_t,
+        key: *const c_char,
+        out: *mut *const mmh_tensor_t,
+    ) -> *mut mmh_error_t;
+    pub fn mmh_hook_ctx_set_error(ctx: *mut mmh_hook_ctx_t, message: *const c_char) -> *mut mmh_error_t;
+    pub fn mmh_hook_ctx_get_error_message(ctx: *const mmh_hook_ctx_t, out: *mut *const c_char) -> *mut mmh_error_t;
+    pub fn mmh_hook_ctx_put_checkpoint_state(
+        ctx: *mut mmh_hook_ctx_t,
+        key: *const c_char,
+        data: *const c_void,
+        len: usize,
+    ) -> *mut mmh_error_t;
+    pub fn mmh_hook_ctx_get_checkpoint_state(
+        ctx: *const mmh_hook_ctx_t,
+        key: *const c_char,
+        buf: *mut c_void,
+        cap: usize,
+        len_out: *mut usize,
+    ) -> *mut mmh_error_t;
+
+    pub fn mmh_tensor_get_ndim(t: *const mmh_tensor_t, out: *mut usize) -> *mut mmh_error_t;
+    pub fn mmh_tensor_get_shape(t: *const mmh_tensor_t, out: *mut *const i64) -> *mut mmh_error_t;
+    pub fn mmh_tensor_get_numel(t: *const mmh_tensor_t, out: *mut usize) -> *mut mmh_error_t;
+
+    pub fn mmh_hook_type_register(
+        name: *const c_char,
+        factory: mmh_hook_factory_fn,
+        user_data: *mut c_void,
+        user_data_free: mmh_free_fn,
+    ) -> *mut mmh_error_t;
+    pub fn mmh_hook_type_unregister(name: *const c_char) -> *mut mmh_error_t;
+    pub fn mmh_dataset_type_register(name: *const c_char, desc: *const mmh_dataset_desc_t) -> *mut mmh_error_t;
+    pub fn mmh_dataset_type_unregister(name: *const c_char) -> *mut mmh_error_t;
+    pub fn mmh_sample_set_array_f32(
+        sample: *mut mmh_sample_t,
+        name: *const c_char,
+        data: *const f32,
+        shape: *const i64,
+        ndim: usize,
+    ) -> *mut mmh_error_t;
+    pub fn mmh_sample_set_array_i64(
+        sample: *mut mmh_sample_t,
+        name: *const c_char,
+        data: *const i64,
+        shape: *const i64,
+        ndim: usize,
+    ) -> *mut mmh_error_t;
+    pub fn mmh_log_set_callback(
+        fn_: mmh_log_fn,
+        user_data: *mut c_void,
+        user_data_free: mmh_free_fn,
+    ) -> *mut mmh_error_t;
+
+    // Deprecated (docs/c_api.md has the table): kept, as the library keeps them exported. With
+    // the `warn-deprecated` feature each use warns, naming its replacement.
     // Version and names
     pub fn mmh_version_number() -> u32;
     pub fn mmh_version_string() -> *const c_char;
@@ -178,47 +292,84 @@ extern "C" {
     pub fn mmh_runner_create(config_json: *const c_char, out: *mut *mut mmh_runner_t) -> *mut mmh_error_t;
     pub fn mmh_runner_destroy(runner: *mut mmh_runner_t);
     pub fn mmh_hook_desc_init(desc: *mut mmh_hook_desc_t, struct_size: usize);
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_runner_add_hook"))]
     pub fn mmh_runner_register_hook(runner: *mut mmh_runner_t, desc: *const mmh_hook_desc_t) -> *mut mmh_error_t;
     pub fn mmh_runner_remove_hook(runner: *mut mmh_runner_t, name: *const c_char) -> *mut mmh_error_t;
     pub fn mmh_runner_train(runner: *mut mmh_runner_t) -> *mut mmh_error_t;
     pub fn mmh_runner_val(runner: *mut mmh_runner_t) -> *mut mmh_error_t;
     pub fn mmh_runner_test(runner: *mut mmh_runner_t) -> *mut mmh_error_t;
     pub fn mmh_runner_request_stop(runner: *mut mmh_runner_t);
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_runner_get_hooks_info"))]
     pub fn mmh_runner_hooks_info(runner: *const mmh_runner_t, buf: *mut c_char, cap: usize) -> usize;
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_runner_get_metrics_json"))]
     pub fn mmh_runner_metrics_json(runner: *const mmh_runner_t, buf: *mut c_char, cap: usize) -> usize;
+    #[cfg_attr(
+        feature = "warn-deprecated",
+        deprecated(note = "use mmh_runner_get_hook_timing_json")
+    )]
     pub fn mmh_runner_hook_timing_json(runner: *const mmh_runner_t, buf: *mut c_char, cap: usize) -> usize;
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_runner_get_last_checkpoint"))]
     pub fn mmh_runner_last_checkpoint(runner: *const mmh_runner_t, buf: *mut c_char, cap: usize) -> usize;
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_runner_get_epoch"))]
     pub fn mmh_runner_epoch(runner: *const mmh_runner_t) -> i64;
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_runner_get_iter"))]
     pub fn mmh_runner_iter(runner: *const mmh_runner_t) -> i64;
 
     // Inside a hook call
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_hook_ctx_get_stage"))]
     pub fn mmh_ctx_stage(ctx: *const mmh_hook_ctx_t) -> mmh_stage_t;
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_hook_ctx_get_epoch"))]
     pub fn mmh_ctx_epoch(ctx: *const mmh_hook_ctx_t) -> i64;
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_hook_ctx_get_iter"))]
     pub fn mmh_ctx_iter(ctx: *const mmh_hook_ctx_t) -> i64;
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_hook_ctx_get_batch_idx"))]
     pub fn mmh_ctx_batch_idx(ctx: *const mmh_hook_ctx_t) -> i64;
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_hook_ctx_get_max_epochs"))]
     pub fn mmh_ctx_max_epochs(ctx: *const mmh_hook_ctx_t) -> i64;
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_hook_ctx_get_max_iters"))]
     pub fn mmh_ctx_max_iters(ctx: *const mmh_hook_ctx_t) -> i64;
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_hook_ctx_get_scalar"))]
     pub fn mmh_ctx_scalar(ctx: *const mmh_hook_ctx_t, key: *const c_char, out: *mut f64) -> mmh_code_t;
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_hook_ctx_update_scalar"))]
     pub fn mmh_ctx_update_scalar(ctx: *mut mmh_hook_ctx_t, key: *const c_char, value: f64) -> mmh_code_t;
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_hook_ctx_get_metric_count"))]
     pub fn mmh_ctx_metric_count(ctx: *const mmh_hook_ctx_t) -> usize;
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_hook_ctx_get_metric"))]
     pub fn mmh_ctx_metric_at(
         ctx: *const mmh_hook_ctx_t,
         i: usize,
         out_name: *mut *const c_char,
         out_value: *mut f64,
     ) -> mmh_code_t;
+    #[cfg_attr(
+        feature = "warn-deprecated",
+        deprecated(note = "use mmh_hook_ctx_get_param_group_count")
+    )]
     pub fn mmh_ctx_param_group_count(ctx: *const mmh_hook_ctx_t) -> usize;
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_hook_ctx_get_lr"))]
     pub fn mmh_ctx_lr(ctx: *const mmh_hook_ctx_t, group: usize, out: *mut f64) -> mmh_code_t;
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_hook_ctx_set_lr"))]
     pub fn mmh_ctx_set_lr(ctx: *mut mmh_hook_ctx_t, group: usize, lr: f64) -> mmh_code_t;
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_hook_ctx_get_tensor"))]
     pub fn mmh_ctx_tensor(ctx: *const mmh_hook_ctx_t, key: *const c_char, out: *mut *const mmh_tensor_t) -> mmh_code_t;
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_hook_ctx_set_error"))]
     pub fn mmh_ctx_set_error(ctx: *mut mmh_hook_ctx_t, message: *const c_char) -> mmh_code_t;
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_hook_ctx_get_error_message"))]
     pub fn mmh_ctx_error_message(ctx: *const mmh_hook_ctx_t, out: *mut *const c_char) -> mmh_code_t;
+    #[cfg_attr(
+        feature = "warn-deprecated",
+        deprecated(note = "use mmh_hook_ctx_put_checkpoint_state")
+    )]
     pub fn mmh_ctx_checkpoint_put(
         ctx: *mut mmh_hook_ctx_t,
         key: *const c_char,
         data: *const c_void,
         len: usize,
     ) -> mmh_code_t;
+    #[cfg_attr(
+        feature = "warn-deprecated",
+        deprecated(note = "use mmh_hook_ctx_get_checkpoint_state")
+    )]
     pub fn mmh_ctx_checkpoint_get(
         ctx: *const mmh_hook_ctx_t,
         key: *const c_char,
@@ -228,8 +379,11 @@ extern "C" {
     ) -> mmh_code_t;
 
     // Tensors
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_tensor_get_ndim"))]
     pub fn mmh_tensor_ndim(t: *const mmh_tensor_t) -> usize;
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_tensor_get_shape"))]
     pub fn mmh_tensor_shape(t: *const mmh_tensor_t) -> *const i64;
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_tensor_get_numel"))]
     pub fn mmh_tensor_numel(t: *const mmh_tensor_t) -> usize;
     pub fn mmh_tensor_copy_to_host_f64(t: *const mmh_tensor_t, dst: *mut f64, count: usize) -> *mut mmh_error_t;
     pub fn mmh_tensor_retain(t: *const mmh_tensor_t, out: *mut *mut mmh_tensor_t) -> *mut mmh_error_t;
@@ -237,6 +391,7 @@ extern "C" {
     pub fn mmh_tensor_to_dlpack(t: *const mmh_tensor_t, out: *mut *mut DLManagedTensor) -> *mut mmh_error_t;
 
     // Type registries
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_hook_type_register"))]
     pub fn mmh_register_hook_type(
         name: *const c_char,
         factory: mmh_hook_factory_fn,
@@ -244,7 +399,9 @@ extern "C" {
         user_data_free: mmh_free_fn,
     ) -> *mut mmh_error_t;
     pub fn mmh_dataset_desc_init(desc: *mut mmh_dataset_desc_t, struct_size: usize);
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_dataset_type_register"))]
     pub fn mmh_register_dataset_type(name: *const c_char, desc: *const mmh_dataset_desc_t) -> *mut mmh_error_t;
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_sample_set_array_f32"))]
     pub fn mmh_sample_set_f32(
         sample: *mut mmh_sample_t,
         name: *const c_char,
@@ -252,6 +409,7 @@ extern "C" {
         shape: *const i64,
         ndim: usize,
     ) -> mmh_code_t;
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_sample_set_array_i64"))]
     pub fn mmh_sample_set_i64(
         sample: *mut mmh_sample_t,
         name: *const c_char,
@@ -259,9 +417,14 @@ extern "C" {
         shape: *const i64,
         ndim: usize,
     ) -> mmh_code_t;
+    #[cfg_attr(
+        feature = "warn-deprecated",
+        deprecated(note = "use mmh_hook_type_unregister or mmh_dataset_type_unregister")
+    )]
     pub fn mmh_unregister_type(name: *const c_char) -> *mut mmh_error_t;
 
     // Logging
+    #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_log_set_callback"))]
     pub fn mmh_log_set(fn_: mmh_log_fn, user_data: *mut c_void, user_data_free: mmh_free_fn);
 }
 
@@ -314,6 +477,27 @@ mod tests {
         assert_eq!(d.stages, 0);
         assert!(d.fn_.is_none());
         assert!(d.user_data_free.is_none());
+    }
+
+    // The convention's functions report misuse as errors with messages, not sentinels.
+    #[test]
+    fn new_getters_report_null_handles() {
+        let mut v = 7i64;
+        let e = unsafe { mmh_runner_get_epoch(std::ptr::null(), &mut v) };
+        assert_eq!(unsafe { mmh_error_code(e) }, MMH_E_INVALID_ARGUMENT);
+        let msg = unsafe { std::ffi::CStr::from_ptr(mmh_error_message(e)) };
+        assert_eq!(msg.to_str().unwrap(), "runner is NULL");
+        unsafe { mmh_error_free(e) };
+        assert_eq!(v, 7);
+        let mut len = 0usize;
+        let e = unsafe { mmh_runner_get_hook_timing_json(std::ptr::null(), std::ptr::null_mut(), 0, &mut len) };
+        assert_eq!(unsafe { mmh_error_code(e) }, MMH_E_INVALID_ARGUMENT);
+        unsafe { mmh_error_free(e) };
+        let mut stage = -5;
+        let e = unsafe { mmh_hook_ctx_get_stage(std::ptr::null(), &mut stage) };
+        assert_eq!(unsafe { mmh_error_code(e) }, MMH_E_INVALID_ARGUMENT);
+        unsafe { mmh_error_free(e) };
+        assert_eq!(stage, -5);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! use mmhook::{HookAction, Runner, Stage, PRIORITY_NORMAL};
 //! # let config_json = "{}";
 //! let mut runner = Runner::new(config_json)?;
-//! runner.register_hook("loss_printer", PRIORITY_NORMAL, Stage::AfterTrainIter, |ctx| {
+//! runner.add_hook("loss_printer", PRIORITY_NORMAL, Stage::AfterTrainIter, |ctx| {
 //!     if let Ok(Some(loss)) = ctx.scalar("train/loss") {
 //!         println!("iter {} loss {loss:.4}", ctx.iter());
 //!     }
@@ -156,12 +156,13 @@ impl Error {
         Err(e)
     }
 
-    /// Maps a ctx call's code to a result; `what` names the call in the message.
-    fn check(code: i32, what: &str) -> Result<(), Error> {
-        if code == sys::MMH_OK {
-            Ok(())
-        } else {
-            Err(Error::new(code, format!("{what}: {}", code::name(code))))
+    /// Like [`from_raw`](Self::from_raw), but an error with code `absent` is `Ok(false)`: the
+    /// thing asked for does not exist ([`code::NOT_FOUND`] for a scalar, tensor, ...).
+    fn from_raw_found(err: *mut sys::mmh_error_t, absent: i32) -> Result<bool, Error> {
+        match Error::from_raw(err) {
+            Ok(()) => Ok(true),
+            Err(e) if e.code == absent => Ok(false),
+            Err(e) => Err(e),
         }
     }
 }
@@ -186,15 +187,17 @@ fn cstring(s: &str, what: &str) -> Result<CString, Error> {
     CString::new(s).map_err(|_| Error::new(code::INVALID_ARGUMENT, format!("{what} {s:?} contains a NUL byte")))
 }
 
-/// Reads a `(buf, cap) -> full length` getter into a String.
-fn read_buffer(mut get: impl FnMut(*mut c_char, usize) -> usize) -> String {
+/// Reads a `(buf, cap, len_out) -> error` getter into a String, retrying with the full length
+/// when the buffer was too small.
+fn read_buffer(mut get: impl FnMut(*mut c_char, usize, *mut usize) -> *mut sys::mmh_error_t) -> Result<String, Error> {
     let mut cap = 256usize;
     loop {
         let mut buf = vec![0u8; cap];
-        let len = get(buf.as_mut_ptr() as *mut c_char, cap);
+        let mut len = 0usize;
+        Error::from_raw(get(buf.as_mut_ptr() as *mut c_char, cap, &mut len))?;
         if len < cap {
             buf.truncate(len);
-            return String::from_utf8_lossy(&buf).into_owned();
+            return Ok(String::from_utf8_lossy(&buf).into_owned());
         }
         cap = len + 1;
     }
@@ -443,40 +446,57 @@ impl HookCtx {
         self.raw
     }
 
+    /// A value getter of the live ctx. Only a dead or NULL ctx makes one fail, which the
+    /// borrow checker rules out: `fallback` is never returned to safe code.
+    fn get<T: Copy>(
+        &self,
+        fallback: T,
+        f: unsafe extern "C" fn(*const sys::mmh_hook_ctx_t, *mut T) -> *mut sys::mmh_error_t,
+    ) -> T {
+        let mut v = fallback;
+        // SAFETY: the ctx is live during the call (the borrow checker keeps `self` there).
+        match Error::from_raw(unsafe { f(self.raw, &mut v) }) {
+            Ok(()) => v,
+            Err(_) => fallback,
+        }
+    }
+
     /// The stage being called.
     pub fn stage(&self) -> Stage {
-        // SAFETY: the ctx is live during the call; the library only calls with valid stages.
-        Stage::from_raw(unsafe { sys::mmh_ctx_stage(self.raw) }).expect("the library passed an out-of-range stage")
+        Stage::from_raw(self.get(-1, sys::mmh_hook_ctx_get_stage)).expect("the library passed an out-of-range stage")
     }
 
     /// `runner.epoch` (completed epochs).
     pub fn epoch(&self) -> i64 {
-        unsafe { sys::mmh_ctx_epoch(self.raw) }
+        self.get(-1, sys::mmh_hook_ctx_get_epoch)
     }
 
     /// `runner.iter` (completed iterations).
     pub fn iter(&self) -> i64 {
-        unsafe { sys::mmh_ctx_iter(self.raw) }
+        self.get(-1, sys::mmh_hook_ctx_get_iter)
     }
 
     /// The batch index in iteration stages; `None` elsewhere.
     pub fn batch_idx(&self) -> Option<i64> {
-        let i = unsafe { sys::mmh_ctx_batch_idx(self.raw) };
-        if i < 0 {
-            None
-        } else {
-            Some(i)
+        let mut i = -1;
+        // NOT_FOUND outside the iteration stages.
+        match Error::from_raw_found(
+            unsafe { sys::mmh_hook_ctx_get_batch_idx(self.raw, &mut i) },
+            code::NOT_FOUND,
+        ) {
+            Ok(true) => Some(i),
+            _ => None,
         }
     }
 
     /// `runner.max_epochs` (0 without a train loop).
     pub fn max_epochs(&self) -> i64 {
-        unsafe { sys::mmh_ctx_max_epochs(self.raw) }
+        self.get(-1, sys::mmh_hook_ctx_get_max_epochs)
     }
 
     /// `runner.max_iters` (0 without a train loop).
     pub fn max_iters(&self) -> i64 {
-        unsafe { sys::mmh_ctx_max_iters(self.raw) }
+        self.get(-1, sys::mmh_hook_ctx_get_max_iters)
     }
 
     /// The current value of a message-hub scalar ("train/loss"); `Ok(None)` if the hub has no
@@ -484,58 +504,49 @@ impl HookCtx {
     pub fn scalar(&self, key: &str) -> Result<Option<f64>, Error> {
         let k = cstring(key, "scalar key")?;
         let mut v = 0.0;
-        let rc = unsafe { sys::mmh_ctx_scalar(self.raw, k.as_ptr(), &mut v) };
-        if rc == sys::MMH_E_NOT_FOUND {
-            return Ok(None);
-        }
-        Error::check(rc, &format!("scalar({key:?})"))?;
-        Ok(Some(v))
+        let found = Error::from_raw_found(
+            unsafe { sys::mmh_hook_ctx_get_scalar(self.raw, k.as_ptr(), &mut v) },
+            code::NOT_FOUND,
+        )?;
+        Ok(found.then_some(v))
     }
 
     /// Appends a value to a message-hub scalar (logged like the built-in ones).
     pub fn update_scalar(&mut self, key: &str, value: f64) -> Result<(), Error> {
         let k = cstring(key, "scalar key")?;
-        Error::check(
-            unsafe { sys::mmh_ctx_update_scalar(self.raw, k.as_ptr(), value) },
-            &format!("update_scalar({key})"),
-        )
+        Error::from_raw(unsafe { sys::mmh_hook_ctx_update_scalar(self.raw, k.as_ptr(), value) })
     }
 
     /// The metrics of the evaluation (after_val_epoch / after_test_epoch; empty elsewhere).
     pub fn metrics(&self) -> Vec<(String, f64)> {
-        let n = unsafe { sys::mmh_ctx_metric_count(self.raw) };
+        let n = self.get(0usize, sys::mmh_hook_ctx_get_metric_count);
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
             let mut name: *const c_char = std::ptr::null();
             let mut value = 0.0;
-            if unsafe { sys::mmh_ctx_metric_at(self.raw, i, &mut name, &mut value) } == sys::MMH_OK && !name.is_null() {
+            let err = unsafe { sys::mmh_hook_ctx_get_metric(self.raw, i, &mut name, &mut value) };
+            if Error::from_raw(err).is_ok() && !name.is_null() {
                 out.push((unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned(), value));
             }
         }
         out
     }
 
-    /// Number of optimizer parameter groups.
+    /// Number of optimizer parameter groups (0 without an optimizer).
     pub fn param_group_count(&self) -> usize {
-        unsafe { sys::mmh_ctx_param_group_count(self.raw) }
+        self.get(0usize, sys::mmh_hook_ctx_get_param_group_count)
     }
 
     /// The learning rate of a parameter group.
     pub fn lr(&self, group: usize) -> Result<f64, Error> {
         let mut v = 0.0;
-        Error::check(
-            unsafe { sys::mmh_ctx_lr(self.raw, group, &mut v) },
-            &format!("lr(group {group})"),
-        )?;
+        Error::from_raw(unsafe { sys::mmh_hook_ctx_get_lr(self.raw, group, &mut v) })?;
         Ok(v)
     }
 
     /// Sets the learning rate of a parameter group.
     pub fn set_lr(&mut self, group: usize, lr: f64) -> Result<(), Error> {
-        Error::check(
-            unsafe { sys::mmh_ctx_set_lr(self.raw, group, lr) },
-            &format!("set_lr(group {group})"),
-        )
+        Error::from_raw(unsafe { sys::mmh_hook_ctx_set_lr(self.raw, group, lr) })
     }
 
     /// A tensor of the call: "inputs", "targets" (iteration stages), "loss"
@@ -545,12 +556,11 @@ impl HookCtx {
     pub fn tensor(&self, key: &str) -> Result<Option<TensorView<'_>>, Error> {
         let k = cstring(key, "tensor key")?;
         let mut t: *const sys::mmh_tensor_t = std::ptr::null();
-        let rc = unsafe { sys::mmh_ctx_tensor(self.raw, k.as_ptr(), &mut t) };
-        if rc == sys::MMH_E_NOT_FOUND {
-            return Ok(None);
-        }
-        Error::check(rc, &format!("tensor({key:?})"))?;
-        Ok((!t.is_null()).then_some(TensorView {
+        let found = Error::from_raw_found(
+            unsafe { sys::mmh_hook_ctx_get_tensor(self.raw, k.as_ptr(), &mut t) },
+            code::NOT_FOUND,
+        )?;
+        Ok((found && !t.is_null()).then_some(TensorView {
             raw: t,
             _ctx: std::marker::PhantomData,
         }))
@@ -560,24 +570,23 @@ impl HookCtx {
     /// [`code::INVALID_ARGUMENT`] error (the library would keep only the text before it).
     pub fn set_error(&mut self, message: &str) -> Result<(), Error> {
         let m = cstring(message, "error message")?;
-        Error::check(unsafe { sys::mmh_ctx_set_error(self.raw, m.as_ptr()) }, "set_error")
+        Error::from_raw(unsafe { sys::mmh_hook_ctx_set_error(self.raw, m.as_ptr()) })
     }
 
     /// The failure's message during `on_exception`; `None` elsewhere.
     pub fn error_message(&self) -> Option<String> {
         let mut p: *const c_char = std::ptr::null();
-        let rc = unsafe { sys::mmh_ctx_error_message(self.raw, &mut p) };
-        (rc == sys::MMH_OK && !p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+        let ok = Error::from_raw(unsafe { sys::mmh_hook_ctx_get_error_message(self.raw, &mut p) }).is_ok();
+        (ok && !p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
     }
 
     /// Stores bytes under `hook_states/<hook name>/<key>` of the checkpoint being saved
     /// (before_save_checkpoint only; [`code::FAILED_PRECONDITION`] elsewhere).
     pub fn checkpoint_put(&mut self, key: &str, data: &[u8]) -> Result<(), Error> {
         let k = cstring(key, "checkpoint key")?;
-        Error::check(
-            unsafe { sys::mmh_ctx_checkpoint_put(self.raw, k.as_ptr(), data.as_ptr() as *const c_void, data.len()) },
-            &format!("checkpoint_put({key})"),
-        )
+        Error::from_raw(unsafe {
+            sys::mmh_hook_ctx_put_checkpoint_state(self.raw, k.as_ptr(), data.as_ptr() as *const c_void, data.len())
+        })
     }
 
     /// Reads bytes stored by [`checkpoint_put`](Self::checkpoint_put) from the checkpoint being
@@ -587,8 +596,8 @@ impl HookCtx {
         let mut buf = vec![0u8; 64];
         loop {
             let mut len = 0usize;
-            let rc = unsafe {
-                sys::mmh_ctx_checkpoint_get(
+            let err = unsafe {
+                sys::mmh_hook_ctx_get_checkpoint_state(
                     self.raw,
                     k.as_ptr(),
                     buf.as_mut_ptr() as *mut c_void,
@@ -596,10 +605,9 @@ impl HookCtx {
                     &mut len,
                 )
             };
-            if rc == sys::MMH_E_NOT_FOUND {
+            if !Error::from_raw_found(err, code::NOT_FOUND)? {
                 return Ok(None);
             }
-            Error::check(rc, &format!("checkpoint_get({key})"))?;
             if len <= buf.len() {
                 buf.truncate(len);
                 return Ok(Some(buf));
@@ -637,9 +645,14 @@ pub trait TensorRef: sealed::Sealed {
     /// The shape.
     fn shape(&self) -> &[i64] {
         let t = self.as_raw_tensor();
-        let n = unsafe { sys::mmh_tensor_ndim(t) };
-        let p = unsafe { sys::mmh_tensor_shape(t) };
-        if n == 0 || p.is_null() {
+        let mut n = 0usize;
+        let mut p: *const i64 = std::ptr::null();
+        // A live handle (sealed trait): these cannot fail; on error n stays 0.
+        if Error::from_raw(unsafe { sys::mmh_tensor_get_ndim(t, &mut n) }).is_err()
+            || Error::from_raw(unsafe { sys::mmh_tensor_get_shape(t, &mut p) }).is_err()
+            || n == 0
+            || p.is_null()
+        {
             return &[];
         }
         // SAFETY: the shape lives as long as the handle, which outlives &self.
@@ -648,7 +661,10 @@ pub trait TensorRef: sealed::Sealed {
 
     /// Number of elements.
     fn numel(&self) -> usize {
-        unsafe { sys::mmh_tensor_numel(self.as_raw_tensor()) }
+        let mut n = 0usize;
+        // A live handle (sealed trait): this cannot fail; on error n stays 0.
+        let _ = Error::from_raw(unsafe { sys::mmh_tensor_get_numel(self.as_raw_tensor(), &mut n) });
+        n
     }
 
     /// The elements, row-major, converted to f64 (copied to the host).
@@ -758,7 +774,8 @@ type PanicSlot = Rc<RefCell<Option<Box<dyn Any + Send + 'static>>>>;
 
 /// A registered hook's name and health, shared by its [`HookBox`] and its [`Runner`].
 struct HookState {
-    name: String,
+    /// The name the library gave the hook (a taken name gets a `_<n>` suffix).
+    name: RefCell<String>,
     /// Set when the closure panicked. The rest of that call skips it (the call is failing and
     /// the panic is re-raised); later calls refuse to start until the hook is removed, since its
     /// captured state may be broken.
@@ -815,7 +832,11 @@ unsafe extern "C" fn hook_trampoline(ctx: *mut sys::mmh_hook_ctx_t, user_data: *
             Ok(action) => action.raw(),
             Err(payload) => {
                 hb.state.poisoned.set(true);
-                let text = format!("panic in Rust hook '{}': {}", hb.state.name, panic_text(&*payload));
+                let text = format!(
+                    "panic in Rust hook '{}': {}",
+                    hb.state.name.borrow(),
+                    panic_text(&*payload)
+                );
                 let _ = hctx.set_error(&text.replace('\0', "\\0"));
                 let mut slot = hb.panics.borrow_mut();
                 if slot.is_none() {
@@ -948,16 +969,19 @@ impl Runner {
         self.raw
     }
 
-    /// Registers a hook closure called at `stages` with `priority` (0..=100, lower runs
-    /// earlier). The closure is dropped exactly once: when the hook is removed, when the runner
-    /// is dropped, or now if registration fails.
-    pub fn register_hook<F>(&mut self, name: &str, priority: i32, stages: impl Into<Stages>, f: F) -> Result<(), Error>
+    /// Adds a hook closure called at `stages` with `priority` (0..=100, lower runs earlier)
+    /// and returns the name it got: `name`, or, when a hook of this runner (a built-in one, one
+    /// from the config, or one added before) already has it, the first free `name_<n>`
+    /// (n = 1, 2, ...), as for two config entries of one type. Checkpoint state and
+    /// [`remove_hook`](Self::remove_hook) use that name. The closure is dropped exactly once:
+    /// when the hook is removed, when the runner is dropped, or now if adding fails.
+    pub fn add_hook<F>(&mut self, name: &str, priority: i32, stages: impl Into<Stages>, f: F) -> Result<String, Error>
     where
         F: FnMut(&mut HookCtx) -> HookAction + 'static,
     {
         let cname = cstring(name, "hook name")?;
         let state = Rc::new(HookState {
-            name: name.to_string(),
+            name: RefCell::new(name.to_string()),
             poisoned: Cell::new(false),
         });
         let hb = Box::new(HookBox {
@@ -974,9 +998,44 @@ impl Runner {
         desc.fn_ = Some(hook_trampoline);
         desc.user_data = Box::into_raw(hb) as *mut c_void;
         desc.user_data_free = Some(free_hook);
+        // A suffix is "_" and at most 10 digits: this always holds the name given.
+        let mut given = vec![0u8; name.len() + 32];
+        let mut len = 0usize;
         // From here the library owns the box: it calls free_hook on failure too.
-        Error::from_raw(unsafe { sys::mmh_runner_register_hook(self.raw, &desc) })?;
+        Error::from_raw(unsafe {
+            sys::mmh_runner_add_hook(
+                self.raw,
+                &desc,
+                given.as_mut_ptr() as *mut c_char,
+                given.len(),
+                &mut len,
+            )
+        })?;
+        given.truncate(len.min(given.len() - 1));
+        let given = String::from_utf8_lossy(&given).into_owned();
+        *state.name.borrow_mut() = given.clone();
         self.hooks.push(state);
+        Ok(given)
+    }
+
+    /// Registers a hook closure like [`add_hook`](Self::add_hook), but refuses a taken name
+    /// with a [`code::INVALID_ARGUMENT`] error (this method's behaviour since 0.1, kept;
+    /// `add_hook` follows the library's one rule and reports the name given). The closure is
+    /// dropped exactly once: when the hook is removed, when the runner is dropped, or now if
+    /// registration fails.
+    pub fn register_hook<F>(&mut self, name: &str, priority: i32, stages: impl Into<Stages>, f: F) -> Result<(), Error>
+    where
+        F: FnMut(&mut HookCtx) -> HookAction + 'static,
+    {
+        let given = self.add_hook(name, priority, stages, f)?;
+        if given != name {
+            // The name was taken: take the suffixed hook out again (its closure is dropped).
+            self.remove_hook(&given)?;
+            return Err(Error::new(
+                code::INVALID_ARGUMENT,
+                format!("a hook named '{name}' is already registered"),
+            ));
+        }
         Ok(())
     }
 
@@ -984,7 +1043,7 @@ impl Runner {
     pub fn remove_hook(&mut self, name: &str) -> Result<(), Error> {
         let cname = cstring(name, "hook name")?;
         Error::from_raw(unsafe { sys::mmh_runner_remove_hook(self.raw, cname.as_ptr()) })?;
-        self.hooks.retain(|h| h.name != name);
+        self.hooks.retain(|h| *h.name.borrow() != name);
         Ok(())
     }
 
@@ -995,7 +1054,7 @@ impl Runner {
                 format!(
                     "hook '{}' panicked in an earlier call and its state may be broken: remove it \
                      (remove_hook) and register it anew before the next train/val/test",
-                    h.name
+                    h.name.borrow()
                 ),
             ));
         }
@@ -1035,19 +1094,33 @@ impl Runner {
         }
     }
 
-    /// MMEngine's `get_hooks_info()` text: per stage, the hooks with their priorities.
-    pub fn hooks_info(&self) -> String {
-        read_buffer(|b, c| unsafe { sys::mmh_runner_hooks_info(self.raw, b, c) })
+    /// MMEngine's `get_hooks_info()` text: per stage, the hooks with their priorities; an error
+    /// if the library could not produce it.
+    pub fn try_hooks_info(&self) -> Result<String, Error> {
+        read_buffer(|b, c, l| unsafe { sys::mmh_runner_get_hooks_info(self.raw, b, c, l) })
     }
 
-    /// The metrics of the last val/test as JSON text.
+    /// [`try_hooks_info`](Self::try_hooks_info), with `""` for an error (kept from 0.1; prefer
+    /// the fallible one).
+    pub fn hooks_info(&self) -> String {
+        self.try_hooks_info().unwrap_or_default()
+    }
+
+    /// The metrics of the last val/test as JSON text (`{}` before any); an error if the library
+    /// could not produce it.
+    pub fn try_metrics_json(&self) -> Result<String, Error> {
+        read_buffer(|b, c, l| unsafe { sys::mmh_runner_get_metrics_json(self.raw, b, c, l) })
+    }
+
+    /// [`try_metrics_json`](Self::try_metrics_json), with `"{}"` for an error (kept from 0.1;
+    /// prefer the fallible one).
     pub fn metrics_json(&self) -> String {
-        read_buffer(|b, c| unsafe { sys::mmh_runner_metrics_json(self.raw, b, c) })
+        self.try_metrics_json().unwrap_or_else(|_| "{}".to_string())
     }
 
     /// The metrics of the last val/test, in order (a null value reads as NaN).
     pub fn metrics(&self) -> Result<Vec<(String, f64)>, Error> {
-        let text = self.metrics_json();
+        let text = self.try_metrics_json()?;
         parse_flat_json_numbers(&text).ok_or_else(|| {
             Error::new(
                 code::INTERNAL,
@@ -1056,25 +1129,44 @@ impl Runner {
         })
     }
 
-    /// The hook timing table (hook, stage, calls, total_ms, max_ms) as JSON text.
-    pub fn hook_timing_json(&self) -> String {
-        read_buffer(|b, c| unsafe { sys::mmh_runner_hook_timing_json(self.raw, b, c) })
+    /// The hook timing table (hook, stage, calls, total_ms, max_ms, timed_calls) as JSON text;
+    /// an error if the library could not produce it.
+    pub fn try_hook_timing_json(&self) -> Result<String, Error> {
+        read_buffer(|b, c, l| unsafe { sys::mmh_runner_get_hook_timing_json(self.raw, b, c, l) })
     }
 
-    /// The path of the newest checkpoint, if any.
+    /// [`try_hook_timing_json`](Self::try_hook_timing_json), with `"[]"` for an error (kept
+    /// from 0.1; prefer the fallible one).
+    pub fn hook_timing_json(&self) -> String {
+        self.try_hook_timing_json().unwrap_or_else(|_| "[]".to_string())
+    }
+
+    /// The path of the newest checkpoint (`None` if none was written); an error if the library
+    /// could not say.
+    pub fn try_last_checkpoint(&self) -> Result<Option<std::path::PathBuf>, Error> {
+        let s = read_buffer(|b, c, l| unsafe { sys::mmh_runner_get_last_checkpoint(self.raw, b, c, l) })?;
+        Ok((!s.is_empty()).then(|| s.into()))
+    }
+
+    /// [`try_last_checkpoint`](Self::try_last_checkpoint), with `None` for an error (kept from
+    /// 0.1; prefer the fallible one).
     pub fn last_checkpoint(&self) -> Option<std::path::PathBuf> {
-        let s = read_buffer(|b, c| unsafe { sys::mmh_runner_last_checkpoint(self.raw, b, c) });
-        (!s.is_empty()).then(|| s.into())
+        self.try_last_checkpoint().ok().flatten()
     }
 
     /// Completed epochs.
     pub fn epoch(&self) -> i64 {
-        unsafe { sys::mmh_runner_epoch(self.raw) }
+        let mut v = 0;
+        // The handle is live while self is: this cannot fail (v stays 0 if it did).
+        let _ = Error::from_raw(unsafe { sys::mmh_runner_get_epoch(self.raw, &mut v) });
+        v
     }
 
     /// Completed iterations.
     pub fn iter(&self) -> i64 {
-        unsafe { sys::mmh_runner_iter(self.raw) }
+        let mut v = 0;
+        let _ = Error::from_raw(unsafe { sys::mmh_runner_get_iter(self.raw, &mut v) });
+        v
     }
 }
 
@@ -1118,13 +1210,27 @@ pub fn set_log_handler<F>(handler: F)
 where
     F: Fn(i32, &str) + Send + Sync + 'static,
 {
+    // Out of memory is the only failure; the library then drops the handler (log_free) and
+    // keeps the previous routing.
+    let _ = try_set_log_handler(handler);
+}
+
+/// [`set_log_handler`], reporting a failure ([`code::OOM`]: the previous handler stays, this
+/// one is dropped).
+pub fn try_set_log_handler<F>(handler: F) -> Result<(), Error>
+where
+    F: Fn(i32, &str) + Send + Sync + 'static,
+{
     let b: Box<LogFn> = Box::new(Box::new(handler));
-    unsafe { sys::mmh_log_set(Some(log_trampoline), Box::into_raw(b) as *mut c_void, Some(log_free)) };
+    Error::from_raw(unsafe {
+        sys::mmh_log_set_callback(Some(log_trampoline), Box::into_raw(b) as *mut c_void, Some(log_free))
+    })
 }
 
 /// Stops routing log records to a handler (the handler is dropped).
 pub fn clear_log_handler() {
-    unsafe { sys::mmh_log_set(None, std::ptr::null_mut(), None) };
+    // With no callback the library cannot fail.
+    let _ = Error::from_raw(unsafe { sys::mmh_log_set_callback(None, std::ptr::null_mut(), None) });
 }
 
 // ------------------------------------------------------------------------------------------

@@ -721,3 +721,122 @@ fn a_log_handler_may_replace_itself_and_call_the_library() {
         "the replacement received the second run's error"
     );
 }
+
+#[test]
+fn add_hook_gives_a_taken_name_a_suffix_like_configs_do() {
+    let _g = serial();
+    let mut runner = toy_runner("add_hook", 1, "");
+    let drops = Rc::new(Cell::new(0));
+    let hook = |d: DropCounter| {
+        move |_: &mut HookCtx| {
+            let _keep = &d;
+            HookAction::Continue
+        }
+    };
+    let first = runner
+        .add_hook(
+            "probe",
+            PRIORITY_NORMAL,
+            Stage::AfterTrainIter,
+            hook(DropCounter(drops.clone())),
+        )
+        .unwrap();
+    let second = runner
+        .add_hook(
+            "probe",
+            PRIORITY_NORMAL,
+            Stage::AfterTrainIter,
+            hook(DropCounter(drops.clone())),
+        )
+        .unwrap();
+    assert_eq!((first.as_str(), second.as_str()), ("probe", "probe_1"));
+    // A built-in hook's name follows the same rule.
+    let timer = runner
+        .add_hook(
+            "IterTimerHook",
+            PRIORITY_LOW,
+            Stage::AfterTrainIter,
+            hook(DropCounter(drops.clone())),
+        )
+        .unwrap();
+    assert_eq!(timer, "IterTimerHook_1");
+    // register_hook keeps refusing a taken name (the suffixed hook is dropped at once).
+    let e = runner
+        .register_hook(
+            "probe",
+            PRIORITY_NORMAL,
+            Stage::AfterTrainIter,
+            hook(DropCounter(drops.clone())),
+        )
+        .unwrap_err();
+    assert_eq!(e.code, code::INVALID_ARGUMENT);
+    assert!(e.message.contains("already registered"), "{e}");
+    assert_eq!(drops.get(), 1);
+    // Removal takes the name given.
+    runner.remove_hook("probe_1").unwrap();
+    assert_eq!(drops.get(), 2);
+    runner.train().unwrap();
+    // The timing table names hooks by the names they got (hooks_info shows their types).
+    let timing = runner.try_hook_timing_json().unwrap();
+    assert!(timing.contains("\"hook\":\"IterTimerHook_1\""), "{timing}");
+    assert!(timing.contains("\"hook\":\"probe\""), "{timing}");
+    assert!(!timing.contains("probe_1") && !timing.contains("probe_2"), "{timing}");
+    drop(runner);
+    assert_eq!(drops.get(), 4);
+}
+
+#[test]
+fn fallible_getters_return_the_library_text() {
+    let _g = serial();
+    let mut runner = toy_runner("try_getters", 1, "");
+    assert_eq!(runner.try_metrics_json().unwrap(), "{}");
+    assert_eq!(runner.try_last_checkpoint().unwrap(), None);
+    assert_eq!(runner.try_hook_timing_json().unwrap(), "[]");
+    runner.train().unwrap();
+    assert!(runner.try_metrics_json().unwrap().contains("\"acc\""));
+    let ckpt = runner.try_last_checkpoint().unwrap().expect("a checkpoint");
+    assert!(ckpt.ends_with("epoch_1.pth"), "{}", ckpt.display());
+    assert_eq!(Some(ckpt), runner.last_checkpoint());
+    let timing = runner.try_hook_timing_json().unwrap();
+    assert!(timing.contains("\"hook\":\"CheckpointHook\""), "{timing}");
+    // Times are recalibrated on each read: compare the hook names only.
+    assert!(runner.hook_timing_json().contains("\"hook\":\"CheckpointHook\""));
+    assert_eq!(runner.try_hooks_info().unwrap(), runner.hooks_info());
+}
+
+#[test]
+fn ctx_errors_carry_the_library_message() {
+    let _g = serial();
+    let mut runner = toy_runner("ctx_errors", 1, "");
+    let checked = Rc::new(Cell::new(0));
+    let c = checked.clone();
+    runner
+        .add_hook(
+            "probe",
+            PRIORITY_NORMAL,
+            Stage::BeforeTrainIter | Stage::BeforeTrainEpoch,
+            move |ctx| {
+                if ctx.stage() == Stage::BeforeTrainEpoch {
+                    assert_eq!(ctx.batch_idx(), None);
+                    assert_eq!(ctx.param_group_count(), 1);
+                    return HookAction::Continue;
+                }
+                let e = ctx.lr(7).unwrap_err();
+                assert_eq!(e.code, code::INVALID_ARGUMENT);
+                assert!(e.message.contains("parameter group 7 is out of range"), "{e}");
+                let e = ctx.set_lr(0, f64::INFINITY).unwrap_err();
+                assert!(e.message.contains("must be finite"), "{e}");
+                let e = ctx.checkpoint_put("k", b"x").unwrap_err();
+                assert_eq!(e.code, code::FAILED_PRECONDITION);
+                assert!(e.message.contains("before_save_checkpoint only"), "{e}");
+                assert_eq!(ctx.scalar("train/none").unwrap(), None);
+                assert!(ctx.tensor("none").unwrap().is_none());
+                assert_eq!(ctx.tensor("inputs").unwrap().expect("inputs").shape(), &[3, 2]);
+                c.set(c.get() + 1);
+                HookAction::Continue
+            },
+        )
+        .unwrap();
+    runner.train().unwrap();
+    assert_eq!(checked.get(), 4);
+}
