@@ -10,6 +10,7 @@
 #include "capi_internal.h"
 #include "mmhook/checkpoint/checkpoint.h"
 #include "mmhook/engine/loops.h"
+#include "mmhook/engine/stage_hook.h"
 #include "mmhook/logging/message_hub.h"
 #include "mmhook/optim/optim_wrapper.h"
 
@@ -31,7 +32,15 @@ struct mmh_hook_ctx {
 namespace mmhook::capi {
 namespace {
 
-class CHook final : public Hook {
+// The C enum and the engine's stage list agree value for value.
+#define MMHOOK_C_STAGE_MATCHES(e, method, c_name, signature)                        \
+  static_assert(static_cast<int>(MMH_STAGE_##c_name) == static_cast<int>(Stage::e), \
+                "MMH_STAGE_" #c_name " differs from Stage::" #e);
+MMHOOK_STAGES(MMHOOK_C_STAGE_MATCHES)
+#undef MMHOOK_C_STAGE_MATCHES
+static_assert(MMH_STAGE_COUNT == kNumStages, "MMH_STAGE_COUNT differs from kNumStages");
+
+class CHook final : public StageHook {
  public:
   CHook(const mmh_hook_desc_t& desc, int priority)
       : type_(desc.name),
@@ -47,65 +56,17 @@ class CHook final : public Hook {
   StageMask triggered_stages() const override { return stages_; }
   int default_priority() const override { return priority_; }
 
-  void before_run(Runner& r) override { call(r, Stage::kBeforeRun); }
-  void after_run(Runner& r) override { call(r, Stage::kAfterRun); }
-  void before_train(Runner& r) override { call(r, Stage::kBeforeTrain); }
-  void after_train(Runner& r) override { call(r, Stage::kAfterTrain); }
-  void before_val(Runner& r) override { call(r, Stage::kBeforeVal); }
-  void after_val(Runner& r) override { call(r, Stage::kAfterVal); }
-  void before_test(Runner& r) override { call(r, Stage::kBeforeTest); }
-  void after_test(Runner& r) override { call(r, Stage::kAfterTest); }
-  void after_load_checkpoint(Runner& r, Checkpoint& c) override {
-    ctx_.checkpoint = &c;
-    call(r, Stage::kAfterLoadCheckpoint);
-  }
-  void before_save_checkpoint(Runner& r, Checkpoint& c) override {
-    ctx_.checkpoint = &c;
-    call(r, Stage::kBeforeSaveCheckpoint);
-  }
-  void on_exception(Runner& r, const std::string& m) override {
-    ctx_.error_message = &m;
-    call(r, Stage::kOnException);
-  }
-  void before_train_epoch(Runner& r) override { call(r, Stage::kBeforeTrainEpoch); }
-  void before_val_epoch(Runner& r) override { call(r, Stage::kBeforeValEpoch); }
-  void before_test_epoch(Runner& r) override { call(r, Stage::kBeforeTestEpoch); }
-  void after_train_epoch(Runner& r) override { call(r, Stage::kAfterTrainEpoch); }
-  void after_val_epoch(Runner& r, const Metrics& m) override {
-    ctx_.metrics = &m;
-    call(r, Stage::kAfterValEpoch);
-  }
-  void after_test_epoch(Runner& r, const Metrics& m) override {
-    ctx_.metrics = &m;
-    call(r, Stage::kAfterTestEpoch);
-  }
-  void before_train_iter(Runner& r, int64_t i, const TensorDict& b) override {
-    iter(r, Stage::kBeforeTrainIter, i, b, nullptr);
-  }
-  void before_val_iter(Runner& r, int64_t i, const TensorDict& b) override {
-    iter(r, Stage::kBeforeValIter, i, b, nullptr);
-  }
-  void before_test_iter(Runner& r, int64_t i, const TensorDict& b) override {
-    iter(r, Stage::kBeforeTestIter, i, b, nullptr);
-  }
-  void after_train_iter(Runner& r, int64_t i, const TensorDict& b, const TensorDict& o) override {
-    iter(r, Stage::kAfterTrainIter, i, b, &o);
-  }
-  void after_val_iter(Runner& r, int64_t i, const TensorDict& b, const TensorDict& o) override {
-    iter(r, Stage::kAfterValIter, i, b, &o);
-  }
-  void after_test_iter(Runner& r, int64_t i, const TensorDict& b, const TensorDict& o) override {
-    iter(r, Stage::kAfterTestIter, i, b, &o);
-  }
-
- private:
-  void iter(Runner& r, Stage s, int64_t i, const TensorDict& b, const TensorDict* o) {
-    ctx_.batch_idx = i;
-    ctx_.data_batch = &b;
-    ctx_.outputs = o;
+  void on_stage(Stage s, Runner& r, const StageArgs& a) override {
+    ctx_.batch_idx = a.batch_idx;
+    ctx_.data_batch = a.data_batch;
+    ctx_.outputs = a.outputs;
+    ctx_.metrics = a.metrics;
+    ctx_.checkpoint = a.checkpoint;
+    ctx_.error_message = a.message;
     call(r, s);
   }
 
+ private:
   void call(Runner& r, Stage s) {
     ctx_.runner = &r;
     ctx_.stage = static_cast<mmh_stage_t>(s);

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "capi_internal.h"
+#include "mmhook/core/exception_info.h"
 #include "mmhook/version.h"
 
 namespace mmhook::capi {
@@ -29,21 +30,9 @@ mmh_error_t* make_error(mmh_code_t code, const char* message) noexcept {
 }
 
 mmh_error_t* error_from_current_exception() noexcept {
-  try {
-    throw;
-  } catch (const Error& e) {
-    return make_error(static_cast<mmh_code_t>(e.code()), e.what());
-  } catch (const c10::Error& e) {
-    return make_error(MMH_E_TORCH, e.what_without_backtrace());
-  } catch (const std::bad_alloc&) {
-    return oom_error();
-  } catch (const std::invalid_argument& e) {
-    return make_error(MMH_E_INVALID_ARGUMENT, e.what());
-  } catch (const std::exception& e) {
-    return make_error(MMH_E_INTERNAL, e.what());
-  } catch (...) {
-    return make_error(MMH_E_INTERNAL, "unknown exception");
-  }
+  const ExceptionInfo info = describe_exception(std::current_exception());
+  if (info.code == Code::kOom) return oom_error();
+  return make_error(static_cast<mmh_code_t>(info.code), info.message);
 }
 
 bool is_utf8(const char* s) noexcept {

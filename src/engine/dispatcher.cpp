@@ -15,6 +15,7 @@
 
 #include <c10/util/Exception.h>
 
+#include "mmhook/core/exception_info.h"
 #include "mmhook/engine/priority.h"
 
 namespace mmhook {
@@ -207,23 +208,18 @@ void Dispatcher::rebuild() {
 }
 
 void Dispatcher::rethrow(Hook* hook, Stage stage) {
-  const std::string where = "hook '" + hook->name() + "' (" + hook->type_name() + ") failed at " +
-                            std::string(stage_name(stage)) + ": ";
+  const std::exception_ptr error = std::current_exception();
   try {
     throw;
   } catch (const HookError&) {
     throw;  // raised by a nested stage call (e.g. before_save_checkpoint inside a hook)
-  } catch (const Error& e) {
-    throw HookError(e.code(), where + e.what(), hook->name(), stage);
-  } catch (const c10::Error& e) {
-    throw HookError(Code::kTorch, where + e.what_without_backtrace(), hook->name(), stage);
-  } catch (const std::bad_alloc&) {
-    throw HookError(Code::kOom, where + "out of memory", hook->name(), stage);
-  } catch (const std::exception& e) {
-    throw HookError(Code::kInternal, where + e.what(), hook->name(), stage);
   } catch (...) {
-    throw HookError(Code::kInternal, where + "unknown exception", hook->name(), stage);
   }
+  const ExceptionInfo info = describe_exception(error);
+  throw HookError(info.code,
+                  "hook '" + hook->name() + "' (" + hook->type_name() + ") failed at " +
+                      std::string(stage_name(stage)) + ": " + info.message,
+                  hook->name(), stage);
 }
 
 namespace {

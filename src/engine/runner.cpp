@@ -16,6 +16,7 @@
 #include "engine/runner_impl.h"
 #include "mmhook/config/json_parse.h"
 #include "mmhook/core/detailed_error.h"
+#include "mmhook/core/exception_info.h"
 #include "mmhook/core/file_io.h"
 #include "mmhook/data/data_loader.h"
 #include "mmhook/dist/dist.h"
@@ -45,18 +46,6 @@ std::string make_timestamp() {
 }
 
 namespace {
-
-std::string error_text(const std::exception_ptr& ep) {
-  try {
-    std::rethrow_exception(ep);
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "unknown exception";
-  }
-}
 
 // The long form of a DetailedError (a traceback), or "" for any other exception.
 std::string error_detail(const std::exception_ptr& ep) {
@@ -299,7 +288,7 @@ void Runner::run_guarded(const std::function<void()>& body) {
     body();
   } catch (...) {
     std::exception_ptr first = std::current_exception();
-    m.current_error = error_text(first);
+    m.current_error = describe_exception(first).message;
     if (world_size() > 1 && !is_distributed_error(first)) {
       // Peers name this rank in their own errors (a collective with it will fail).
       m.current_error = "rank " + std::to_string(rank()) + ": " + m.current_error;
