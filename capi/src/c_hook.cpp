@@ -40,7 +40,7 @@ MMHOOK_STAGES(MMHOOK_C_STAGE_MATCHES)
 #undef MMHOOK_C_STAGE_MATCHES
 static_assert(MMH_STAGE_COUNT == kNumStages, "MMH_STAGE_COUNT differs from kNumStages");
 
-class CHook final : public StageHook {
+class CHook final : public StageHook<CHook> {
  public:
   CHook(const mmh_hook_desc_t& desc, int priority)
       : type_(desc.name),
@@ -56,7 +56,7 @@ class CHook final : public StageHook {
   StageMask triggered_stages() const override { return stages_; }
   int default_priority() const override { return priority_; }
 
-  void on_stage(Stage s, Runner& r, const StageArgs& a) override {
+  void on_stage(Stage s, Runner& r, const StageArgs& a) {
     ctx_.batch_idx = a.batch_idx;
     ctx_.data_batch = a.data_batch;
     ctx_.outputs = a.outputs;

@@ -14,23 +14,23 @@ namespace mmhook {
 
 namespace detail {
 inline StageArgs stage_args() { return {}; }
-inline StageArgs stage_args(Checkpoint& checkpoint) {
+inline StageArgs stage_args(Checkpoint &checkpoint) {
   StageArgs a;
   a.checkpoint = &checkpoint;
   return a;
 }
-inline StageArgs stage_args(const std::string& message) {
+inline StageArgs stage_args(const std::string &message) {
   StageArgs a;
   a.message = &message;
   return a;
 }
-inline StageArgs stage_args(const Metrics& metrics) {
+inline StageArgs stage_args(const Metrics &metrics) {
   StageArgs a;
   a.metrics = &metrics;
   return a;
 }
-inline StageArgs stage_args(int64_t batch_idx, const TensorDict& data_batch,
-                            const TensorDict* outputs = nullptr) {
+inline StageArgs stage_args(int64_t batch_idx, const TensorDict &data_batch,
+                            const TensorDict *outputs = nullptr) {
   StageArgs a;
   a.batch_idx = batch_idx;
   a.data_batch = &data_batch;
@@ -40,7 +40,7 @@ inline StageArgs stage_args(int64_t batch_idx, const TensorDict& data_batch,
 }  // namespace detail
 
 // A stage method's parameters and the StageArgs made of them, by signature (see MMHOOK_STAGES).
-#define MMHOOK_STAGE_PARAMS_RUN Runner& r
+#define MMHOOK_STAGE_PARAMS_RUN Runner &r
 #define MMHOOK_STAGE_ARGS_RUN detail::stage_args()
 #define MMHOOK_STAGE_PARAMS_CKPT Runner &r, Checkpoint &checkpoint
 #define MMHOOK_STAGE_ARGS_CKPT detail::stage_args(checkpoint)
@@ -54,17 +54,17 @@ inline StageArgs stage_args(int64_t batch_idx, const TensorDict& data_batch,
   Runner &r, int64_t batch_idx, const TensorDict &data_batch, const TensorDict &outputs
 #define MMHOOK_STAGE_ARGS_AITER detail::stage_args(batch_idx, data_batch, &outputs)
 
-/// A hook whose every stage method forwards to `on_stage`. Say which stages it handles with
+/// A hook whose every stage method forwards to `Derived::on_stage(Stage, Runner&, const
+/// StageArgs&)`, where `args` holds what the stage passes (batch, outputs, metrics, ...). The
+/// call is direct (no second virtual call per stage). Say which stages it handles with
 /// `triggered_stages()` (the Dispatcher calls it at no other).
+template <class Derived>
 class StageHook : public Hook {
  public:
-  /// Handles one stage; `args` holds what the stage passes (batch, outputs, metrics, ...).
-  virtual void on_stage(Stage stage, Runner& runner, const StageArgs& args) = 0;
-
-#define MMHOOK_STAGE_FORWARD(e, method, c_name, signature) \
-  /** Forwards to on_stage. */                             \
-  void method(MMHOOK_STAGE_PARAMS_##signature) final {     \
-    on_stage(Stage::e, r, MMHOOK_STAGE_ARGS_##signature);  \
+#define MMHOOK_STAGE_FORWARD(e, method, c_name, signature)                              \
+  /** Forwards to on_stage. */                                                          \
+  void method(MMHOOK_STAGE_PARAMS_##signature) final {                                  \
+    static_cast<Derived *>(this)->on_stage(Stage::e, r, MMHOOK_STAGE_ARGS_##signature); \
   }
   MMHOOK_STAGES(MMHOOK_STAGE_FORWARD)
 #undef MMHOOK_STAGE_FORWARD

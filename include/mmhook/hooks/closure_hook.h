@@ -15,7 +15,7 @@ namespace mmhook {
 
 /// Calls `fn(runner, args)` at exactly one stage; `args` carries that stage's arguments
 /// (batch_idx/data_batch/outputs, metrics, checkpoint or message, as docs/design.md §B1.1 lists).
-class ClosureHook : public StageHook {
+class ClosureHook : public StageHook<ClosureHook> {
  public:
   /// The callable's type.
   using Fn = std::function<void(Runner&, const StageArgs&)>;
@@ -28,7 +28,7 @@ class ClosureHook : public StageHook {
   Stage stage() const { return stage_; }
 
   /// Calls the function when `stage` is this hook's stage.
-  void on_stage(Stage stage, Runner& runner, const StageArgs& args) override;
+  void on_stage(Stage stage, Runner& runner, const StageArgs& args);
 
  private:
   Stage stage_;
