@@ -27,16 +27,7 @@ static const char *g_train_dataset = "ToyDataset";
     }                                                                          \
   } while (0)
 
-#define CHECK_OK(err)                                                         \
-  do {                                                                        \
-    mmh_error_t *e_ = (err);                                                  \
-    if (e_ != NULL) {                                                         \
-      fprintf(stderr, "%s:%d: unexpected error %d: %s\n", __FILE__, __LINE__, \
-              (int)mmh_error_code(e_), mmh_error_message(e_));                \
-      ++g_failures;                                                           \
-      mmh_error_free(e_);                                                     \
-    }                                                                         \
-  } while (0)
+#include "toy_runner.h"
 
 /* An error with this code whose message contains `text`; the error is freed. */
 #define CHECK_ERR(err, code, text)                                                              \
@@ -49,37 +40,6 @@ static const char *g_train_dataset = "ToyDataset";
     }                                                                                           \
     mmh_error_free(e_);                                                                         \
   } while (0)
-
-#define TOY_LOADER(type)                                              \
-  "{\"batch_size\": 3, \"num_workers\": 0,"                           \
-  " \"sampler\": {\"type\": \"DefaultSampler\", \"shuffle\": false}," \
-  " \"dataset\": {\"type\": \"" type "\"}}"
-
-static char *toy_config(const char *sub, int max_epochs, const char *extra) {
-  static const char *loader = TOY_LOADER("ToyDataset");
-  char train_loader[512];
-  snprintf(train_loader, sizeof train_loader, TOY_LOADER("%s"), g_train_dataset);
-  char *buf = (char *)malloc(8192);
-  snprintf(buf, 8192,
-           "{\"work_dir\": \"%s/%s\", \"model\": {\"type\": \"ToyModel\"},"
-           " \"train_dataloader\": %s, \"val_dataloader\": %s, \"test_dataloader\": %s,"
-           " \"val_evaluator\": {\"type\": \"ToyMetric\"}, \"test_evaluator\": {\"type\": "
-           "\"ToyMetric\"},"
-           " \"train_cfg\": {\"by_epoch\": true, \"max_epochs\": %d, \"val_interval\": 1},"
-           " \"val_cfg\": {}, \"test_cfg\": {},"
-           " \"optim_wrapper\": {\"optimizer\": {\"type\": \"SGD\", \"lr\": 0.1}},"
-           " \"randomness\": {\"seed\": 0}, \"log_level\": \"WARNING\"%s}",
-           g_work, sub, train_loader, loader, loader, max_epochs, extra ? extra : "");
-  return buf;
-}
-
-static mmh_runner_t *make_runner(const char *sub, int max_epochs, const char *extra) {
-  char *cfg = toy_config(sub, max_epochs, extra);
-  mmh_runner_t *r = NULL;
-  CHECK_OK(mmh_runner_create(cfg, &r));
-  free(cfg);
-  return r;
-}
 
 static int g_frees = 0;
 static void count_free(void *p) {
