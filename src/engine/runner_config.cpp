@@ -104,13 +104,14 @@ std::vector<ConfigValue> hook_entries(const nlohmann::json& cfg) {
       }
     }
   }
+  const nlohmann::json* custom = is_set(cfg, "custom_hooks") ? &cfg["custom_hooks"] : nullptr;
   std::vector<ConfigValue> out;
+  out.reserve(defaults.size() + (custom != nullptr ? custom->size() : 0));
   for (auto& [key, value] : defaults)
     out.push_back(ConfigValue{std::move(value), "default_hooks." + key});
-  if (is_set(cfg, "custom_hooks")) {
-    const nlohmann::json& list = cfg["custom_hooks"];
-    for (size_t i = 0; i < list.size(); ++i)
-      out.push_back(ConfigValue{list[i], "custom_hooks[" + std::to_string(i) + "]"});
+  if (custom != nullptr) {
+    for (size_t i = 0; i < custom->size(); ++i)
+      out.push_back(ConfigValue{(*custom)[i], "custom_hooks[" + std::to_string(i) + "]"});
   }
   return out;
 }

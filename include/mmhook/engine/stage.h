@@ -49,7 +49,7 @@ enum class Stage : int32_t {
 
 /// Number of stages (23).
 constexpr int kNumStages = 0
-#define MMHOOK_STAGE_ONE(e, method, c_name, signature) +1
+#define MMHOOK_STAGE_ONE(e, method, c_name, signature) +1  // NOLINT(bugprone-macro-parentheses)
     MMHOOK_STAGES(MMHOOK_STAGE_ONE)
 #undef MMHOOK_STAGE_ONE
     ;
