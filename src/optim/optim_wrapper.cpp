@@ -252,18 +252,19 @@ OrderedMap<std::vector<double>> OptimWrapper::get_momentum() const {
 
 c10::impl::GenericDict OptimWrapper::optimizer_state_dict() const {
   const auto& opt = optimizer();
+  const detail::OptimizerType& type = detail::optimizer_type(optimizer_type_);
   auto state = c10::impl::GenericDict(c10::IntType::get(), c10::AnyType::get());
   auto groups = c10::impl::GenericList(c10::AnyType::get());
   int64_t index = 0;
   for (size_t g = 0; g < opt.param_groups().size(); ++g) {
     const auto& group = opt.param_groups()[g];
-    auto gd = detail::optimizer_type(optimizer_type_).options_to_dict(group.options());
+    auto gd = type.options_to_dict(group.options());
     for (const auto& kv : extras_[g]) gd.insert_or_assign(kv.first, kv.second);
     c10::List<int64_t> ids;
     for (const auto& p : group.params()) {
       auto it = opt.state().find(detail::state_key(p));
       if (it != opt.state().end()) {
-        auto sd = detail::optimizer_type(optimizer_type_).state_to_dict(*it->second);
+        auto sd = type.state_to_dict(*it->second);
         // A snapshot: later steps update the live buffers in place.
         for (auto& e : sd)
           if (e.value().isTensor()) sd.insert_or_assign(e.key(), e.value().toTensor().clone());
@@ -300,6 +301,7 @@ void OptimWrapper::load_state_dict(const c10::IValue& state) {
 
 void OptimWrapper::load_optimizer_state_dict(const c10::impl::GenericDict& sd) {
   auto& opt = optimizer();
+  const detail::OptimizerType& type = detail::optimizer_type(optimizer_type_);
   auto groups = dict_get(sd, "param_groups", "optimizer state_dict");
   MMHOOK_CHECK_CODE(groups.isList(), Code::kCheckpoint,
                     "optimizer state_dict: param_groups must be a list");
@@ -320,7 +322,7 @@ void OptimWrapper::load_optimizer_state_dict(const c10::impl::GenericDict& sd) {
                       "optimizer's group (group ",
                       g, ": ", idl.size(), " vs ", group.params().size(), ")");
     for (size_t i = 0; i < idl.size(); ++i) by_index[idl.get(i).toInt()] = group.params()[i];
-    auto used = detail::optimizer_type(optimizer_type_).options_from_dict(group.options(), gd);
+    auto used = type.options_from_dict(group.options(), gd);
     extras_[g].clear();
     for (const auto& e : gd) {
       const std::string key = e.key().toStringRef();
@@ -348,14 +350,14 @@ void OptimWrapper::load_optimizer_state_dict(const c10::impl::GenericDict& sd) {
       }
       copy.insert(f.key(), v);
     }
-    auto ps = detail::optimizer_type(optimizer_type_).state_from_dict(copy);
+    auto ps = type.state_from_dict(copy);
     if (ps) opt.state()[detail::state_key(param)] = std::move(ps);
   }
   auto bit = sd.find(c10::IValue(std::string("base_param_settings")));
   if (bit != sd.end() && base_options_) {
     const size_t base = opt.param_groups().size();
     auto bd = to_dict(bit->value(), "base_param_settings");
-    auto used = detail::optimizer_type(optimizer_type_).options_from_dict(*base_options_, bd);
+    auto used = type.options_from_dict(*base_options_, bd);
     extras_[base].clear();
     for (const auto& e : bd) {
       const std::string key = e.key().toStringRef();
