@@ -36,12 +36,14 @@ std::string parse_error(const nlohmann::json& cfg) {
 
 std::vector<std::string> paths(const std::vector<ConfigNode>& nodes) {
   std::vector<std::string> out;
+  out.reserve(nodes.size());
   for (const auto& n : nodes) out.push_back(n.path() + "=" + n.json().value("type", ""));
   return out;
 }
 
 std::vector<std::string> paths(const std::vector<ConfigValue>& entries) {
   std::vector<std::string> out;
+  out.reserve(entries.size());
   for (const auto& e : entries) out.push_back(e.path + "=" + e.value.value("type", ""));
   return out;
 }
