@@ -26,18 +26,6 @@ std::string fixed3(double v) {
   return os.str();
 }
 
-// Constructor checks raise invalid-argument Errors; from a config they become config Errors
-// that carry the JSON path (as hook_registry.cpp does for the default hooks).
-template <class F>
-std::shared_ptr<Hook> with_path(const ConfigNode& cfg, F&& make) {
-  try {
-    return make();
-  } catch (const Error& e) {
-    if (e.code() != Code::kInvalidArgument) throw;
-    MMHOOK_THROW(Code::kConfig, cfg.path(), ": ", e.what());
-  }
-}
-
 }  // namespace
 
 EarlyStoppingHook::EarlyStoppingHook(EarlyStoppingHookOptions options)
@@ -145,13 +133,13 @@ void register_misc_hooks(Registry<Hook>& r) {
     o.check_finite = cfg.get<bool>("check_finite", o.check_finite);
     o.patience = cfg.get<int64_t>("patience", o.patience);
     o.stopping_threshold = cfg.get_optional<double>("stopping_threshold");
-    return with_path(cfg, [&] { return std::make_shared<EarlyStoppingHook>(o); });
+    return std::make_shared<EarlyStoppingHook>(o);
   });
   r.add("EmptyCacheHook", [](const ConfigNode& cfg) {
     const bool be = cfg.get<bool>("before_epoch", false);
     const bool ae = cfg.get<bool>("after_epoch", true);
     const bool ai = cfg.get<bool>("after_iter", false);
-    return with_path(cfg, [&] { return std::make_shared<EmptyCacheHook>(be, ae, ai); });
+    return std::make_shared<EmptyCacheHook>(be, ae, ai);
   });
   r.add("SyncBuffersHook", [](const ConfigNode&) -> std::shared_ptr<Hook> {
     return std::make_shared<SyncBuffersHook>();
@@ -159,8 +147,7 @@ void register_misc_hooks(Registry<Hook>& r) {
   r.add("CheckInvalidLossHook", [](const ConfigNode& cfg) {
     const int64_t interval = cfg.get<int64_t>("interval", 50);
     const std::string on_invalid = cfg.get<std::string>("on_invalid", "stop");
-    return with_path(cfg,
-                     [&] { return std::make_shared<CheckInvalidLossHook>(interval, on_invalid); });
+    return std::make_shared<CheckInvalidLossHook>(interval, on_invalid);
   });
 }
 

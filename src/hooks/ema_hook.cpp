@@ -169,12 +169,7 @@ void register_ema_hooks(Registry<Hook>& registry) {
     o.interval = cfg.get<int64_t>("interval", o.interval);
     o.update_buffers = cfg.get<bool>("update_buffers", o.update_buffers);
     o.device = cfg.get_optional<std::string>("device");
-    try {
-      return std::make_shared<EMAHook>(o);
-    } catch (const Error& e) {
-      if (e.code() != Code::kInvalidArgument) throw;
-      MMHOOK_THROW(Code::kConfig, cfg.path(), ": ", e.what());
-    }
+    return std::make_shared<EMAHook>(o);
   });
 }
 

@@ -18,18 +18,6 @@
 namespace mmhook {
 namespace {
 
-// Constructor checks raise invalid-argument Errors; from a config they become config Errors
-// that carry the JSON path.
-template <class F>
-std::shared_ptr<Hook> with_path(const ConfigNode& cfg, F&& make) {
-  try {
-    return make();
-  } catch (const Error& e) {
-    if (e.code() != Code::kInvalidArgument) throw;
-    MMHOOK_THROW(Code::kConfig, cfg.path(), ": ", e.what());
-  }
-}
-
 std::vector<std::string> string_or_list(const ConfigNode& cfg, const std::string& key,
                                         std::vector<std::string> fallback) {
   if (!cfg.has(key)) {
@@ -50,7 +38,9 @@ void add_plain(Registry<Hook>& r, const char* name) {
 
 Registry<Hook>& hook_registry() {
   static Registry<Hook>* registry = [] {
-    auto* r = new Registry<Hook>("hook");
+    // Constructor checks raise invalid-argument Errors; from a config they become config Errors
+    // that carry the JSON path.
+    auto* r = new Registry<Hook>("hook", FactoryErrors::kConfigAtPath);
     add_plain<RuntimeInfoHook>(*r, "RuntimeInfoHook");
     add_plain<IterTimerHook>(*r, "IterTimerHook");
     add_plain<DistSamplerSeedHook>(*r, "DistSamplerSeedHook");
@@ -64,7 +54,7 @@ Registry<Hook>& hook_registry() {
       o.out_dir = cfg.get<std::string>("out_dir", o.out_dir);
       o.out_suffix = string_or_list(cfg, "out_suffix", o.out_suffix);
       o.keep_local = cfg.get<bool>("keep_local", o.keep_local);
-      return with_path(cfg, [&] { return std::make_shared<LoggerHook>(o); });
+      return std::make_shared<LoggerHook>(o);
     });
     r->add("CheckpointHook", [](const ConfigNode& cfg) {
       CheckpointHookOptions o;
@@ -83,7 +73,7 @@ Registry<Hook>& hook_registry() {
       o.save_begin = cfg.get<int64_t>("save_begin", o.save_begin);
       o.published_keys = string_or_list(cfg, "published_keys", {});
       o.async_save = cfg.get<bool>("async_save", o.async_save);
-      return with_path(cfg, [&] { return std::make_shared<CheckpointHook>(o); });
+      return std::make_shared<CheckpointHook>(o);
     });
     register_ema_hooks(*r);
     register_profiling_hooks(*r);

@@ -288,12 +288,7 @@ void register_visualization_hooks(Registry<Hook>& r) {
         v = cfg.require<std::vector<double>>(key);
       }
     }
-    try {
-      return std::make_shared<NaiveVisualizationHook>(o);
-    } catch (const Error& e) {
-      if (e.code() != Code::kInvalidArgument) throw;
-      MMHOOK_THROW(Code::kConfig, cfg.path(), ": ", e.what());
-    }
+    return std::make_shared<NaiveVisualizationHook>(o);
   });
 }
 

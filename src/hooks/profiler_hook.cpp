@@ -536,16 +536,6 @@ void ProfilerHook::export_trace(Runner& runner) {
 // -- registration -------------------------------------------------------------------------------
 
 namespace {
-template <class F>
-std::shared_ptr<Hook> with_config_path(const ConfigNode& cfg, F&& make) {
-  try {
-    return make();
-  } catch (const Error& e) {
-    if (e.code() != Code::kInvalidArgument) throw;
-    MMHOOK_THROW(Code::kConfig, cfg.path(), ": ", e.what());
-  }
-}
-
 nlohmann::json optional_json(const ConfigNode& cfg, const std::string& key) {
   if (!cfg.has(key)) {
     cfg.mark_used(key);
@@ -573,14 +563,14 @@ void register_profiling_hooks(Registry<Hook>& registry) {
     } else {
       o.json_trace_path = cfg.get<std::string>("json_trace_path", o.json_trace_path);
     }
-    return with_config_path(cfg, [&] { return std::make_shared<ProfilerHook>(o); });
+    return std::make_shared<ProfilerHook>(o);
   });
   registry.add("ProgressBarHook", [](const ConfigNode& cfg) {
     ProgressBarHookOptions o;
     o.refresh_interval = cfg.get<int64_t>("refresh_interval", o.refresh_interval);
     o.force = cfg.get<bool>("force", o.force);
     o.bar_width = cfg.get<int64_t>("bar_width", o.bar_width);
-    return with_config_path(cfg, [&] { return std::make_shared<ProgressBarHook>(o); });
+    return std::make_shared<ProgressBarHook>(o);
   });
 }
 
