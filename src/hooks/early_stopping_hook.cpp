@@ -12,7 +12,7 @@
 #include "mmhook/engine/runner.h"
 #include "mmhook/hooks/checkpoint_hook.h"
 #include "mmhook/hooks/empty_cache_hook.h"
-#include "mmhook/hooks/nan_guard_hook.h"
+#include "mmhook/hooks/check_invalid_loss_hook.h"
 #include "mmhook/hooks/sync_buffers_hook.h"
 
 namespace mmhook {

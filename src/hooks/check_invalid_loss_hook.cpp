@@ -1,4 +1,4 @@
-#include "mmhook/hooks/nan_guard_hook.h"
+#include "mmhook/hooks/check_invalid_loss_hook.h"
 
 #include <cmath>
 #include <sstream>
