@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "hooks/builtin_hooks.h"
 #include "mmhook/checkpoint/checkpoint.h"
 #include "mmhook/engine/loops.h"
 #include "mmhook/engine/runner.h"
@@ -503,6 +504,28 @@ void CheckpointHook::publish(Runner& runner, const std::string& path) {
   const std::string final_path = (fs::path(out_dir_) / name).string();
   write_file_atomic(final_path, bytes.data(), bytes.size());
   runner.logger().info("The checkpoint (" + path + ") is published to " + final_path + ".");
+}
+
+void detail::register_checkpoint_hook(Registry<Hook>& registry) {
+  registry.add("CheckpointHook", [](const ConfigNode& cfg) {
+    CheckpointHookOptions o;
+    o.interval = cfg.get<int64_t>("interval", o.interval);
+    o.by_epoch = cfg.get<bool>("by_epoch", o.by_epoch);
+    o.save_optimizer = cfg.get<bool>("save_optimizer", o.save_optimizer);
+    o.save_param_scheduler = cfg.get<bool>("save_param_scheduler", o.save_param_scheduler);
+    o.out_dir = cfg.get<std::string>("out_dir", o.out_dir);
+    o.max_keep_ckpts = cfg.get<int64_t>("max_keep_ckpts", o.max_keep_ckpts);
+    o.save_last = cfg.get<bool>("save_last", o.save_last);
+    o.save_best = string_or_list(cfg, "save_best", {});
+    o.rule = string_or_list(cfg, "rule", {});
+    o.greater_keys = string_or_list(cfg, "greater_keys", o.greater_keys);
+    o.less_keys = string_or_list(cfg, "less_keys", o.less_keys);
+    o.filename_tmpl = cfg.get<std::string>("filename_tmpl", o.filename_tmpl);
+    o.save_begin = cfg.get<int64_t>("save_begin", o.save_begin);
+    o.published_keys = string_or_list(cfg, "published_keys", {});
+    o.async_save = cfg.get<bool>("async_save", o.async_save);
+    return std::make_shared<CheckpointHook>(o);
+  });
 }
 
 }  // namespace mmhook

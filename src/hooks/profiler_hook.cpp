@@ -16,10 +16,10 @@
 #include <torch/csrc/autograd/profiler_kineto.h>
 #include <torch/cuda.h>
 
+#include "hooks/builtin_hooks.h"
 #include "mmhook/config/config_node.h"
 #include "mmhook/core/error.h"
 #include "mmhook/engine/runner.h"
-#include "mmhook/hooks/progress_bar_hook.h"
 
 namespace mmhook {
 namespace fs = std::filesystem;
@@ -545,7 +545,7 @@ nlohmann::json optional_json(const ConfigNode& cfg, const std::string& key) {
 }
 }  // namespace
 
-void register_profiling_hooks(Registry<Hook>& registry) {
+void detail::register_profiler_hook(Registry<Hook>& registry) {
   registry.add("ProfilerHook", [](const ConfigNode& cfg) {
     ProfilerHookOptions o;
     o.by_epoch = cfg.get<bool>("by_epoch", o.by_epoch);
@@ -564,13 +564,6 @@ void register_profiling_hooks(Registry<Hook>& registry) {
       o.json_trace_path = cfg.get<std::string>("json_trace_path", o.json_trace_path);
     }
     return std::make_shared<ProfilerHook>(o);
-  });
-  registry.add("ProgressBarHook", [](const ConfigNode& cfg) {
-    ProgressBarHookOptions o;
-    o.refresh_interval = cfg.get<int64_t>("refresh_interval", o.refresh_interval);
-    o.force = cfg.get<bool>("force", o.force);
-    o.bar_width = cfg.get<int64_t>("bar_width", o.bar_width);
-    return std::make_shared<ProgressBarHook>(o);
   });
 }
 

@@ -16,7 +16,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "mmhook/config/registry.h"
 #include "mmhook/engine/hook.h"
 
 namespace mmhook {
@@ -162,8 +161,5 @@ class ProfilerHook : public HookImpl<ProfilerHook> {
   std::string tb_dir_;
   std::unique_ptr<Native> native_;
 };
-
-/// Registers "ProfilerHook" and "ProgressBarHook" in the hook registry.
-void register_profiling_hooks(Registry<Hook>& registry);
 
 }  // namespace mmhook
