@@ -7,6 +7,7 @@
 #include "mmhook/scheduler/linear_scheduler.h"
 #include "mmhook/scheduler/one_cycle_scheduler.h"
 #include "mmhook/scheduler/param_scheduler.h"
+#include "mmhook/scheduler/poly_scheduler.h"
 #include "mmhook/scheduler/reduce_on_plateau_scheduler.h"
 #include "mmhook/scheduler/step_scheduler.h"
 
