@@ -1,14 +1,7 @@
 #include "mmhook/checkpoint/checkpoint.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <sstream>
 
 #include <torch/csrc/jit/serialization/pickle.h>
@@ -130,126 +123,7 @@ std::string ivalue_to_bytes(const c10::IValue& value) {
                      static_cast<size_t>(tensor.numel()));
 }
 
-// ------------------------------------------------------------------------------------ checksum
-
 namespace {
-
-// 64-bit FNV-1a over a canonical byte stream of the IValue tree.
-class Fnv1a64 {
- public:
-  void bytes(const void* data, size_t size) {
-    const auto* p = static_cast<const unsigned char*>(data);
-    uint64_t h = hash_;
-    for (size_t i = 0; i < size; ++i) {
-      h ^= p[i];
-      h *= 0x100000001b3ULL;
-    }
-    hash_ = h;
-  }
-  void tag(char t) { bytes(&t, 1); }
-  void u64(uint64_t v) {
-    unsigned char le[8];
-    for (int i = 0; i < 8; ++i) le[i] = static_cast<unsigned char>(v >> (8 * i));
-    bytes(le, 8);
-  }
-  void str(const std::string& s) {
-    u64(s.size());
-    bytes(s.data(), s.size());
-  }
-  uint64_t value() const { return hash_; }
-
- private:
-  uint64_t hash_ = 0xcbf29ce484222325ULL;
-};
-
-void hash_ivalue(Fnv1a64& h, const c10::IValue& v, bool is_root);
-
-void hash_tensor(Fnv1a64& h, const at::Tensor& tensor) {
-  h.tag('T');
-  if (!tensor.defined()) {
-    h.tag('U');
-    return;
-  }
-  MMHOOK_CHECK(tensor.layout() == at::kStrided && !tensor.is_quantized(),
-               "checkpoint checksum: unsupported tensor layout ", tensor.layout());
-  h.str(c10::toString(tensor.scalar_type()));
-  h.u64(static_cast<uint64_t>(tensor.dim()));
-  for (int64_t s : tensor.sizes()) h.u64(static_cast<uint64_t>(s));
-  auto data = tensor.is_cpu() ? tensor.contiguous() : tensor.cpu().contiguous();
-  h.bytes(data.data_ptr(), data.numel() * data.element_size());
-}
-
-void hash_ivalue(Fnv1a64& h, const c10::IValue& v, bool is_root) {
-  if (v.isNone()) {
-    h.tag('N');
-  } else if (v.isBool()) {
-    h.tag('B');
-    h.tag(v.toBool() ? 1 : 0);
-  } else if (v.isInt()) {
-    h.tag('I');
-    h.u64(static_cast<uint64_t>(v.toInt()));
-  } else if (v.isDouble()) {
-    h.tag('D');
-    const double d = v.toDouble();
-    uint64_t bits;
-    std::memcpy(&bits, &d, sizeof bits);
-    h.u64(bits);
-  } else if (v.isComplexDouble()) {
-    h.tag('C');
-    const auto c = v.toComplexDouble();
-    const double parts[2] = {c.real(), c.imag()};
-    h.bytes(parts, sizeof parts);
-  } else if (v.isString()) {
-    h.tag('S');
-    h.str(v.toStringRef());
-  } else if (v.isTensor()) {
-    hash_tensor(h, v.toTensor());
-  } else if (v.isList()) {
-    const auto list = v.toListRef();
-    h.tag('L');
-    h.u64(list.size());
-    for (const auto& item : list) hash_ivalue(h, item, false);
-  } else if (v.isTuple()) {
-    const auto& items = v.toTupleRef().elements();
-    h.tag('P');
-    h.u64(items.size());
-    for (const auto& item : items) hash_ivalue(h, item, false);
-  } else if (v.isGenericDict()) {
-    const auto dict = v.toGenericDict();
-    h.tag('M');
-    for (const auto& entry : dict) {
-      // meta["checksum"] is the digest itself and stays out of it.
-      if (is_root && entry.key().isString() && entry.key().toStringRef() == kCheckpointMetaKey &&
-          entry.value().isGenericDict()) {
-        const auto meta = entry.value().toGenericDict();
-        hash_ivalue(h, entry.key(), false);
-        h.tag('M');
-        for (const auto& m : meta) {
-          if (m.key().isString() && m.key().toStringRef() == kCheckpointChecksumKey) continue;
-          hash_ivalue(h, m.key(), false);
-          hash_ivalue(h, m.value(), false);
-        }
-        h.tag('m');
-        continue;
-      }
-      hash_ivalue(h, entry.key(), false);
-      hash_ivalue(h, entry.value(), false);
-    }
-    h.tag('m');
-  } else if (v.isDevice()) {
-    h.tag('V');
-    h.str(v.toDevice().str());
-  } else {
-    MMHOOK_THROW(Code::kInvalidArgument, "checkpoint checksum: unsupported value of type '",
-                 v.tagKind(), "'");
-  }
-}
-
-std::string to_hex(uint64_t value) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(value));
-  return buf;
-}
 
 [[noreturn]] void checkpoint_fail(const std::string& path, const std::string& reason) {
   MMHOOK_THROW(Code::kCheckpoint, "checkpoint '", path, "': ", reason);
@@ -262,12 +136,6 @@ std::string first_line(const char* text) {
 }
 
 }  // namespace
-
-std::string checkpoint_checksum(const c10::IValue& dict) {
-  Fnv1a64 h;
-  hash_ivalue(h, dict, /*is_root=*/true);
-  return to_hex(h.value());
-}
 
 // ------------------------------------------------------------------------------- serialization
 
@@ -367,77 +235,6 @@ Checkpoint deserialize_checkpoint(const std::vector<char>& bytes, const std::str
     }
   }
   return Checkpoint(dict);
-}
-
-// ----------------------------------------------------------------------------------------- files
-
-namespace {
-
-[[noreturn]] void io_fail(const std::string& path, const std::string& step, int err) {
-  MMHOOK_THROW(Code::kIo, "cannot write '", path, "': ", step, ": ", std::strerror(err));
-}
-
-}  // namespace
-
-void write_file_atomic(const std::string& path, const void* data, size_t size) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  MMHOOK_CHECK(!target.filename().empty(), "write_file_atomic: '", path, "' names no file");
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  // A file size limit (ulimit -f) then fails the write with EFBIG, reported below like a full
-  // disk, instead of SIGXFSZ killing the process without a word.
-  ignore_sigxfsz_once();
-  std::string tmpl = (dir / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
-  const int fd = ::mkstemp(tmpl.data());
-  if (fd < 0) io_fail(path, "cannot create a temporary file in '" + dir.string() + "'", errno);
-  const std::string tmp = tmpl;
-  auto fail = [&](const std::string& step, int err, bool close_fd) {
-    if (close_fd) ::close(fd);
-    ::unlink(tmp.c_str());
-    io_fail(path, step, err);
-  };
-  const auto* p = static_cast<const char*>(data);
-  // Fault injection for the kill-anywhere test (tests/reliability): MMHOOK_FAULT_WRITE_PAUSE_US
-  // pauses after the first half of the bytes, widening the window in which a SIGKILL leaves a
-  // partial temporary file. Unset (always, outside that test) it costs one getenv per process.
-  static const long pause_us = [] {
-    const char* v = std::getenv("MMHOOK_FAULT_WRITE_PAUSE_US");
-    return v != nullptr ? std::strtol(v, nullptr, 10) : 0L;
-  }();
-  const size_t half = pause_us > 0 ? size / 2 : size;
-  for (const size_t end : {half, size}) {
-    while (static_cast<size_t>(p - static_cast<const char*>(data)) < end) {
-      const ssize_t n =
-          ::write(fd, p, end - static_cast<size_t>(p - static_cast<const char*>(data)));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        fail("write", errno, true);
-      }
-      p += n;
-    }
-    if (end == half && pause_us > 0) ::usleep(static_cast<useconds_t>(pause_us));
-  }
-  if (::fchmod(fd, 0644) != 0) fail("chmod", errno, true);
-  if (::fsync(fd) != 0) fail("fsync", errno, true);
-  if (::close(fd) != 0) fail("close", errno, false);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename from '" + tmp + "'", errno, false);
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) io_fail(path, "open folder '" + dir.string() + "' for fsync", errno);
-  // Some filesystems cannot fsync a folder (EINVAL); the rename itself has succeeded then.
-  if (::fsync(dfd) != 0 && errno != EINVAL) {
-    const int err = errno;
-    ::close(dfd);
-    io_fail(path, "fsync folder '" + dir.string() + "'", err);
-  }
-  ::close(dfd);
-}
-
-void write_file_atomic(const std::string& path, const std::string& contents) {
-  write_file_atomic(path, contents.data(), contents.size());
-}
-
-std::string read_text_file(const std::string& path) {
-  return read_regular_file(path, text_file_size_limit());
 }
 
 void save_checkpoint_file(const std::string& path, const Checkpoint& ckpt) {

@@ -1,21 +1,15 @@
 #include "mmhook/hooks/checkpoint_hook.h"
 
 #include <algorithm>
-#include <array>
-#include <cctype>
-#include <atomic>
-#include <condition_variable>
 #include <cstdio>
-#include <exception>
 #include <filesystem>
 #include <limits>
-#include <mutex>
-#include <thread>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "hooks/builtin_hooks.h"
 #include "mmhook/checkpoint/checkpoint.h"
 #include "mmhook/engine/loops.h"
 #include "mmhook/engine/runner.h"
@@ -24,184 +18,6 @@
 namespace fs = std::filesystem;
 
 namespace mmhook {
-namespace {
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-}  // namespace
-
-std::vector<int64_t> retention_after_save(std::deque<int64_t>& kept, int64_t step,
-                                          int64_t max_keep) {
-  std::vector<int64_t> drop;
-  if (max_keep <= 0) return drop;
-  if (!kept.empty() && kept.back() == step) return drop;
-  while (static_cast<int64_t>(kept.size()) >= max_keep) {
-    drop.push_back(kept.front());
-    kept.pop_front();
-  }
-  kept.push_back(step);
-  return drop;
-}
-
-std::string infer_rule(const std::string& key, const std::vector<std::string>& greater_keys,
-                       const std::vector<std::string>& less_keys) {
-  const std::string k = lower(key);
-  for (const auto& g : greater_keys)
-    if (k == lower(g)) return "greater";
-  for (const auto& l : less_keys)
-    if (k == lower(l)) return "less";
-  for (const auto& g : greater_keys)
-    if (k.find(lower(g)) != std::string::npos) return "greater";
-  for (const auto& l : less_keys)
-    if (k.find(lower(l)) != std::string::npos) return "less";
-  MMHOOK_THROW(Code::kInvalidArgument, "Cannot infer the rule for key '", key,
-               "', thus a specific rule must be specified.");
-}
-
-bool is_better(const std::string& rule, double value, double best) {
-  return rule == "greater" ? value > best : value < best;
-}
-
-std::string sha256_hex(const void* data, size_t size) {
-  static constexpr std::array<uint32_t, 64> kK = {
-      0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-      0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-      0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-      0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-      0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-      0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-      0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-      0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-      0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-      0xc67178f2};
-  std::array<uint32_t, 8> h = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                               0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-  auto rotr = [](uint32_t x, int n) { return (x >> n) | (x << (32 - n)); };
-  auto block = [&](const unsigned char* p) {
-    std::array<uint32_t, 64> w{};
-    for (int i = 0; i < 16; ++i)
-      w[i] = (uint32_t{p[4 * i]} << 24) | (uint32_t{p[4 * i + 1]} << 16) |
-             (uint32_t{p[4 * i + 2]} << 8) | uint32_t{p[4 * i + 3]};
-    for (int i = 16; i < 64; ++i) {
-      const uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
-      const uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
-      w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-    }
-    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
-    for (int i = 0; i < 64; ++i) {
-      const uint32_t t1 =
-          k + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + kK[i] + w[i];
-      const uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-      k = g;
-      g = f;
-      f = e;
-      e = d + t1;
-      d = c;
-      c = b;
-      b = a;
-      a = t1 + t2;
-    }
-    h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += k;
-  };
-  const auto* bytes = static_cast<const unsigned char*>(data);
-  size_t full = size / 64 * 64;
-  for (size_t off = 0; off < full; off += 64) block(bytes + off);
-  // Padding: 0x80, zeros, then the bit length as a 64-bit big-endian number.
-  std::array<unsigned char, 128> tail{};
-  const size_t rest = size - full;
-  std::copy(bytes + full, bytes + size, tail.begin());
-  tail[rest] = 0x80;
-  const size_t tail_len = rest + 9 <= 64 ? 64 : 128;
-  const uint64_t bits = static_cast<uint64_t>(size) * 8;
-  for (int i = 0; i < 8; ++i) tail[tail_len - 1 - i] = static_cast<unsigned char>(bits >> (8 * i));
-  block(tail.data());
-  if (tail_len == 128) block(tail.data() + 64);
-  std::string out(64, '0');
-  static const char kHex[] = "0123456789abcdef";
-  for (int i = 0; i < 8; ++i)
-    for (int j = 0; j < 8; ++j) out[8 * i + j] = kHex[(h[i] >> (28 - 4 * j)) & 0xf];
-  return out;
-}
-
-// -------------------------------------------------------------------------- BackgroundWriter
-
-struct BackgroundWriter::State {
-  std::mutex mutex;
-  std::condition_variable cv;
-  std::function<void()> job;  // set: a job waits or runs
-  std::exception_ptr error;   // of a finished job, until reported
-  std::atomic<bool> failed{false};
-  bool stop = false;
-  std::thread thread;
-};
-
-BackgroundWriter::BackgroundWriter() : state_(std::make_unique<State>()) {
-  State& st = *state_;
-  st.thread = std::thread([&st] {
-    std::unique_lock<std::mutex> lock(st.mutex);
-    for (;;) {
-      st.cv.wait(lock, [&st] { return st.stop || st.job; });
-      if (!st.job) return;  // stopped with nothing left to do
-      std::function<void()> job = st.job;
-      lock.unlock();
-      std::exception_ptr error;
-      try {
-        job();
-      } catch (...) {
-        error = std::current_exception();
-      }
-      lock.lock();
-      st.job = nullptr;
-      if (error && !st.error) {
-        st.error = error;
-        st.failed.store(true, std::memory_order_release);
-      }
-      st.cv.notify_all();
-    }
-  });
-}
-
-BackgroundWriter::~BackgroundWriter() {
-  {
-    std::lock_guard<std::mutex> lock(state_->mutex);
-    state_->stop = true;
-  }
-  state_->cv.notify_all();
-  state_->thread.join();  // the thread finishes a pending job first
-}
-
-void BackgroundWriter::wait() {
-  State& st = *state_;
-  std::unique_lock<std::mutex> lock(st.mutex);
-  st.cv.wait(lock, [&st] { return !st.job; });
-  if (st.error) {
-    std::exception_ptr error = std::exchange(st.error, nullptr);
-    st.failed.store(false, std::memory_order_relaxed);
-    std::rethrow_exception(error);
-  }
-}
-
-void BackgroundWriter::check() {
-  if (state_->failed.load(std::memory_order_acquire)) wait();
-}
-
-void BackgroundWriter::submit(std::function<void()> job) {
-  wait();
-  {
-    std::lock_guard<std::mutex> lock(state_->mutex);
-    state_->job = std::move(job);
-  }
-  state_->cv.notify_all();
-}
-
-bool BackgroundWriter::busy() const {
-  std::lock_guard<std::mutex> lock(state_->mutex);
-  return static_cast<bool>(state_->job);
-}
-
-// ---------------------------------------------------------------------------- CheckpointHook
-
 namespace {
 
 // Removes the temporary files a killed write_file_atomic left in `dir` (".<name>.tmp.XXXXXX",
@@ -503,6 +319,28 @@ void CheckpointHook::publish(Runner& runner, const std::string& path) {
   const std::string final_path = (fs::path(out_dir_) / name).string();
   write_file_atomic(final_path, bytes.data(), bytes.size());
   runner.logger().info("The checkpoint (" + path + ") is published to " + final_path + ".");
+}
+
+void detail::register_checkpoint_hook(Registry<Hook>& registry) {
+  registry.add("CheckpointHook", [](const ConfigNode& cfg) {
+    CheckpointHookOptions o;
+    o.interval = cfg.get<int64_t>("interval", o.interval);
+    o.by_epoch = cfg.get<bool>("by_epoch", o.by_epoch);
+    o.save_optimizer = cfg.get<bool>("save_optimizer", o.save_optimizer);
+    o.save_param_scheduler = cfg.get<bool>("save_param_scheduler", o.save_param_scheduler);
+    o.out_dir = cfg.get<std::string>("out_dir", o.out_dir);
+    o.max_keep_ckpts = cfg.get<int64_t>("max_keep_ckpts", o.max_keep_ckpts);
+    o.save_last = cfg.get<bool>("save_last", o.save_last);
+    o.save_best = string_or_list(cfg, "save_best", {});
+    o.rule = string_or_list(cfg, "rule", {});
+    o.greater_keys = string_or_list(cfg, "greater_keys", o.greater_keys);
+    o.less_keys = string_or_list(cfg, "less_keys", o.less_keys);
+    o.filename_tmpl = cfg.get<std::string>("filename_tmpl", o.filename_tmpl);
+    o.save_begin = cfg.get<int64_t>("save_begin", o.save_begin);
+    o.published_keys = string_or_list(cfg, "published_keys", {});
+    o.async_save = cfg.get<bool>("async_save", o.async_save);
+    return std::make_shared<CheckpointHook>(o);
+  });
 }
 
 }  // namespace mmhook

@@ -6,14 +6,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "hooks/builtin_hooks.h"
 #include "mmhook/checkpoint/checkpoint.h"
 #include "mmhook/config/config_node.h"
 #include "mmhook/engine/loops.h"
 #include "mmhook/engine/runner.h"
 #include "mmhook/hooks/checkpoint_hook.h"
-#include "mmhook/hooks/empty_cache_hook.h"
-#include "mmhook/hooks/nan_guard_hook.h"
-#include "mmhook/hooks/sync_buffers_hook.h"
 
 namespace mmhook {
 namespace {
@@ -24,18 +22,6 @@ std::string fixed3(double v) {
   os.precision(3);
   os << v;
   return os.str();
-}
-
-// Constructor checks raise invalid-argument Errors; from a config they become config Errors
-// that carry the JSON path (as hook_registry.cpp does for the default hooks).
-template <class F>
-std::shared_ptr<Hook> with_path(const ConfigNode& cfg, F&& make) {
-  try {
-    return make();
-  } catch (const Error& e) {
-    if (e.code() != Code::kInvalidArgument) throw;
-    MMHOOK_THROW(Code::kConfig, cfg.path(), ": ", e.what());
-  }
 }
 
 }  // namespace
@@ -135,8 +121,8 @@ void EarlyStoppingHook::after_load_checkpoint(Runner& runner, Checkpoint& checkp
   wait_count_ = wait->toInt();
 }
 
-void register_misc_hooks(Registry<Hook>& r) {
-  r.add("EarlyStoppingHook", [](const ConfigNode& cfg) {
+void detail::register_early_stopping_hook(Registry<Hook>& registry) {
+  registry.add("EarlyStoppingHook", [](const ConfigNode& cfg) {
     EarlyStoppingHookOptions o;
     o.monitor = cfg.require<std::string>("monitor");
     o.rule = cfg.get<std::string>("rule", "");
@@ -145,22 +131,7 @@ void register_misc_hooks(Registry<Hook>& r) {
     o.check_finite = cfg.get<bool>("check_finite", o.check_finite);
     o.patience = cfg.get<int64_t>("patience", o.patience);
     o.stopping_threshold = cfg.get_optional<double>("stopping_threshold");
-    return with_path(cfg, [&] { return std::make_shared<EarlyStoppingHook>(o); });
-  });
-  r.add("EmptyCacheHook", [](const ConfigNode& cfg) {
-    const bool be = cfg.get<bool>("before_epoch", false);
-    const bool ae = cfg.get<bool>("after_epoch", true);
-    const bool ai = cfg.get<bool>("after_iter", false);
-    return with_path(cfg, [&] { return std::make_shared<EmptyCacheHook>(be, ae, ai); });
-  });
-  r.add("SyncBuffersHook", [](const ConfigNode&) -> std::shared_ptr<Hook> {
-    return std::make_shared<SyncBuffersHook>();
-  });
-  r.add("CheckInvalidLossHook", [](const ConfigNode& cfg) {
-    const int64_t interval = cfg.get<int64_t>("interval", 50);
-    const std::string on_invalid = cfg.get<std::string>("on_invalid", "stop");
-    return with_path(cfg,
-                     [&] { return std::make_shared<CheckInvalidLossHook>(interval, on_invalid); });
+    return std::make_shared<EarlyStoppingHook>(o);
   });
 }
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "hooks/builtin_hooks.h"
 #include "mmhook/checkpoint/checkpoint.h"
 #include "mmhook/checkpoint/state_dict.h"
 #include "mmhook/engine/runner.h"
@@ -157,7 +158,7 @@ void EMAHook::after_load_checkpoint(Runner& runner, Checkpoint& checkpoint) {
                              options_.strict_load);
 }
 
-void register_ema_hooks(Registry<Hook>& registry) {
+void detail::register_ema_hook(Registry<Hook>& registry) {
   registry.add("EMAHook", [](const ConfigNode& cfg) -> std::shared_ptr<Hook> {
     EMAHookOptions o;
     o.ema_type = cfg.get<std::string>("ema_type", o.ema_type);
@@ -169,12 +170,7 @@ void register_ema_hooks(Registry<Hook>& registry) {
     o.interval = cfg.get<int64_t>("interval", o.interval);
     o.update_buffers = cfg.get<bool>("update_buffers", o.update_buffers);
     o.device = cfg.get_optional<std::string>("device");
-    try {
-      return std::make_shared<EMAHook>(o);
-    } catch (const Error& e) {
-      if (e.code() != Code::kInvalidArgument) throw;
-      MMHOOK_THROW(Code::kConfig, cfg.path(), ": ", e.what());
-    }
+    return std::make_shared<EMAHook>(o);
   });
 }
 

@@ -4,6 +4,8 @@
 
 #include <torch/cuda.h>
 
+#include "hooks/builtin_hooks.h"
+
 namespace mmhook {
 
 bool cuda_empty_cache() {
@@ -39,6 +41,15 @@ void EmptyCacheHook::after_epoch(Runner&, Mode) {
 
 void EmptyCacheHook::after_iter(Runner&, int64_t, const TensorDict&, const TensorDict&, Mode) {
   if (after_iter_) empty_cache();
+}
+
+void detail::register_empty_cache_hook(Registry<Hook>& registry) {
+  registry.add("EmptyCacheHook", [](const ConfigNode& cfg) {
+    const bool be = cfg.get<bool>("before_epoch", false);
+    const bool ae = cfg.get<bool>("after_epoch", true);
+    const bool ai = cfg.get<bool>("after_iter", false);
+    return std::make_shared<EmptyCacheHook>(be, ae, ai);
+  });
 }
 
 }  // namespace mmhook

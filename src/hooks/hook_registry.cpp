@@ -1,37 +1,16 @@
-// The hook registry and the factories of the built-in hooks.
+// The hook registry: every built-in hook registers its own factory from its source file
+// (builtin_hooks.h says why through a list of calls). ClosureHook takes a C++ function and has
+// no JSON form, so it is not registered.
 
 #include <nlohmann/json.hpp>
 
+#include "hooks/builtin_hooks.h"
 #include "mmhook/engine/runner.h"
-#include "mmhook/hooks/checkpoint_hook.h"
-#include "mmhook/hooks/dist_sampler_seed_hook.h"
-#include "mmhook/hooks/ema_hook.h"
-#include "mmhook/hooks/early_stopping_hook.h"
-#include "mmhook/hooks/hook_time_budget_hook.h"
-#include "mmhook/hooks/iter_timer_hook.h"
-#include "mmhook/hooks/logger_hook.h"
-#include "mmhook/hooks/naive_visualization_hook.h"
-#include "mmhook/hooks/param_scheduler_hook.h"
-#include "mmhook/hooks/profiler_hook.h"
-#include "mmhook/hooks/runtime_info_hook.h"
 
 namespace mmhook {
-namespace {
 
-// Constructor checks raise invalid-argument Errors; from a config they become config Errors
-// that carry the JSON path.
-template <class F>
-std::shared_ptr<Hook> with_path(const ConfigNode& cfg, F&& make) {
-  try {
-    return make();
-  } catch (const Error& e) {
-    if (e.code() != Code::kInvalidArgument) throw;
-    MMHOOK_THROW(Code::kConfig, cfg.path(), ": ", e.what());
-  }
-}
-
-std::vector<std::string> string_or_list(const ConfigNode& cfg, const std::string& key,
-                                        std::vector<std::string> fallback) {
+std::vector<std::string> detail::string_or_list(const ConfigNode& cfg, const std::string& key,
+                                                std::vector<std::string> fallback) {
   if (!cfg.has(key)) {
     cfg.mark_used(key);
     return fallback;
@@ -41,55 +20,28 @@ std::vector<std::string> string_or_list(const ConfigNode& cfg, const std::string
   return cfg.require<std::vector<std::string>>(key);
 }
 
-template <class H>
-void add_plain(Registry<Hook>& r, const char* name) {
-  r.add(name, [](const ConfigNode&) -> std::shared_ptr<Hook> { return std::make_shared<H>(); });
-}
-
-}  // namespace
-
 Registry<Hook>& hook_registry() {
   static Registry<Hook>* registry = [] {
-    auto* r = new Registry<Hook>("hook");
-    add_plain<RuntimeInfoHook>(*r, "RuntimeInfoHook");
-    add_plain<IterTimerHook>(*r, "IterTimerHook");
-    add_plain<DistSamplerSeedHook>(*r, "DistSamplerSeedHook");
-    add_plain<ParamSchedulerHook>(*r, "ParamSchedulerHook");
-    r->add("LoggerHook", [](const ConfigNode& cfg) {
-      LoggerHookOptions o;
-      o.interval = cfg.get<int64_t>("interval", o.interval);
-      o.ignore_last = cfg.get<bool>("ignore_last", o.ignore_last);
-      o.interval_exp_name = cfg.get<int64_t>("interval_exp_name", o.interval_exp_name);
-      o.log_metric_by_epoch = cfg.get<bool>("log_metric_by_epoch", o.log_metric_by_epoch);
-      o.out_dir = cfg.get<std::string>("out_dir", o.out_dir);
-      o.out_suffix = string_or_list(cfg, "out_suffix", o.out_suffix);
-      o.keep_local = cfg.get<bool>("keep_local", o.keep_local);
-      return with_path(cfg, [&] { return std::make_shared<LoggerHook>(o); });
-    });
-    r->add("CheckpointHook", [](const ConfigNode& cfg) {
-      CheckpointHookOptions o;
-      o.interval = cfg.get<int64_t>("interval", o.interval);
-      o.by_epoch = cfg.get<bool>("by_epoch", o.by_epoch);
-      o.save_optimizer = cfg.get<bool>("save_optimizer", o.save_optimizer);
-      o.save_param_scheduler = cfg.get<bool>("save_param_scheduler", o.save_param_scheduler);
-      o.out_dir = cfg.get<std::string>("out_dir", o.out_dir);
-      o.max_keep_ckpts = cfg.get<int64_t>("max_keep_ckpts", o.max_keep_ckpts);
-      o.save_last = cfg.get<bool>("save_last", o.save_last);
-      o.save_best = string_or_list(cfg, "save_best", {});
-      o.rule = string_or_list(cfg, "rule", {});
-      o.greater_keys = string_or_list(cfg, "greater_keys", o.greater_keys);
-      o.less_keys = string_or_list(cfg, "less_keys", o.less_keys);
-      o.filename_tmpl = cfg.get<std::string>("filename_tmpl", o.filename_tmpl);
-      o.save_begin = cfg.get<int64_t>("save_begin", o.save_begin);
-      o.published_keys = string_or_list(cfg, "published_keys", {});
-      o.async_save = cfg.get<bool>("async_save", o.async_save);
-      return with_path(cfg, [&] { return std::make_shared<CheckpointHook>(o); });
-    });
-    register_ema_hooks(*r);
-    register_profiling_hooks(*r);
-    register_misc_hooks(*r);
-    register_reliability_hooks(*r);
-    register_visualization_hooks(*r);
+    // Constructor checks raise invalid-argument Errors; from a config they become config Errors
+    // that carry the JSON path.
+    auto* r = new Registry<Hook>("hook", FactoryErrors::kConfigAtPath);
+    // MMEngine's default hooks.
+    detail::register_runtime_info_hook(*r);
+    detail::register_iter_timer_hook(*r);
+    detail::register_dist_sampler_seed_hook(*r);
+    detail::register_logger_hook(*r);
+    detail::register_param_scheduler_hook(*r);
+    detail::register_checkpoint_hook(*r);
+    // The others.
+    detail::register_check_invalid_loss_hook(*r);
+    detail::register_early_stopping_hook(*r);
+    detail::register_ema_hook(*r);
+    detail::register_empty_cache_hook(*r);
+    detail::register_hook_time_budget_hook(*r);
+    detail::register_naive_visualization_hook(*r);
+    detail::register_profiler_hook(*r);
+    detail::register_progress_bar_hook(*r);
+    detail::register_sync_buffers_hook(*r);
     return r;
   }();
   return *registry;

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "hooks/builtin_hooks.h"
 #include "mmhook/config/config_node.h"
 #include "mmhook/engine/dispatcher.h"
 #include "mmhook/engine/runner.h"
@@ -52,7 +53,7 @@ void HookTimeBudgetHook::after_val_epoch(Runner& runner, const Metrics&) { check
 void HookTimeBudgetHook::after_test_epoch(Runner& runner, const Metrics&) { check(runner); }
 void HookTimeBudgetHook::after_run(Runner& runner) { check(runner); }
 
-void register_reliability_hooks(Registry<Hook>& r) {
+void detail::register_hook_time_budget_hook(Registry<Hook>& r) {
   r.add("HookTimeBudgetHook", [](const ConfigNode& cfg) -> std::shared_ptr<Hook> {
     HookTimeBudgetOptions o;
     o.budget_ms = cfg.get<double>("budget_ms", o.budget_ms);
@@ -66,12 +67,7 @@ void register_reliability_hooks(Registry<Hook>& r) {
                         ": expected a number, got ", json_type_name(ms));
       o.budgets_ms[hook] = ms.get<double>();
     }
-    try {
-      return std::make_shared<HookTimeBudgetHook>(o);
-    } catch (const Error& e) {
-      if (e.code() != Code::kInvalidArgument) throw;
-      MMHOOK_THROW(Code::kConfig, cfg.path(), ": ", e.what());
-    }
+    return std::make_shared<HookTimeBudgetHook>(o);
   });
 }
 

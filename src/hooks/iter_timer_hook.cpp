@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hooks/builtin_hooks.h"
 #include "mmhook/data/data_loader.h"
 #include "mmhook/engine/loops.h"
 #include "mmhook/engine/runner.h"
@@ -58,6 +59,10 @@ void IterTimerHook::after_iter(Runner& runner, int64_t batch_idx, const TensorDi
     eta = avg * static_cast<double>(len - batch_idx - 1);
   }
   hub.update_info("eta", eta);
+}
+
+void detail::register_iter_timer_hook(Registry<Hook>& registry) {
+  add_hook_without_options<IterTimerHook>(registry, "IterTimerHook");
 }
 
 }  // namespace mmhook

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "hooks/builtin_hooks.h"
 #include "mmhook/checkpoint/checkpoint.h"
 #include "mmhook/data/data_loader.h"
 #include "mmhook/engine/hook_timing_json.h"
@@ -152,6 +153,20 @@ void LoggerHook::after_run(Runner& runner) {
       if (!options_.keep_local) fs::remove(entry.path());
     }
   }
+}
+
+void detail::register_logger_hook(Registry<Hook>& registry) {
+  registry.add("LoggerHook", [](const ConfigNode& cfg) {
+    LoggerHookOptions o;
+    o.interval = cfg.get<int64_t>("interval", o.interval);
+    o.ignore_last = cfg.get<bool>("ignore_last", o.ignore_last);
+    o.interval_exp_name = cfg.get<int64_t>("interval_exp_name", o.interval_exp_name);
+    o.log_metric_by_epoch = cfg.get<bool>("log_metric_by_epoch", o.log_metric_by_epoch);
+    o.out_dir = cfg.get<std::string>("out_dir", o.out_dir);
+    o.out_suffix = string_or_list(cfg, "out_suffix", o.out_suffix);
+    o.keep_local = cfg.get<bool>("keep_local", o.keep_local);
+    return std::make_shared<LoggerHook>(o);
+  });
 }
 
 }  // namespace mmhook

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hooks/builtin_hooks.h"
 #include "mmhook/config/config_node.h"
 #include "mmhook/core/tensor_dict.h"
 #include "mmhook/engine/runner.h"
@@ -272,7 +273,7 @@ void NaiveVisualizationHook::after_test_iter(Runner& runner, int64_t batch_idx,
   written_.push_back(path);
 }
 
-void register_visualization_hooks(Registry<Hook>& r) {
+void detail::register_naive_visualization_hook(Registry<Hook>& r) {
   r.add("NaiveVisualizationHook", [](const ConfigNode& cfg) -> std::shared_ptr<Hook> {
     NaiveVisualizationHookOptions o;
     o.interval = cfg.get<int64_t>("interval", o.interval);
@@ -288,12 +289,7 @@ void register_visualization_hooks(Registry<Hook>& r) {
         v = cfg.require<std::vector<double>>(key);
       }
     }
-    try {
-      return std::make_shared<NaiveVisualizationHook>(o);
-    } catch (const Error& e) {
-      if (e.code() != Code::kInvalidArgument) throw;
-      MMHOOK_THROW(Code::kConfig, cfg.path(), ": ", e.what());
-    }
+    return std::make_shared<NaiveVisualizationHook>(o);
   });
 }
 

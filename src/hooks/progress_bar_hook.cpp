@@ -8,6 +8,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "hooks/builtin_hooks.h"
 #include "mmhook/core/error.h"
 #include "mmhook/core/tensor_dict.h"
 #include "mmhook/data/data_loader.h"
@@ -199,6 +200,16 @@ void ProgressBarHook::on_exception(Runner&, const std::string&) {
   eval_.open = false;
   if (on_line_ != nullptr) write("\n");
   on_line_ = nullptr;
+}
+
+void detail::register_progress_bar_hook(Registry<Hook>& registry) {
+  registry.add("ProgressBarHook", [](const ConfigNode& cfg) {
+    ProgressBarHookOptions o;
+    o.refresh_interval = cfg.get<int64_t>("refresh_interval", o.refresh_interval);
+    o.force = cfg.get<bool>("force", o.force);
+    o.bar_width = cfg.get<int64_t>("bar_width", o.bar_width);
+    return std::make_shared<ProgressBarHook>(o);
+  });
 }
 
 }  // namespace mmhook

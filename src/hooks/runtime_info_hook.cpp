@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hooks/builtin_hooks.h"
 #include "mmhook/core/tensor_dict.h"
 #include "mmhook/data/data_loader.h"
 #include "mmhook/data/dataset.h"
@@ -94,6 +95,10 @@ void RuntimeInfoHook::after_val_epoch(Runner& runner, const Metrics& metrics) {
 
 void RuntimeInfoHook::after_test_epoch(Runner& runner, const Metrics& metrics) {
   for (const auto& [k, v] : metrics) runner.message_hub().update_scalar("test/" + k, v);
+}
+
+void detail::register_runtime_info_hook(Registry<Hook>& registry) {
+  add_hook_without_options<RuntimeInfoHook>(registry, "RuntimeInfoHook");
 }
 
 }  // namespace mmhook

@@ -1,5 +1,6 @@
 #include "mmhook/hooks/sync_buffers_hook.h"
 
+#include "hooks/builtin_hooks.h"
 #include "mmhook/dist/grad_sync.h"
 #include "mmhook/engine/runner.h"
 #include "mmhook/model/base_model.h"
@@ -21,6 +22,10 @@ void SyncBuffersHook::after_train_epoch(Runner& runner) {
 void SyncBuffersHook::before_val_epoch(Runner& runner) {
   if (!called_in_train_) sync(runner);
   called_in_train_ = false;
+}
+
+void detail::register_sync_buffers_hook(Registry<Hook>& registry) {
+  add_hook_without_options<SyncBuffersHook>(registry, "SyncBuffersHook");
 }
 
 }  // namespace mmhook

@@ -7,6 +7,7 @@
 #include "mmhook/scheduler/linear_scheduler.h"
 #include "mmhook/scheduler/one_cycle_scheduler.h"
 #include "mmhook/scheduler/param_scheduler.h"
+#include "mmhook/scheduler/poly_scheduler.h"
 #include "mmhook/scheduler/reduce_on_plateau_scheduler.h"
 #include "mmhook/scheduler/step_scheduler.h"
 
@@ -62,17 +63,6 @@ void add_family(Registry<ParamScheduler, const Ctx&>& r, const std::string& fami
   });
 }
 
-// Constructor checks raise invalid-argument Errors; from a config they name the JSON path.
-template <class F>
-std::shared_ptr<ParamScheduler> with_path(const ConfigNode& cfg, F&& make) {
-  try {
-    return make();
-  } catch (const Error& e) {
-    if (e.code() != Code::kInvalidArgument) throw;
-    MMHOOK_THROW(Code::kConfig, cfg.path(), ": ", e.what());
-  }
-}
-
 // Parameter checks with the key's path. A schedule that turns a rate negative (gamma -1 gave
 // lr -0.1) trained on with exit status 0, while the same lr written directly was refused.
 std::string num(double v) { return nlohmann::json(v).dump(); }
@@ -90,15 +80,15 @@ void require_at_least(const ConfigNode& c, const char* key, int64_t v, int64_t m
 
 Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
   static auto* registry = [] {
-    auto* r = new Registry<ParamScheduler, const Ctx&>("param scheduler");
+    // Constructor checks raise invalid-argument Errors; from a config they name the JSON path.
+    auto* r =
+        new Registry<ParamScheduler, const Ctx&>("param scheduler", FactoryErrors::kConfigAtPath);
     add_family(*r, "Step", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
       const int64_t step_size = scale(c, c.require<int64_t>("step_size"), x);
       const double gamma = c.get<double>("gamma", 0.1);
       require_positive(c, "gamma", gamma);
       const SchedulerArgs a = read_args(c, x);
-      return with_path(c, [&] {
-        return std::make_shared<StepParamScheduler>(*x.optim_wrapper, p, step_size, gamma, a);
-      });
+      return std::make_shared<StepParamScheduler>(*x.optim_wrapper, p, step_size, gamma, a);
     });
     add_family(*r, "MultiStep", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
       std::vector<int64_t> milestones = c.require<std::vector<int64_t>>("milestones");
@@ -109,32 +99,24 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
       const double gamma = c.get<double>("gamma", 0.1);
       require_positive(c, "gamma", gamma);
       const SchedulerArgs a = read_args(c, x);
-      return with_path(c, [&] {
-        return std::make_shared<MultiStepParamScheduler>(*x.optim_wrapper, p, milestones, gamma, a);
-      });
+      return std::make_shared<MultiStepParamScheduler>(*x.optim_wrapper, p, milestones, gamma, a);
     });
     add_family(*r, "Constant", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
       const double factor = c.get<double>("factor", 1.0 / 3);
       const SchedulerArgs a = read_args(c, x);
-      return with_path(c, [&] {
-        return std::make_shared<ConstantParamScheduler>(*x.optim_wrapper, p, factor, a);
-      });
+      return std::make_shared<ConstantParamScheduler>(*x.optim_wrapper, p, factor, a);
     });
     add_family(*r, "Linear", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
       const double start = c.get<double>("start_factor", 1.0 / 3);
       const double end = c.get<double>("end_factor", 1.0);
       const SchedulerArgs a = read_args(c, x);
-      return with_path(c, [&] {
-        return std::make_shared<LinearParamScheduler>(*x.optim_wrapper, p, start, end, a);
-      });
+      return std::make_shared<LinearParamScheduler>(*x.optim_wrapper, p, start, end, a);
     });
     add_family(*r, "Exponential", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
       const double gamma = c.require<double>("gamma");
       require_positive(c, "gamma", gamma);
       const SchedulerArgs a = read_args(c, x);
-      return with_path(c, [&] {
-        return std::make_shared<ExponentialParamScheduler>(*x.optim_wrapper, p, gamma, a);
-      });
+      return std::make_shared<ExponentialParamScheduler>(*x.optim_wrapper, p, gamma, a);
     });
     add_family(*r, "Poly", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
       const double eta_min = c.get<double>("eta_min", 0.0);
@@ -142,9 +124,7 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
       require_non_negative(c, "eta_min", eta_min);
       require_non_negative(c, "power", power);
       const SchedulerArgs a = read_args(c, x);
-      return with_path(c, [&] {
-        return std::make_shared<PolyParamScheduler>(*x.optim_wrapper, p, eta_min, power, a);
-      });
+      return std::make_shared<PolyParamScheduler>(*x.optim_wrapper, p, eta_min, power, a);
     });
     add_family(*r, "CosineAnnealing", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
       std::optional<int64_t> t_max = c.get_optional<int64_t>("T_max");
@@ -154,10 +134,8 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
       if (eta_min) require_non_negative(c, "eta_min", *eta_min);
       if (eta_min_ratio) require_non_negative(c, "eta_min_ratio", *eta_min_ratio);
       const SchedulerArgs a = read_args(c, x);
-      return with_path(c, [&] {
-        return std::make_shared<CosineAnnealingParamScheduler>(*x.optim_wrapper, p, t_max, eta_min,
-                                                               eta_min_ratio, a);
-      });
+      return std::make_shared<CosineAnnealingParamScheduler>(*x.optim_wrapper, p, t_max, eta_min,
+                                                             eta_min_ratio, a);
     });
     add_family(*r, "CosineRestart", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
       std::vector<int64_t> periods = c.require<std::vector<int64_t>>("periods");
@@ -172,10 +150,8 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
       if (eta_min) require_non_negative(c, "eta_min", *eta_min);
       if (eta_min_ratio) require_non_negative(c, "eta_min_ratio", *eta_min_ratio);
       const SchedulerArgs a = read_args(c, x);
-      return with_path(c, [&] {
-        return std::make_shared<CosineRestartParamScheduler>(*x.optim_wrapper, p, periods, weights,
-                                                             eta_min, eta_min_ratio, a);
-      });
+      return std::make_shared<CosineRestartParamScheduler>(*x.optim_wrapper, p, periods, weights,
+                                                           eta_min, eta_min_ratio, a);
     });
     add_family(*r, "OneCycle", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
       const PerGroupValue eta_max = read_per_group(c, "eta_max", 0.0);
@@ -194,11 +170,9 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
       require_positive(c, "final_div_factor", final_div_factor);
       const bool three_phase = c.get<bool>("three_phase", false);
       const SchedulerArgs a = read_args(c, x);
-      return with_path(c, [&] {
-        return std::make_shared<OneCycleParamScheduler>(*x.optim_wrapper, p, eta_max, total_steps,
-                                                        pct_start, anneal_strategy, div_factor,
-                                                        final_div_factor, three_phase, a);
-      });
+      return std::make_shared<OneCycleParamScheduler>(*x.optim_wrapper, p, eta_max, total_steps,
+                                                      pct_start, anneal_strategy, div_factor,
+                                                      final_div_factor, three_phase, a);
     });
     add_family(*r, "ReduceOnPlateau", [](const ConfigNode& c, const Ctx& x, const std::string& p) {
       const std::string monitor = c.get<std::string>("monitor", "loss");
@@ -215,11 +189,9 @@ Registry<ParamScheduler, const SchedulerBuildContext&>& scheduler_registry() {
       require_at_least(c, "cooldown", cooldown, 0);
       require_non_negative(c, "eps", eps);
       const SchedulerArgs a = read_args(c, x);
-      return with_path(c, [&] {
-        return std::make_shared<ReduceOnPlateauParamScheduler>(
-            *x.optim_wrapper, p, monitor, rule, factor, patience, threshold, threshold_rule,
-            cooldown, min_value, eps, a);
-      });
+      return std::make_shared<ReduceOnPlateauParamScheduler>(
+          *x.optim_wrapper, p, monitor, rule, factor, patience, threshold, threshold_rule, cooldown,
+          min_value, eps, a);
     });
     return r;
   }();

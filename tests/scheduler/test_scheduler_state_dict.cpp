@@ -9,6 +9,7 @@
 #include "mmhook/scheduler/cosine_scheduler.h"
 #include "mmhook/scheduler/exponential_scheduler.h"
 #include "mmhook/scheduler/linear_scheduler.h"
+#include "mmhook/scheduler/poly_scheduler.h"
 #include "mmhook/scheduler/one_cycle_scheduler.h"
 #include "mmhook/scheduler/reduce_on_plateau_scheduler.h"
 #include "mmhook/scheduler/step_scheduler.h"

@@ -13,6 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "mmhook/checkpoint/atomic_file.h"
+#include "mmhook/checkpoint/checksum.h"
+
 namespace mmhook {
 
 /// Top-level key of the checkpoint's metadata dict.
@@ -69,10 +72,6 @@ c10::IValue bytes_to_ivalue(const void* data, size_t size);
 /// any other value is an Error kInvalidArgument.
 std::string ivalue_to_bytes(const c10::IValue& value);
 
-/// The checkpoint's content digest (64-bit FNV-1a over keys, scalars and tensor
-/// dtype/shape/bytes in order, excluding `meta["checksum"]`) as 16 lowercase hex digits.
-std::string checkpoint_checksum(const c10::IValue& dict);
-
 /// `torch::pickle_save` of the checkpoint after setting `meta["checksum"]` (on a shallow copy:
 /// `ckpt` itself is not modified).
 std::vector<char> serialize_checkpoint(const Checkpoint& ckpt);
@@ -90,16 +89,5 @@ void save_checkpoint_file(const std::string& path, const Checkpoint& ckpt);
 /// variable `MMHOOK_MAX_CHECKPOINT_BYTES` sets another number of bytes; see
 /// `mmhook/core/file_io.h`), and every reason `deserialize_checkpoint` gives.
 Checkpoint load_checkpoint_file(const std::string& path);
-
-/// Atomically replaces `path` with `contents`: temp file in the same folder, write, fsync,
-/// rename, fsync the folder. On failure the temp file is removed, the previous file is left
-/// intact, and an Error kIo names the file and the system's reason ("No space left on device",
-/// and "File too large" past a file size limit: SIGXFSZ is ignored, see `ignore_sigxfsz_once`).
-void write_file_atomic(const std::string& path, const std::string& contents);
-/// `write_file_atomic` for binary data.
-void write_file_atomic(const std::string& path, const void* data, size_t size);
-/// The whole content of a text file (such as `last_checkpoint`); Error kIo naming the file and
-/// the reason: the system's, not a regular file, or larger than `kMaxTextFileBytes` (64 MiB).
-std::string read_text_file(const std::string& path);
 
 }  // namespace mmhook

@@ -15,6 +15,13 @@
 
 namespace mmhook {
 
+/// What `Registry::build` does with an Error of code kInvalidArgument escaping a factory (a
+/// component's constructor rejecting an option).
+enum class FactoryErrors {
+  kPropagate,     ///< rethrown unchanged
+  kConfigAtPath,  ///< rethrown as a kConfig Error "<JSON path of the node>: <message>"
+};
+
 /// Factories by type name for one kind of component ("model", "dataset", "hook", ...).
 /// `Args` are extra build arguments passed through to every factory (loops get the runner).
 template <class T, class... Args>
@@ -23,8 +30,10 @@ class Registry {
   /// Builds a component from its config node (the `type` key is already consumed).
   using Factory = std::function<std::shared_ptr<T>(const ConfigNode&, Args...)>;
 
-  /// `kind` names the registry in errors ("unknown model type 'Foo'").
-  explicit Registry(std::string kind) : kind_(std::move(kind)) {}
+  /// `kind` names the registry in errors ("unknown model type 'Foo'"); `factory_errors` says
+  /// whether `build` turns a factory's invalid-argument Errors into config Errors at the path.
+  explicit Registry(std::string kind, FactoryErrors factory_errors = FactoryErrors::kPropagate)
+      : kind_(std::move(kind)), factory_errors_(factory_errors) {}
 
   /// Adds a factory; registering a name twice is an invalid-argument Error.
   void add(const std::string& name, Factory factory) {
@@ -50,7 +59,9 @@ class Registry {
     return out;
   }
   /// Builds from `cfg["type"]`; an unknown type is a config Error naming the path, with a
-  /// did-you-mean hint; after the factory ran, unread keys are config Errors too.
+  /// did-you-mean hint; after the factory ran, unread keys are config Errors too. With
+  /// `FactoryErrors::kConfigAtPath`, an invalid-argument Error from the factory becomes a config
+  /// Error "<cfg.path()>: <message>".
   std::shared_ptr<T> build(const ConfigNode& cfg, Args... args) const {
     const std::string type = cfg.type();
     Factory factory;
@@ -66,7 +77,14 @@ class Registry {
       }
       factory = it->second;
     }
-    std::shared_ptr<T> out = factory(cfg, args...);
+    std::shared_ptr<T> out;
+    try {
+      out = factory(cfg, args...);
+    } catch (const Error& e) {
+      if (factory_errors_ != FactoryErrors::kConfigAtPath || e.code() != Code::kInvalidArgument)
+        throw;
+      MMHOOK_THROW(Code::kConfig, cfg.path(), ": ", e.what());
+    }
     cfg.check_unused();
     return out;
   }
@@ -75,6 +93,7 @@ class Registry {
 
  private:
   std::string kind_;
+  FactoryErrors factory_errors_;
   mutable std::mutex mutex_;
   std::map<std::string, Factory> factories_;
 };

@@ -111,7 +111,4 @@ class OrderedMap {
   std::vector<value_type> items_;
 };
 
-/// Metrics returned by an evaluator: name → value, in the order the metrics produced them.
-using Metrics = OrderedMap<double>;
-
 }  // namespace mmhook

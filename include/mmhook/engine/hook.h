@@ -15,7 +15,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "mmhook/core/ordered_map.h"
+#include "mmhook/core/metrics.h"
 #include "mmhook/engine/stage.h"
 
 namespace mmhook {

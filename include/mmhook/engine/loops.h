@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "mmhook/config/registry.h"
-#include "mmhook/core/ordered_map.h"
+#include "mmhook/core/metrics.h"
 
 namespace mmhook {
 

@@ -15,7 +15,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "mmhook/config/registry.h"
-#include "mmhook/core/ordered_map.h"
+#include "mmhook/core/metrics.h"
 #include "mmhook/engine/dispatcher.h"
 #include "mmhook/engine/hook.h"
 

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mmhook/config/registry.h"
-#include "mmhook/core/ordered_map.h"
+#include "mmhook/core/metrics.h"
 #include "mmhook/core/tensor_dict.h"
 
 namespace mmhook {

@@ -1,19 +1,20 @@
 #pragma once
 /// @file
 /// CheckpointHook (VERY_LOW): periodic, last and best checkpoints with retention
-/// (docs/design.md §B4.6). The decisions (save now? which files to delete? is a score better?)
-/// are pure functions below, tested on their own.
+/// (docs/design.md §B4.6). The decisions (which files to delete? is a score better?) are pure
+/// functions in checkpoint_policy.h, tested on their own; `async_save` writes through a
+/// BackgroundWriter (background_writer.h).
 
-#include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
+#include "mmhook/core/sha256.h"
 #include "mmhook/engine/hook.h"
+#include "mmhook/hooks/background_writer.h"
+#include "mmhook/hooks/checkpoint_policy.h"
 
 namespace mmhook {
 
@@ -40,41 +41,6 @@ struct CheckpointHookOptions {
   /// A failed write stops the run at the next iteration, save or the end of training.
   bool async_save = false;
 };
-
-/// Runs file writes on one background thread, one job at a time (CheckpointHook's
-/// `async_save`). The first error a job throws is kept and rethrown by `wait`/`check`.
-class BackgroundWriter {
- public:
-  BackgroundWriter();
-  /// Waits for the running job; errors are dropped here (call `wait` to see them).
-  ~BackgroundWriter();
-  BackgroundWriter(const BackgroundWriter&) = delete;
-  BackgroundWriter& operator=(const BackgroundWriter&) = delete;
-  /// Waits for the previous job (rethrowing its error), then starts `job`.
-  void submit(std::function<void()> job);
-  /// Waits until no job runs; rethrows the error of a failed job (once).
-  void wait();
-  /// Rethrows the error of a finished, failed job without waiting (one atomic load otherwise).
-  void check();
-  /// Whether a job is running.
-  bool busy() const;
-
- private:
-  struct State;
-  std::unique_ptr<State> state_;
-};
-
-/// Retention decision: the ids to delete after adding `step` to `kept` (oldest first), with at
-/// most `max_keep` ids kept (`max_keep <= 0`: keep all). Updates `kept`.
-std::vector<int64_t> retention_after_save(std::deque<int64_t>& kept, int64_t step,
-                                          int64_t max_keep);
-/// MMEngine's rule inference for a metric key: "greater" or "less"; Error if undecidable.
-std::string infer_rule(const std::string& key, const std::vector<std::string>& greater_keys,
-                       const std::vector<std::string>& less_keys);
-/// Whether `value` beats `best` under `rule` ("greater": >, "less": <).
-bool is_better(const std::string& rule, double value, double best);
-/// SHA-256 of `size` bytes at `data`, as 64 lowercase hex digits (FIPS 180-4).
-std::string sha256_hex(const void* data, size_t size);
 
 /// Saves checkpoints as MMEngine does; writes `work_dir/last_checkpoint` after each save.
 class CheckpointHook : public HookImpl<CheckpointHook> {

@@ -8,7 +8,6 @@
 #include <optional>
 #include <string>
 
-#include "mmhook/config/registry.h"
 #include "mmhook/engine/hook.h"
 
 namespace mmhook {
@@ -58,9 +57,5 @@ class EarlyStoppingHook : public HookImpl<EarlyStoppingHook> {
   double best_score_;
   int64_t wait_count_ = 0;
 };
-
-/// Registers EarlyStoppingHook, EmptyCacheHook, SyncBuffersHook and CheckInvalidLossHook
-/// (ClosureHook cannot be built from JSON and is not registered).
-void register_misc_hooks(Registry<Hook>& registry);
 
 }  // namespace mmhook

@@ -18,7 +18,6 @@
 #include <optional>
 #include <string>
 
-#include "mmhook/config/registry.h"
 #include "mmhook/engine/hook.h"
 #include "mmhook/model/averaged_model.h"
 
@@ -72,8 +71,5 @@ class EMAHook : public HookImpl<EMAHook> {
   EMAHookOptions options_;
   std::unique_ptr<AveragedModel> ema_;
 };
-
-/// Registers "EMAHook" (options from JSON, errors carrying the JSON path).
-void register_ema_hooks(Registry<Hook>& registry);
 
 }  // namespace mmhook

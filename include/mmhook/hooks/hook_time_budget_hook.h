@@ -16,7 +16,6 @@
 #include <string>
 #include <utility>
 
-#include "mmhook/config/registry.h"
 #include "mmhook/engine/hook.h"
 
 namespace mmhook {
@@ -61,8 +60,5 @@ class HookTimeBudgetHook : public HookImpl<HookTimeBudgetHook> {
   HookTimeBudgetOptions options_;
   std::set<std::pair<std::string, std::string>> reported_;
 };
-
-/// Registers HookTimeBudgetHook in `registry`.
-void register_reliability_hooks(Registry<Hook>& registry);
 
 }  // namespace mmhook

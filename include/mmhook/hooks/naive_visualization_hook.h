@@ -26,7 +26,6 @@
 
 #include <ATen/core/Tensor.h>
 
-#include "mmhook/config/registry.h"
 #include "mmhook/engine/hook.h"
 
 namespace mmhook {
@@ -105,9 +104,5 @@ class NaiveVisualizationHook : public HookImpl<NaiveVisualizationHook> {
   NaiveVisualizationHookOptions options_;
   std::vector<std::string> written_;
 };
-
-/// Registers "NaiveVisualizationHook" (options interval, draw_gt, draw_pred, max_images, mean,
-/// std; a bad value is a config Error naming the JSON path).
-void register_visualization_hooks(Registry<Hook>& registry);
 
 }  // namespace mmhook

@@ -2,6 +2,7 @@
 /// @file
 /// RuntimeInfoHook (VERY_HIGH): the message hub's runtime info and scalars (docs/design.md §B4.1).
 
+#include "mmhook/core/metrics.h"
 #include "mmhook/core/ordered_map.h"
 #include "mmhook/engine/hook.h"
 

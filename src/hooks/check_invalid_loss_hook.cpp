@@ -1,10 +1,11 @@
-#include "mmhook/hooks/nan_guard_hook.h"
+#include "mmhook/hooks/check_invalid_loss_hook.h"
 
 #include <cmath>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
 
+#include "hooks/builtin_hooks.h"
 #include "mmhook/checkpoint/state_dict.h"
 #include "mmhook/core/tensor_dict.h"
 #include "mmhook/engine/runner.h"
@@ -79,6 +80,14 @@ void CheckInvalidLossHook::after_train_iter(Runner& runner, int64_t, const Tenso
   runner.logger().warn("loss became infinite or NaN at " + where + " (loss = " + value.str() +
                        "): the step was undone (parameters, buffers and optimizer state "
                        "restored)");
+}
+
+void detail::register_check_invalid_loss_hook(Registry<Hook>& registry) {
+  registry.add("CheckInvalidLossHook", [](const ConfigNode& cfg) {
+    const int64_t interval = cfg.get<int64_t>("interval", 50);
+    const std::string on_invalid = cfg.get<std::string>("on_invalid", "stop");
+    return std::make_shared<CheckInvalidLossHook>(interval, on_invalid);
+  });
 }
 
 }  // namespace mmhook

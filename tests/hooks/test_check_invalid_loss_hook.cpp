@@ -10,8 +10,8 @@
 
 #include "mmhook/core/tensor_dict.h"
 #include "mmhook/engine/dispatcher.h"
+#include "mmhook/hooks/check_invalid_loss_hook.h"
 #include "mmhook/hooks/closure_hook.h"
-#include "mmhook/hooks/nan_guard_hook.h"
 #include "runner_fixture.h"
 
 namespace mmhook {
