@@ -322,7 +322,7 @@ static int run_cli(int argc, char** argv) {
         return 128 + g_first_signal;
       }
       auto interrupt = std::make_shared<InterruptHook>();
-      runner.register_hook(interrupt, static_cast<int>(mmhook::Priority::kLowest));
+      runner.register_hook(interrupt, mmhook::get_priority(mmhook::Priority::kLowest));
       struct ClearRunner {
         ~ClearRunner() { g_runner = nullptr; }  // before `runner` is destroyed
       } clear_runner;
@@ -346,7 +346,7 @@ static int run_cli(int argc, char** argv) {
       // Strict: a checkpoint of another model is an error naming the mismatched parameters.
       const std::string& ckpt = is_test ? test_ckpt : val_ckpt;
       runner.register_hook(std::make_shared<LoadCheckpointHook>(ckpt),
-                           static_cast<int>(mmhook::Priority::kLowest));
+                           mmhook::get_priority(mmhook::Priority::kLowest));
       const mmhook::Metrics metrics = is_test ? runner.test() : runner.val();
       nlohmann::ordered_json out = nlohmann::ordered_json::object();
       for (const auto& [k, v] : metrics) out[k] = v;

@@ -40,6 +40,21 @@ MMHOOK_STAGES(MMHOOK_C_STAGE_MATCHES)
 #undef MMHOOK_C_STAGE_MATCHES
 static_assert(MMH_STAGE_COUNT == kNumStages, "MMH_STAGE_COUNT differs from kNumStages");
 
+// The C priority levels are the engine's.
+#define MMHOOK_C_PRIORITY_MATCHES(c_name, level)                        \
+  static_assert(MMH_PRIORITY_##c_name == get_priority(Priority::level), \
+                "MMH_PRIORITY_" #c_name " differs from Priority::" #level);
+MMHOOK_C_PRIORITY_MATCHES(HIGHEST, kHighest)
+MMHOOK_C_PRIORITY_MATCHES(VERY_HIGH, kVeryHigh)
+MMHOOK_C_PRIORITY_MATCHES(HIGH, kHigh)
+MMHOOK_C_PRIORITY_MATCHES(ABOVE_NORMAL, kAboveNormal)
+MMHOOK_C_PRIORITY_MATCHES(NORMAL, kNormal)
+MMHOOK_C_PRIORITY_MATCHES(BELOW_NORMAL, kBelowNormal)
+MMHOOK_C_PRIORITY_MATCHES(LOW, kLow)
+MMHOOK_C_PRIORITY_MATCHES(VERY_LOW, kVeryLow)
+MMHOOK_C_PRIORITY_MATCHES(LOWEST, kLowest)
+#undef MMHOOK_C_PRIORITY_MATCHES
+
 class CHook final : public StageHook<CHook> {
  public:
   CHook(const mmh_hook_desc_t& desc, int priority)

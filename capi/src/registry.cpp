@@ -9,6 +9,7 @@
 
 #include "capi_internal.h"
 #include "mmhook/data/dataset.h"
+#include "mmhook/engine/priority.h"
 
 using mmhook::capi::guard;
 using mmhook::capi::make_error;
@@ -180,8 +181,8 @@ mmh_error_t* mmh_hook_type_register(const char* name, mmh_hook_factory_fn factor
           }
           std::string hook_name = desc.name != nullptr ? desc.name : type;
           desc.name = hook_name.c_str();
-          if ((desc.stages & ~static_cast<uint64_t>(MMH_STAGES_ALL)) != 0 || desc.priority < 0 ||
-              desc.priority > 100) {
+          if ((desc.stages & ~static_cast<uint64_t>(MMH_STAGES_ALL)) != 0 ||
+              !mmhook::is_valid_priority(desc.priority)) {
             if (desc.user_data_free != nullptr) desc.user_data_free(desc.user_data);
             cfg.fail("", "the C factory of hook type '" + type + "' gave bad stages or priority");
           }

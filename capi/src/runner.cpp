@@ -111,7 +111,7 @@ mmh_error_t* add_hook(mmh_runner_t* runner, const mmh_hook_desc_t* desc_in, Take
       err = make_error(MMH_E_INVALID_ARGUMENT, "mmh_hook_desc_t.name is NULL or empty");
     } else if (!mmhook::capi::is_utf8(desc.name)) {
       err = make_error(MMH_E_INVALID_ARGUMENT, "mmh_hook_desc_t.name is not valid UTF-8");
-    } else if (desc.priority < 0 || desc.priority > 100) {
+    } else if (!mmhook::is_valid_priority(desc.priority)) {
       err = make_error(MMH_E_INVALID_ARGUMENT, "hook '" + std::string(desc.name) +
                                                    "': priority must be between 0 and 100, got " +
                                                    std::to_string(desc.priority));

@@ -322,21 +322,12 @@ std::vector<std::pair<int64_t, int64_t>> read_dynamic_intervals(const ConfigNode
   return out;
 }
 
-template <class F>
-auto config_errors(const ConfigNode& cfg, F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const Error& e) {
-    if (e.code() == Code::kInvalidArgument)
-      MMHOOK_THROW(Code::kConfig, cfg.path().empty() ? "config" : cfg.path(), ": ", e.what());
-    throw;
-  }
-}
 }  // namespace
 
 Registry<TrainLoop, Runner&, std::shared_ptr<DataLoader>>& train_loop_registry() {
   static auto* registry = [] {
-    auto* r = new Registry<TrainLoop, Runner&, std::shared_ptr<DataLoader>>("train loop");
+    auto* r = new Registry<TrainLoop, Runner&, std::shared_ptr<DataLoader>>(
+        "train loop", FactoryErrors::kConfigAtPath);
     r->add("EpochBasedTrainLoop",
            [](const ConfigNode& cfg, Runner& runner,
               std::shared_ptr<DataLoader> loader) -> std::shared_ptr<TrainLoop> {
@@ -344,10 +335,8 @@ Registry<TrainLoop, Runner&, std::shared_ptr<DataLoader>>& train_loop_registry()
              const int64_t val_begin = cfg.get<int64_t>("val_begin", 1);
              const int64_t val_interval = cfg.get<int64_t>("val_interval", 1);
              auto dyn = read_dynamic_intervals(cfg);
-             return config_errors(cfg, [&] {
-               return std::make_shared<EpochBasedTrainLoop>(runner, loader, max_epochs, val_begin,
-                                                            val_interval, dyn);
-             });
+             return std::make_shared<EpochBasedTrainLoop>(runner, loader, max_epochs, val_begin,
+                                                          val_interval, dyn);
            });
     r->add("IterBasedTrainLoop",
            [](const ConfigNode& cfg, Runner& runner,
@@ -356,10 +345,8 @@ Registry<TrainLoop, Runner&, std::shared_ptr<DataLoader>>& train_loop_registry()
              const int64_t val_begin = cfg.get<int64_t>("val_begin", 1);
              const int64_t val_interval = cfg.get<int64_t>("val_interval", 1000);
              auto dyn = read_dynamic_intervals(cfg);
-             return config_errors(cfg, [&] {
-               return std::make_shared<IterBasedTrainLoop>(runner, loader, max_iters, val_begin,
-                                                           val_interval, dyn);
-             });
+             return std::make_shared<IterBasedTrainLoop>(runner, loader, max_iters, val_begin,
+                                                         val_interval, dyn);
            });
     return r;
   }();

@@ -10,26 +10,26 @@ namespace mmhook {
 namespace {
 struct Level {
   const char* name;
-  int value;
+  Priority value;
 };
-constexpr Level kLevels[] = {{"HIGHEST", 0},       {"VERY_HIGH", 10}, {"HIGH", 30},
-                             {"ABOVE_NORMAL", 40}, {"NORMAL", 50},    {"BELOW_NORMAL", 60},
-                             {"LOW", 70},          {"VERY_LOW", 90},  {"LOWEST", 100}};
+constexpr Level kLevels[] = {
+    {"HIGHEST", Priority::kHighest}, {"VERY_HIGH", Priority::kVeryHigh},
+    {"HIGH", Priority::kHigh},       {"ABOVE_NORMAL", Priority::kAboveNormal},
+    {"NORMAL", Priority::kNormal},   {"BELOW_NORMAL", Priority::kBelowNormal},
+    {"LOW", Priority::kLow},         {"VERY_LOW", Priority::kVeryLow},
+    {"LOWEST", Priority::kLowest}};
 }  // namespace
 
 int get_priority(int priority) {
-  MMHOOK_CHECK(priority >= 0 && priority <= 100, "priority must be between 0 and 100, got ",
-               priority);
+  MMHOOK_CHECK(is_valid_priority(priority), "priority must be between 0 and 100, got ", priority);
   return priority;
 }
-
-int get_priority(Priority priority) { return static_cast<int>(priority); }
 
 int get_priority(std::string_view name) {
   std::string upper(name);
   for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   for (const auto& level : kLevels)
-    if (upper == level.name) return level.value;
+    if (upper == level.name) return get_priority(level.value);
   MMHOOK_THROW(Code::kInvalidArgument, "unknown priority name '", name,
                "' (expected HIGHEST, VERY_HIGH, HIGH, ABOVE_NORMAL, NORMAL, BELOW_NORMAL, LOW, "
                "VERY_LOW or LOWEST)");

@@ -22,7 +22,7 @@ HookTimeBudgetHook::HookTimeBudgetHook(HookTimeBudgetOptions options)
     MMHOOK_CHECK(ms > 0, "HookTimeBudgetHook.budgets_ms.", hook, " must be > 0, got ", ms);
 }
 
-int HookTimeBudgetHook::default_priority() const { return 100; }
+int HookTimeBudgetHook::default_priority() const { return get_priority(Priority::kLowest); }
 
 double HookTimeBudgetHook::budget_of(const std::string& hook) const {
   auto it = options_.budgets_ms.find(hook);

@@ -61,7 +61,7 @@ class Registry {
   /// Builds from `cfg["type"]`; an unknown type is a config Error naming the path, with a
   /// did-you-mean hint; after the factory ran, unread keys are config Errors too. With
   /// `FactoryErrors::kConfigAtPath`, an invalid-argument Error from the factory becomes a config
-  /// Error "<cfg.path()>: <message>".
+  /// Error "<cfg.path()>: <message>" ("config: <message>" at the root).
   std::shared_ptr<T> build(const ConfigNode& cfg, Args... args) const {
     const std::string type = cfg.type();
     Factory factory;
@@ -83,7 +83,7 @@ class Registry {
     } catch (const Error& e) {
       if (factory_errors_ != FactoryErrors::kConfigAtPath || e.code() != Code::kInvalidArgument)
         throw;
-      MMHOOK_THROW(Code::kConfig, cfg.path(), ": ", e.what());
+      MMHOOK_THROW(Code::kConfig, cfg.path().empty() ? "config" : cfg.path(), ": ", e.what());
     }
     cfg.check_unused();
     return out;

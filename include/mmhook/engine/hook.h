@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "mmhook/core/metrics.h"
+#include "mmhook/engine/priority.h"
 #include "mmhook/engine/stage.h"
 
 namespace mmhook {
@@ -36,7 +37,7 @@ class Hook {
   virtual StageMask triggered_stages() const { return kAllStages; }
   /// The priority this hook gets when registered without an explicit one (MMEngine's class
   /// attribute `priority`, default NORMAL = 50).
-  virtual int default_priority() const { return 50; }
+  virtual int default_priority() const { return get_priority(Priority::kNormal); }
 
   // -- stages without mode dispatch
   /// Before anything runs (train, val or test).
@@ -149,7 +150,7 @@ class Hook {
  private:
   friend class Dispatcher;
   std::string name_;
-  int priority_ = 50;
+  int priority_ = get_priority(Priority::kNormal);
 };
 
 namespace detail {

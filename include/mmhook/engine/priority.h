@@ -25,8 +25,13 @@ enum class Priority : int {
 /// An integer priority in [0, 100], returned as is; outside that range an invalid-argument Error
 /// "priority must be between 0 and 100".
 int get_priority(int priority);
-/// A level's value.
-int get_priority(Priority priority);
+/// A level's value. Code names levels (`get_priority(Priority::kLow)`); numbers belong in configs.
+constexpr int get_priority(Priority priority) noexcept { return static_cast<int>(priority); }
+/// Whether an integer priority lies in [`Priority::kHighest`, `Priority::kLowest`].
+constexpr bool is_valid_priority(int priority) noexcept {
+  return priority >= get_priority(Priority::kHighest) &&
+         priority <= get_priority(Priority::kLowest);
+}
 /// A level by name, case-insensitive ("Lowest" works); an unknown name is an Error.
 int get_priority(std::string_view name);
 /// A priority from JSON: an integer or a level name; any other type is an Error.

@@ -48,7 +48,7 @@ class CheckpointHook : public HookImpl<CheckpointHook> {
   /// Validates the options (Errors name option and value).
   explicit CheckpointHook(CheckpointHookOptions options = {});
   std::string type_name() const override { return "CheckpointHook"; }
-  int default_priority() const override { return 90; }
+  int default_priority() const override { return get_priority(Priority::kVeryLow); }
   void before_train(Runner& runner) override;
   void after_train_epoch(Runner& runner) override;
   void after_train_iter(Runner& runner, int64_t batch_idx, const TensorDict& data_batch,

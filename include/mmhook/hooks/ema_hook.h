@@ -44,7 +44,7 @@ class EMAHook : public HookImpl<EMAHook> {
   /// gamma <= 0, an option the ema_type does not take, a malformed device).
   explicit EMAHook(EMAHookOptions options = {});
 
-  int default_priority() const override { return 50; }  // NORMAL
+  int default_priority() const override { return get_priority(Priority::kNormal); }
 
   void before_run(Runner& runner) override;
   void before_train(Runner& runner) override;

@@ -26,7 +26,7 @@ class LoggerHook : public HookImpl<LoggerHook> {
   /// Validates the options (Errors name option and value).
   explicit LoggerHook(LoggerHookOptions options = {});
   std::string type_name() const override { return "LoggerHook"; }
-  int default_priority() const override { return 60; }
+  int default_priority() const override { return get_priority(Priority::kBelowNormal); }
   void before_run(Runner& runner) override;
   void after_train_iter(Runner& runner, int64_t batch_idx, const TensorDict& data_batch,
                         const TensorDict& outputs) override;

@@ -11,7 +11,7 @@ namespace mmhook {
 class ParamSchedulerHook : public HookImpl<ParamSchedulerHook> {
  public:
   std::string type_name() const override { return "ParamSchedulerHook"; }
-  int default_priority() const override { return 70; }
+  int default_priority() const override { return get_priority(Priority::kLow); }
   void after_train_iter(Runner& runner, int64_t batch_idx, const TensorDict& data_batch,
                         const TensorDict& outputs) override;
   void after_train_epoch(Runner& runner) override;

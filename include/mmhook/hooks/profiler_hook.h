@@ -51,7 +51,7 @@ class ProfilerHook : public HookImpl<ProfilerHook> {
   explicit ProfilerHook(ProfilerHookOptions options = {});
   ~ProfilerHook() override;
   std::string type_name() const override { return "ProfilerHook"; }
-  int default_priority() const override { return 90; }
+  int default_priority() const override { return get_priority(Priority::kVeryLow); }
   /// Checks `profile_times` against max_epochs/max_iters and starts profiling.
   void before_run(Runner& runner) override;
   /// Steps the profiler; in iter mode exports at `runner.iter() == profile_times - 1`.

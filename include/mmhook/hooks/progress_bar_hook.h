@@ -40,7 +40,7 @@ class ProgressBarHook : public HookImpl<ProgressBarHook> {
   /// Validates the options (Errors name option and value).
   explicit ProgressBarHook(ProgressBarHookOptions options = {});
   std::string type_name() const override { return "ProgressBarHook"; }
-  int default_priority() const override { return 60; }
+  int default_priority() const override { return get_priority(Priority::kBelowNormal); }
   void before_train_epoch(Runner& runner) override;
   void after_train_iter(Runner& runner, int64_t batch_idx, const TensorDict& data_batch,
                         const TensorDict& outputs) override;

@@ -15,7 +15,7 @@ namespace mmhook {
 class RuntimeInfoHook : public HookImpl<RuntimeInfoHook> {
  public:
   std::string type_name() const override { return "RuntimeInfoHook"; }
-  int default_priority() const override { return 10; }
+  int default_priority() const override { return get_priority(Priority::kVeryHigh); }
   void before_run(Runner& runner) override;
   void before_train(Runner& runner) override;
   void after_train(Runner& runner) override;
