@@ -44,7 +44,7 @@ int get_priority(const nlohmann::json& value) {
 
 std::string priority_name(int priority) {
   for (const auto& level : kLevels)
-    if (priority == level.value) return level.name;
+    if (priority == get_priority(level.value)) return level.name;
   return std::to_string(priority);
 }
 

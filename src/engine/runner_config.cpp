@@ -7,6 +7,7 @@
 
 #include "mmhook/config/json_parse.h"
 #include "mmhook/core/error.h"
+#include "mmhook/logging/run_logger.h"
 
 namespace fs = std::filesystem;
 
@@ -19,8 +20,6 @@ const std::vector<std::string> kTopLevelKeys = {
     "optim_wrapper", "param_scheduler", "default_hooks",    "custom_hooks",   "log_processor",
     "visualizer",    "randomness",      "env_cfg",          "load_from",      "resume",
     "auto_scale_lr", "experiment_name", "launcher",         "log_level",      "default_scope"};
-
-const std::vector<std::string> kLogLevels = {"DEBUG", "INFO", "WARNING", "ERROR"};
 
 bool is_set(const nlohmann::json& cfg, const char* key) {
   auto it = cfg.find(key);
@@ -161,7 +160,7 @@ RunnerConfig parse_runner_config(const nlohmann::json& cfg, const std::string& c
   out.launcher = root.get<std::string>("launcher", "none");
   out.log_level = root.get<std::string>("log_level", "INFO");
   (void)root.get<std::string>("default_scope", "");
-  if (std::find(kLogLevels.begin(), kLogLevels.end(), out.log_level) == kLogLevels.end())
+  if (!RunLogger::is_level_name(out.log_level))
     root.fail("log_level", "must be DEBUG, INFO, WARNING or ERROR, got '" + out.log_level + "'");
   out.resume = root.get<bool>("resume", false);
   if (is_set(cfg, "custom_hooks") && !cfg["custom_hooks"].is_array())

@@ -36,11 +36,21 @@ std::unique_ptr<spdlog::formatter> mmengine_formatter() {
   return f;
 }
 
+// The `log_level` names a config may use (MMEngine's, from Python's logging).
+struct LevelName {
+  const char* name;
+  spdlog::level::level_enum level;
+};
+constexpr LevelName kLevelNames[] = {{"DEBUG", spdlog::level::debug},
+                                     {"INFO", spdlog::level::info},
+                                     {"WARNING", spdlog::level::warn},
+                                     {"ERROR", spdlog::level::err}};
+
 spdlog::level::level_enum level_from_name(const std::string& level) {
-  if (level == "DEBUG") return spdlog::level::debug;
-  if (level == "WARNING") return spdlog::level::warn;
-  if (level == "ERROR") return spdlog::level::err;
-  return spdlog::level::info;
+  for (const auto& l : kLevelNames)
+    if (level == l.name) return l.level;
+  MMHOOK_THROW(Code::kInvalidArgument, "unknown log level '", level,
+               "' (expected DEBUG, INFO, WARNING or ERROR)");
 }
 
 }  // namespace
@@ -53,9 +63,16 @@ struct RunLogger::WriteErrors {
   std::atomic<bool> failed{false};
 };
 
+bool RunLogger::is_level_name(const std::string& level) {
+  for (const auto& l : kLevelNames)
+    if (level == l.name) return true;
+  return false;
+}
+
 RunLogger::RunLogger(const std::string& log_dir, const std::string& timestamp, int rank,
                      const std::string& level)
     : errors_(std::make_shared<WriteErrors>()) {
+  const spdlog::level::level_enum threshold = level_from_name(level);
   auto console = std::make_shared<spdlog::sinks::stdout_sink_mt>();
   if (rank == 0) {
     log_file_ = log_dir + "/" + timestamp + ".log";
@@ -74,7 +91,7 @@ RunLogger::RunLogger(const std::string& log_dir, const std::string& timestamp, i
                                                spdlog::sinks_init_list{console, host_log_sink()});
   }
   logger_->set_formatter(mmengine_formatter());
-  logger_->set_level(level_from_name(level));
+  logger_->set_level(threshold);
   logger_->flush_on(spdlog::level::warn);
   logger_->set_error_handler([errors = errors_](const std::string& message) {
     std::lock_guard<std::mutex> lock(errors->mutex);

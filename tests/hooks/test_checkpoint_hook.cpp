@@ -1,4 +1,5 @@
-// CheckpointHook (docs/design.md §B4.6, §B9 checks 32–41) and its policy functions.
+// CheckpointHook (docs/design.md §B4.6, §B9 checks 32–41); its policy functions are tested in
+// test_checkpoint_policy.cpp.
 
 #include <gtest/gtest.h>
 
@@ -23,33 +24,6 @@ namespace mmhook {
 namespace {
 
 using testing::TempDir;
-
-TEST(CheckpointPolicyTest, RetentionKeepsNewest) {
-  std::deque<int64_t> kept;
-  std::vector<int64_t> dropped;
-  for (int64_t step = 1; step <= 5; ++step) {
-    auto d = retention_after_save(kept, step, 3);
-    dropped.insert(dropped.end(), d.begin(), d.end());
-  }
-  EXPECT_EQ(std::vector<int64_t>(kept.begin(), kept.end()), (std::vector<int64_t>{3, 4, 5}));
-  EXPECT_EQ(dropped, (std::vector<int64_t>{1, 2}));
-  EXPECT_TRUE(retention_after_save(kept, 5, 3).empty());  // re-saving the last id keeps all
-  std::deque<int64_t> all;
-  for (int64_t s = 1; s <= 4; ++s) EXPECT_TRUE(retention_after_save(all, s, -1).empty());
-}
-
-TEST(CheckpointPolicyTest, RuleInference) {
-  const CheckpointHookOptions o;
-  EXPECT_EQ(infer_rule("acc", o.greater_keys, o.less_keys), "greater");
-  EXPECT_EQ(infer_rule("top1_acc", o.greater_keys, o.less_keys), "greater");
-  EXPECT_EQ(infer_rule("accuracy/top1", o.greater_keys, o.less_keys), "greater");
-  EXPECT_EQ(infer_rule("loss", o.greater_keys, o.less_keys), "less");
-  EXPECT_EQ(infer_rule("ce_loss", o.greater_keys, o.less_keys), "less");
-  EXPECT_THROW(infer_rule("recall_x", o.greater_keys, o.less_keys), Error);
-  EXPECT_TRUE(is_better("greater", 0.5, 0.4));
-  EXPECT_FALSE(is_better("greater", 0.4, 0.4));
-  EXPECT_TRUE(is_better("less", 0.3, 0.4));
-}
 
 TEST(CheckpointPolicyTest, OptionValidation) {
   CheckpointHookOptions o;

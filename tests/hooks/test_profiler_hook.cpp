@@ -186,19 +186,6 @@ TEST(ProfilerHookTest, IterModeExportsAtProfileTimesMinusOne) {
   EXPECT_FALSE(names.count("ProfilerStep#11"));
 }
 
-TEST(ProfilerHookTest, ScheduleFollowsTorchSemantics) {
-  ProfilerSchedule s = ProfilerSchedule::from_json(
-      {{"wait", 1}, {"warmup", 1}, {"active", 2}, {"repeat", 1}, {"skip_first", 1}});
-  using A = ProfilerSchedule::Action;
-  const std::vector<A> expected = {A::kNone,          A::kNone, A::kWarmup, A::kRecord,
-                                   A::kRecordAndSave, A::kNone, A::kNone};
-  for (size_t i = 0; i < expected.size(); ++i)
-    EXPECT_EQ(s.action(static_cast<int64_t>(i)), expected[i]) << "step " << i;
-  ProfilerSchedule unlimited =
-      ProfilerSchedule::from_json({{"wait", 0}, {"warmup", 0}, {"active", 1}});
-  for (int64_t i = 0; i < 5; ++i) EXPECT_EQ(unlimited.action(i), A::kRecordAndSave);
-}
-
 TEST(ProfilerHookTest, ScheduledRunHandsOverEachCycle) {
   TempDir dir;
   Runner runner(testing::iter_config(dir.path()));

@@ -20,10 +20,12 @@ namespace mmhook {
 class RunLogger {
  public:
   /// Opens `<log_dir>/<timestamp>.log` on rank 0 (other ranks print errors only and keep no
-  /// file, as MMEngine does). `level` is "DEBUG", "INFO", "WARNING" or "ERROR". Throws Error kIo
-  /// naming the file when it cannot be opened.
+  /// file, as MMEngine does). `level` is "DEBUG", "INFO", "WARNING" or "ERROR" (another name is an
+  /// invalid-argument Error). Throws Error kIo naming the file when it cannot be opened.
   RunLogger(const std::string& log_dir, const std::string& timestamp, int rank,
             const std::string& level);
+  /// Whether `level` is a name the constructor takes ("DEBUG", "INFO", "WARNING", "ERROR").
+  static bool is_level_name(const std::string& level);
   /// Flushes, and gives spdlog back the default logger it had when this one was made.
   ~RunLogger();
   RunLogger(const RunLogger&) = delete;
