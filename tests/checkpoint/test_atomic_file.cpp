@@ -11,6 +11,7 @@
 #include <string>
 
 #include "checkpoint_test_util.h"
+#include "file_contents.h"
 #include "mmhook/core/error.h"
 
 namespace fs = std::filesystem;
@@ -18,12 +19,8 @@ namespace fs = std::filesystem;
 namespace mmhook {
 namespace {
 
+using testing::file_contents;
 using testing::ScratchDir;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 // Files in `dir` besides the ones named: a leftover temporary file would show here.
 size_t count_entries(const fs::path& dir) {
@@ -51,7 +48,7 @@ TEST(AtomicFileTest, WritesAndReplacesWholeFilesLeavingNoTemporaryBehind) {
   write_file_atomic(path, std::string("epoch_22.pth"));
   EXPECT_EQ(read_text_file(path), "epoch_22.pth");
   write_file_atomic(path, std::string("e"));  // shorter: nothing of the old text is left
-  EXPECT_EQ(slurp(path), "e");
+  EXPECT_EQ(file_contents(path), "e");
   EXPECT_EQ(count_entries(dir.path()), 1U);
 }
 
@@ -62,7 +59,7 @@ TEST(AtomicFileTest, BinaryDataKeepsEveryByte) {
   for (int i = 0; i < 256; ++i) bytes.push_back(static_cast<char>(i));
   bytes += std::string(3, '\0');
   write_file_atomic(path, bytes.data(), bytes.size());
-  EXPECT_EQ(slurp(path), bytes);
+  EXPECT_EQ(file_contents(path), bytes);
   EXPECT_EQ(fs::file_size(path), 259U);
 }
 
@@ -76,7 +73,7 @@ TEST(AtomicFileTest, AFailedReplaceKeepsWhatWasThereAndNamesTheFile) {
       error_of([&] { write_file_atomic(target.string(), std::string("new contents")); });
   EXPECT_NE(msg.find("epoch_3.pth"), std::string::npos) << msg;
   EXPECT_TRUE(fs::is_directory(target));
-  EXPECT_EQ(slurp(target / "keep.txt"), "kept");
+  EXPECT_EQ(file_contents(target / "keep.txt"), "kept");
   EXPECT_EQ(count_entries(dir.path()), 1U) << "a temporary file was left behind";
 }
 

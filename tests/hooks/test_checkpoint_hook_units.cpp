@@ -14,6 +14,7 @@
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "file_contents.h"
 #include "mmhook/checkpoint/checkpoint.h"
 #include "mmhook/core/error.h"
 #include "mmhook/core/tensor_dict.h"
@@ -27,12 +28,8 @@ namespace fs = std::filesystem;
 namespace mmhook {
 namespace {
 
+using testing::file_contents;
 using testing::TempDir;
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
 
 std::vector<std::string> files_starting_with(const std::string& dir, const std::string& prefix) {
   std::vector<std::string> out;
@@ -201,7 +198,7 @@ TEST(CheckpointHookUnitTest, AfterTrainEpochIntervalTwo) {
   const std::string last = f.dir / "epoch_10.pth";
   EXPECT_EQ(f.hub().get_info("last_ckpt").get<std::string>(), last);
   EXPECT_TRUE(fs::exists(last));
-  EXPECT_EQ(read_file(f.dir / "last_checkpoint"), last);
+  EXPECT_EQ(file_contents(f.dir / "last_checkpoint"), last);
   Checkpoint ckpt = load_checkpoint_file(last);
   EXPECT_EQ(ckpt.meta().at("epoch").toInt(), 10);
   EXPECT_EQ(ckpt.meta().at("iter").toInt(), 36);
@@ -395,7 +392,7 @@ TEST(CheckpointHookUnitTest, PublishedKeysEndToEnd) {
   EXPECT_EQ(names[0].rfind("best_acc_epoch_2-", 0), 0u) << names[0];
   EXPECT_EQ(names[1].rfind("epoch_3-", 0), 0u) << names[1];
   for (const auto& name : names) {
-    const std::string bytes = read_file(dir / name);
+    const std::string bytes = file_contents(dir / name);
     const std::string sha = sha256_hex(bytes.data(), bytes.size());
     EXPECT_EQ(name.substr(name.size() - 12, 8), sha.substr(0, 8)) << name;
     Checkpoint ckpt = load_checkpoint_file(dir / name);

@@ -1,6 +1,7 @@
 // RunLogger (logging/run_logger.h): the run's "mmengine" logger, rank 0's text log in
 // MMEngine's line format, the level, the default-logger hand-over, file-only error details.
 
+#include "file_contents.h"
 #include "mmhook/logging/run_logger.h"
 
 #include <gtest/gtest.h>
@@ -19,12 +20,8 @@ namespace fs = std::filesystem;
 namespace mmhook {
 namespace {
 
+using testing::file_contents;
 using testing::TempDir;
-
-std::string slurp(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 TEST(RunLoggerTest, RankZeroWritesTheTextLogInMMEnginesFormat) {
   TempDir dir;
@@ -36,7 +33,7 @@ TEST(RunLoggerTest, RankZeroWritesTheTextLogInMMEnginesFormat) {
     log.logger().info("Epoch(train) [1][4/4]  lr: 1.0000e-01");
     log.logger().debug("not at INFO");
   }
-  const std::string text = slurp(file);
+  const std::string text = file_contents(file);
   EXPECT_TRUE(std::regex_search(
       text, std::regex(R"(^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d - mmengine - INFO - Epoch\(train\) )"
                        R"(\[1\]\[4/4\]  lr: 1\.0000e-01\n)")))
@@ -53,7 +50,7 @@ TEST(RunLoggerTest, TheLevelFiltersAndWarningIsMMEnginesName) {
     log.logger().info("an info line");
     log.logger().warn("a warning line");
   }
-  const std::string text = slurp(file);
+  const std::string text = file_contents(file);
   EXPECT_EQ(text.find("an info line"), std::string::npos) << text;
   EXPECT_NE(text.find(" - mmengine - WARNING - a warning line"), std::string::npos) << text;
 }
@@ -79,7 +76,7 @@ TEST(RunLoggerTest, IsTheDefaultLoggerWhileItLivesAndHandsItBack) {
     spdlog::info("logged without a Runner");
   }
   EXPECT_EQ(spdlog::default_logger(), before);
-  EXPECT_NE(slurp(file).find("logged without a Runner"), std::string::npos);
+  EXPECT_NE(file_contents(file).find("logged without a Runner"), std::string::npos);
 }
 
 TEST(RunLoggerTest, FileOnlyTextReachesTheFileAlone) {
@@ -92,7 +89,8 @@ TEST(RunLoggerTest, FileOnlyTextReachesTheFileAlone) {
     log.write_to_file_only("Traceback of TorchScript:\n  line 1\n  line 2");
   }
   const std::string console = ::testing::internal::GetCapturedStdout();
-  EXPECT_NE(slurp(file).find(" - mmengine - ERROR - Traceback of TorchScript:\n  line 1\n  line 2"),
+  EXPECT_NE(file_contents(file).find(
+                " - mmengine - ERROR - Traceback of TorchScript:\n  line 1\n  line 2"),
             std::string::npos);
   EXPECT_EQ(console.find("Traceback"), std::string::npos) << console;
 }
