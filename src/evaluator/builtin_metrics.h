@@ -11,6 +11,7 @@
 namespace mmhook::detail {
 
 void register_accuracy(Registry<BaseMetric>& registry);
+void register_loss_metric(Registry<BaseMetric>& registry);
 void register_mean_absolute_error(Registry<BaseMetric>& registry);
 void register_mean_squared_error(Registry<BaseMetric>& registry);
 void register_toy_metric(Registry<BaseMetric>& registry);

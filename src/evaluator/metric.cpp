@@ -39,6 +39,7 @@ Registry<BaseMetric>& metric_registry() {
     // that carry the JSON path.
     auto* r = new Registry<BaseMetric>("metric", FactoryErrors::kConfigAtPath);
     detail::register_accuracy(*r);
+    detail::register_loss_metric(*r);
     detail::register_mean_absolute_error(*r);
     detail::register_mean_squared_error(*r);
     detail::register_toy_metric(*r);

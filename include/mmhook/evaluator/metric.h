@@ -54,7 +54,7 @@ class BaseMetric {
   nlohmann::json dataset_meta_;
 };
 
-/// The metric registry; the built-in metrics ("Accuracy", "MeanAbsoluteError",
+/// The metric registry; the built-in metrics ("Accuracy", "LossMetric", "MeanAbsoluteError",
 /// "MeanSquaredError", "ToyMetric") are registered on the first call. An invalid-argument Error
 /// from a factory (a constructor rejecting an option) becomes a config Error at the JSON path.
 Registry<BaseMetric>& metric_registry();
