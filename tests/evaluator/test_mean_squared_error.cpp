@@ -9,8 +9,12 @@
 
 #include "evaluator/metric_test_support.h"
 #include "mmhook/config/config_node.h"
+#include "mmhook/data/toy_dataset.h"
+#include "mmhook/engine/runner.h"
 #include "mmhook/evaluator/evaluator.h"
 #include "mmhook/evaluator/mean_squared_error.h"
+#include "mmhook/model/toy_model.h"
+#include "runner_fixture.h"
 
 namespace mmhook {
 namespace {
@@ -184,6 +188,34 @@ TEST(MeanSquaredErrorTest, BuildsFromConfig) {
   const Error in_list = config_error(nlohmann::json::array(
       {{{"type", "MeanAbsoluteError"}}, {{"type", "MeanSquaredError"}, {"prefix", 1}}}));
   EXPECT_TRUE(has(in_list.what(), "val_evaluator[1].prefix")) << in_list.what();
+}
+
+// The default keys are those the built-in ToyModel and ToyDataset fill: a validation run needs no
+// key options, and the metrics reach the loop's results through the Evaluator (the weighting of
+// uneven batches is checked above with hand-computed tensors).
+TEST(MeanSquaredErrorTest, DefaultsFitTheBuiltInModelAndDatasetInAValidationRun) {
+  testing::TempDir dir;
+  nlohmann::json cfg = testing::epoch_config(dir.path());
+  cfg["val_dataloader"]["dataset"]["num_samples"] = 10;
+  cfg["val_evaluator"] =
+      nlohmann::json::array({{{"type", "MeanSquaredError"}}, {{"type", "MeanAbsoluteError"}}});
+  Runner runner(cfg);
+  const Metrics m = runner.val();
+
+  ToyModel model;
+  const ToyDataset dataset(10);
+  double squares = 0;
+  double absolutes = 0;
+  for (int64_t i = 0; i < 10; ++i) {
+    const TensorDict sample = dataset.get(i, 0);
+    const double error = model.forward(sample.at("inputs").unsqueeze(0)).item<double>() -
+                         sample.at("targets").item<double>();
+    squares += error * error;
+    absolutes += std::abs(error);
+  }
+  ASSERT_TRUE(m.contains("mse") && m.contains("mae"));
+  EXPECT_NEAR(m.at("mse"), squares / 10.0, 1e-6);
+  EXPECT_NEAR(m.at("mae"), absolutes / 10.0, 1e-6);
 }
 
 }  // namespace
