@@ -4,6 +4,8 @@
 
 #include <torch/torch.h>
 
+#include "evaluator/builtin_metrics.h"
+
 namespace mmhook {
 
 Accuracy::Accuracy(std::vector<int64_t> topk, std::string prefix)
@@ -70,6 +72,18 @@ void Accuracy::merge_results(const nlohmann::json& results) {
 void Accuracy::reset() {
   std::fill(correct_.begin(), correct_.end(), 0);
   total_ = 0;
+}
+
+void detail::register_accuracy(Registry<BaseMetric>& registry) {
+  registry.add("Accuracy", [](const ConfigNode& cfg) -> std::shared_ptr<BaseMetric> {
+    std::vector<int64_t> topk;
+    if (cfg.has("topk") && cfg.json().at("topk").is_number())
+      topk = {cfg.require<int64_t>("topk")};
+    else
+      topk = cfg.get<std::vector<int64_t>>("topk", {1});
+    std::string prefix = cfg.get<std::string>("prefix", "accuracy");
+    return std::make_shared<Accuracy>(std::move(topk), std::move(prefix));
+  });
 }
 
 }  // namespace mmhook

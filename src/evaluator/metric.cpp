@@ -4,8 +4,7 @@
 
 #include "mmhook/dist/dist.h"
 
-#include "mmhook/evaluator/accuracy.h"
-#include "mmhook/evaluator/toy_metric.h"
+#include "evaluator/builtin_metrics.h"
 
 namespace mmhook {
 
@@ -34,30 +33,16 @@ Metrics BaseMetric::evaluate(int64_t /*size*/) {
   return out;
 }
 
-namespace {
-
-void register_builtin_metrics(Registry<BaseMetric>& r) {
-  r.add("Accuracy", [](const ConfigNode& cfg) {
-    std::vector<int64_t> topk;
-    if (cfg.has("topk") && cfg.json().at("topk").is_number())
-      topk = {cfg.require<int64_t>("topk")};
-    else
-      topk = cfg.get<std::vector<int64_t>>("topk", {1});
-    std::string prefix = cfg.get<std::string>("prefix", "accuracy");
-    return std::make_shared<Accuracy>(std::move(topk), std::move(prefix));
-  });
-  r.add("ToyMetric", [](const ConfigNode& cfg) {
-    return std::make_shared<ToyMetric>(cfg.get<std::vector<double>>("values", {}),
-                                       cfg.get<std::string>("prefix", ""));
-  });
-}
-
-}  // namespace
-
 Registry<BaseMetric>& metric_registry() {
   static Registry<BaseMetric>* registry = [] {
-    auto* r = new Registry<BaseMetric>("metric");
-    register_builtin_metrics(*r);
+    // Constructor checks raise invalid-argument Errors; from a config they become config Errors
+    // that carry the JSON path.
+    auto* r = new Registry<BaseMetric>("metric", FactoryErrors::kConfigAtPath);
+    detail::register_accuracy(*r);
+    detail::register_loss_metric(*r);
+    detail::register_mean_absolute_error(*r);
+    detail::register_mean_squared_error(*r);
+    detail::register_toy_metric(*r);
     return r;
   }();
   return *registry;

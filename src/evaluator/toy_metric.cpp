@@ -1,5 +1,7 @@
 #include "mmhook/evaluator/toy_metric.h"
 
+#include "evaluator/builtin_metrics.h"
+
 namespace mmhook {
 
 ToyMetric::ToyMetric(std::vector<double> values, std::string prefix)
@@ -18,6 +20,13 @@ Metrics ToyMetric::compute_metrics() {
   Metrics out;
   out.set("acc", acc);
   return out;
+}
+
+void detail::register_toy_metric(Registry<BaseMetric>& registry) {
+  registry.add("ToyMetric", [](const ConfigNode& cfg) -> std::shared_ptr<BaseMetric> {
+    return std::make_shared<ToyMetric>(cfg.get<std::vector<double>>("values", {}),
+                                       cfg.get<std::string>("prefix", ""));
+  });
 }
 
 }  // namespace mmhook

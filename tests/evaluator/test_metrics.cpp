@@ -113,6 +113,15 @@ TEST(EvaluatorTest, BuildFromConfig) {
     EXPECT_NE(msg.find("val_evaluator[1]"), std::string::npos) << msg;
     EXPECT_NE(msg.find("Accuracy"), std::string::npos) << msg;
   }
+  // A constructor's check becomes a config Error at the JSON path.
+  try {
+    build_evaluator(nlohmann::json{{"type", "Accuracy"}, {"topk", {1, 0}}}, "val_evaluator");
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Code::kConfig);
+    EXPECT_NE(std::string(e.what()).find("val_evaluator: Accuracy.topk"), std::string::npos)
+        << e.what();
+  }
   EXPECT_THROW(build_evaluator(nlohmann::json{{"type", "ToyMetric"}, {"valuez", {1}}}), Error);
   EXPECT_THROW(build_evaluator(nlohmann::json("Accuracy")), Error);
 }

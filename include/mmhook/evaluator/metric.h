@@ -54,7 +54,9 @@ class BaseMetric {
   nlohmann::json dataset_meta_;
 };
 
-/// The metric registry; builtins ("Accuracy", "ToyMetric") are registered on the first call.
+/// The metric registry; the built-in metrics ("Accuracy", "LossMetric", "MeanAbsoluteError",
+/// "MeanSquaredError", "ToyMetric") are registered on the first call. An invalid-argument Error
+/// from a factory (a constructor rejecting an option) becomes a config Error at the JSON path.
 Registry<BaseMetric>& metric_registry();
 
 }  // namespace mmhook
