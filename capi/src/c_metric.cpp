@@ -48,7 +48,7 @@ namespace {
 // The registration's user_data, freed exactly once: when the type is unregistered and the
 // last metric built from it is gone.
 struct MetricOwner {
-  MetricOwner(const mmh_metric_desc_t& d) : desc(d) {}  // NOLINT(google-explicit-constructor)
+  explicit MetricOwner(const mmh_metric_desc_t& d) : desc(d) {}
   MetricOwner(const MetricOwner&) = delete;
   MetricOwner& operator=(const MetricOwner&) = delete;
   MetricOwner(MetricOwner&&) = delete;
@@ -76,9 +76,9 @@ std::set<std::string>& c_metric_types() {
   const std::string why = message.empty() ? std::string() : ": " + message;
   // A number outside mmh_code_t would reach the host as a code it cannot interpret.
   if (code <= MMH_OK || code > MMH_E_CANCELLED)
-    MMHOOK_THROW(Code::kInternal, "C metric type '", type, "': ", callback, " returned ", code,
-                 ", which is not an mmh_code_t", why);
-  MMHOOK_THROW(static_cast<Code>(code), "C metric type '", type, "': ", callback,
+    MMHOOK_THROW(Code::kInternal, "metric type '", type, "' (from the C ABI): ", callback,
+                 " returned ", code, ", which is not an mmh_code_t", why);
+  MMHOOK_THROW(static_cast<Code>(code), "metric type '", type, "' (from the C ABI): ", callback,
                " failed with code ", code, why);
 }
 
