@@ -126,9 +126,9 @@ class CMetric final : public BaseMetric {
   }
 
   nlohmann::json results() const override {
-    MMHOOK_THROW(Code::kDistributed, "C metric type '", type_,
-                 "' cannot be evaluated by several processes: metrics written in C, Rust or Go "
-                 "are single-process");
+    MMHOOK_THROW(Code::kDistributed, "metric type '", type_,
+                 "' (from the C ABI) cannot be evaluated by several processes: metrics written "
+                 "in C, Rust or Go are single-process");
   }
 
  private:

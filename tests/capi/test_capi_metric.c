@@ -2,11 +2,18 @@
  * test_evaluator like a built-in metric, called reset, process x N, compute, reset per
  * evaluation; a failing callback fails the run naming the metric type, the callback and the
  * host's message; user_data_free runs exactly once. Built with MMH_WARN_DEPRECATED (it calls
- * no deprecated function) and again under ASan/UBSan. Usage: test_capi_metric WORK_DIR */
+ * no deprecated function) and again under ASan/UBSan. Usage: test_capi_metric WORK_DIR, or
+ * test_capi_metric WORK_DIR --dist: two processes (world size 2) in which the evaluation is
+ * refused naming the metric type. */
 #ifndef MMH_WARN_DEPRECATED
 #define MMH_WARN_DEPRECATED
 #endif
+#define _POSIX_C_SOURCE 200809L /* fork, execv, setenv, waitpid: the two-process check */
 #include <mmhook.h>
+
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <math.h>
 #include <stdint.h>
@@ -380,8 +387,71 @@ static void test_metric_without_reset(void) {
   CHECK_OK(mmh_metric_type_unregister("CMetricNoReset"));
 }
 
+/* One rank of the two-process check (RANK, WORLD_SIZE, MASTER_PORT set by the parent): the
+ * evaluation fails with MMH_E_DISTRIBUTED naming the metric type; the exit status says. */
+static int dist_rank(void) {
+  int freed = 0;
+  mae_state_t s;
+  mmh_metric_desc_t d;
+  mmh_runner_t *r = NULL;
+  char *cfg = (char *)malloc(4096);
+  char sub[64];
+  alarm(120); /* a hang fails instead of blocking ctest */
+  memset(&s, 0, sizeof s);
+  s.freed = &freed;
+  d = mae_desc(&s);
+  CHECK_OK(mmh_metric_type_register("CMetricDist", &d));
+  snprintf(sub, sizeof sub, "metric_dist_%s", getenv("RANK"));
+  snprintf(cfg, 4096,
+           "{\"work_dir\": \"%s/%s\", \"model\": {\"type\": \"ToyModel\"},"
+           " \"val_dataloader\": %s, \"val_evaluator\": {\"type\": \"CMetricDist\"},"
+           " \"val_cfg\": {}, \"launcher\": \"pytorch\", \"log_level\": \"WARNING\"}",
+           g_work, sub, TOY_LOADER("ToyDataset"));
+  CHECK_OK(mmh_runner_create(cfg, &r));
+  free(cfg);
+  if (r != NULL) CHECK_ERR(mmh_runner_val(r), MMH_E_DISTRIBUTED, "metric type 'CMetricDist'");
+  mmh_runner_destroy(r);
+  CHECK_OK(mmh_metric_type_unregister("CMetricDist"));
+  CHECK(freed == 1);
+  return g_failures ? 1 : 0;
+}
+
+/* Starts this program twice as ranks 0 and 1 of a world of 2 and checks both refuse. */
+static void test_refused_with_two_processes(const char *self) {
+  pid_t pids[2];
+  char port[16];
+  int rank;
+  snprintf(port, sizeof port, "%d", 20000 + (int)(getpid() % 20000));
+  for (rank = 0; rank < 2; ++rank) {
+    pids[rank] = fork();
+    if (pids[rank] == 0) {
+      char rank_text[16];
+      snprintf(rank_text, sizeof rank_text, "%d", rank);
+      setenv("RANK", rank_text, 1);
+      setenv("LOCAL_RANK", rank_text, 1);
+      setenv("WORLD_SIZE", "2", 1);
+      setenv("MASTER_ADDR", "127.0.0.1", 1);
+      setenv("MASTER_PORT", port, 1);
+      execl(self, self, g_work, "--dist-rank", (char *)NULL);
+      _exit(127);
+    }
+  }
+  for (rank = 0; rank < 2; ++rank) {
+    int status = 0;
+    CHECK(pids[rank] > 0 && waitpid(pids[rank], &status, 0) == pids[rank]);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc > 1) g_work = argv[1];
+  if (argc > 2 && strcmp(argv[2], "--dist-rank") == 0) return dist_rank();
+  if (argc > 2 && strcmp(argv[2], "--dist") == 0) {
+    test_refused_with_two_processes(argv[0]);
+    if (g_failures) return 1;
+    printf("the two-process evaluation was refused on both ranks\n");
+    return 0;
+  }
   (void)g_train_dataset;
   (void)make_runner; /* toy_runner.h's, unused here */
   test_registration_errors();
