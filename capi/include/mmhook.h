@@ -572,6 +572,83 @@ MMH_API mmh_code_t mmh_sample_set_i64(mmh_sample_t *sample, const char *name, co
                                       const int64_t *shape, size_t ndim);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Metric types: metrics implemented in C, named from val_evaluator/test_evaluator.           */
+
+/** One val/test batch handed to a C metric's `process` callback: the loader's batch and the
+ *  model's predict outputs (borrowed; valid only during that call). */
+typedef struct mmh_metric_batch mmh_metric_batch_t;
+/** The writer of a C metric's `compute` callback: takes the named results (borrowed; valid
+ *  only during that call). */
+typedef struct mmh_metric_results mmh_metric_results_t;
+
+/** A metric implemented in C (MMEngine's BaseMetric). Per evaluation mmhook calls `reset`
+ *  (when set) before the first batch, `process` once per val/test batch, then `compute` once,
+ *  then `reset` again. Every metric built from one registered type (several config entries,
+ *  several runners) shares the one `user_data`: a type must not be evaluated by two runners at
+ *  the same time. The callbacks run on the thread that called mmh_runner_train/val/test and
+ *  must not unwind. */
+typedef struct mmh_metric_desc {
+  size_t struct_size; /**< set by mmh_metric_desc_init */
+  /** Accumulates one batch (read its tensors with mmh_metric_batch_get_data_tensor() and
+   *  mmh_metric_batch_get_output_tensor()); returns MMH_OK, or an mmh_code_t that fails the
+   *  run with that code (MMH_E_INTERNAL for a number outside mmh_code_t). The run's error
+   *  names the metric type, "process" and the text given to mmh_metric_batch_set_error(). */
+  mmh_code_t (*process)(mmh_metric_batch_t *batch, void *user_data);
+  /** Writes the metrics over the batches since the last reset with
+   *  mmh_metric_results_set_value(); a NaN or infinite value is recorded as it is (as
+   *  MMEngine records what a metric returns). Errors as for `process` ("compute",
+   *  mmh_metric_results_set_error()). */
+  mmh_code_t (*compute)(mmh_metric_results_t *results, void *user_data);
+  /** Drops the accumulated state; may be NULL (a metric without state). */
+  void (*reset)(void *user_data);
+  void *user_data;            /**< passed to the callbacks; ownership passes to the library */
+  mmh_free_fn user_data_free; /**< may be NULL; runs exactly once */
+} mmh_metric_desc_t;
+/** Fills a metric description with defaults (no callbacks). `struct_size` =
+ *  sizeof(mmh_metric_desc_t) of the caller's header; does nothing for a NULL desc. */
+MMH_API void mmh_metric_desc_init(mmh_metric_desc_t *desc, size_t struct_size);
+/**
+ * Registers a metric type named `name` for `val_evaluator`/`test_evaluator` entries
+ * ({"type": name} or {"type": name, "prefix": "p"}, which names the results "p/<name>"), usable
+ * like a built-in metric, also in a list or an {"type": "Evaluator"}. Process-wide and
+ * thread-safe. Multi-process evaluation is refused: with a world size above 1 the evaluation
+ * fails with MMH_E_DISTRIBUTED naming the metric type (a C metric cannot be gathered across
+ * processes). Any struct_size from the struct's first version on is accepted.
+ * Errors: MMH_E_INVALID_ARGUMENT (NULL desc, process or compute; NULL, empty or non-UTF-8 name;
+ * a name taken by a built-in or registered metric type), MMH_E_ABI (struct_size below the first
+ * version's), MMH_E_OOM. On error user_data_free runs now (except for a NULL desc and
+ * MMH_E_ABI); otherwise once the type is unregistered and no metric built from it is alive.
+ */
+MMH_API mmh_error_t *mmh_metric_type_register(const char *name, const mmh_metric_desc_t *desc);
+/** Removes a metric type registered from C (its user_data_free runs once no metric built from
+ *  it is alive). MMH_E_NOT_FOUND if no metric type of that name was registered from C;
+ *  MMH_E_INVALID_ARGUMENT for a NULL name. */
+MMH_API mmh_error_t *mmh_metric_type_unregister(const char *name);
+/** Sets *out to the loader batch's tensor `key` (borrowed, read-only, valid during the
+ *  `process` call). Errors: MMH_E_INVALID_ARGUMENT (NULL batch, key or out),
+ *  MMH_E_FAILED_PRECONDITION (batch used outside its call), MMH_E_NOT_FOUND (no such key). */
+MMH_API mmh_error_t *mmh_metric_batch_get_data_tensor(const mmh_metric_batch_t *batch,
+                                                      const char *key, const mmh_tensor_t **out);
+/** Sets *out to the model's predict output `key` ("outputs" for the built-in models); as
+ *  mmh_metric_batch_get_data_tensor(). */
+MMH_API mmh_error_t *mmh_metric_batch_get_output_tensor(const mmh_metric_batch_t *batch,
+                                                        const char *key, const mmh_tensor_t **out);
+/** Sets the message (copied) the run's error carries when `process` returns a code other than
+ *  MMH_OK. Errors: MMH_E_INVALID_ARGUMENT (NULL batch or message, message not UTF-8),
+ *  MMH_E_FAILED_PRECONDITION (outside the call). */
+MMH_API mmh_error_t *mmh_metric_batch_set_error(mmh_metric_batch_t *batch, const char *message);
+/** Records the result `name` (copied; without the prefix) = value. Setting a name again
+ *  replaces its value; results keep the order of their first setting. Errors:
+ *  MMH_E_INVALID_ARGUMENT (NULL results or name, an empty or non-UTF-8 name),
+ *  MMH_E_FAILED_PRECONDITION (outside the `compute` call). */
+MMH_API mmh_error_t *mmh_metric_results_set_value(mmh_metric_results_t *results, const char *name,
+                                                  double value);
+/** Sets the message (copied) the run's error carries when `compute` returns a code other than
+ *  MMH_OK; errors as mmh_metric_batch_set_error(). */
+MMH_API mmh_error_t *mmh_metric_results_set_error(mmh_metric_results_t *results,
+                                                  const char *message);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Logging                                                                                    */
 
 /** Log levels passed to a log callback. */

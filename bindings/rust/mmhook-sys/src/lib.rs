@@ -43,6 +43,16 @@ pub struct mmh_tensor_t {
 pub struct mmh_sample_t {
     _private: [u8; 0],
 }
+/// One val/test batch handed to a metric's `process` callback (borrowed, valid during it).
+#[repr(C)]
+pub struct mmh_metric_batch_t {
+    _private: [u8; 0],
+}
+/// The results writer of a metric's `compute` callback (borrowed, valid during it).
+#[repr(C)]
+pub struct mmh_metric_results_t {
+    _private: [u8; 0],
+}
 /// DLPack's managed tensor; forward-declared only.
 #[repr(C)]
 pub struct DLManagedTensor {
@@ -165,6 +175,43 @@ pub struct mmh_dataset_desc_t {
     >,
     pub user_data: *mut c_void,
     pub user_data_free: mmh_free_fn,
+}
+
+/// A metric implemented outside the library; fill with `mmh_metric_desc_init` first.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct mmh_metric_desc_t {
+    pub struct_size: usize,
+    pub process: Option<unsafe extern "C" fn(batch: *mut mmh_metric_batch_t, user_data: *mut c_void) -> mmh_code_t>,
+    pub compute: Option<unsafe extern "C" fn(results: *mut mmh_metric_results_t, user_data: *mut c_void) -> mmh_code_t>,
+    pub reset: Option<unsafe extern "C" fn(user_data: *mut c_void)>,
+    pub user_data: *mut c_void,
+    pub user_data_free: mmh_free_fn,
+}
+
+// Metric types (a block of its own in mmhook.h, after the dataset section).
+extern "C" {
+    pub fn mmh_metric_desc_init(desc: *mut mmh_metric_desc_t, struct_size: usize);
+    pub fn mmh_metric_type_register(name: *const c_char, desc: *const mmh_metric_desc_t) -> *mut mmh_error_t;
+    pub fn mmh_metric_type_unregister(name: *const c_char) -> *mut mmh_error_t;
+    pub fn mmh_metric_batch_get_data_tensor(
+        batch: *const mmh_metric_batch_t,
+        key: *const c_char,
+        out: *mut *const mmh_tensor_t,
+    ) -> *mut mmh_error_t;
+    pub fn mmh_metric_batch_get_output_tensor(
+        batch: *const mmh_metric_batch_t,
+        key: *const c_char,
+        out: *mut *const mmh_tensor_t,
+    ) -> *mut mmh_error_t;
+    pub fn mmh_metric_batch_set_error(batch: *mut mmh_metric_batch_t, message: *const c_char) -> *mut mmh_error_t;
+    pub fn mmh_metric_results_set_value(
+        results: *mut mmh_metric_results_t,
+        name: *const c_char,
+        value: f64,
+    ) -> *mut mmh_error_t;
+    pub fn mmh_metric_results_set_error(results: *mut mmh_metric_results_t, message: *const c_char)
+        -> *mut mmh_error_t;
 }
 
 extern "C" {
@@ -459,6 +506,18 @@ mod tests {
         assert_eq!(offset_of!(mmh_dataset_desc_t, get), 16);
         assert_eq!(offset_of!(mmh_dataset_desc_t, user_data), 24);
         assert_eq!(offset_of!(mmh_dataset_desc_t, user_data_free), 32);
+    }
+
+    #[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
+    #[test]
+    fn metric_desc_layout_matches_c_on_x86_64() {
+        assert_eq!(size_of::<mmh_metric_desc_t>(), 48);
+        assert_eq!(align_of::<mmh_metric_desc_t>(), 8);
+        assert_eq!(offset_of!(mmh_metric_desc_t, process), 8);
+        assert_eq!(offset_of!(mmh_metric_desc_t, compute), 16);
+        assert_eq!(offset_of!(mmh_metric_desc_t, reset), 24);
+        assert_eq!(offset_of!(mmh_metric_desc_t, user_data), 32);
+        assert_eq!(offset_of!(mmh_metric_desc_t, user_data_free), 40);
     }
 
     #[test]

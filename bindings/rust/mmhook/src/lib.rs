@@ -57,6 +57,9 @@ use std::sync::{Arc, Mutex};
 
 pub use mmhook_sys as sys;
 
+mod metric;
+pub use metric::{register_metric, unregister_metric, Metric, MetricBatch};
+
 /// Error codes of [`Error::code`] (the `MMH_E_*` values of the C ABI).
 pub mod code {
     use mmhook_sys as sys;
