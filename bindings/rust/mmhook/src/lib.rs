@@ -57,6 +57,11 @@ use std::sync::{Arc, Mutex};
 
 pub use mmhook_sys as sys;
 
+mod batch_dataset;
+pub use batch_dataset::{
+    register_batch_dataset, unregister_dataset_type, BatchDataset, BatchWriter, DType, Element, Field,
+};
+
 /// Error codes of [`Error::code`] (the `MMH_E_*` values of the C ABI).
 pub mod code {
     use mmhook_sys as sys;
