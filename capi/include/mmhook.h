@@ -601,7 +601,8 @@ MMH_API void mmh_batch_field_init(mmh_batch_field_t *field, size_t struct_size);
 
 /** Fills the `n` samples `indices` (chosen by the sampler: shuffled, sharded by rank, resumed)
  *  into `batch`, sample i at row i of every field: it gets each field's buffer with
- *  mmh_batch_get_buffer() and writes it (every field must be fetched). `sample_seeds[i]` is
+ *  mmh_batch_get_buffer() and writes it, or hands a tensor over with mmh_batch_set_dlpack()
+ *  (every field must be filled one way or the other). `sample_seeds[i]` is
  *  the seed of sample i (random transforms draw only from it). Returns MMH_OK, or an
  *  mmh_code_t that fails the run with that code (a number outside mmh_code_t with
  *  MMH_E_INTERNAL); the message names the dataset type and the stage and holds the text of
@@ -644,6 +645,18 @@ MMH_API mmh_error_t *mmh_batch_dataset_type_register(const char *name,
  *  index out of range), MMH_E_OOM. */
 MMH_API mmh_error_t *mmh_batch_get_buffer(mmh_batch_t *batch, size_t field, void **data_out,
                                           size_t *numel_out);
+/** Hands field `field` of a batch being filled over as a DLPack tensor, zero-copy: its shape
+ *  must be [n, per-sample shape...] (any strides; NULL strides mean C-contiguous), its dtype the
+ *  declared one (MMH_DTYPE_U8: kDLUInt 8, I32/I64: kDLInt 32/64, F32/F64: kDLFloat 32/64, one
+ *  lane) and its memory on the CPU (kDLCPU). The library takes ownership of `tensor` in every
+ *  case, success or error: its deleter runs exactly once, possibly on another thread and after
+ *  `fill` returned (when the batch is freed), or at once on error. A field set this way is
+ *  filled; setting it again replaces the tensor, and mmh_batch_get_buffer() refuses it.
+ *  Errors (the message names the field): MMH_E_INVALID_ARGUMENT (NULL batch or tensor, a
+ *  field index out of range, another batch size, dtype, number of dimensions or size, NULL
+ *  data, a device other than the CPU), MMH_E_OOM. */
+MMH_API mmh_error_t *mmh_batch_set_dlpack(mmh_batch_t *batch, size_t field,
+                                          struct DLManagedTensor *tensor);
 /** Says why the fill call failed: `message` (UTF-8, copied) goes into the run's error when
  *  `fill` returns a code other than MMH_OK. Errors: MMH_E_INVALID_ARGUMENT (NULL batch or
  *  message, a message that is not UTF-8), MMH_E_OOM. */

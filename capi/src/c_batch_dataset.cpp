@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include <ATen/dlpack.h>
 #include <torch/torch.h>
 
 #include "capi_internal.h"
@@ -28,6 +29,7 @@ struct BatchField {
 struct mmh_batch {
   const std::vector<mmhook::capi::BatchField>* fields = nullptr;
   std::vector<at::Tensor> tensors;  // one per declared field; undefined until fetched
+  std::vector<char> from_dlpack;    // per field: set with mmh_batch_set_dlpack
   int64_t n = 0;
   std::string last_error;  // why the last mmh_batch_* call failed, for the run's error
 };
@@ -112,6 +114,7 @@ class CBatchDataset final : public mmhook::Dataset {
     batch.fields = fields_.get();
     batch.n = static_cast<int64_t>(indices.size());
     batch.tensors.resize(fields_->size());
+    batch.from_dlpack.assign(fields_->size(), 0);
     const mmh_code_t code =
         desc_.fill(indices.data(), sample_seeds.data(), indices.size(), &batch, desc_.user_data);
     if (code != MMH_OK) {
@@ -131,7 +134,7 @@ class CBatchDataset final : public mmhook::Dataset {
       const BatchField& field = (*fields_)[f];
       MMHOOK_CHECK(batch.tensors[f].defined(), "batch dataset type '", type_, "', field '",
                    field.key, "', fill: returned MMH_OK without filling the field (call ",
-                   "mmh_batch_get_buffer for every field)");
+                   "mmh_batch_get_buffer or mmh_batch_set_dlpack for every field)");
       out.set(field.key, batch.tensors[f]);
     }
     return out;
@@ -183,6 +186,52 @@ std::vector<BatchField> read_fields(const std::string& type, const mmh_batch_dat
     out.push_back(std::move(field));
   }
   return out;
+}
+
+/// The DLPack dtype of a field dtype.
+bool same_dl_dtype(const DLDataType& dl, c10::ScalarType t) {
+  if (dl.lanes != 1) return false;
+  switch (t) {
+    case c10::ScalarType::Byte: return dl.code == kDLUInt && dl.bits == 8;
+    case c10::ScalarType::Int: return dl.code == kDLInt && dl.bits == 32;
+    case c10::ScalarType::Long: return dl.code == kDLInt && dl.bits == 64;
+    case c10::ScalarType::Float: return dl.code == kDLFloat && dl.bits == 32;
+    case c10::ScalarType::Double: return dl.code == kDLFloat && dl.bits == 64;
+    default: return false;
+  }
+}
+
+/// Owns a DLManagedTensor handed to the library: its deleter runs exactly once, when the last
+/// tensor viewing its memory is freed (or at once when it is refused).
+struct DLOwner {
+  explicit DLOwner(DLManagedTensor* t) : tensor(t) {}
+  DLOwner(const DLOwner&) = delete;
+  DLOwner& operator=(const DLOwner&) = delete;
+  ~DLOwner() {
+    if (tensor->deleter != nullptr) tensor->deleter(tensor);
+  }
+  DLManagedTensor* tensor;
+};
+
+/// Checks a DLPack tensor against field `f` of a batch of `n` samples; throws an Error saying
+/// what differs.
+void check_dlpack(const DLTensor& t, const BatchField& f, int64_t n) {
+  MMHOOK_CHECK(t.device.device_type == kDLCPU, "the DLPack tensor is on device type ",
+               static_cast<int>(t.device.device_type), "; only CPU memory (kDLCPU) is accepted");
+  MMHOOK_CHECK(same_dl_dtype(t.dtype, f.dtype), "the DLPack tensor has dtype (code ",
+               static_cast<int>(t.dtype.code), ", bits ", static_cast<int>(t.dtype.bits),
+               ", lanes ", t.dtype.lanes, "), the field is declared ", c10::toString(f.dtype));
+  MMHOOK_CHECK(t.ndim == static_cast<int>(f.shape.size()) + 1, "the DLPack tensor has ", t.ndim,
+               " dimensions, the field has ", f.shape.size() + 1, " (batch + per-sample shape)");
+  MMHOOK_CHECK(t.shape != nullptr, "the DLPack tensor's shape is NULL");
+  MMHOOK_CHECK(t.shape[0] == n, "the DLPack tensor has batch size ", t.shape[0], ", expected ", n,
+               " (the n of this fill)");
+  for (size_t d = 0; d < f.shape.size(); ++d)
+    MMHOOK_CHECK(t.shape[d + 1] == f.shape[d], "the DLPack tensor has size ", t.shape[d + 1],
+                 " in dimension ", d + 1, ", the field is declared ", f.shape[d]);
+  int64_t numel = 1;
+  for (int d = 0; d < t.ndim; ++d) numel *= t.shape[d];
+  MMHOOK_CHECK(numel == 0 || t.data != nullptr, "the DLPack tensor's data is NULL");
 }
 
 }  // namespace
@@ -239,6 +288,8 @@ mmh_error_t* mmh_batch_get_buffer(mmh_batch_t* batch, size_t field, void** data_
     MMHOOK_CHECK(field < batch->tensors.size(), "field index ", field, " is out of range (",
                  batch->tensors.size(), " fields declared)");
     at::Tensor& t = batch->tensors[field];
+    MMHOOK_CHECK(batch->from_dlpack[field] == 0, "field '", (*batch->fields)[field].key,
+                 "' was set with mmh_batch_set_dlpack");
     if (!t.defined()) {
       const BatchField& f = (*batch->fields)[field];
       std::vector<int64_t> sizes{batch->n};
@@ -252,6 +303,49 @@ mmh_error_t* mmh_batch_get_buffer(mmh_batch_t* batch, size_t field, void** data_
   if (err != nullptr && err != mmhook::capi::oom_error()) {
     try {
       batch->last_error = "mmh_batch_get_buffer: " + err->message;
+    } catch (...) {
+      // Out of memory for the message: the code still tells the caller.
+    }
+  }
+  return err;
+}
+
+mmh_error_t* mmh_batch_set_dlpack(mmh_batch_t* batch, size_t field, DLManagedTensor* tensor) {
+  if (tensor == nullptr) return mmhook::capi::null_argument("tensor");
+  std::shared_ptr<DLOwner> owner;
+  try {
+    owner = std::make_shared<DLOwner>(tensor);
+  } catch (...) {
+    if (tensor->deleter != nullptr) tensor->deleter(tensor);
+    return mmhook::capi::oom_error();
+  }
+  // From here on `owner` runs the deleter once, whatever happens.
+  if (batch == nullptr) return mmhook::capi::null_argument("batch");
+  mmh_error_t* err = guard([&] {
+    MMHOOK_CHECK(field < batch->tensors.size(), "field index ", field, " is out of range (",
+                 batch->tensors.size(), " fields declared)");
+    const BatchField& f = (*batch->fields)[field];
+    const DLTensor& t = tensor->dl_tensor;
+    try {
+      check_dlpack(t, f, batch->n);
+    } catch (const mmhook::Error& e) {
+      MMHOOK_THROW(e.code(), "field '", f.key, "': ", e.what());
+    }
+    std::vector<int64_t> sizes(t.shape, t.shape + t.ndim);
+    auto* data = static_cast<char*>(t.data) + t.byte_offset;
+    const auto options = torch::TensorOptions().dtype(f.dtype);
+    auto deleter = [owner](void* /*data*/) mutable { owner.reset(); };
+    at::Tensor out =
+        t.strides == nullptr
+            ? torch::from_blob(data, sizes, deleter, options)
+            : torch::from_blob(data, sizes, std::vector<int64_t>(t.strides, t.strides + t.ndim),
+                               deleter, options);
+    batch->tensors[field] = std::move(out);
+    batch->from_dlpack[field] = 1;
+  });
+  if (err != nullptr && err != mmhook::capi::oom_error()) {
+    try {
+      batch->last_error = "mmh_batch_set_dlpack: " + err->message;
     } catch (...) {
       // Out of memory for the message: the code still tells the caller.
     }

@@ -378,12 +378,178 @@ static void test_registration_errors(void) {
 #undef EXPECT_REFUSED
 }
 
+/* DLPack in: a minimal mirror of DLManagedTensor (<dlpack/dlpack.h>, v0.6), as in
+ * test_capi.c, so that this program needs no DLPack header. */
+typedef struct {
+  void *data;
+  int32_t device_type;
+  int32_t device_id;
+  int32_t ndim;
+  uint8_t code;
+  uint8_t bits;
+  uint16_t lanes;
+  int64_t *shape;
+  int64_t *strides;
+  uint64_t byte_offset;
+} dl_tensor_t;
+typedef struct dl_managed {
+  dl_tensor_t t;
+  void *ctx;
+  void (*deleter)(struct dl_managed *);
+} dl_managed_t;
+enum { DL_CPU = 1, DL_CUDA = 2, DL_INT = 0, DL_FLOAT = 2 };
+
+static int g_dl_made = 0;
+static int g_dl_deleted = 0;
+
+typedef struct {
+  dl_managed_t m;
+  int64_t shape[2];
+  float data[]; /* rows * cols */
+} dl_block_t;
+
+static void dl_delete(dl_managed_t *m) {
+  ++g_dl_deleted;
+  free(m->ctx);
+}
+
+/* A float32 [rows, cols] CPU tensor (cols 0: a [rows] tensor) that frees itself. */
+static struct DLManagedTensor *dl_f32(int64_t rows, int64_t cols, float **data) {
+  const int64_t numel = rows * (cols > 0 ? cols : 1);
+  dl_block_t *b = (dl_block_t *)calloc(1, sizeof(dl_block_t) + (size_t)numel * sizeof(float));
+  b->shape[0] = rows;
+  b->shape[1] = cols;
+  b->m.t.data = b->data;
+  b->m.t.device_type = DL_CPU;
+  b->m.t.ndim = cols > 0 ? 2 : 1;
+  b->m.t.code = DL_FLOAT;
+  b->m.t.bits = 32;
+  b->m.t.lanes = 1;
+  b->m.t.shape = b->shape;
+  b->m.ctx = b;
+  b->m.deleter = dl_delete;
+  *data = b->data;
+  ++g_dl_made;
+  return (struct DLManagedTensor *)&b->m;
+}
+
+/* The toy dataset through DLPack: inputs handed over, targets written into the buffer. */
+static mmh_code_t dl_fill(const int64_t *indices, const uint64_t *seeds, size_t n,
+                          mmh_batch_t *batch, void *user_data) {
+  (void)seeds;
+  float *inputs = NULL;
+  struct DLManagedTensor *t = dl_f32((int64_t)n, 2, &inputs);
+  for (size_t i = 0; i < n; ++i) {
+    record_index((record_t *)user_data, indices[i]);
+    const double x = (double)indices[i] / (double)N_SAMPLES;
+    inputs[2 * i] = (float)x;
+    inputs[2 * i + 1] = (float)(1.0 - x);
+  }
+  mmh_error_t *e = mmh_batch_set_dlpack(batch, 0, t);
+  if (e == NULL) {
+    float *targets = NULL;
+    size_t numel = 0;
+    e = mmh_batch_get_buffer(batch, 1, (void **)&targets, &numel);
+    for (size_t i = 0; e == NULL && i < numel; ++i) targets[i] = 1.0f;
+  }
+  const mmh_code_t code = mmh_error_code(e);
+  mmh_error_free(e);
+  return code;
+}
+
+/* What the bad fills hand over instead of a good inputs tensor. */
+static int g_dl_bad = 0;
+
+static mmh_code_t dl_bad_fill(const int64_t *indices, const uint64_t *seeds, size_t n,
+                              mmh_batch_t *batch, void *user_data) {
+  (void)indices, (void)seeds, (void)user_data;
+  float *data = NULL;
+  struct DLManagedTensor *t = NULL;
+  switch (g_dl_bad) {
+    case 0: /* one sample short */ t = dl_f32((int64_t)n - 1, 2, &data); break;
+    case 1: /* int64 bits */
+      t = dl_f32((int64_t)n, 2, &data);
+      ((dl_managed_t *)t)->t.code = DL_INT;
+      ((dl_managed_t *)t)->t.bits = 64;
+      break;
+    case 2: /* per-sample size 3 */ t = dl_f32((int64_t)n, 3, &data); break;
+    case 3: /* a [n] tensor */ t = dl_f32((int64_t)n, 0, &data); break;
+    case 4: /* on a GPU */
+      t = dl_f32((int64_t)n, 2, &data);
+      ((dl_managed_t *)t)->t.device_type = DL_CUDA;
+      break;
+    default: /* a good one, then get_buffer on the same field */
+      t = dl_f32((int64_t)n, 2, &data);
+      CHECK_OK(mmh_batch_set_dlpack(batch, 0, t));
+      {
+        void *p = NULL;
+        size_t numel = 0;
+        mmh_error_t *e = mmh_batch_get_buffer(batch, 0, &p, &numel);
+        const mmh_code_t code = mmh_error_code(e);
+        mmh_error_free(e);
+        return code;
+      }
+  }
+  mmh_error_t *e = mmh_batch_set_dlpack(batch, 0, t);
+  const mmh_code_t code = mmh_error_code(e);
+  mmh_error_free(e);
+  return code;
+}
+
+/* DLPack in: bit-identical training, every deleter called once; mismatches are errors naming
+ * the type, the field and what differs, and the refused tensor is deleted too. */
+static void test_dlpack_in(void) {
+  record_t buffered = {{0}, 0, 0};
+  record_t dl = {{0}, 0, 0};
+  CHECK_OK(register_batch("CToyBuffers", toy_fill, &buffered));
+  CHECK_OK(register_batch("CToyDLPack", dl_fill, &dl));
+  losses_t a = {{0}, 0};
+  losses_t b = {{0}, 0};
+  CHECK_OK(train("dl_buffers", "CToyBuffers", 0, &a));
+  CHECK_OK(train("dl_dlpack", "CToyDLPack", 0, &b));
+  CHECK(a.count == 9 && memcmp(a.losses, b.losses, sizeof a.losses) == 0);
+  CHECK(memcmp(buffered.indices, dl.indices, sizeof dl.indices) == 0);
+  losses_t w = {{0}, 0};
+  CHECK_OK(train("dl_dlpack_workers", "CToyDLPack", 2, &w));
+  CHECK(memcmp(w.losses, b.losses, sizeof b.losses) == 0);
+  CHECK(g_dl_made > 0 && g_dl_deleted == g_dl_made);
+  CHECK_OK(mmh_dataset_type_unregister("CToyBuffers"));
+  CHECK_OK(mmh_dataset_type_unregister("CToyDLPack"));
+
+  static const char *texts[] = {
+      "batch dataset type 'CDLBad', fill of 5 samples: returned code 1 (mmh_batch_set_dlpack: "
+      "field 'inputs': the DLPack tensor has batch size 4, expected 5 (the n of this fill))",
+      "field 'inputs': the DLPack tensor has dtype (code 0, bits 64, lanes 1), the field is "
+      "declared Float",
+      "field 'inputs': the DLPack tensor has size 3 in dimension 1, the field is declared 2",
+      "field 'inputs': the DLPack tensor has 1 dimensions, the field has 2",
+      "field 'inputs': the DLPack tensor is on device type 2; only CPU memory",
+      "mmh_batch_get_buffer: field 'inputs' was set with mmh_batch_set_dlpack",
+  };
+  record_t rec = {{0}, 0, 0};
+  CHECK_OK(register_batch("CDLBad", dl_bad_fill, &rec));
+  for (g_dl_bad = 0; g_dl_bad < 6; ++g_dl_bad) {
+    losses_t l = {{0}, 0};
+    CHECK_ERR(train("dl_bad", "CDLBad", 0, &l), MMH_E_INVALID_ARGUMENT, texts[g_dl_bad]);
+    CHECK(g_dl_deleted == g_dl_made);
+  }
+  CHECK_OK(mmh_dataset_type_unregister("CDLBad"));
+  CHECK(rec.frees == 1);
+  /* NULL arguments: the tensor is still deleted. */
+  float *data = NULL;
+  CHECK_ERR(mmh_batch_set_dlpack(NULL, 0, dl_f32(1, 2, &data)), MMH_E_INVALID_ARGUMENT,
+            "batch is NULL");
+  CHECK_ERR(mmh_batch_set_dlpack(NULL, 0, NULL), MMH_E_INVALID_ARGUMENT, "tensor is NULL");
+  CHECK(g_dl_deleted == g_dl_made);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1) g_work = argv[1];
   (void)make_runner; /* toy_runner.h's helper; this program builds its own configs */
   test_batch_equals_per_sample();
   test_fill_errors();
   test_registration_errors();
+  test_dlpack_in();
   if (g_failures != 0) {
     fprintf(stderr, "%d failure(s)\n", g_failures);
     return 1;

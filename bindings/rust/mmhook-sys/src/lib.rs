@@ -231,6 +231,11 @@ extern "C" {
         data_out: *mut *mut c_void,
         numel_out: *mut usize,
     ) -> *mut mmh_error_t;
+    pub fn mmh_batch_set_dlpack(
+        batch: *mut mmh_batch_t,
+        field: usize,
+        tensor: *mut DLManagedTensor,
+    ) -> *mut mmh_error_t;
     pub fn mmh_batch_set_error(batch: *mut mmh_batch_t, message: *const c_char) -> *mut mmh_error_t;
 }
 
