@@ -572,6 +572,97 @@ MMH_API mmh_code_t mmh_sample_set_i64(mmh_sample_t *sample, const char *name, co
                                       const int64_t *shape, size_t ndim);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Batch-level datasets: one host call fills a whole batch (no per-sample call).              */
+
+/** Element types of a batch dataset's fields (mmh_batch_field_t.dtype). */
+typedef int32_t mmh_dtype_t;
+enum {
+  MMH_DTYPE_U8 = 0,  /**< uint8_t */
+  MMH_DTYPE_I32 = 1, /**< int32_t */
+  MMH_DTYPE_I64 = 2, /**< int64_t */
+  MMH_DTYPE_F32 = 3, /**< float */
+  MMH_DTYPE_F64 = 4  /**< double */
+};
+
+/** The batch a batch dataset's `fill` callback is filling (borrowed, valid during the call). */
+typedef struct mmh_batch mmh_batch_t;
+
+/** One field (batch key) of a batch dataset, declared at registration. */
+typedef struct mmh_batch_field {
+  size_t struct_size;   /**< set by mmh_batch_field_init */
+  const char *key;      /**< the batch key ("inputs", "targets"); UTF-8, copied */
+  mmh_dtype_t dtype;    /**< one of MMH_DTYPE_*; default MMH_DTYPE_F32 */
+  const int64_t *shape; /**< the per-sample shape, ndim sizes >= 0 (NULL when ndim is 0); copied */
+  size_t ndim;          /**< 0 (default) gives one scalar per sample, a batch of shape [n] */
+} mmh_batch_field_t;
+/** Fills a field declaration with defaults. `struct_size` = sizeof(mmh_batch_field_t) of the
+ *  caller's header; does nothing for a NULL field. */
+MMH_API void mmh_batch_field_init(mmh_batch_field_t *field, size_t struct_size);
+
+/** Fills the `n` samples `indices` (chosen by the sampler: shuffled, sharded by rank, resumed)
+ *  into `batch`, sample i at row i of every field: it gets each field's buffer with
+ *  mmh_batch_get_buffer() and writes it, or hands a tensor over with mmh_batch_set_dlpack()
+ *  (every field must be filled one way or the other). `sample_seeds[i]` is
+ *  the seed of sample i (random transforms draw only from it). Returns MMH_OK, or an
+ *  mmh_code_t that fails the run with that code (a number outside mmh_code_t with
+ *  MMH_E_INTERNAL); the message names the dataset type and the stage and holds the text of
+ *  mmh_batch_set_error() or, when an mmh_batch_* call failed, why. May be called from loader
+ *  worker threads concurrently when num_workers > 0. */
+typedef mmh_code_t (*mmh_batch_fill_fn)(const int64_t *indices, const uint64_t *sample_seeds,
+                                        size_t n, mmh_batch_t *batch, void *user_data);
+
+/** A dataset implemented in C that fills whole batches. */
+typedef struct mmh_batch_dataset_desc {
+  size_t struct_size;              /**< set by mmh_batch_dataset_desc_init */
+  int64_t (*len)(void *user_data); /**< number of samples: 0 to 2^32 (more is a config error) */
+  mmh_batch_fill_fn fill;          /**< fills one batch */
+  /** num_fields declarations, each initialised with mmh_batch_field_init(); copied. Keys are
+   *  distinct and non-empty. */
+  const mmh_batch_field_t *const *fields;
+  size_t num_fields;          /**< at least 1 */
+  void *user_data;            /**< passed to len and fill */
+  mmh_free_fn user_data_free; /**< may be NULL; runs exactly once */
+} mmh_batch_dataset_desc_t;
+/** Fills a batch dataset description with defaults. `struct_size` =
+ *  sizeof(mmh_batch_dataset_desc_t) of the caller's header; does nothing for a NULL desc. */
+MMH_API void mmh_batch_dataset_desc_init(mmh_batch_dataset_desc_t *desc, size_t struct_size);
+/** Registers a batch dataset type named `name` for configs ({"type": name}), in the one
+ *  registry of dataset types (mmh_dataset_type_unregister() removes it). Any struct_size from
+ *  the structs' first versions on is accepted. Errors: MMH_E_INVALID_ARGUMENT (NULL desc, len,
+ *  fill or fields; no fields; a NULL field, key or shape with ndim > 0; an empty, repeated or
+ *  non-UTF-8 key; an unknown dtype; a negative size; a NULL, empty or non-UTF-8 name; a name
+ *  taken by a built-in or registered dataset type), MMH_E_ABI (a struct_size below the first
+ *  version's), MMH_E_OOM. The message names the type and the field. On error user_data_free
+ *  runs now (except for a NULL desc and a desc whose own struct_size is MMH_E_ABI); otherwise
+ *  once the type is unregistered and no dataset built from it is alive. */
+MMH_API mmh_error_t *mmh_batch_dataset_type_register(const char *name,
+                                                     const mmh_batch_dataset_desc_t *desc);
+/** The buffer of field `field` (its index in the description) of a batch being filled: `n` rows
+ *  of the field's per-sample shape, C-contiguous, of its dtype, zero-initialised, owned by the
+ *  library. *data_out gets the pointer and *numel_out the element count (n times the product
+ *  of the shape); both stay valid until `fill` returns; a second call for the same field gives the
+ *  same buffer. Errors: MMH_E_INVALID_ARGUMENT (NULL batch, data_out or numel_out; a field
+ *  index out of range), MMH_E_OOM. */
+MMH_API mmh_error_t *mmh_batch_get_buffer(mmh_batch_t *batch, size_t field, void **data_out,
+                                          size_t *numel_out);
+/** Hands field `field` of a batch being filled over as a DLPack tensor, zero-copy: its shape
+ *  must be [n, per-sample shape...] (any strides; NULL strides mean C-contiguous), its dtype the
+ *  declared one (MMH_DTYPE_U8: kDLUInt 8, I32/I64: kDLInt 32/64, F32/F64: kDLFloat 32/64, one
+ *  lane) and its memory on the CPU (kDLCPU). The library takes ownership of `tensor` in every
+ *  case, success or error: its deleter runs exactly once, possibly on another thread and after
+ *  `fill` returned (when the batch is freed), or at once on error. A field set this way is
+ *  filled; setting it again replaces the tensor, and mmh_batch_get_buffer() refuses it.
+ *  Errors (the message names the field): MMH_E_INVALID_ARGUMENT (NULL batch or tensor, a
+ *  field index out of range, another batch size, dtype, number of dimensions or size, NULL
+ *  data, a device other than the CPU), MMH_E_OOM. */
+MMH_API mmh_error_t *mmh_batch_set_dlpack(mmh_batch_t *batch, size_t field,
+                                          struct DLManagedTensor *tensor);
+/** Says why the fill call failed: `message` (UTF-8, copied) goes into the run's error when
+ *  `fill` returns a code other than MMH_OK. Errors: MMH_E_INVALID_ARGUMENT (NULL batch or
+ *  message, a message that is not UTF-8), MMH_E_OOM. */
+MMH_API mmh_error_t *mmh_batch_set_error(mmh_batch_t *batch, const char *message);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Metric types: metrics implemented in C, named from val_evaluator/test_evaluator.           */
 
 /** One val/test batch handed to a C metric's `process` callback: the loader's batch and the

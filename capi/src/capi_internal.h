@@ -15,6 +15,7 @@
 #include "mmhook.h"
 #include "mmhook/core/error.h"
 #include "mmhook/core/tensor_dict.h"
+#include "mmhook/data/dataset.h"
 #include "mmhook/engine/dispatcher.h"
 #include "mmhook/engine/runner.h"
 
@@ -108,6 +109,10 @@ inline mmh_code_t take_code(mmh_error_t* err) noexcept {
   mmh_error_free(err);
   return code;
 }
+
+/// Adds a dataset type implemented in C (per-sample or batch) to the dataset registry, under
+/// the type registries' lock, so that mmh_dataset_type_unregister() removes it.
+void add_c_dataset_type(const std::string& name, Registry<Dataset>::Factory factory);
 
 /// Builds the engine-side hook of a C hook description (takes ownership of user_data).
 std::shared_ptr<Hook> make_c_hook(const mmh_hook_desc_t& desc);

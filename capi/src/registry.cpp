@@ -138,6 +138,13 @@ mmh_error_t* unregister_c_type(Kind kind, const char* name) noexcept {
 
 }  // namespace
 
+void mmhook::capi::add_c_dataset_type(const std::string& name,
+                                      mmhook::Registry<mmhook::Dataset>::Factory factory) {
+  std::lock_guard<std::mutex> lock(types_mutex());
+  mmhook::dataset_registry().add(name, std::move(factory));
+  c_types(Kind::kDataset).insert(name);
+}
+
 extern "C" {
 
 mmh_error_t* mmh_hook_type_register(const char* name, mmh_hook_factory_fn factory, void* user_data,

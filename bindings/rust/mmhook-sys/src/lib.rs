@@ -177,6 +177,78 @@ pub struct mmh_dataset_desc_t {
     pub user_data_free: mmh_free_fn,
 }
 
+// Batch-level datasets
+
+/// Element types of a batch dataset's fields (`mmh_batch_field_t::dtype`).
+pub type mmh_dtype_t = i32;
+pub const MMH_DTYPE_U8: mmh_dtype_t = 0;
+pub const MMH_DTYPE_I32: mmh_dtype_t = 1;
+pub const MMH_DTYPE_I64: mmh_dtype_t = 2;
+pub const MMH_DTYPE_F32: mmh_dtype_t = 3;
+pub const MMH_DTYPE_F64: mmh_dtype_t = 4;
+
+/// The batch a batch dataset's `fill` callback is filling (borrowed, valid during the call).
+#[repr(C)]
+pub struct mmh_batch_t {
+    _private: [u8; 0],
+}
+
+/// One field (batch key) of a batch dataset; fill with `mmh_batch_field_init` first.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct mmh_batch_field_t {
+    pub struct_size: usize,
+    pub key: *const c_char,
+    pub dtype: mmh_dtype_t,
+    pub shape: *const i64,
+    pub ndim: usize,
+}
+
+/// Fills a whole batch of the samples `indices`.
+pub type mmh_batch_fill_fn = Option<
+    unsafe extern "C" fn(
+        indices: *const i64,
+        sample_seeds: *const u64,
+        n: usize,
+        batch: *mut mmh_batch_t,
+        user_data: *mut c_void,
+    ) -> mmh_code_t,
+>;
+
+/// A dataset that fills whole batches; fill with `mmh_batch_dataset_desc_init` first.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct mmh_batch_dataset_desc_t {
+    pub struct_size: usize,
+    pub len: Option<unsafe extern "C" fn(user_data: *mut c_void) -> i64>,
+    pub fill: mmh_batch_fill_fn,
+    pub fields: *const *const mmh_batch_field_t,
+    pub num_fields: usize,
+    pub user_data: *mut c_void,
+    pub user_data_free: mmh_free_fn,
+}
+
+extern "C" {
+    pub fn mmh_batch_field_init(field: *mut mmh_batch_field_t, struct_size: usize);
+    pub fn mmh_batch_dataset_desc_init(desc: *mut mmh_batch_dataset_desc_t, struct_size: usize);
+    pub fn mmh_batch_dataset_type_register(
+        name: *const c_char,
+        desc: *const mmh_batch_dataset_desc_t,
+    ) -> *mut mmh_error_t;
+    pub fn mmh_batch_get_buffer(
+        batch: *mut mmh_batch_t,
+        field: usize,
+        data_out: *mut *mut c_void,
+        numel_out: *mut usize,
+    ) -> *mut mmh_error_t;
+    pub fn mmh_batch_set_dlpack(
+        batch: *mut mmh_batch_t,
+        field: usize,
+        tensor: *mut DLManagedTensor,
+    ) -> *mut mmh_error_t;
+    pub fn mmh_batch_set_error(batch: *mut mmh_batch_t, message: *const c_char) -> *mut mmh_error_t;
+}
+
 /// A metric implemented outside the library; fill with `mmh_metric_desc_init` first.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -506,6 +578,23 @@ mod tests {
         assert_eq!(offset_of!(mmh_dataset_desc_t, get), 16);
         assert_eq!(offset_of!(mmh_dataset_desc_t, user_data), 24);
         assert_eq!(offset_of!(mmh_dataset_desc_t, user_data_free), 32);
+    }
+
+    #[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
+    #[test]
+    fn batch_dataset_layout_matches_c_on_x86_64() {
+        assert_eq!(size_of::<mmh_batch_field_t>(), 40);
+        assert_eq!(offset_of!(mmh_batch_field_t, key), 8);
+        assert_eq!(offset_of!(mmh_batch_field_t, dtype), 16);
+        assert_eq!(offset_of!(mmh_batch_field_t, shape), 24);
+        assert_eq!(offset_of!(mmh_batch_field_t, ndim), 32);
+        assert_eq!(size_of::<mmh_batch_dataset_desc_t>(), 56);
+        assert_eq!(offset_of!(mmh_batch_dataset_desc_t, len), 8);
+        assert_eq!(offset_of!(mmh_batch_dataset_desc_t, fill), 16);
+        assert_eq!(offset_of!(mmh_batch_dataset_desc_t, fields), 24);
+        assert_eq!(offset_of!(mmh_batch_dataset_desc_t, num_fields), 32);
+        assert_eq!(offset_of!(mmh_batch_dataset_desc_t, user_data), 40);
+        assert_eq!(offset_of!(mmh_batch_dataset_desc_t, user_data_free), 48);
     }
 
     #[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]

@@ -25,6 +25,15 @@ int main(void) {
   P(MMH_E_HOOK_ABORTED); P(MMH_E_CANCELLED); P(MMH_STAGE_COUNT); P(MMH_STAGE_ON_EXCEPTION);
   P(MMH_STAGE_AFTER_TRAIN_ITER); P(MMH_STAGE_BEFORE_SAVE_CHECKPOINT); P(MMH_STAGES_ALL);
   P(MMH_PRIORITY_VERY_LOW); P(MMH_HOOK_ABORT); P(MMH_LOG_ERROR);
+  P(sizeof(mmh_batch_field_t)); P(offsetof(mmh_batch_field_t, key));
+  P(offsetof(mmh_batch_field_t, dtype)); P(offsetof(mmh_batch_field_t, shape));
+  P(offsetof(mmh_batch_field_t, ndim));
+  P(sizeof(mmh_batch_dataset_desc_t)); P(offsetof(mmh_batch_dataset_desc_t, len));
+  P(offsetof(mmh_batch_dataset_desc_t, fill)); P(offsetof(mmh_batch_dataset_desc_t, fields));
+  P(offsetof(mmh_batch_dataset_desc_t, num_fields));
+  P(offsetof(mmh_batch_dataset_desc_t, user_data));
+  P(offsetof(mmh_batch_dataset_desc_t, user_data_free));
+  P(MMH_DTYPE_U8); P(MMH_DTYPE_F64);
   return 0;
 }
 "#;
@@ -126,6 +135,53 @@ fn rust_layout_and_constants_match_the_c_header() {
         ("MMH_PRIORITY_VERY_LOW", MMH_PRIORITY_VERY_LOW as i64),
         ("MMH_HOOK_ABORT", MMH_HOOK_ABORT as i64),
         ("MMH_LOG_ERROR", MMH_LOG_ERROR as i64),
+        ("sizeof(mmh_batch_field_t)", size_of::<mmh_batch_field_t>() as i64),
+        (
+            "offsetof(mmh_batch_field_t, key)",
+            offset_of!(mmh_batch_field_t, key) as i64,
+        ),
+        (
+            "offsetof(mmh_batch_field_t, dtype)",
+            offset_of!(mmh_batch_field_t, dtype) as i64,
+        ),
+        (
+            "offsetof(mmh_batch_field_t, shape)",
+            offset_of!(mmh_batch_field_t, shape) as i64,
+        ),
+        (
+            "offsetof(mmh_batch_field_t, ndim)",
+            offset_of!(mmh_batch_field_t, ndim) as i64,
+        ),
+        (
+            "sizeof(mmh_batch_dataset_desc_t)",
+            size_of::<mmh_batch_dataset_desc_t>() as i64,
+        ),
+        (
+            "offsetof(mmh_batch_dataset_desc_t, len)",
+            offset_of!(mmh_batch_dataset_desc_t, len) as i64,
+        ),
+        (
+            "offsetof(mmh_batch_dataset_desc_t, fill)",
+            offset_of!(mmh_batch_dataset_desc_t, fill) as i64,
+        ),
+        (
+            "offsetof(mmh_batch_dataset_desc_t, fields)",
+            offset_of!(mmh_batch_dataset_desc_t, fields) as i64,
+        ),
+        (
+            "offsetof(mmh_batch_dataset_desc_t, num_fields)",
+            offset_of!(mmh_batch_dataset_desc_t, num_fields) as i64,
+        ),
+        (
+            "offsetof(mmh_batch_dataset_desc_t, user_data)",
+            offset_of!(mmh_batch_dataset_desc_t, user_data) as i64,
+        ),
+        (
+            "offsetof(mmh_batch_dataset_desc_t, user_data_free)",
+            offset_of!(mmh_batch_dataset_desc_t, user_data_free) as i64,
+        ),
+        ("MMH_DTYPE_U8", MMH_DTYPE_U8 as i64),
+        ("MMH_DTYPE_F64", MMH_DTYPE_F64 as i64),
     ];
     assert_eq!(c.len(), expect.len(), "probe output:\n{text}");
     for (name, rust) in expect {

@@ -57,6 +57,10 @@ use std::sync::{Arc, Mutex};
 
 pub use mmhook_sys as sys;
 
+mod batch_dataset;
+pub use batch_dataset::{
+    register_batch_dataset, unregister_dataset_type, BatchDataset, BatchWriter, DType, Element, Field,
+};
 mod metric;
 pub use metric::{register_metric, unregister_metric, Metric, MetricBatch};
 
