@@ -8,7 +8,8 @@
 #ifndef MMH_WARN_DEPRECATED
 #define MMH_WARN_DEPRECATED
 #endif
-#define _POSIX_C_SOURCE 200809L /* fork, execv, setenv, waitpid: the two-process check */
+/* fork, execv, setenv, waitpid: the two-process check. */
+#define _POSIX_C_SOURCE 200809L /* NOLINT(bugprone-reserved-identifier): POSIX asks for it */
 #include <mmhook.h>
 
 #include <sys/types.h>
