@@ -14,14 +14,6 @@ static int g_failures = 0;
 static const char *g_work = "/tmp/mmhook_capi";
 static const char *g_train_dataset = "ToyDataset"; /* the train set's type in toy_config */
 
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++g_failures;                                                            \
-    }                                                                          \
-  } while (0)
-
 #include "toy_runner.h"
 
 /* ----------------------------------------------------------------------------------------- */

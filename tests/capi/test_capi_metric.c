@@ -26,27 +26,7 @@ static int g_failures = 0;
 static const char *g_work = "/tmp/mmhook_capi_metric";
 static const char *g_train_dataset = "ToyDataset";
 
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++g_failures;                                                            \
-    }                                                                          \
-  } while (0)
-
 #include "toy_runner.h"
-
-/* An error with this code whose message contains `text`; the error is freed. */
-#define CHECK_ERR(err, code, text)                                                              \
-  do {                                                                                          \
-    mmh_error_t *e_ = (err);                                                                    \
-    if (mmh_error_code(e_) != (code) || strstr(mmh_error_message(e_), (text)) == NULL) {        \
-      fprintf(stderr, "%s:%d: expected error %d containing \"%s\", got %d: \"%s\"\n", __FILE__, \
-              __LINE__, (int)(code), (text), (int)mmh_error_code(e_), mmh_error_message(e_));   \
-      ++g_failures;                                                                             \
-    }                                                                                           \
-    mmh_error_free(e_);                                                                         \
-  } while (0)
 
 /* The toy runner with `evaluator` (JSON) as val_evaluator and test_evaluator. */
 static mmh_runner_t *make_eval_runner(const char *sub, const char *evaluator) {

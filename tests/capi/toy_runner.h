@@ -1,14 +1,36 @@
 /* The C tests' shared toy runner (docs/design.md §A8: 12 samples, batch 3, 4 iterations per
- * epoch) and CHECK_OK. Include it after defining `static int g_failures`, `static const char
- * *g_work` (the folder for work_dirs) and `static const char *g_train_dataset` (the train set's
- * dataset type). */
+ * epoch) and the CHECK, CHECK_OK and CHECK_ERR macros. Include it after defining
+ * `static int g_failures`, `static const char *g_work` (the folder for work_dirs) and
+ * `static const char *g_train_dataset` (the train set's dataset type). */
 #ifndef MMHOOK_TESTS_CAPI_TOY_RUNNER_H
 #define MMHOOK_TESTS_CAPI_TOY_RUNNER_H
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <mmhook.h>
+
+/* A condition that must hold; a failure is printed and counted. */
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      ++g_failures;                                                            \
+    }                                                                          \
+  } while (0)
+
+/* An error with this code whose message contains `text`; the error is freed. */
+#define CHECK_ERR(err, code, text)                                                              \
+  do {                                                                                          \
+    mmh_error_t *e_ = (err);                                                                    \
+    if (mmh_error_code(e_) != (code) || strstr(mmh_error_message(e_), (text)) == NULL) {        \
+      fprintf(stderr, "%s:%d: expected error %d containing \"%s\", got %d: \"%s\"\n", __FILE__, \
+              __LINE__, (int)(code), (text), (int)mmh_error_code(e_), mmh_error_message(e_));   \
+      ++g_failures;                                                                             \
+    }                                                                                           \
+    mmh_error_free(e_);                                                                         \
+  } while (0)
 
 /* A NULL error, or a failure printed with its code and message (the error is freed). */
 #define CHECK_OK(err)                                                         \
