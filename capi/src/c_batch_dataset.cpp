@@ -65,20 +65,9 @@ inline mmh_batch_field_t versioned_defaults<mmh_batch_field_t>() noexcept {
 
 using mmhook::capi::BatchField;
 
-namespace {
+using mmhook::capi::OwnedUserData;
 
-/// user_data of one registration, freed exactly once when the last dataset built from it and
-/// the registration itself are gone.
-struct Owned {
-  Owned(void* d, mmh_free_fn f) : data(d), free_fn(f) {}
-  Owned(const Owned&) = delete;
-  Owned& operator=(const Owned&) = delete;
-  void* data;
-  mmh_free_fn free_fn;
-  ~Owned() {
-    if (free_fn != nullptr) free_fn(data);
-  }
-};
+namespace {
 
 bool dtype_of(mmh_dtype_t d, c10::ScalarType* out) {
   switch (d) {
@@ -93,8 +82,8 @@ bool dtype_of(mmh_dtype_t d, c10::ScalarType* out) {
 
 class CBatchDataset final : public mmhook::Dataset {
  public:
-  CBatchDataset(std::shared_ptr<Owned> owner, mmh_batch_dataset_desc_t desc, std::string type,
-                std::shared_ptr<const std::vector<BatchField>> fields)
+  CBatchDataset(std::shared_ptr<OwnedUserData> owner, mmh_batch_dataset_desc_t desc,
+                std::string type, std::shared_ptr<const std::vector<BatchField>> fields)
       : owner_(std::move(owner)), desc_(desc), type_(std::move(type)), fields_(std::move(fields)) {}
 
   int64_t size() const override { return desc_.len(desc_.user_data); }
@@ -141,7 +130,8 @@ class CBatchDataset final : public mmhook::Dataset {
   }
 
  private:
-  std::shared_ptr<Owned> owner_;  // keeps user_data alive while a dataset built from it lives
+  std::shared_ptr<OwnedUserData>
+      owner_;  // keeps user_data alive while a dataset built from it lives
   mmh_batch_dataset_desc_t desc_;
   std::string type_;
   std::shared_ptr<const std::vector<BatchField>> fields_;
@@ -252,9 +242,9 @@ mmh_error_t* mmh_batch_dataset_type_register(const char* name,
   if (mmh_error_t* err = mmhook::capi::check_struct_size(desc_in)) return err;
   const mmh_batch_dataset_desc_t desc = mmhook::capi::read_versioned(
       desc_in, mmhook::capi::versioned_defaults<mmh_batch_dataset_desc_t>());
-  std::shared_ptr<Owned> owner;
+  std::shared_ptr<OwnedUserData> owner;
   try {
-    owner = std::make_shared<Owned>(desc.user_data, desc.user_data_free);
+    owner = std::make_shared<OwnedUserData>(desc.user_data, desc.user_data_free);
   } catch (...) {
     if (desc.user_data_free != nullptr) desc.user_data_free(desc.user_data);
     return mmhook::capi::oom_error();

@@ -184,4 +184,17 @@ mmh_error_t* check_struct_size(const T* in) noexcept {
   });
 }
 
+/// A host's user_data owned by a registration: `free_fn(data)` runs exactly once, when the
+/// registration and every object built from it (which hold a shared_ptr) are gone.
+struct OwnedUserData {
+  OwnedUserData(void* d, mmh_free_fn f) : data(d), free_fn(f) {}
+  OwnedUserData(const OwnedUserData&) = delete;
+  OwnedUserData& operator=(const OwnedUserData&) = delete;
+  ~OwnedUserData() {
+    if (free_fn != nullptr) free_fn(data);
+  }
+  void* data;           ///< the host's pointer
+  mmh_free_fn free_fn;  ///< NULL: nothing to free
+};
+
 }  // namespace mmhook::capi

@@ -14,19 +14,9 @@
 using mmhook::capi::guard;
 using mmhook::capi::make_error;
 
-namespace {
+using mmhook::capi::OwnedUserData;
 
-// One user_data owned by a registration; freed exactly once when the type is unregistered.
-struct Owned {
-  Owned(void* d, mmh_free_fn f) : data(d), free_fn(f) {}
-  Owned(const Owned&) = delete;
-  Owned& operator=(const Owned&) = delete;
-  void* data;
-  mmh_free_fn free_fn;
-  ~Owned() {
-    if (free_fn != nullptr) free_fn(data);
-  }
-};
+namespace {
 
 enum class Kind { kHook, kDataset };
 
@@ -43,7 +33,7 @@ std::set<std::string>& c_types(Kind kind) {
 
 class CDataset final : public mmhook::Dataset {
  public:
-  CDataset(std::shared_ptr<Owned> owner, mmh_dataset_desc_t desc)
+  CDataset(std::shared_ptr<OwnedUserData> owner, mmh_dataset_desc_t desc)
       : owner_(std::move(owner)), desc_(desc) {}
   int64_t size() const override { return desc_.len(desc_.user_data); }
   mmhook::TensorDict get(int64_t index, uint64_t sample_seed) const override {
@@ -65,7 +55,8 @@ class CDataset final : public mmhook::Dataset {
   }
 
  private:
-  std::shared_ptr<Owned> owner_;  // keeps user_data alive while a dataset built from it lives
+  std::shared_ptr<OwnedUserData>
+      owner_;  // keeps user_data alive while a dataset built from it lives
   mmh_dataset_desc_t desc_;
 };
 
@@ -149,9 +140,9 @@ extern "C" {
 
 mmh_error_t* mmh_hook_type_register(const char* name, mmh_hook_factory_fn factory, void* user_data,
                                     mmh_free_fn user_data_free) {
-  std::shared_ptr<Owned> owner;
+  std::shared_ptr<OwnedUserData> owner;
   try {
-    owner = std::make_shared<Owned>(user_data, user_data_free);
+    owner = std::make_shared<OwnedUserData>(user_data, user_data_free);
   } catch (...) {
     if (user_data_free != nullptr) user_data_free(user_data);
     return mmhook::capi::oom_error();
@@ -213,9 +204,9 @@ mmh_error_t* mmh_dataset_type_register(const char* name, const mmh_dataset_desc_
   if (mmh_error_t* err = mmhook::capi::check_struct_size(desc_in)) return err;
   const mmh_dataset_desc_t desc =
       mmhook::capi::read_versioned(desc_in, mmhook::capi::versioned_defaults<mmh_dataset_desc_t>());
-  std::shared_ptr<Owned> owner;
+  std::shared_ptr<OwnedUserData> owner;
   try {
-    owner = std::make_shared<Owned>(desc.user_data, desc.user_data_free);
+    owner = std::make_shared<OwnedUserData>(desc.user_data, desc.user_data_free);
   } catch (...) {
     if (desc.user_data_free != nullptr) desc.user_data_free(desc.user_data);
     return mmhook::capi::oom_error();
