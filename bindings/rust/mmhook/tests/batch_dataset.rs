@@ -6,22 +6,13 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+mod common;
+use common::serial;
 
 fn work_dir(sub: &str) -> PathBuf {
-    let root = match std::env::var("MMHOOK_TEST_WORK_DIR") {
-        Ok(d) if !d.is_empty() => PathBuf::from(d),
-        _ => std::env::temp_dir().join(format!("mmhook-rust-tests-{}", std::process::id())),
-    };
-    let dir = root.join("rust_batch").join(sub);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    common::work_dir("rust_batch", sub)
 }
 
 const N: i64 = 12;

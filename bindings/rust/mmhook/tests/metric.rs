@@ -5,23 +5,13 @@
 use mmhook::*;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
-/// Runners share process-wide state: run one test at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+mod common;
+use common::serial;
 
 fn work_dir(sub: &str) -> PathBuf {
-    let root = match std::env::var("MMHOOK_TEST_WORK_DIR") {
-        Ok(d) if !d.is_empty() => PathBuf::from(d),
-        _ => std::env::temp_dir().join(format!("mmhook-rust-tests-{}", std::process::id())),
-    };
-    let dir = root.join("rust-metric").join(sub);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    common::work_dir("rust-metric", sub)
 }
 
 /// The toy val/test runner with `evaluator` (JSON) as val_evaluator and test_evaluator.

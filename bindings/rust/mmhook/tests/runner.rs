@@ -6,23 +6,13 @@ use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Mutex};
 
-/// Runners share process-wide state (log sinks, the global RNG): run one test at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+mod common;
+use common::serial;
 
 fn work_dir(sub: &str) -> PathBuf {
-    let root = match std::env::var("MMHOOK_TEST_WORK_DIR") {
-        Ok(d) if !d.is_empty() => PathBuf::from(d),
-        _ => std::env::temp_dir().join(format!("mmhook-rust-tests-{}", std::process::id())),
-    };
-    let dir = root.join("rust").join(sub);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    common::work_dir("rust", sub)
 }
 
 fn json_str(s: &str) -> String {
