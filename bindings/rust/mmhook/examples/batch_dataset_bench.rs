@@ -26,6 +26,7 @@ const STD: f32 = 0.353;
 fn gunzip(path: &str) -> Result<Vec<u8>, String> {
     let out = Command::new("gzip")
         .arg("-dc")
+        .arg("--") // the path is an operand even when it starts with "-"
         .arg(path)
         .output()
         .map_err(|e| format!("gzip: {e}"))?;
