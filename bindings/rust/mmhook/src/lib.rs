@@ -223,7 +223,7 @@ pub fn library_version() -> (u32, u32, u32) {
     (v >> 16, (v >> 8) & 0xff, v & 0xff)
 }
 
-/// The loaded library's version string ("0.1.0").
+/// The loaded library's version string ("0.2.0").
 pub fn library_version_string() -> String {
     // SAFETY: static storage.
     unsafe { CStr::from_ptr(sys::mmh_version_string()) }
@@ -573,6 +573,38 @@ impl HookCtx {
         }))
     }
 
+    /// Runs the model on the named `inputs` and returns its output `output` (an owned copy):
+    /// `mode` is `"predict"` (the outputs val/test loops get) or `"tensor"` (the raw outputs of
+    /// a TorchScript model with the dict contract). The model runs without gradients in eval
+    /// mode and gets its training flag back after, so any stage may call this, e.g.
+    /// [`Stage::AfterTrainEpoch`] to print a sample. Errors: [`code::INVALID_ARGUMENT`] (a bad
+    /// mode, a key given twice, a NUL byte), [`code::NOT_FOUND`] (no such output; the message
+    /// lists those there are), [`code::FAILED_PRECONDITION`] (mode `"tensor"` on a model
+    /// without it) and the model's own errors ([`code::TORCH`]), each naming the stage and mode.
+    pub fn forward(&mut self, mode: &str, inputs: &[(&str, &Tensor)], output: &str) -> Result<Tensor, Error> {
+        let m = cstring(mode, "mode")?;
+        let o = cstring(output, "output key")?;
+        let keys = inputs
+            .iter()
+            .map(|(k, _)| cstring(k, "input key"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let key_ptrs: Vec<*const c_char> = keys.iter().map(|k| k.as_ptr()).collect();
+        let tensor_ptrs: Vec<*const sys::mmh_tensor_t> = inputs.iter().map(|(_, t)| t.raw as *const _).collect();
+        let mut raw: *mut sys::mmh_tensor_t = std::ptr::null_mut();
+        Error::from_raw(unsafe {
+            sys::mmh_hook_ctx_forward(
+                self.raw,
+                m.as_ptr(),
+                key_ptrs.as_ptr(),
+                tensor_ptrs.as_ptr(),
+                inputs.len(),
+                o.as_ptr(),
+                &mut raw,
+            )
+        })?;
+        Ok(Tensor { raw })
+    }
+
     /// Sets the message of a [`HookAction::Abort`]. A message holding a NUL byte is an
     /// [`code::INVALID_ARGUMENT`] error (the library would keep only the text before it).
     pub fn set_error(&mut self, message: &str) -> Result<(), Error> {
@@ -741,12 +773,35 @@ impl TensorRef for TensorView<'_> {
     }
 }
 
-/// An owned tensor handle (from [`TensorView::retain`]); freed on drop.
+/// An owned tensor handle (from [`TensorView::retain`], [`Tensor::from_slice`] or
+/// [`HookCtx::forward`]); freed on drop.
 pub struct Tensor {
     raw: *mut sys::mmh_tensor_t,
 }
 
 impl Tensor {
+    /// A tensor of `shape` holding a copy of `data` (row-major; `data.len()` must equal the
+    /// product of `shape`, an empty shape meaning one scalar). A negative size or a length that
+    /// does not match is a [`code::INVALID_ARGUMENT`] error naming both numbers.
+    ///
+    /// ```no_run
+    /// let tokens = mmhook::Tensor::from_slice(&[1i64, 2, 3, 4], &[1, 4]).unwrap();
+    /// assert_eq!(tokens.shape(), &[1, 4]);
+    /// ```
+    pub fn from_slice<T: Element>(data: &[T], shape: &[i64]) -> Result<Tensor, Error> {
+        let mut raw: *mut sys::mmh_tensor_t = std::ptr::null_mut();
+        Error::from_raw(unsafe {
+            sys::mmh_tensor_from_host(
+                T::DTYPE.raw(),
+                shape.as_ptr(),
+                shape.len(),
+                data.as_ptr() as *const c_void,
+                std::mem::size_of_val(data),
+                &mut raw,
+            )
+        })?;
+        Ok(Tensor { raw })
+    }
     /// The shape.
     pub fn shape(&self) -> &[i64] {
         TensorRef::shape(self)
@@ -758,6 +813,12 @@ impl Tensor {
     /// The elements as f64.
     pub fn to_vec_f64(&self) -> Result<Vec<f64>, Error> {
         TensorRef::to_vec_f64(self)
+    }
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tensor").field("shape", &self.shape()).finish()
     }
 }
 

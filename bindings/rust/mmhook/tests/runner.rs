@@ -830,3 +830,55 @@ fn ctx_errors_carry_the_library_message() {
     runner.train().unwrap();
     assert_eq!(checked.get(), 4);
 }
+
+#[test]
+fn a_hook_runs_the_model_on_its_own_inputs() {
+    let _g = serial();
+    let mut runner = toy_runner("forward", 2, "");
+    let predictions: Rc<RefCell<Vec<f64>>> = Rc::default();
+    let p = predictions.clone();
+    runner
+        .add_hook("sampler", PRIORITY_NORMAL, Stage::AfterTrainEpoch, move |ctx| {
+            let x = Tensor::from_slice(&[0.25f32, 0.75], &[1, 2]).unwrap();
+            let y = ctx.forward("predict", &[("inputs", &x)], "outputs").unwrap();
+            assert_eq!(y.shape(), &[1, 1]);
+            let again = ctx.forward("predict", &[("inputs", &x)], "outputs").unwrap();
+            assert_eq!(y.to_vec_f64().unwrap(), again.to_vec_f64().unwrap());
+            p.borrow_mut().push(y.to_vec_f64().unwrap()[0]);
+
+            let e = ctx.forward("tensor", &[("inputs", &x)], "outputs").unwrap_err();
+            assert_eq!(e.code, code::FAILED_PRECONDITION);
+            assert!(e.message.contains("ToyModel"), "{e}");
+            let e = ctx.forward("predict", &[("inputs", &x)], "logits").unwrap_err();
+            assert_eq!(e.code, code::NOT_FOUND);
+            assert!(e.message.contains("the model gave 'outputs'"), "{e}");
+            let e = ctx.forward("predict", &[("in\0puts", &x)], "outputs").unwrap_err();
+            assert_eq!(e.code, code::INVALID_ARGUMENT);
+            let wide = Tensor::from_slice(&[1.0f32, 2.0, 3.0], &[1, 3]).unwrap();
+            let e = ctx.forward("predict", &[("inputs", &wide)], "outputs").unwrap_err();
+            assert_eq!(e.code, code::TORCH);
+            assert!(e.message.contains("at after_train_epoch, mode 'predict'"), "{e}");
+            HookAction::Continue
+        })
+        .unwrap();
+    runner.train().unwrap();
+    let seen = predictions.borrow();
+    assert_eq!(seen.len(), 2);
+    assert!(seen.iter().all(|v| v.is_finite()));
+    // Training went on between the two epochs: the model changed.
+    assert_ne!(seen[0], seen[1]);
+}
+
+#[test]
+fn host_tensors_check_their_length_against_the_shape() {
+    let t = Tensor::from_slice(&[1i64, 2, 3, 4, 5, 6], &[2, 3]).unwrap();
+    assert_eq!(t.shape(), &[2, 3]);
+    assert_eq!(t.to_vec_f64().unwrap(), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let e = Tensor::from_slice(&[1u8, 2, 3], &[2, 2]).expect_err("length mismatch");
+    assert_eq!(e.code, code::INVALID_ARGUMENT);
+    assert!(e.message.contains("nbytes is 3 but the shape and dtype need 4"), "{e}");
+    let e = Tensor::from_slice(&[1.0f64], &[-1]).expect_err("negative size");
+    assert!(e.message.contains("shape[0] is -1"), "{e}");
+    let scalar = Tensor::from_slice(&[2.5f64], &[]).unwrap();
+    assert_eq!(scalar.shape(), &[] as &[i64]);
+}
