@@ -56,8 +56,11 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
 pub use mmhook_sys as sys;
+/// The `serde_json` this crate builds configs with, so callers use the same `Value` type.
+pub use serde_json;
 
 mod batch_dataset;
+pub mod config;
 pub use batch_dataset::{
     register_batch_dataset, unregister_dataset_type, BatchDataset, BatchWriter, DType, Element, Field,
 };
@@ -1032,6 +1035,15 @@ impl Runner {
         })
     }
 
+    /// Creates a runner from a config held as a [`serde_json::Value`] (built with
+    /// `serde_json::json!`, read with [`config::from_file`], changed with
+    /// [`config::set_path`]). A value that is not a JSON object is a [`code::CONFIG`] error
+    /// naming its type; everything else is checked by the library as for [`Runner::new`].
+    pub fn from_value(config: &serde_json::Value) -> Result<Runner, Error> {
+        config::check_object(config)?;
+        Runner::new(&config.to_string())
+    }
+
     /// The raw handle (owned by this Runner).
     pub fn as_raw(&self) -> *mut sys::mmh_runner_t {
         self.raw
@@ -1302,110 +1314,19 @@ pub fn clear_log_handler() {
 }
 
 // ------------------------------------------------------------------------------------------
-// A minimal reader for the flat {"name": number, ...} objects of mmh_runner_metrics_json.
+// The flat {"name": number, ...} objects of mmh_runner_get_metrics_json.
 
+/// The metrics in the library's order (a null value reads as NaN); None for anything else.
 fn parse_flat_json_numbers(text: &str) -> Option<Vec<(String, f64)>> {
-    let mut p = JsonCursor {
-        s: text.as_bytes(),
-        i: 0,
-    };
-    let mut out = Vec::new();
-    p.ws();
-    p.eat(b'{')?;
-    p.ws();
-    if p.peek() == Some(b'}') {
-        p.i += 1;
-        p.ws();
-        return (p.i == p.s.len()).then_some(out);
-    }
-    loop {
-        p.ws();
-        let key = p.string()?;
-        p.ws();
-        p.eat(b':')?;
-        p.ws();
-        let value = if p.s[p.i..].starts_with(b"null") {
-            p.i += 4;
-            f64::NAN
-        } else {
-            p.number()?
-        };
-        out.push((key, value));
-        p.ws();
-        match p.peek()? {
-            b',' => p.i += 1,
-            b'}' => {
-                p.i += 1;
-                p.ws();
-                return (p.i == p.s.len()).then_some(out);
-            }
-            _ => return None,
-        }
-    }
-}
-
-struct JsonCursor<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl JsonCursor<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.i).copied()
-    }
-    fn ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
-            self.i += 1;
-        }
-    }
-    fn eat(&mut self, c: u8) -> Option<()> {
-        (self.peek()? == c).then(|| self.i += 1)
-    }
-    fn string(&mut self) -> Option<String> {
-        self.eat(b'"')?;
-        let mut out: Vec<u8> = Vec::new();
-        loop {
-            let c = self.peek()?;
-            self.i += 1;
-            match c {
-                b'"' => return String::from_utf8(out).ok(),
-                b'\\' => {
-                    let e = self.peek()?;
-                    self.i += 1;
-                    match e {
-                        b'"' | b'\\' | b'/' => out.push(e),
-                        b'b' => out.push(8),
-                        b'f' => out.push(12),
-                        b'n' => out.push(b'\n'),
-                        b'r' => out.push(b'\r'),
-                        b't' => out.push(b'\t'),
-                        b'u' => {
-                            let hex = std::str::from_utf8(self.s.get(self.i..self.i + 4)?).ok()?;
-                            self.i += 4;
-                            let mut cp = u32::from_str_radix(hex, 16).ok()?;
-                            if (0xD800..0xDC00).contains(&cp) && self.s[self.i..].starts_with(b"\\u") {
-                                let lo = std::str::from_utf8(self.s.get(self.i + 2..self.i + 6)?).ok()?;
-                                let lo = u32::from_str_radix(lo, 16).ok()?;
-                                self.i += 6;
-                                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                            }
-                            let ch = char::from_u32(cp)?;
-                            let mut b = [0u8; 4];
-                            out.extend_from_slice(ch.encode_utf8(&mut b).as_bytes());
-                        }
-                        _ => return None,
-                    }
-                }
-                _ => out.push(c),
-            }
-        }
-    }
-    fn number(&mut self) -> Option<f64> {
-        let start = self.i;
-        while matches!(self.peek(), Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')) {
-            self.i += 1;
-        }
-        std::str::from_utf8(&self.s[start..self.i]).ok()?.parse().ok()
+    match serde_json::from_str::<serde_json::Value>(text).ok()? {
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::Null => Some((k, f64::NAN)),
+                v => v.as_f64().map(|x| (k, x)),
+            })
+            .collect(),
+        _ => None,
     }
 }
 
@@ -1435,6 +1356,10 @@ mod unit_tests {
         assert!(v[2].1.is_nan());
         assert_eq!(parse_flat_json_numbers("{\"x\": [1]}"), None);
         assert_eq!(parse_flat_json_numbers("{\"x\": 1} junk"), None);
+        assert_eq!(parse_flat_json_numbers("[1]"), None);
+        // The library's order, not sorted.
+        let v = parse_flat_json_numbers("{\"z\": 1, \"a\": 2}").unwrap();
+        assert_eq!(v, vec![("z".to_string(), 1.0), ("a".to_string(), 2.0)]);
     }
 
     #[test]
