@@ -52,7 +52,7 @@ func main() {
 	maxIters := flag.Int("max-iters", 0, "train this many iterations instead of epochs (0: use -max-epochs)")
 	pngPath := flag.String("png", "", "PNG of originals vs reconstructions (default WORK_DIR/reconstructions.png)")
 	pngCount := flag.Int("png-count", 8, "images in the PNG (1..64)")
-	model := flag.String("model", "../../tests/fixtures/conv_autoencoder.pt", "the scripted autoencoder")
+	model := flag.String("model", "../../tests/fixtures/conv_autoencoder.pt", "the scripted autoencoder (the default is relative to bindings/go)")
 	dataRoot := flag.String("data-root", "/usr/share/datasets/fashion-mnist", "folder of the Fashion-MNIST idx files")
 	check := flag.Bool("check", false, "exit 1 unless the model beats the baseline and the PNG is right")
 	flag.Parse()
