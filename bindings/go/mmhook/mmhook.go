@@ -4,6 +4,12 @@
 // Build with CGO_CFLAGS="-I<repo>/capi/include" and CGO_LDFLAGS="-L<dir of libmmhook.so>"
 // (add "-Wl,-rpath,<dir>" or set LD_LIBRARY_PATH to run).
 //
+// # Configs
+//
+// NewRunner takes a JSON config; NewRunnerFromConfig takes a Config, typed structs for
+// MMEngine's config keys (with Options for type-specific keys) marshalled with encoding/json.
+// LoadConfig and ParseConfig read a JSON config into a Config.
+//
 // # Hooks
 //
 // Hooks are Go functions func(*HookCtx) HookAction. They run one at a time, in priority order,

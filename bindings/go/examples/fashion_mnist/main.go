@@ -1,13 +1,13 @@
 // Command fashion_mnist trains configs/fashion_mnist_mlp.json through libmmhook.so with two
 // hooks written in Go: a loss logger (every 100 iterations, and each epoch's mean loss) and an
 // early stopper that stops training when the first validation metric has not improved for
-// -patience epochs. Ctrl-C asks the runner to stop after the current iteration.
+// -patience epochs. Ctrl-C asks the runner to stop after the current iteration. The config is
+// read into mmhook.Config (LoadConfig) and the flags override its fields.
 //
 // Usage: fashion_mnist [-work-dir DIR] [-max-epochs N] [-patience N] CONFIG.json
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -32,31 +32,21 @@ func main() {
 }
 
 func run(configPath, workDir string, maxEpochs, patience int) error {
-	text, err := os.ReadFile(configPath)
+	cfg, err := mmhook.LoadConfig(configPath)
 	if err != nil {
 		return err
-	}
-	// Overrides go through a generic JSON tree (key order does not matter to the engine).
-	var cfg map[string]interface{}
-	if err := json.Unmarshal(text, &cfg); err != nil {
-		return fmt.Errorf("%s: %w", configPath, err)
 	}
 	if workDir != "" {
-		cfg["work_dir"] = workDir
+		cfg.WorkDir = workDir
 	}
 	if maxEpochs > 0 {
-		trainCfg, ok := cfg["train_cfg"].(map[string]interface{})
-		if !ok {
-			return fmt.Errorf("%s: no train_cfg object to set max_epochs in", configPath)
+		if cfg.TrainCfg == nil {
+			return fmt.Errorf("%s: no train_cfg to set max_epochs in", configPath)
 		}
-		trainCfg["max_epochs"] = maxEpochs
-	}
-	out, err := json.Marshal(cfg)
-	if err != nil {
-		return err
+		cfg.TrainCfg.MaxEpochs = int64(maxEpochs)
 	}
 
-	r, err := mmhook.NewRunner(string(out))
+	r, err := mmhook.NewRunnerFromConfig(cfg)
 	if err != nil {
 		return err
 	}
