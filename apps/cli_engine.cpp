@@ -1,4 +1,6 @@
-// The mmhook command: train, validate or test from a JSON config, plot a run (docs/design.md §A6).
+// The engine half of the mmhook command (docs/design.md §A6): train, validate or test from a JSON
+// config. Built as a module that the mmhook executable (cli_main.cpp) loads only for these
+// commands, so that --help, --version, plot and launch never load LibTorch.
 
 #include <c10/util/Exception.h>
 #include <unistd.h>
@@ -12,19 +14,17 @@
 #include <new>
 #include <stdexcept>
 
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <spdlog/logger.h>
 
 #include "mmhook/checkpoint/checkpoint.h"
 #include "mmhook/config/config_node.h"
 #include "mmhook/config/json_parse.h"
 #include "mmhook/core/error.h"
-#include "mmhook/dist/launcher.h"
 #include "mmhook/engine/hook.h"
 #include "mmhook/engine/priority.h"
 #include "mmhook/engine/runner.h"
-#include "mmhook/version.h"
-#include "plot.h"
+#include "cli_options.h"
 
 namespace {
 
@@ -197,14 +197,7 @@ void apply_override(nlohmann::json& cfg, const std::string& option) {
   }
 }
 
-struct Common {
-  std::string config;
-  std::string work_dir;
-  std::vector<std::string> cfg_options;
-  std::string launcher = "none";
-};
-
-nlohmann::json prepare(const Common& c) {
+nlohmann::json prepare(const mmhook::app::CommonOptions& c) {
   nlohmann::json cfg = load_config(c.config);
   for (const auto& o : c.cfg_options) apply_override(cfg, o);
   if (!c.work_dir.empty()) {
@@ -216,106 +209,17 @@ nlohmann::json prepare(const Common& c) {
   return cfg;
 }
 
-}  // namespace
-
-static int run_cli(int argc, char** argv) {
-  CLI::App app{
-      "mmhook: train, validate and test models from JSON configs (MMEngine's hooks on LibTorch)"};
-  app.set_version_flag("--version", std::string("mmhook ") + mmhook::kVersionString);
-  app.require_subcommand(1);
-
-  Common train_opts, val_opts, test_opts;
-  std::string resume_from;
-  bool resume = false;
-  std::string val_ckpt, test_ckpt;
-  std::string plot_dir, plot_out;
-
-  auto add_common = [](CLI::App* sub, Common& c) {
-    sub->add_option("config", c.config, "JSON config file")->required()->check(CLI::ExistingFile);
-    sub->add_option("--work-dir", c.work_dir, "directory for logs and checkpoints");
-    sub->add_option("--cfg-options", c.cfg_options,
-                    "override config keys: KEY=VALUE (dotted keys, list indices, JSON values)");
-    sub->add_option("--launcher", c.launcher, "job launcher")
-        ->check(CLI::IsMember({"none", "pytorch", "slurm"}));
-  };
-  CLI::App* train = app.add_subcommand("train", "train a model");
-  add_common(train, train_opts);
-  auto* resume_opt = train->add_option(
-      "--resume", resume_from,
-      "resume from CKPT; without a value from the work_dir's newest checkpoint (last_checkpoint, "
-      "else the one with the most iterations), an error when it holds none");
-  resume_opt->expected(0, 1);
-  CLI::App* val = app.add_subcommand("val", "validate a checkpoint");
-  add_common(val, val_opts);
-  val->add_option("--checkpoint", val_ckpt, "checkpoint to evaluate")->required();
-  CLI::App* test = app.add_subcommand("test", "test a checkpoint");
-  add_common(test, test_opts);
-  test->add_option("--checkpoint", test_ckpt, "checkpoint to evaluate")->required();
-  CLI::App* plot = app.add_subcommand(
-      "plot", "PNG of loss, learning rate and validation metrics per step (needs gnuplot)");
-  plot->add_option("work_dir", plot_dir, "a training work_dir (its newest run is plotted)")
-      ->required();
-  plot->add_option("-o,--out", plot_out, "output PNG (default WORK_DIR/plot.png)");
-
-  // mmhook launch --nproc-per-node N [--master-port P] -- <train|val|test args>
-  mmhook::dist::LaunchOptions launch_opts;
-  std::vector<std::string> launch_args;
-  CLI::App* launch = app.add_subcommand(
-      "launch", "run N processes of this command on this machine (data parallel, like torchrun)");
-  launch->add_option("--nproc-per-node", launch_opts.nproc_per_node, "processes to start")
-      ->required()
-      ->check(CLI::Validator(
-          [](const std::string& value) -> std::string {
-            // CLI11's PositiveNumber says "Value 0 not in range 0.000000 to 1.797e+308".
-            try {
-              size_t used = 0;
-              const long long n = std::stoll(value, &used);
-              if (used == value.size() && n >= 1) return "";
-            } catch (const std::exception&) {  // not a number, or beyond long long
-            }
-            return "must be an integer >= 1, got '" + value + "'";
-          },
-          "INT>=1", "at least one"));
-  launch->add_flag("--force", launch_opts.force,
-                   "allow more than 16 processes per core of this machine");
-  launch
-      ->add_option("--master-port", launch_opts.master_port, "rank 0's port (default: a free one)")
-      ->check(CLI::Range(0, 65535));
-  launch->add_option("--master-addr", launch_opts.master_addr, "rank 0's address");
-  launch->add_option("args", launch_args, "after --: the mmhook arguments of every process")
-      ->required();
-
-  CLI11_PARSE(app, argc, argv);
-  if (*launch) {
-    try {
-      std::vector<std::string> child{std::filesystem::read_symlink("/proc/self/exe").string()};
-      child.insert(child.end(), launch_args.begin(), launch_args.end());
-      const std::string& sub = launch_args.front();
-      const bool engine_cmd = sub == "train" || sub == "val" || sub == "test";
-      bool has_launcher = false;
-      for (const auto& a : launch_args)
-        has_launcher = has_launcher || a.rfind("--launcher", 0) == 0;
-      if (engine_cmd && !has_launcher) {
-        child.push_back("--launcher");
-        child.push_back("pytorch");
-      }
-      return mmhook::dist::launch_local(child, launch_opts);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "mmhook: error: %s\n", e.what());
-      return 1;
-    }
-  }
-  resume = resume_opt->count() > 0;
-
+int run_engine(const mmhook::app::CliOptions& o) {
+  using Command = mmhook::app::CliOptions::Command;
   try {
-    if (*train) {
-      nlohmann::json cfg = prepare(train_opts);
-      if (resume) {
+    if (o.command == Command::kTrain) {
+      nlohmann::json cfg = prepare(o.common);
+      if (o.resume) {
         cfg["resume"] = true;
-        if (!resume_from.empty()) cfg["load_from"] = resume_from;
+        if (!o.resume_from.empty()) cfg["load_from"] = o.resume_from;
       }
       install_signal_handlers();
-      mmhook::Runner runner(cfg, train_opts.config);
+      mmhook::Runner runner(cfg, o.common.config);
       if (g_signals > 0) {
         std::fprintf(stderr, "mmhook: interrupted by %s before training started\n",
                      signal_name(g_first_signal));
@@ -334,26 +238,23 @@ static int run_cli(int argc, char** argv) {
                      "checkpoint %s; continue with: mmhook train %s --work-dir %s --resume\n",
                      signal_name(g_first_signal), static_cast<long long>(runner.iter()),
                      static_cast<long long>(runner.epoch()), interrupt->saved.c_str(),
-                     train_opts.config.c_str(), runner.work_dir().c_str());
+                     o.common.config.c_str(), runner.work_dir().c_str());
         return 128 + g_first_signal;
       }
-    } else if (*val || *test) {
-      const bool is_test = static_cast<bool>(*test);
-      nlohmann::json cfg = prepare(is_test ? test_opts : val_opts);
+    } else {
+      const bool is_test = o.command == Command::kTest;
+      nlohmann::json cfg = prepare(o.common);
       cfg.erase("load_from");
       cfg["resume"] = false;
-      mmhook::Runner runner(cfg, is_test ? test_opts.config : val_opts.config);
+      mmhook::Runner runner(cfg, o.common.config);
       // Strict: a checkpoint of another model is an error naming the mismatched parameters.
-      const std::string& ckpt = is_test ? test_ckpt : val_ckpt;
+      const std::string& ckpt = o.checkpoint;
       runner.register_hook(std::make_shared<LoadCheckpointHook>(ckpt),
                            mmhook::get_priority(mmhook::Priority::kLowest));
       const mmhook::Metrics metrics = is_test ? runner.test() : runner.val();
       nlohmann::ordered_json out = nlohmann::ordered_json::object();
       for (const auto& [k, v] : metrics) out[k] = v;
       std::cout << out.dump() << std::endl;
-    } else if (*plot) {
-      const std::string png = mmhook::app::plot_work_dir(plot_dir, plot_out);
-      std::cout << "mmhook plot: wrote " << png << std::endl;
     }
   } catch (const mmhook::Error& e) {
     std::fprintf(stderr, "mmhook: error: %s\n", e.what());
@@ -380,10 +281,20 @@ static int run_cli(int argc, char** argv) {
   return 0;
 }
 
-int main(int argc, char** argv) {
-  // run_cli reports every error of a command; this catches what its set-up could throw.
+}  // namespace
+
+/// The module's entry point (mmhook::app::EngineEntry): runs train, val or test.
+extern "C" __attribute__((visibility("default"))) int mmhook_cli_engine_run(
+    const mmhook::app::CliOptions* options, int abi_version) {
+  if (options == nullptr || abi_version != mmhook::app::kCliAbiVersion) {
+    std::fprintf(stderr,
+                 "mmhook: error: the engine module does not match this mmhook executable (command "
+                 "line version %d, module %d); reinstall mmhook\n",
+                 abi_version, mmhook::app::kCliAbiVersion);
+    return 1;
+  }
   try {
-    return run_cli(argc, argv);
+    return run_engine(*options);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mmhook: error: %s\n", e.what());
   } catch (...) {
