@@ -121,6 +121,7 @@ struct Data {
 
 Data load_data() {
   MNISTOptions o;
+  o.cache_transformed = false;  // the raw loop makes its own float copy from the uint8 images
   FashionMNIST ds(o);
   Data d;
   d.images = ds.raw_images().to(torch::kFloat32).div_(255.0).sub_(0.286).div_(0.353);

@@ -87,8 +87,15 @@ TEST(FashionMNISTTest, TrainAndTestSets) {
   // Pixel sum of image 0 is 76247 / 255; max is 255 / 255.
   EXPECT_NEAR(s.at("inputs").sum().item<double>(), 76247.0 / 255.0, 1e-3);
   EXPECT_FLOAT_EQ(s.at("inputs").max().item<float>(), 1.0f);
-  EXPECT_GE(train->raw_images().min().item<int64_t>(), 0);
-  EXPECT_NEAR(train->raw_images().to(torch::kFloat64).mean().item<double>() / 255.0, 0.28604, 1e-4);
+  // The cached float images replace the uint8 ones (one copy of the set in memory).
+  EXPECT_FALSE(train->raw_images().defined());
+  MNISTOptions uncached_options;
+  uncached_options.cache_transformed = false;
+  FashionMNIST uncached(uncached_options);
+  ASSERT_TRUE(uncached.raw_images().defined());
+  EXPECT_GE(uncached.raw_images().min().item<int64_t>(), 0);
+  EXPECT_NEAR(uncached.raw_images().to(torch::kFloat64).mean().item<double>() / 255.0, 0.28604,
+              1e-4);
   EXPECT_EQ(train->metainfo()["classes"].size(), 10u);
   EXPECT_EQ(train->metainfo()["classes"][9], "Ankle boot");
 
@@ -136,6 +143,13 @@ TEST(FashionMNISTTest, NormalizedBatchEqualsPerSample) {
   FashionMNIST uncached(uncached_options);
   EXPECT_TRUE(torch::equal(uncached.get_batch(idx, {1, 2, 3}).at("inputs"), fast.at("inputs")));
   EXPECT_TRUE(torch::equal(uncached.get(59999, 0).at("inputs"), ds.get(59999, 0).at("inputs")));
+  // The cache is built in chunks: every image, across chunk boundaries and the short last
+  // chunk, equals the one transformed per batch.
+  std::vector<int64_t> all(60000);
+  for (int64_t i = 0; i < 60000; ++i) all[static_cast<size_t>(i)] = i;
+  const std::vector<uint64_t> seeds(all.size(), 0);
+  EXPECT_TRUE(torch::equal(uncached.get_batch(all, seeds).at("inputs"),
+                           ds.get_batch(all, seeds).at("inputs")));
   // A sample is a copy: changing it leaves the cache alone.
   ds.get(5, 0).at("inputs").fill_(7.0f);
   EXPECT_TRUE(torch::equal(ds.get(5, 0).at("inputs"), uncached.get(5, 0).at("inputs")));

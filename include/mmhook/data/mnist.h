@@ -23,8 +23,8 @@ struct MNISTOptions {
   std::vector<std::shared_ptr<Transform>> transforms;
   /// When every transform is deterministic: transform all images once at load and keep them as
   /// float32 (4 bytes per pixel: 188 MB for Fashion-MNIST's training set, as the raw loop's
-  /// in-memory set), so a batch is one index_select. false: keep uint8 images and transform
-  /// each batch. Values are the same either way.
+  /// in-memory set) instead of the uint8 images, so a batch is one index_select. false: keep
+  /// the uint8 images and transform each batch. Values are the same either way.
   bool cache_transformed = true;
 };
 
@@ -47,7 +47,8 @@ class MNIST : public Dataset {
                        const std::vector<uint64_t>& sample_seeds) const override;
   /// {"classes": [...]}.
   nlohmann::json metainfo() const override;
-  /// All images, uint8 [N,1,H,W].
+  /// All images, uint8 [N,1,H,W]; an undefined tensor when the transformed images are cached
+  /// (`cache_transformed` with deterministic transforms), which replace them.
   const at::Tensor& raw_images() const { return images_; }
   /// All labels, int64 [N].
   const at::Tensor& raw_labels() const { return labels_; }
@@ -57,6 +58,9 @@ class MNIST : public Dataset {
   MNIST(MNISTOptions options, const char* default_root, std::vector<std::string> classes);
 
  private:
+  /// Fills transformed_ from images_ chunk by chunk, then drops images_.
+  void cache_transformed_images();
+
   MNISTOptions options_;
   std::vector<std::string> classes_;
   at::Tensor images_;
