@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Whole-process cost of `mmhook train` against the raw LibTorch loop (benchmarks/raw_train.cpp,
+# same data, model code, seed, optimizer and batch size; a state dict saved and the test split
+# evaluated each epoch): wall time and peak RSS of full runs (MLP 3 epochs, CNN 1 epoch), of
+# 10-iteration runs (start-up to the first iterations) and of `mmhook --version` / `--help`.
+# Runs alternate (raw, mmhook, raw, mmhook, ...) so load from other processes hits both alike;
+# the tables give medians over rounds, then min-max.
+#
+#   scripts/bench_process.sh [ROUNDS]          # default 3 rounds; ~6 min a round on 2 idle cores
+#   BENCH_MODELS="mlp" scripts/bench_process.sh 5
+#   BENCH_BUILD_DIR=build-other scripts/bench_process.sh
+#
+# Both run with OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 (mmhook's default thread counts).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${BENCH_BUILD_DIR:-build}
+rounds=${1:-3}
+models=${BENCH_MODELS:-mlp cnn}
+for exe in "$build/mmhook" "$build/benchmarks/raw_train"; do
+  [ -x "$exe" ] || { echo "bench_process: $exe is missing; build first (scripts/build.sh)" >&2; exit 1; }
+done
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+work=$(mktemp -d)
+trap 'rm -rf -- "$work"' EXIT
+results="$work/results"
+: >"$results"
+
+# measure LABEL COMMAND...: runs COMMAND and appends "LABEL WALL_S PEAK_RSS_KB" to the results.
+measure() {
+  local label=$1
+  shift
+  if ! /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/out" 2>&1; then
+    echo "bench_process: $label failed:" >&2
+    tail -20 "$work/out" >&2
+    exit 1
+  fi
+  echo "$label $(tail -1 "$work/time")" >>"$results"
+}
+
+epochs_of() { [ "$1" = mlp ] && echo 3 || echo 1; }
+
+for ((round = 1; round <= rounds; ++round)); do
+  echo "bench_process: round $round of $rounds" >&2
+  measure version "$build/mmhook" --version
+  measure help "$build/mmhook" --help
+  for m in $models; do
+    cfg="benchmarks/configs/process_$m.json"
+    rm -rf -- "$work/raw" "$work/mmhook"
+    measure "raw_$m" "$build/benchmarks/raw_train" --model "$m" --epochs "$(epochs_of "$m")" \
+      --work-dir "$work/raw"
+    measure "mmhook_$m" "$build/mmhook" train "$cfg" --work-dir "$work/mmhook"
+    rm -rf -- "$work/raw" "$work/mmhook"
+    measure "raw_${m}_10it" "$build/benchmarks/raw_train" --model "$m" --iters 10 \
+      --work-dir "$work/raw"
+    measure "mmhook_${m}_10it" "$build/mmhook" train "$cfg" --work-dir "$work/mmhook" \
+      --cfg-options 'train_cfg={"by_epoch": false, "max_iters": 10}'
+  done
+done
+
+# Medians and ranges per label, then the mmhook / raw ratios of the medians.
+awk -v models="$models" '
+  { wall[$1] = wall[$1] " " $2; rss[$1] = rss[$1] " " $3 }
+  function stats(list, scale,    a, n, i, j, t, med) {
+    n = split(list, a, " ")
+    for (i = 2; i <= n; ++i) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; --j) a[j + 1] = a[j]; a[j + 1] = t }
+    med = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    return sprintf("%.2f [%.2f-%.2f]", med / scale, a[1] / scale, a[n] / scale)
+  }
+  function median(list,    a, n, i, j, t) {
+    n = split(list, a, " ")
+    for (i = 2; i <= n; ++i) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; --j) a[j + 1] = a[j]; a[j + 1] = t }
+    return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  END {
+    print "| run | wall s | peak RSS MB |"
+    print "|---|---|---|"
+    print "| mmhook --version | " stats(wall["version"], 1) " | " stats(rss["version"], 1024) " |"
+    print "| mmhook --help | " stats(wall["help"], 1) " | " stats(rss["help"], 1024) " |"
+    nm = split(models, ms, " ")
+    for (k = 1; k <= nm; ++k) {
+      m = ms[k]
+      for (s = 1; s <= 2; ++s) {
+        suffix = s == 1 ? "" : "_10it"
+        what = s == 1 ? (m == "mlp" ? "3 epochs" : "1 epoch") : "10 iterations"
+        print "| raw " m " " what " | " stats(wall["raw_" m suffix], 1) " | " stats(rss["raw_" m suffix], 1024) " |"
+        print "| mmhook " m " " what " | " stats(wall["mmhook_" m suffix], 1) " | " stats(rss["mmhook_" m suffix], 1024) " |"
+      }
+    }
+    print ""
+    print "| model | run | wall mmhook/raw | peak RSS mmhook/raw |"
+    print "|---|---|---|---|"
+    for (k = 1; k <= nm; ++k) {
+      m = ms[k]
+      for (s = 1; s <= 2; ++s) {
+        suffix = s == 1 ? "" : "_10it"
+        what = s == 1 ? (m == "mlp" ? "3 epochs" : "1 epoch") : "10 iterations"
+        printf "| %s | %s | %.3fx | %.3fx |\n", m, what,
+          median(wall["mmhook_" m suffix]) / median(wall["raw_" m suffix]),
+          median(rss["mmhook_" m suffix]) / median(rss["raw_" m suffix])
+      }
+    }
+  }' "$results"
