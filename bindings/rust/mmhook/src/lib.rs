@@ -56,6 +56,8 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
 pub use mmhook_sys as sys;
+/// The `serde_json` this crate builds configs with, so callers use the same `Value` type.
+pub use serde_json;
 
 mod batch_dataset;
 pub use batch_dataset::{
