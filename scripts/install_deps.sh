@@ -12,7 +12,7 @@ PACKAGES=(
   clang-format clang-tidy doxygen
   clang libclang-rt-14-dev  # scripts/run_sanitizers.sh: the ASan + UBSan build and libFuzzer
   gnuplot-nox  # `mmhook plot` runs gnuplot as a child process; -nox has no X11
-  librust-serde-json-dev  # the Rust bindings' serde_json, from /usr/share/cargo/registry
+  librust-serde-json-dev  # the Rust bindings' serde_json (and serde), from /usr/share/cargo/registry
 )
 
 missing=()

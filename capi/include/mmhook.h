@@ -59,7 +59,7 @@ extern "C" {
 #endif
 
 #define MMH_VERSION_MAJOR 0 /**< Incremented on ABI breaks (and the SONAME with it). */
-#define MMH_VERSION_MINOR 1 /**< Incremented on additions. */
+#define MMH_VERSION_MINOR 2 /**< Incremented on additions. */
 #define MMH_VERSION_PATCH 0 /**< Incremented on fixes. */
 
 /** An error: owned by the caller, released with mmh_error_free(). */
@@ -663,6 +663,34 @@ MMH_API mmh_error_t *mmh_batch_set_dlpack(mmh_batch_t *batch, size_t field,
 MMH_API mmh_error_t *mmh_batch_set_error(mmh_batch_t *batch, const char *message);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Running the model from a hook (sampling, visualisation, probing).                          */
+
+/** Makes an owned tensor (free with mmh_tensor_free) holding a copy of `data`: `ndim` sizes in
+ *  `shape` (each >= 0; ndim may be 0 for a scalar, and shape then NULL), C-contiguous elements
+ *  of `dtype`, `nbytes` bytes in all (the product of the sizes times the element size).
+ *  Errors: MMH_E_INVALID_ARGUMENT (NULL out; NULL shape with ndim > 0; NULL data with
+ *  nbytes > 0; an unknown dtype; a negative size; nbytes differing from what shape and dtype
+ *  need, both numbers in the message), MMH_E_OOM. */
+MMH_API mmh_error_t *mmh_tensor_from_host(mmh_dtype_t dtype, const int64_t *shape, size_t ndim,
+                                          const void *data, size_t nbytes, mmh_tensor_t **out);
+/** Runs the runner's model from inside a hook call on the batch made of `n` named tensors
+ *  (keys[i] names inputs[i]; borrowed or owned handles; moved to the model's device) and sets
+ *  *out to an owned handle (free with mmh_tensor_free) of output `output_key`. `mode` is
+ *  "predict" (the model's predict outputs, as val/test loops get them) or "tensor" (the raw
+ *  outputs of a TorchScriptModel with the dict contract). The model runs without gradients and
+ *  in eval mode (dropout off, BatchNorm statistics untouched); its training flag is restored
+ *  after, so any stage may call this, e.g. after_train_epoch to print a sample. Errors:
+ *  MMH_E_INVALID_ARGUMENT (NULL or non-UTF-8 arguments, n > 0 with NULL keys or inputs, a NULL
+ *  input, a key given twice, a mode other than the two), MMH_E_NOT_FOUND (output_key not among
+ *  the outputs: the message lists those there are), MMH_E_FAILED_PRECONDITION (ctx outside its
+ *  call; mode "tensor" on a model without it), and the model's own errors (MMH_E_TORCH for
+ *  LibTorch's, e.g. a wrong shape), each message naming the stage and the mode. */
+MMH_API mmh_error_t *mmh_hook_ctx_forward(mmh_hook_ctx_t *ctx, const char *mode,
+                                          const char *const *keys,
+                                          const mmh_tensor_t *const *inputs, size_t n,
+                                          const char *output_key, mmh_tensor_t **out);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Metric types: metrics implemented in C, named from val_evaluator/test_evaluator.           */
 
 /** One val/test batch handed to a C metric's `process` callback: the loader's batch and the
@@ -686,9 +714,9 @@ typedef struct mmh_metric_desc {
    *  names the metric type, "process" and the text given to mmh_metric_batch_set_error(). */
   mmh_code_t (*process)(mmh_metric_batch_t *batch, void *user_data);
   /** Writes the metrics over the batches since the last reset with
-   *  mmh_metric_results_set_value(); a NaN or infinite value is recorded as it is (as
-   *  MMEngine records what a metric returns). Errors as for `process` ("compute",
-   *  mmh_metric_results_set_error()). */
+   *  mmh_metric_results_set_value(). A NaN value fails the run with MMH_E_INVALID_ARGUMENT
+   *  naming the type and the value's name (save_best and early stopping cannot rank NaN);
+   *  infinities are kept. Errors as for `process` ("compute", mmh_metric_results_set_error()). */
   mmh_code_t (*compute)(mmh_metric_results_t *results, void *user_data);
   /** Drops the accumulated state; may be NULL (a metric without state). */
   void (*reset)(void *user_data);

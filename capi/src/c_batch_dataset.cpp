@@ -69,17 +69,6 @@ using mmhook::capi::OwnedUserData;
 
 namespace {
 
-bool dtype_of(mmh_dtype_t d, c10::ScalarType* out) {
-  switch (d) {
-    case MMH_DTYPE_U8: *out = c10::ScalarType::Byte; return true;
-    case MMH_DTYPE_I32: *out = c10::ScalarType::Int; return true;
-    case MMH_DTYPE_I64: *out = c10::ScalarType::Long; return true;
-    case MMH_DTYPE_F32: *out = c10::ScalarType::Float; return true;
-    case MMH_DTYPE_F64: *out = c10::ScalarType::Double; return true;
-    default: return false;
-  }
-}
-
 class CBatchDataset final : public mmhook::Dataset {
  public:
   CBatchDataset(std::shared_ptr<OwnedUserData> owner, mmh_batch_dataset_desc_t desc,
@@ -163,8 +152,8 @@ std::vector<BatchField> read_fields(const std::string& type, const mmh_batch_dat
     for (const BatchField& earlier : out)
       MMHOOK_CHECK(earlier.key != field.key, "batch dataset type '", type, "', field '", field.key,
                    "', registration: the key is declared twice");
-    MMHOOK_CHECK(dtype_of(f.dtype, &field.dtype), "batch dataset type '", type, "', field '",
-                 field.key, "', registration: unknown dtype ", f.dtype,
+    MMHOOK_CHECK(mmhook::capi::scalar_type_of(f.dtype, &field.dtype), "batch dataset type '", type,
+                 "', field '", field.key, "', registration: unknown dtype ", f.dtype,
                  " (one of MMH_DTYPE_U8, _I32, _I64, _F32, _F64)");
     MMHOOK_CHECK(f.ndim == 0 || f.shape != nullptr, "batch dataset type '", type, "', field '",
                  field.key, "', registration: shape is NULL but ndim is ", f.ndim);

@@ -11,7 +11,10 @@
 #include "mmhook/checkpoint/checkpoint.h"
 #include "mmhook/engine/loops.h"
 #include "mmhook/engine/stage_hook.h"
+#include "mmhook/core/exception_info.h"
 #include "mmhook/logging/message_hub.h"
+#include "mmhook/model/base_model.h"
+#include "mmhook/model/torchscript_model.h"
 #include "mmhook/optim/optim_wrapper.h"
 
 struct mmh_hook_ctx {
@@ -201,6 +204,77 @@ const mmhook::TensorDict* find_source(const mmh_hook_ctx_t* ctx, const std::stri
   return nullptr;
 }
 
+/// Restores a model's training flag when a forward from a hook ends, however it ends.
+class TrainingFlagGuard {
+ public:
+  explicit TrainingFlagGuard(mmhook::BaseModel& model) : model_(model), was_(model.is_training()) {
+    model_.eval();
+  }
+  ~TrainingFlagGuard() {
+    try {
+      model_.train(was_);
+    } catch (...) {  // a destructor must not throw; the flag setter does not in practice
+    }
+  }
+  TrainingFlagGuard(const TrainingFlagGuard&) = delete;
+  TrainingFlagGuard& operator=(const TrainingFlagGuard&) = delete;
+
+ private:
+  mmhook::BaseModel& model_;
+  bool was_;
+};
+
+/// The device of the model's first parameter or buffer (CPU for a model without either).
+c10::Device model_device(mmhook::BaseModel& model) {
+  for (const at::Tensor& p : model.parameters()) return p.device();
+  for (const at::Tensor& b : model.buffers()) return b.device();
+  return c10::Device(c10::kCPU);
+}
+
+/// The body of mmh_hook_ctx_forward once its arguments are checked: throws on failure.
+at::Tensor forward_from_hook(mmh_hook_ctx_t* ctx, const std::string& mode, const char* const* keys,
+                             const mmh_tensor_t* const* inputs, size_t n,
+                             const std::string& output_key) {
+  const std::string where = std::string("mmh_hook_ctx_forward at ") + mmh_stage_name(ctx->stage) +
+                            ", mode '" + mode + "'";
+  MMHOOK_CHECK(mode == "predict" || mode == "tensor", where,
+               ": the mode must be \"predict\" or \"tensor\"");
+  mmhook::BaseModel& model = ctx->runner->model();
+  auto* scripted = dynamic_cast<mmhook::TorchScriptModel*>(&model);
+  if (mode == "tensor")
+    MMHOOK_CHECK_CODE(
+        scripted != nullptr && scripted->contract() == mmhook::TorchScriptContract::kDict,
+        mmhook::Code::kFailedPrecondition, where, ": the model (", model.name(),
+        ") has no \"tensor\" mode; it is a TorchScriptModel with the dict "
+        "contract's forward(batch, mode) only");
+  const c10::Device device = model_device(model);
+  mmhook::TensorDict batch;
+  for (size_t i = 0; i < n; ++i) {
+    MMHOOK_CHECK(keys[i] != nullptr, where, ": keys[", i, "] is NULL");
+    MMHOOK_CHECK(mmhook::capi::is_utf8(keys[i]), where, ": keys[", i, "] is not valid UTF-8");
+    MMHOOK_CHECK(inputs[i] != nullptr, where, ": inputs[", i, "] ('", keys[i], "') is NULL");
+    MMHOOK_CHECK(!batch.contains(keys[i]), where, ": the key '", keys[i], "' is given twice");
+    batch.set(keys[i], inputs[i]->tensor.to(device));
+  }
+  mmhook::TensorDict outputs;
+  try {
+    const TrainingFlagGuard eval_mode(model);
+    const torch::NoGradGuard no_grad;
+    outputs = mode == "tensor" ? scripted->forward_tensor(batch) : model.forward_predict(batch);
+  } catch (...) {
+    const mmhook::ExceptionInfo info = mmhook::describe_exception(std::current_exception());
+    MMHOOK_THROW(info.code, where, ": ", info.message);
+  }
+  const at::Tensor* found = outputs.find(output_key);
+  if (found == nullptr || !found->defined()) {
+    std::string have;
+    for (const auto& kv : outputs) have += (have.empty() ? "'" : ", '") + kv.first + "'";
+    MMHOOK_THROW(mmhook::Code::kNotFound, where, ": no output '", output_key, "' (the model gave ",
+                 have.empty() ? std::string("none") : have, ")");
+  }
+  return found->detach();
+}
+
 }  // namespace
 
 extern "C" {
@@ -382,6 +456,30 @@ mmh_error_t* mmh_hook_ctx_get_checkpoint_state(const mmh_hook_ctx_t* ctx, const 
     const size_t n = static_cast<size_t>(bytes.numel());
     if (buf != nullptr) std::memcpy(buf, bytes.data_ptr<uint8_t>(), n < cap ? n : cap);
     *len_out = n;
+  });
+}
+
+mmh_error_t* mmh_hook_ctx_forward(mmh_hook_ctx_t* ctx, const char* mode, const char* const* keys,
+                                  const mmh_tensor_t* const* inputs, size_t n,
+                                  const char* output_key, mmh_tensor_t** out) {
+  MMH_CHECK_ARG(out);
+  *out = nullptr;
+  MMH_CHECK_CTX(ctx);
+  MMH_CHECK_ARG(mode);
+  MMH_CHECK_ARG(output_key);
+  if (n > 0) {
+    MMH_CHECK_ARG(keys);
+    MMH_CHECK_ARG(inputs);
+  }
+  if (!mmhook::capi::is_utf8(mode)) return not_utf8("mode");
+  if (!mmhook::capi::is_utf8(output_key)) return not_utf8("output_key");
+  return guard([&] {
+    at::Tensor result = forward_from_hook(ctx, mode, keys, inputs, n, output_key);
+    auto handle = std::make_unique<mmh_tensor_t>();
+    handle->shape = result.sizes().vec();
+    handle->tensor = std::move(result);
+    handle->owned = true;
+    *out = handle.release();
   });
 }
 

@@ -2,6 +2,7 @@
 // the metric registry so val_evaluator/test_evaluator entries can name it; and the accessors of
 // the batch and results handles its callbacks receive.
 
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <set>
@@ -117,6 +118,13 @@ class CMetric final : public BaseMetric {
     const mmh_code_t code = owner_->desc.compute(&results_, owner_->desc.user_data);
     results_.active = false;
     if (code != MMH_OK) throw_callback_error(type_, "compute", code, results_.error);
+    // NaN is no value: it would be logged as null and compared as neither better nor worse by
+    // save_best and early stopping. Infinities are values (the PSNR of an exact match).
+    for (const auto& [name, value] : results_.values)
+      if (std::isnan(value))
+        MMHOOK_THROW(Code::kInvalidArgument, "metric type '", type_,
+                     "' (from the C ABI): compute set '", name,
+                     "' to NaN (a metric value must be a number; infinities are accepted)");
     return std::exchange(results_.values, Metrics());
   }
 

@@ -30,6 +30,20 @@ struct mmh_tensor {
   bool owned = false;
 };
 
+namespace mmhook::capi {
+/// The ScalarType of a C dtype; false for a value outside mmh_dtype_t.
+inline bool scalar_type_of(mmh_dtype_t d, c10::ScalarType* out) noexcept {
+  switch (d) {
+    case MMH_DTYPE_U8: *out = c10::ScalarType::Byte; return true;
+    case MMH_DTYPE_I32: *out = c10::ScalarType::Int; return true;
+    case MMH_DTYPE_I64: *out = c10::ScalarType::Long; return true;
+    case MMH_DTYPE_F32: *out = c10::ScalarType::Float; return true;
+    case MMH_DTYPE_F64: *out = c10::ScalarType::Double; return true;
+    default: return false;
+  }
+}
+}  // namespace mmhook::capi
+
 /// A runner handle's life: idle, inside one train/val/test call, or inside one with a destroy
 /// requested (by a hook of that call or another thread), which the call carries out when it
 /// returns. Exactly one side wins each transition, so the handle is deleted exactly once.

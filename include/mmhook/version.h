@@ -6,9 +6,9 @@ namespace mmhook {
 /// Major version: changes with the SONAME on C ABI breaks.
 constexpr int kVersionMajor = 0;
 /// Minor version: additions.
-constexpr int kVersionMinor = 1;
+constexpr int kVersionMinor = 2;
 /// Patch version: fixes.
 constexpr int kVersionPatch = 0;
 /// "major.minor.patch".
-constexpr const char* kVersionString = "0.1.0";
+constexpr const char* kVersionString = "0.2.0";
 }  // namespace mmhook

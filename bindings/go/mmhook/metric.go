@@ -35,8 +35,8 @@ import (
 // the type, the callback and the error's text. A panic is recovered and fails the run with
 // CodeInternal and the panic text; the metric is then broken and every later call of it fails,
 // naming it, until it is unregistered. Like a hook, a metric must not call runtime.Goexit
-// (t.FailNow, t.Fatal). A NaN from Compute is recorded as NaN, as MMEngine records whatever a
-// metric returns.
+// (t.FailNow, t.Fatal). A NaN from Compute fails the run with CodeInvalidArgument naming the
+// value (save_best and early stopping cannot rank it); infinities are kept.
 type CustomMetric interface {
 	// Process accumulates one batch (the loader's batch and the model's predict outputs).
 	Process(batch *MetricBatch) error

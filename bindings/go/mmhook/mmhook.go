@@ -98,7 +98,7 @@ import (
 // The ABI version this binding was written against.
 const (
 	BindingVersionMajor = 0
-	BindingVersionMinor = 1
+	BindingVersionMinor = 2
 	BindingVersionPatch = 0
 )
 

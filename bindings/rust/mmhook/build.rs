@@ -1,5 +1,6 @@
-//! Embeds the library directory (from `MMHOOK_LIB_DIR`, forwarded by mmhook-sys) as an rpath of
-//! this crate's tests and examples, so they run without LD_LIBRARY_PATH.
+//! Embeds the library directory that mmhook-sys found (`MMHOOK_LIB_DIR` or pkg-config; it
+//! forwards it as DEP_MMHOOK_LIB_DIR) as an rpath of this crate's tests and examples, so they run
+//! without LD_LIBRARY_PATH.
 use std::env;
 
 fn main() {

@@ -14,7 +14,7 @@ use std::os::raw::{c_char, c_void};
 /// Incremented on ABI breaks (and the SONAME with it).
 pub const MMH_VERSION_MAJOR: u32 = 0;
 /// Incremented on additions.
-pub const MMH_VERSION_MINOR: u32 = 1;
+pub const MMH_VERSION_MINOR: u32 = 2;
 /// Incremented on fixes.
 pub const MMH_VERSION_PATCH: u32 = 0;
 
@@ -508,6 +508,23 @@ extern "C" {
     pub fn mmh_tensor_retain(t: *const mmh_tensor_t, out: *mut *mut mmh_tensor_t) -> *mut mmh_error_t;
     pub fn mmh_tensor_free(t: *mut mmh_tensor_t);
     pub fn mmh_tensor_to_dlpack(t: *const mmh_tensor_t, out: *mut *mut DLManagedTensor) -> *mut mmh_error_t;
+    pub fn mmh_tensor_from_host(
+        dtype: mmh_dtype_t,
+        shape: *const i64,
+        ndim: usize,
+        data: *const c_void,
+        nbytes: usize,
+        out: *mut *mut mmh_tensor_t,
+    ) -> *mut mmh_error_t;
+    pub fn mmh_hook_ctx_forward(
+        ctx: *mut mmh_hook_ctx_t,
+        mode: *const c_char,
+        keys: *const *const c_char,
+        inputs: *const *const mmh_tensor_t,
+        n: usize,
+        output_key: *const c_char,
+        out: *mut *mut mmh_tensor_t,
+    ) -> *mut mmh_error_t;
 
     // Type registries
     #[cfg_attr(feature = "warn-deprecated", deprecated(note = "use mmh_hook_type_register"))]

@@ -8,7 +8,8 @@
 //! Usage:
 //!   cargo run --release --example batch_dataset_bench -- [DATA_DIR] [--iters N] [--rounds N]
 //! DATA_DIR holds Debian's dataset-fashion-mnist files (default /usr/share/datasets/fashion-mnist);
-//! `gzip` must be on PATH (the binding uses the standard library only).
+//! `gzip` must be on PATH (the example decompresses with it rather than a crate).
+use mmhook::serde_json::{json, Value};
 use mmhook::{
     register_batch_dataset, unregister_dataset_type, BatchDataset, BatchWriter, DType, Field, HookAction, Runner,
     Stage, PRIORITY_NORMAL,
@@ -80,30 +81,29 @@ fn load(dir: &str, fill_ns: Arc<AtomicU64>, fills: Arc<AtomicU64>) -> Result<Fas
     })
 }
 
-fn config(dataset: &str, dir: &str, iters: i64, work_dir: &str) -> String {
+fn config(dataset: &str, dir: &str, iters: i64, work_dir: &str) -> Value {
     let ds = if dataset == "FashionMNIST" {
-        format!(
-            r#"{{"type": "FashionMNIST", "data_root": "{dir}", "transforms": [{{"type": "Normalize", "mean": {MEAN}, "std": {STD}}}]}}"#
-        )
+        json!({"type": "FashionMNIST", "data_root": dir,
+            "transforms": [{"type": "Normalize", "mean": MEAN, "std": STD}]})
     } else {
-        format!(r#"{{"type": "{dataset}"}}"#)
+        json!({"type": dataset})
     };
-    format!(
-        r#"{{"work_dir": "{work_dir}",
-  "model": {{"type": "MLPClassifier", "in_channels": 784, "hidden_dims": [256, 128], "num_classes": 10}},
-  "train_dataloader": {{"batch_size": 64, "num_workers": 1, "sampler": {{"type": "DefaultSampler", "shuffle": true}},
-    "dataset": {ds}}},
-  "train_cfg": {{"by_epoch": false, "max_iters": {iters}}},
-  "optim_wrapper": {{"optimizer": {{"type": "SGD", "lr": 0.1, "momentum": 0.9}}}},
-  "default_hooks": {{"logger": {{"type": "LoggerHook", "interval": 1000000}}, "checkpoint": null}},
-  "randomness": {{"seed": 42}}, "log_level": "WARNING"}}"#
-    )
+    json!({
+        "work_dir": work_dir,
+        "model": {"type": "MLPClassifier", "in_channels": 784, "hidden_dims": [256, 128], "num_classes": 10},
+        "train_dataloader": {"batch_size": 64, "num_workers": 1,
+            "sampler": {"type": "DefaultSampler", "shuffle": true}, "dataset": ds},
+        "train_cfg": {"by_epoch": false, "max_iters": iters},
+        "optim_wrapper": {"optimizer": {"type": "SGD", "lr": 0.1, "momentum": 0.9}},
+        "default_hooks": {"logger": {"type": "LoggerHook", "interval": 1000000}, "checkpoint": null},
+        "randomness": {"seed": 42}, "log_level": "WARNING"
+    })
 }
 
 /// Microseconds per iteration after `warmup` iterations, and the mean `train/data_time` (the
 /// wait for the loader) in microseconds.
-fn time_run(cfg: &str, warmup: usize) -> Result<(f64, f64), String> {
-    let mut runner = Runner::new(cfg).map_err(|e| e.to_string())?;
+fn time_run(cfg: &Value, warmup: usize) -> Result<(f64, f64), String> {
+    let mut runner = Runner::from_value(cfg).map_err(|e| e.to_string())?;
     let stamps: Rc<RefCell<Vec<Instant>>> = Rc::default();
     let data: Rc<RefCell<Vec<f64>>> = Rc::default();
     let (s, d) = (stamps.clone(), data.clone());

@@ -4,52 +4,16 @@
 //!
 //! Usage:
 //!   cargo run --example fashion_mnist -- CONFIG.json [--work-dir DIR] [--max-epochs N] [--patience N]
-use mmhook::{HookAction, Runner, Stage, PRIORITY_LOW, PRIORITY_VERY_LOW};
+//!       [--cfg-options KEY=VALUE ...]
+//!
+//! The config is read as a `serde_json::Value` (`mmhook::config::from_file`) and changed there:
+//! `--work-dir` and `--max-epochs` set `work_dir` and `train_cfg.max_epochs`, and
+//! `--cfg-options` takes dotted keys as `mmhook train --cfg-options` does.
+use mmhook::serde_json::json;
+use mmhook::{config, HookAction, Runner, Stage, PRIORITY_LOW, PRIORITY_VERY_LOW};
 use std::cell::RefCell;
 use std::process::ExitCode;
 use std::rc::Rc;
-
-/// Replaces the value of the first `"key": <number or string>` in JSON text, or (when the key
-/// is absent and `insert_top_level`) adds it to the top-level object.
-fn set_json_value(text: &str, key: &str, literal: &str, insert_top_level: bool) -> Result<String, String> {
-    let needle = format!("\"{key}\"");
-    if let Some(pos) = text.find(&needle) {
-        let after_key = pos + needle.len();
-        let rest = &text[after_key..];
-        let colon = rest.find(':').ok_or_else(|| format!("no ':' after {needle}"))?;
-        let mut start = after_key + colon + 1;
-        let bytes = text.as_bytes();
-        while start < bytes.len() && bytes[start].is_ascii_whitespace() {
-            start += 1;
-        }
-        let mut end = start;
-        if bytes.get(start) == Some(&b'"') {
-            end += 1;
-            while end < bytes.len() && bytes[end] != b'"' {
-                end += if bytes[end] == b'\\' { 2 } else { 1 };
-            }
-            end += 1;
-        } else {
-            while end < bytes.len() && !matches!(bytes[end], b',' | b'}' | b']') && !bytes[end].is_ascii_whitespace() {
-                end += 1;
-            }
-        }
-        return Ok(format!("{}{}{}", &text[..start], literal, &text[end.min(text.len())..]));
-    }
-    if !insert_top_level {
-        return Err(format!("the config has no {needle}"));
-    }
-    let brace = text.find('{').ok_or("the config is not a JSON object")?;
-    Ok(format!(
-        "{}{{{needle}: {literal}, {}",
-        &text[..brace],
-        &text[brace + 1..]
-    ))
-}
-
-fn json_string(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
 
 fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
@@ -57,6 +21,7 @@ fn run() -> Result<(), String> {
     let mut work_dir = None;
     let mut max_epochs = None;
     let mut patience: i64 = 2;
+    let mut cfg_options = Vec::new();
     while let Some(a) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
         match a.as_str() {
@@ -67,21 +32,24 @@ fn run() -> Result<(), String> {
                     .parse()
                     .map_err(|e: std::num::ParseIntError| e.to_string())?
             }
+            "--cfg-options" => cfg_options.push(value("--cfg-options")?),
             _ if config_path.is_none() && !a.starts_with("--") => config_path = Some(a),
             _ => return Err(format!("unknown argument '{a}'")),
         }
     }
-    let config_path =
-        config_path.ok_or("usage: fashion_mnist CONFIG.json [--work-dir DIR] [--max-epochs N] [--patience N]")?;
-    let mut config = std::fs::read_to_string(&config_path).map_err(|e| format!("{config_path}: {e}"))?;
-    if let Some(dir) = &work_dir {
-        config = set_json_value(&config, "work_dir", &json_string(dir), true)?;
+    let config_path = config_path.ok_or(
+        "usage: fashion_mnist CONFIG.json [--work-dir DIR] [--max-epochs N] [--patience N] [--cfg-options KEY=VALUE ...]",
+    )?;
+    let mut config = config::from_file(&config_path).map_err(|e| e.to_string())?;
+    if let Some(dir) = work_dir {
+        config["work_dir"] = json!(dir);
     }
     if let Some(n) = max_epochs {
-        config = set_json_value(&config, "max_epochs", &n.to_string(), false)?;
+        config::set_path(&mut config, "train_cfg.max_epochs", json!(n)).map_err(|e| e.to_string())?;
     }
+    config::apply_cfg_options(&mut config, &cfg_options).map_err(|e| e.to_string())?;
 
-    let mut runner = Runner::new(&config).map_err(|e| e.to_string())?;
+    let mut runner = Runner::from_value(&config).map_err(|e| e.to_string())?;
     println!("libmmhook {}", mmhook::library_version_string());
 
     // Logs the loss every 100 iterations and the mean loss of each epoch.

@@ -34,7 +34,7 @@ pub enum DType {
 }
 
 impl DType {
-    fn raw(self) -> sys::mmh_dtype_t {
+    pub(crate) fn raw(self) -> sys::mmh_dtype_t {
         match self {
             DType::U8 => sys::MMH_DTYPE_U8,
             DType::I32 => sys::MMH_DTYPE_I32,

@@ -60,6 +60,7 @@ pub use mmhook_sys as sys;
 pub use serde_json;
 
 mod batch_dataset;
+pub mod config;
 pub use batch_dataset::{
     register_batch_dataset, unregister_dataset_type, BatchDataset, BatchWriter, DType, Element, Field,
 };
@@ -225,7 +226,7 @@ pub fn library_version() -> (u32, u32, u32) {
     (v >> 16, (v >> 8) & 0xff, v & 0xff)
 }
 
-/// The loaded library's version string ("0.1.0").
+/// The loaded library's version string ("0.2.0").
 pub fn library_version_string() -> String {
     // SAFETY: static storage.
     unsafe { CStr::from_ptr(sys::mmh_version_string()) }
@@ -575,6 +576,38 @@ impl HookCtx {
         }))
     }
 
+    /// Runs the model on the named `inputs` and returns its output `output` (an owned copy):
+    /// `mode` is `"predict"` (the outputs val/test loops get) or `"tensor"` (the raw outputs of
+    /// a TorchScript model with the dict contract). The model runs without gradients in eval
+    /// mode and gets its training flag back after, so any stage may call this, e.g.
+    /// [`Stage::AfterTrainEpoch`] to print a sample. Errors: [`code::INVALID_ARGUMENT`] (a bad
+    /// mode, a key given twice, a NUL byte), [`code::NOT_FOUND`] (no such output; the message
+    /// lists those there are), [`code::FAILED_PRECONDITION`] (mode `"tensor"` on a model
+    /// without it) and the model's own errors ([`code::TORCH`]), each naming the stage and mode.
+    pub fn forward(&mut self, mode: &str, inputs: &[(&str, &Tensor)], output: &str) -> Result<Tensor, Error> {
+        let m = cstring(mode, "mode")?;
+        let o = cstring(output, "output key")?;
+        let keys = inputs
+            .iter()
+            .map(|(k, _)| cstring(k, "input key"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let key_ptrs: Vec<*const c_char> = keys.iter().map(|k| k.as_ptr()).collect();
+        let tensor_ptrs: Vec<*const sys::mmh_tensor_t> = inputs.iter().map(|(_, t)| t.raw as *const _).collect();
+        let mut raw: *mut sys::mmh_tensor_t = std::ptr::null_mut();
+        Error::from_raw(unsafe {
+            sys::mmh_hook_ctx_forward(
+                self.raw,
+                m.as_ptr(),
+                key_ptrs.as_ptr(),
+                tensor_ptrs.as_ptr(),
+                inputs.len(),
+                o.as_ptr(),
+                &mut raw,
+            )
+        })?;
+        Ok(Tensor { raw })
+    }
+
     /// Sets the message of a [`HookAction::Abort`]. A message holding a NUL byte is an
     /// [`code::INVALID_ARGUMENT`] error (the library would keep only the text before it).
     pub fn set_error(&mut self, message: &str) -> Result<(), Error> {
@@ -743,12 +776,35 @@ impl TensorRef for TensorView<'_> {
     }
 }
 
-/// An owned tensor handle (from [`TensorView::retain`]); freed on drop.
+/// An owned tensor handle (from [`TensorView::retain`], [`Tensor::from_slice`] or
+/// [`HookCtx::forward`]); freed on drop.
 pub struct Tensor {
     raw: *mut sys::mmh_tensor_t,
 }
 
 impl Tensor {
+    /// A tensor of `shape` holding a copy of `data` (row-major; `data.len()` must equal the
+    /// product of `shape`, an empty shape meaning one scalar). A negative size or a length that
+    /// does not match is a [`code::INVALID_ARGUMENT`] error naming both numbers.
+    ///
+    /// ```no_run
+    /// let tokens = mmhook::Tensor::from_slice(&[1i64, 2, 3, 4], &[1, 4]).unwrap();
+    /// assert_eq!(tokens.shape(), &[1, 4]);
+    /// ```
+    pub fn from_slice<T: Element>(data: &[T], shape: &[i64]) -> Result<Tensor, Error> {
+        let mut raw: *mut sys::mmh_tensor_t = std::ptr::null_mut();
+        Error::from_raw(unsafe {
+            sys::mmh_tensor_from_host(
+                T::DTYPE.raw(),
+                shape.as_ptr(),
+                shape.len(),
+                data.as_ptr() as *const c_void,
+                std::mem::size_of_val(data),
+                &mut raw,
+            )
+        })?;
+        Ok(Tensor { raw })
+    }
     /// The shape.
     pub fn shape(&self) -> &[i64] {
         TensorRef::shape(self)
@@ -760,6 +816,12 @@ impl Tensor {
     /// The elements as f64.
     pub fn to_vec_f64(&self) -> Result<Vec<f64>, Error> {
         TensorRef::to_vec_f64(self)
+    }
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tensor").field("shape", &self.shape()).finish()
     }
 }
 
@@ -971,6 +1033,15 @@ impl Runner {
                 runner: Mutex::new(raw as usize),
             }),
         })
+    }
+
+    /// Creates a runner from a config held as a [`serde_json::Value`] (built with
+    /// `serde_json::json!`, read with [`config::from_file`], changed with
+    /// [`config::set_path`]). A value that is not a JSON object is a [`code::CONFIG`] error
+    /// naming its type; everything else is checked by the library as for [`Runner::new`].
+    pub fn from_value(config: &serde_json::Value) -> Result<Runner, Error> {
+        config::check_object(config)?;
+        Runner::new(&config.to_string())
     }
 
     /// The raw handle (owned by this Runner).
@@ -1243,110 +1314,19 @@ pub fn clear_log_handler() {
 }
 
 // ------------------------------------------------------------------------------------------
-// A minimal reader for the flat {"name": number, ...} objects of mmh_runner_metrics_json.
+// The flat {"name": number, ...} objects of mmh_runner_get_metrics_json.
 
+/// The metrics in the library's order (a null value reads as NaN); None for anything else.
 fn parse_flat_json_numbers(text: &str) -> Option<Vec<(String, f64)>> {
-    let mut p = JsonCursor {
-        s: text.as_bytes(),
-        i: 0,
-    };
-    let mut out = Vec::new();
-    p.ws();
-    p.eat(b'{')?;
-    p.ws();
-    if p.peek() == Some(b'}') {
-        p.i += 1;
-        p.ws();
-        return (p.i == p.s.len()).then_some(out);
-    }
-    loop {
-        p.ws();
-        let key = p.string()?;
-        p.ws();
-        p.eat(b':')?;
-        p.ws();
-        let value = if p.s[p.i..].starts_with(b"null") {
-            p.i += 4;
-            f64::NAN
-        } else {
-            p.number()?
-        };
-        out.push((key, value));
-        p.ws();
-        match p.peek()? {
-            b',' => p.i += 1,
-            b'}' => {
-                p.i += 1;
-                p.ws();
-                return (p.i == p.s.len()).then_some(out);
-            }
-            _ => return None,
-        }
-    }
-}
-
-struct JsonCursor<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl JsonCursor<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.i).copied()
-    }
-    fn ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
-            self.i += 1;
-        }
-    }
-    fn eat(&mut self, c: u8) -> Option<()> {
-        (self.peek()? == c).then(|| self.i += 1)
-    }
-    fn string(&mut self) -> Option<String> {
-        self.eat(b'"')?;
-        let mut out: Vec<u8> = Vec::new();
-        loop {
-            let c = self.peek()?;
-            self.i += 1;
-            match c {
-                b'"' => return String::from_utf8(out).ok(),
-                b'\\' => {
-                    let e = self.peek()?;
-                    self.i += 1;
-                    match e {
-                        b'"' | b'\\' | b'/' => out.push(e),
-                        b'b' => out.push(8),
-                        b'f' => out.push(12),
-                        b'n' => out.push(b'\n'),
-                        b'r' => out.push(b'\r'),
-                        b't' => out.push(b'\t'),
-                        b'u' => {
-                            let hex = std::str::from_utf8(self.s.get(self.i..self.i + 4)?).ok()?;
-                            self.i += 4;
-                            let mut cp = u32::from_str_radix(hex, 16).ok()?;
-                            if (0xD800..0xDC00).contains(&cp) && self.s[self.i..].starts_with(b"\\u") {
-                                let lo = std::str::from_utf8(self.s.get(self.i + 2..self.i + 6)?).ok()?;
-                                let lo = u32::from_str_radix(lo, 16).ok()?;
-                                self.i += 6;
-                                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                            }
-                            let ch = char::from_u32(cp)?;
-                            let mut b = [0u8; 4];
-                            out.extend_from_slice(ch.encode_utf8(&mut b).as_bytes());
-                        }
-                        _ => return None,
-                    }
-                }
-                _ => out.push(c),
-            }
-        }
-    }
-    fn number(&mut self) -> Option<f64> {
-        let start = self.i;
-        while matches!(self.peek(), Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')) {
-            self.i += 1;
-        }
-        std::str::from_utf8(&self.s[start..self.i]).ok()?.parse().ok()
+    match serde_json::from_str::<serde_json::Value>(text).ok()? {
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::Null => Some((k, f64::NAN)),
+                v => v.as_f64().map(|x| (k, x)),
+            })
+            .collect(),
+        _ => None,
     }
 }
 
@@ -1376,6 +1356,10 @@ mod unit_tests {
         assert!(v[2].1.is_nan());
         assert_eq!(parse_flat_json_numbers("{\"x\": [1]}"), None);
         assert_eq!(parse_flat_json_numbers("{\"x\": 1} junk"), None);
+        assert_eq!(parse_flat_json_numbers("[1]"), None);
+        // The library's order, not sorted.
+        let v = parse_flat_json_numbers("{\"z\": 1, \"a\": 2}").unwrap();
+        assert_eq!(v, vec![("z".to_string(), 1.0), ("a".to_string(), 2.0)]);
     }
 
     #[test]

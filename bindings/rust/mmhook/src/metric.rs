@@ -13,8 +13,8 @@
 //! the message names the type, the callback and `text`. A panic is caught at the boundary and
 //! fails the run the same way, with [`code::INTERNAL`] and the panic text; the metric is then
 //! broken (its state may be half-updated) and every later call of it fails
-//! ([`code::FAILED_PRECONDITION`]), naming it, until it is unregistered. A NaN from `compute` is recorded as NaN, as MMEngine records whatever a
-//! metric returns.
+//! ([`code::FAILED_PRECONDITION`]), naming it, until it is unregistered. A NaN from `compute` fails the run ([`code::INVALID_ARGUMENT`],
+//! naming the value): `save_best` and early stopping cannot rank it. Infinities are kept.
 use super::*;
 use std::marker::PhantomData;
 

@@ -1,6 +1,7 @@
 //! Batch datasets written in Rust: the same training as the built-in ToyDataset bit for bit,
 //! the sampler's indices, errors (an `Err`, a wrong element type, a panic) naming the type, and
 //! the dataset dropped exactly once.
+use mmhook::serde_json::json;
 use mmhook::*;
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -92,16 +93,15 @@ fn register(name: &str, mode: Mode) -> (Seen, Arc<AtomicUsize>) {
 
 /// Trains 3 shuffled epochs (batch 5) over `dataset`; the losses of every iteration.
 fn train(sub: &str, dataset: &str, workers: i64) -> Result<Vec<f64>, Error> {
-    let cfg = format!(
-        r#"{{"work_dir": "{wd}", "model": {{"type": "ToyModel"}},
-  "train_dataloader": {{"batch_size": 5, "num_workers": {workers},
-    "sampler": {{"type": "DefaultSampler", "shuffle": true}}, "dataset": {{"type": "{dataset}"}}}},
-  "train_cfg": {{"by_epoch": true, "max_epochs": 3}},
-  "optim_wrapper": {{"optimizer": {{"type": "SGD", "lr": 0.1}}}},
-  "randomness": {{"seed": 7}}, "log_level": "WARNING"}}"#,
-        wd = work_dir(sub).to_string_lossy()
-    );
-    let mut runner = Runner::new(&cfg)?;
+    let cfg = json!({
+        "work_dir": work_dir(sub).to_string_lossy(), "model": {"type": "ToyModel"},
+        "train_dataloader": {"batch_size": 5, "num_workers": workers,
+            "sampler": {"type": "DefaultSampler", "shuffle": true}, "dataset": {"type": dataset}},
+        "train_cfg": {"by_epoch": true, "max_epochs": 3},
+        "optim_wrapper": {"optimizer": {"type": "SGD", "lr": 0.1}},
+        "randomness": {"seed": 7}, "log_level": "WARNING"
+    });
+    let mut runner = Runner::from_value(&cfg)?;
     let losses: Rc<RefCell<Vec<f64>>> = Rc::default();
     let l = losses.clone();
     runner.add_hook("RecordLoss", PRIORITY_NORMAL, Stage::AfterTrainIter, move |ctx| {

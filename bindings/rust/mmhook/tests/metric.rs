@@ -2,6 +2,7 @@
 //! samples, batch 3, so 4 val batches): named in val_evaluator/test_evaluator like a built-in,
 //! called reset, process x4, compute, reset per evaluation; errors and panics fail the run
 //! naming the metric; the metric is dropped exactly once.
+use mmhook::serde_json::{json, Value};
 use mmhook::*;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,20 +15,17 @@ fn work_dir(sub: &str) -> PathBuf {
     common::work_dir("rust-metric", sub)
 }
 
-/// The toy val/test runner with `evaluator` (JSON) as val_evaluator and test_evaluator.
-fn eval_runner(sub: &str, evaluator: &str) -> Runner {
-    let loader = r#"{"batch_size": 3, "num_workers": 0, "sampler": {"type": "DefaultSampler", "shuffle": false}, "dataset": {"type": "ToyDataset"}}"#;
-    let wd = work_dir(sub)
-        .to_string_lossy()
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"");
-    let cfg = format!(
-        r#"{{"work_dir": "{wd}", "model": {{"type": "ToyModel"}},
-  "val_dataloader": {loader}, "test_dataloader": {loader},
-  "val_evaluator": {evaluator}, "test_evaluator": {evaluator},
-  "val_cfg": {{}}, "test_cfg": {{}}, "randomness": {{"seed": 0}}, "log_level": "WARNING"}}"#
-    );
-    Runner::new(&cfg).expect("eval runner")
+/// The toy val/test runner with `evaluator` as val_evaluator and test_evaluator.
+fn eval_runner(sub: &str, evaluator: Value) -> Runner {
+    let loader = json!({"batch_size": 3, "num_workers": 0,
+        "sampler": {"type": "DefaultSampler", "shuffle": false}, "dataset": {"type": "ToyDataset"}});
+    let cfg = json!({
+        "work_dir": work_dir(sub).to_string_lossy(), "model": {"type": "ToyModel"},
+        "val_dataloader": loader, "test_dataloader": loader,
+        "val_evaluator": evaluator, "test_evaluator": evaluator,
+        "val_cfg": {}, "test_cfg": {}, "randomness": {"seed": 0}, "log_level": "WARNING"
+    });
+    Runner::from_value(&cfg).expect("eval runner")
 }
 
 fn value(metrics: &[(String, f64)], key: &str) -> f64 {
@@ -126,7 +124,7 @@ fn rust_metric_matches_the_builtin_and_is_reset_per_evaluation() {
     {
         let mut runner = eval_runner(
             "ok",
-            r#"[{"type": "MeanAbsoluteError"}, {"type": "RustMae", "prefix": "rs"}]"#,
+            json!([{"type": "MeanAbsoluteError"}, {"type": "RustMae", "prefix": "rs"}]),
         );
         runner.val().unwrap();
         assert_eq!(*log.lock().unwrap(), "RPPPPCR");
@@ -155,7 +153,7 @@ fn rust_metric_errors_and_panics_fail_the_run_naming_the_metric() {
     m.panic_at = 6;
     register_metric("RustMaeFails", m).unwrap();
     {
-        let mut runner = eval_runner("fail", r#"{"type": "RustMaeFails"}"#);
+        let mut runner = eval_runner("fail", json!({"type": "RustMaeFails"}));
         let e = runner.val().unwrap_err();
         assert_eq!(e.code, code::INVALID_ARGUMENT, "{e}");
         assert!(e.message.contains("RustMaeFails"), "{e}");

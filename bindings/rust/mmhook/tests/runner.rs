@@ -1,6 +1,7 @@
 //! End-to-end tests of the safe API on the toy runner (docs/design.md §A8: 12 samples, batch 3, so
 //! 4 iterations per epoch; ToyMetric gives acc 1.0). Work dirs go under MMHOOK_TEST_WORK_DIR
 //! (set by CTest to a folder of the build tree), else under the system temp dir.
+use mmhook::serde_json::{json, Value};
 use mmhook::*;
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -15,37 +16,29 @@ fn work_dir(sub: &str) -> PathBuf {
     common::work_dir("rust", sub)
 }
 
-fn json_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// The toy config of tests/capi/test_capi.c, with the keys of `extra` (an object) added at the
+/// top level.
+fn toy_config(dir: &Path, max_epochs: i64, extra: Value) -> Value {
+    let loader = json!({"batch_size": 3, "num_workers": 0,
+        "sampler": {"type": "DefaultSampler", "shuffle": false}, "dataset": {"type": "ToyDataset"}});
+    let mut cfg = json!({
+        "work_dir": dir.to_string_lossy(), "model": {"type": "ToyModel"},
+        "train_dataloader": loader, "val_dataloader": loader, "test_dataloader": loader,
+        "val_evaluator": {"type": "ToyMetric"}, "test_evaluator": {"type": "ToyMetric"},
+        "train_cfg": {"by_epoch": true, "max_epochs": max_epochs, "val_interval": 1},
+        "val_cfg": {}, "test_cfg": {},
+        "optim_wrapper": {"optimizer": {"type": "SGD", "lr": 0.1}},
+        "randomness": {"seed": 0}, "log_level": "WARNING"
+    });
+    let Value::Object(extra) = extra else {
+        panic!("extra must be an object, got {extra}")
+    };
+    cfg.as_object_mut().unwrap().extend(extra);
+    cfg
 }
 
-/// The toy config of tests/capi/test_capi.c, with `extra` appended to the top-level object.
-fn toy_config(dir: &Path, max_epochs: i64, extra: &str) -> String {
-    let loader = r#"{"batch_size": 3, "num_workers": 0, "sampler": {"type": "DefaultSampler", "shuffle": false}, "dataset": {"type": "ToyDataset"}}"#;
-    format!(
-        r#"{{"work_dir": {wd}, "model": {{"type": "ToyModel"}},
-  "train_dataloader": {loader}, "val_dataloader": {loader}, "test_dataloader": {loader},
-  "val_evaluator": {{"type": "ToyMetric"}}, "test_evaluator": {{"type": "ToyMetric"}},
-  "train_cfg": {{"by_epoch": true, "max_epochs": {max_epochs}, "val_interval": 1}},
-  "val_cfg": {{}}, "test_cfg": {{}},
-  "optim_wrapper": {{"optimizer": {{"type": "SGD", "lr": 0.1}}}},
-  "randomness": {{"seed": 0}}, "log_level": "WARNING"{extra}}}"#,
-        wd = json_str(&dir.to_string_lossy()),
-    )
-}
-
-fn toy_runner(sub: &str, max_epochs: i64, extra: &str) -> Runner {
-    Runner::new(&toy_config(&work_dir(sub), max_epochs, extra)).expect("toy runner")
+fn toy_runner(sub: &str, max_epochs: i64, extra: Value) -> Runner {
+    Runner::from_value(&toy_config(&work_dir(sub), max_epochs, extra)).expect("toy runner")
 }
 
 /// (iter, batch_idx, loss) of one after_train_iter call.
@@ -54,7 +47,7 @@ type IterRecord = (i64, Option<i64>, f64);
 #[test]
 fn train_runs_closure_hooks_with_counters_loss_tensors_lr_and_metrics() {
     let _g = serial();
-    let mut runner = toy_runner("train", 2, "");
+    let mut runner = toy_runner("train", 2, json!({}));
     let seen: Rc<RefCell<Vec<IterRecord>>> = Rc::default();
     let probes = Rc::new(Cell::new(0));
     let val_metrics: Rc<RefCell<Vec<(String, f64)>>> = Rc::default();
@@ -130,7 +123,7 @@ fn train_runs_closure_hooks_with_counters_loss_tensors_lr_and_metrics() {
 #[test]
 fn hook_stop_ends_training_at_the_epoch_boundary() {
     let _g = serial();
-    let mut runner = toy_runner("stop", 5, "");
+    let mut runner = toy_runner("stop", 5, json!({}));
     let after_train = Rc::new(Cell::new(0));
     let at = after_train.clone();
     runner
@@ -160,7 +153,7 @@ fn hook_stop_ends_training_at_the_epoch_boundary() {
 #[test]
 fn hook_abort_fails_the_run_naming_hook_stage_and_message() {
     let _g = serial();
-    let mut runner = toy_runner("abort", 2, "");
+    let mut runner = toy_runner("abort", 2, json!({}));
     let on_exception: Rc<RefCell<Option<String>>> = Rc::default();
     let oe = on_exception.clone();
     runner
@@ -202,7 +195,7 @@ fn hook_abort_fails_the_run_naming_hook_stage_and_message() {
 #[test]
 fn panic_in_hook_aborts_the_run_and_is_reraised_after_train_returns() {
     let _g = serial();
-    let mut runner = toy_runner("panic", 2, "");
+    let mut runner = toy_runner("panic", 2, json!({}));
     let calls = Rc::new(Cell::new(0));
     let exception_text: Rc<RefCell<Option<String>>> = Rc::default();
     let after_run = Rc::new(Cell::new(0));
@@ -260,7 +253,7 @@ fn panic_in_hook_aborts_the_run_and_is_reraised_after_train_returns() {
 #[test]
 fn request_stop_from_another_thread() {
     let _g = serial();
-    let mut runner = toy_runner("reqstop", 50, "");
+    let mut runner = toy_runner("reqstop", 50, json!({}));
     let handle = runner.request_stop_handle();
     fn assert_send_sync<T: Send + Sync + 'static>(_: &T) {}
     assert_send_sync(&handle);
@@ -322,7 +315,7 @@ fn checkpoint_put_and_get_survive_resume() {
     let stages = Stage::BeforeSaveCheckpoint | Stage::AfterLoadCheckpoint | Stage::AfterTrainIter;
     let dir = work_dir("state");
     {
-        let mut runner = Runner::new(&toy_config(&dir, 2, "")).unwrap();
+        let mut runner = Runner::from_value(&toy_config(&dir, 2, json!({}))).unwrap();
         runner
             .register_hook(
                 "stateful",
@@ -335,7 +328,7 @@ fn checkpoint_put_and_get_survive_resume() {
     }
     assert_eq!(restored.get(), 0);
     // Same work_dir, resume: the newest checkpoint (epoch 2, iter 8) is loaded.
-    let mut runner = Runner::new(&toy_config(&dir, 3, ", \"resume\": true")).unwrap();
+    let mut runner = Runner::from_value(&toy_config(&dir, 3, json!({"resume": true}))).unwrap();
     runner
         .register_hook(
             "stateful",
@@ -357,7 +350,7 @@ fn checkpoint_put_and_get_survive_resume() {
 #[test]
 fn hooks_info_lists_the_hook_with_its_priority() {
     let _g = serial();
-    let mut runner = toy_runner("info", 1, "");
+    let mut runner = toy_runner("info", 1, json!({}));
     runner
         .register_hook("rust_high", PRIORITY_HIGH, Stage::AfterTrainIter, |_| {
             HookAction::Continue
@@ -393,7 +386,7 @@ impl Drop for DropCounter {
 fn closures_are_dropped_exactly_once() {
     let _g = serial();
     let drops = Rc::new(Cell::new(0));
-    let mut runner = toy_runner("drops", 1, "");
+    let mut runner = toy_runner("drops", 1, json!({}));
     let hook = |c: DropCounter| {
         move |_: &mut HookCtx| {
             let _keep = &c;
@@ -464,12 +457,10 @@ fn bad_configs_are_errors_with_codes_and_json_paths() {
     assert_eq!(e.code, code::CONFIG);
     assert!(e.message.contains("invalid JSON"), "{e}");
     // A work_dir keeps whatever the library writes before validation out of the cwd.
-    let wd = json_str(&work_dir("badcfg").to_string_lossy());
-    let e = Runner::new(&format!(
-        "{{\"work_dir\": {wd}, \"model\": {{\"type\": \"ToyModle\"}}}}"
-    ))
-    .err()
-    .expect("unknown type");
+    let wd = work_dir("badcfg");
+    let e = Runner::from_value(&json!({"work_dir": wd.to_string_lossy(), "model": {"type": "ToyModle"}}))
+        .err()
+        .expect("unknown type");
     assert_eq!(e.code, code::CONFIG);
     assert!(
         e.message.contains("model.type") && e.message.contains("ToyModel"),
@@ -482,7 +473,7 @@ fn bad_configs_are_errors_with_codes_and_json_paths() {
 #[test]
 fn val_and_test_run_their_hooks() {
     let _g = serial();
-    let mut runner = toy_runner("valtest", 1, "");
+    let mut runner = toy_runner("valtest", 1, json!({}));
     let stages_seen: Rc<RefCell<Vec<Stage>>> = Rc::default();
     let s = stages_seen.clone();
     runner
@@ -509,7 +500,7 @@ fn log_records_are_routed_to_a_rust_handler() {
     let records: Arc<Mutex<Vec<(i32, String)>>> = Arc::default();
     let r = records.clone();
     set_log_handler(move |level: i32, msg: &str| r.lock().unwrap().push((level, msg.to_string())));
-    let mut runner = toy_runner("log", 1, ", \"load_from\": \"/nonexistent/x.pth\", \"resume\": false");
+    let mut runner = toy_runner("log", 1, json!({"load_from": "/nonexistent/x.pth", "resume": false}));
     let e = runner.val().unwrap_err();
     assert_eq!(e.code, code::CHECKPOINT);
     assert!(e.message.contains("/nonexistent/x.pth"), "{e}");
@@ -530,7 +521,7 @@ fn log_records_are_routed_to_a_rust_handler() {
 #[test]
 fn a_hook_that_panicked_fails_later_calls_naming_it_until_removed() {
     let _g = serial();
-    let mut runner = toy_runner("poisoned", 1, "");
+    let mut runner = toy_runner("poisoned", 1, json!({}));
     let calls = Rc::new(Cell::new(0));
     let c = calls.clone();
     runner
@@ -559,7 +550,7 @@ fn a_hook_that_panicked_fails_later_calls_naming_it_until_removed() {
 #[test]
 fn strings_with_a_nul_byte_are_invalid_argument_errors() {
     let _g = serial();
-    let mut runner = toy_runner("nul", 1, "");
+    let mut runner = toy_runner("nul", 1, json!({}));
     runner
         .register_hook("n", PRIORITY_NORMAL, Stage::AfterTrainIter, |_| HookAction::Continue)
         .unwrap();
@@ -623,7 +614,7 @@ const DROP_BOMB_CHILD: &str = "MMHOOK_TEST_DROP_BOMB_CHILD";
 fn a_panicking_drop_of_hook_state_with_an_unwritable_stderr_does_not_abort() {
     if std::env::var_os(DROP_BOMB_CHILD).is_some() {
         // The child process: its stderr is unwritable.
-        let mut runner = toy_runner("drop_bomb", 1, "");
+        let mut runner = toy_runner("drop_bomb", 1, json!({}));
         let bomb = DropBomb;
         runner
             .register_hook("bomb", PRIORITY_NORMAL, Stage::AfterTrainIter, move |_| {
@@ -658,7 +649,7 @@ fn a_panicking_drop_of_hook_state_with_an_unwritable_stderr_does_not_abort() {
 #[test]
 fn a_hook_reaching_its_runner_through_a_refcell_fails_the_run_instead_of_reentering() {
     let _g = serial();
-    let cell: Rc<RefCell<Option<Runner>>> = Rc::new(RefCell::new(Some(toy_runner("refcell", 1, ""))));
+    let cell: Rc<RefCell<Option<Runner>>> = Rc::new(RefCell::new(Some(toy_runner("refcell", 1, json!({})))));
     let inner = cell.clone();
     cell.borrow_mut()
         .as_mut()
@@ -696,8 +687,8 @@ fn a_log_handler_may_replace_itself_and_call_the_library() {
             .unwrap()
             .push(format!("{msg} (library {})", library_version_string()));
     });
-    let bad = ", \"load_from\": \"/nonexistent/x.pth\", \"resume\": false";
-    let mut runner = toy_runner("log_replace", 1, bad);
+    let bad = json!({"load_from": "/nonexistent/x.pth", "resume": false});
+    let mut runner = toy_runner("log_replace", 1, bad.clone());
     assert_eq!(runner.val().unwrap_err().code, code::CHECKPOINT);
     let mut runner2 = toy_runner("log_replace2", 1, bad);
     assert_eq!(runner2.val().unwrap_err().code, code::CHECKPOINT);
@@ -715,7 +706,7 @@ fn a_log_handler_may_replace_itself_and_call_the_library() {
 #[test]
 fn add_hook_gives_a_taken_name_a_suffix_like_configs_do() {
     let _g = serial();
-    let mut runner = toy_runner("add_hook", 1, "");
+    let mut runner = toy_runner("add_hook", 1, json!({}));
     let drops = Rc::new(Cell::new(0));
     let hook = |d: DropCounter| {
         move |_: &mut HookCtx| {
@@ -778,7 +769,7 @@ fn add_hook_gives_a_taken_name_a_suffix_like_configs_do() {
 #[test]
 fn fallible_getters_return_the_library_text() {
     let _g = serial();
-    let mut runner = toy_runner("try_getters", 1, "");
+    let mut runner = toy_runner("try_getters", 1, json!({}));
     assert_eq!(runner.try_metrics_json().unwrap(), "{}");
     assert_eq!(runner.try_last_checkpoint().unwrap(), None);
     assert_eq!(runner.try_hook_timing_json().unwrap(), "[]");
@@ -797,7 +788,7 @@ fn fallible_getters_return_the_library_text() {
 #[test]
 fn ctx_errors_carry_the_library_message() {
     let _g = serial();
-    let mut runner = toy_runner("ctx_errors", 1, "");
+    let mut runner = toy_runner("ctx_errors", 1, json!({}));
     let checked = Rc::new(Cell::new(0));
     let c = checked.clone();
     runner
@@ -829,4 +820,56 @@ fn ctx_errors_carry_the_library_message() {
         .unwrap();
     runner.train().unwrap();
     assert_eq!(checked.get(), 4);
+}
+
+#[test]
+fn a_hook_runs_the_model_on_its_own_inputs() {
+    let _g = serial();
+    let mut runner = toy_runner("forward", 2, json!({}));
+    let predictions: Rc<RefCell<Vec<f64>>> = Rc::default();
+    let p = predictions.clone();
+    runner
+        .add_hook("sampler", PRIORITY_NORMAL, Stage::AfterTrainEpoch, move |ctx| {
+            let x = Tensor::from_slice(&[0.25f32, 0.75], &[1, 2]).unwrap();
+            let y = ctx.forward("predict", &[("inputs", &x)], "outputs").unwrap();
+            assert_eq!(y.shape(), &[1, 1]);
+            let again = ctx.forward("predict", &[("inputs", &x)], "outputs").unwrap();
+            assert_eq!(y.to_vec_f64().unwrap(), again.to_vec_f64().unwrap());
+            p.borrow_mut().push(y.to_vec_f64().unwrap()[0]);
+
+            let e = ctx.forward("tensor", &[("inputs", &x)], "outputs").unwrap_err();
+            assert_eq!(e.code, code::FAILED_PRECONDITION);
+            assert!(e.message.contains("ToyModel"), "{e}");
+            let e = ctx.forward("predict", &[("inputs", &x)], "logits").unwrap_err();
+            assert_eq!(e.code, code::NOT_FOUND);
+            assert!(e.message.contains("the model gave 'outputs'"), "{e}");
+            let e = ctx.forward("predict", &[("in\0puts", &x)], "outputs").unwrap_err();
+            assert_eq!(e.code, code::INVALID_ARGUMENT);
+            let wide = Tensor::from_slice(&[1.0f32, 2.0, 3.0], &[1, 3]).unwrap();
+            let e = ctx.forward("predict", &[("inputs", &wide)], "outputs").unwrap_err();
+            assert_eq!(e.code, code::TORCH);
+            assert!(e.message.contains("at after_train_epoch, mode 'predict'"), "{e}");
+            HookAction::Continue
+        })
+        .unwrap();
+    runner.train().unwrap();
+    let seen = predictions.borrow();
+    assert_eq!(seen.len(), 2);
+    assert!(seen.iter().all(|v| v.is_finite()));
+    // Training went on between the two epochs: the model changed.
+    assert_ne!(seen[0], seen[1]);
+}
+
+#[test]
+fn host_tensors_check_their_length_against_the_shape() {
+    let t = Tensor::from_slice(&[1i64, 2, 3, 4, 5, 6], &[2, 3]).unwrap();
+    assert_eq!(t.shape(), &[2, 3]);
+    assert_eq!(t.to_vec_f64().unwrap(), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let e = Tensor::from_slice(&[1u8, 2, 3], &[2, 2]).expect_err("length mismatch");
+    assert_eq!(e.code, code::INVALID_ARGUMENT);
+    assert!(e.message.contains("nbytes is 3 but the shape and dtype need 4"), "{e}");
+    let e = Tensor::from_slice(&[1.0f64], &[-1]).expect_err("negative size");
+    assert!(e.message.contains("shape[0] is -1"), "{e}");
+    let scalar = Tensor::from_slice(&[2.5f64], &[]).unwrap();
+    assert_eq!(scalar.shape(), &[] as &[i64]);
 }
