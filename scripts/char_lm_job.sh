@@ -42,7 +42,7 @@ awk '
     if (m == "" || r == "" || u == "") { print "char_lm_job: FAIL: a perplexity is missing"; exit 1 }
     d = (m - r) / r * 100
     printf "char_lm_job: val perplexity mmhook %.4f (%s s), PyTorch %.4f (%s s), unigram baseline %.4f\n", m, ms, r, rs, u
-    printf "char_lm_job: difference %+.3f %% (limit 2 %%)\n", d
+    printf "char_lm_job: difference %+.4f %% (limit 2 %%)\n", d
     ok = (d < 2 && d > -2 && m < u)
     print (ok ? "char_lm_job: PASS" : "char_lm_job: FAIL")
     exit ok ? 0 : 1

@@ -182,6 +182,7 @@ def main():
                                                        eta_min=ETA_MIN)
     start = time.time()
     it = 0
+    ppl = float("nan")
     for epoch in range(a.epochs):
         perm = torch.randperm(a.train_windows, generator=torch.Generator().manual_seed(a.seed + epoch))
         for b in range(iters_per_epoch):
@@ -194,9 +195,10 @@ def main():
             it += 1
             if it <= 3 or it % 100 == 0:
                 print(f"iter {it} loss {loss.item():.6f}")
-        print(f"epoch {epoch + 1}: val perplexity {evaluate(model, vwin):.4f} "
-              f"({time.time() - start:.1f} s)")
-    print(f"reference val perplexity {evaluate(model, vwin):.6f} after {it} iterations, "
+        # Validation after every epoch, as mmhook's ValLoop (val_interval 1) does.
+        ppl = evaluate(model, vwin)
+        print(f"epoch {epoch + 1}: val perplexity {ppl:.4f} ({time.time() - start:.1f} s)")
+    print(f"reference val perplexity {ppl:.6f} after {it} iterations, "
           f"{time.time() - start:.1f} s")
 
 
