@@ -13,6 +13,7 @@ PACKAGES=(
   clang libclang-rt-14-dev  # scripts/run_sanitizers.sh: the ASan + UBSan build and libFuzzer
   gnuplot-nox  # `mmhook plot` runs gnuplot as a child process; -nox has no X11
   librust-serde-json-dev  # the Rust bindings' serde_json (and serde), from /usr/share/cargo/registry
+  fortunes  # the text of the Rust character-level language-model job (scripts/char_lm_job.sh)
 )
 
 missing=()
