@@ -353,7 +353,7 @@ fn parse_args() -> Result<Options, String> {
             _ => return Err(format!("unknown argument '{a}' (see the usage in examples/char_lm.rs)")),
         }
     }
-    if o.epochs < 1 || o.batch_size < 1 || o.train_windows % o.batch_size != 0 {
+    if o.epochs < 1 || o.batch_size < 1 || !o.train_windows.is_multiple_of(o.batch_size) {
         return Err(format!(
             "--epochs ({}) and --batch-size ({}) must be >= 1 and --train-windows ({}) a multiple of --batch-size",
             o.epochs, o.batch_size, o.train_windows
