@@ -12,5 +12,9 @@ export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$(cd .. && pwd)}"
 export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
 pch=()
 [ ${#launcher[@]} -gt 0 ] && pch=(-DMMHOOK_USE_PCH=OFF)
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" "${pch[@]}" "$@"
+# MMHOOK_WERROR=ON (CI sets it) makes warnings errors. Unset, the build keeps whatever it was
+# configured with, so the README's two commands share one build and one set of compile flags.
+werror=()
+[ -n "${MMHOOK_WERROR:-}" ] && werror=(-DMMHOOK_WERROR="$MMHOOK_WERROR")
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" "${pch[@]}" "${werror[@]}" "$@"
 cmake --build build -j "$(nproc)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The checks CI runs besides the test suite; run after scripts/run_tests.sh (tidy reads the
+# The quick checks, run by scripts/run_tests.sh after the test suite (tidy reads the
 # build's compile_commands.json). Each step runs even if an earlier one failed; the script
 # fails if any did.
 #   1. formatting      scripts/check_format.sh (clang-format, .clang-format)

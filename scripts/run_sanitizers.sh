@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer at
-# exit), then the libFuzzer targets for a fixed time (scripts/run_fuzzers.sh). CI runs this
-# after the normal suite (scripts/run_tests.sh; MMHOOK_RUN_SANITIZERS=0 skips it).
+# exit), then the libFuzzer targets for a fixed time (scripts/run_fuzzers.sh). CI (.ci/run) runs
+# this after the normal suite (scripts/run_tests.sh; MMHOOK_RUN_SANITIZERS=0 skips it).
 # Extra arguments go to ctest (e.g. -R capi).
 #
 # One Clang build in ./build-san serves both: every mmhook target is compiled with
