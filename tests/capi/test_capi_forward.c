@@ -70,8 +70,8 @@ static mmh_hook_action_t toy_hook(mmh_hook_ctx_t *ctx, void *user_data) {
   CHECK(out == NULL);
   CHECK_ERR(mmh_hook_ctx_forward(ctx, "loss", keys, inputs, 1, "outputs", &out),
             MMH_E_INVALID_ARGUMENT, "the mode must be \"predict\" or \"tensor\"");
-  CHECK_ERR(mmh_hook_ctx_forward(ctx, "predict", keys, inputs, 1, "logits", &out),
-            MMH_E_NOT_FOUND, "no output 'logits' (the model gave 'outputs')");
+  CHECK_ERR(mmh_hook_ctx_forward(ctx, "predict", keys, inputs, 1, "logits", &out), MMH_E_NOT_FOUND,
+            "no output 'logits' (the model gave 'outputs')");
   CHECK_ERR(mmh_hook_ctx_forward(ctx, "predict", keys, inputs, 2, "outputs", &out),
             MMH_E_INVALID_ARGUMENT, "the key 'inputs' is given twice");
   inputs[0] = bad;
