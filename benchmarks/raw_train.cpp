@@ -9,9 +9,10 @@
 // float32. Training: seed 42, SGD(lr 0.1, momentum 0.9), batch 64, reshuffled each epoch,
 // cross-entropy; after each epoch the state dict is saved to DIR/epoch_<n>.pt (as mmhook's
 // CheckpointHook saves one per epoch) and the test split is evaluated (batch 256, eval mode, no
-// gradients). --iters N stops after N iterations (time to the first iterations; no save, no
-// validation). Threads: LibTorch's defaults, so OMP_NUM_THREADS / OPENBLAS_NUM_THREADS set by
-// the caller apply to both this and mmhook alike.
+// gradients). --iters N stops after N iterations, then saves and evaluates once, as mmhook's
+// iteration-based loop does at its last iteration (start-up cost plus one validation).
+// Threads and allocator: LibTorch's and glibc's defaults, so OMP_NUM_THREADS,
+// OPENBLAS_NUM_THREADS and MALLOC_* set by the caller apply to this as to mmhook.
 
 #include <chrono>
 #include <cstdio>
@@ -149,17 +150,14 @@ int run(const Args& a) {
       if (++iter == 1)
         std::printf("raw_train: first iteration done %.3f s after start\n",
                     std::chrono::duration<double>(Clock::now() - t0).count());
-      if (a.iters > 0 && iter >= a.iters) {
-        std::printf("raw_train: %lld iterations, mean loss %.4f\n", static_cast<long long>(iter),
-                    loss_sum / static_cast<double>(batches));
-        return 0;
-      }
+      if (a.iters > 0 && iter >= a.iters) break;
     }
     torch::save(model->named_parameters().values(),
                 a.work_dir + "/epoch_" + std::to_string(epoch) + ".pt");
-    std::printf("raw_train: epoch %lld, mean loss %.4f, test accuracy %.4f\n",
-                static_cast<long long>(epoch), loss_sum / static_cast<double>(batches),
-                accuracy(*model, test));
+    std::printf("raw_train: epoch %lld, %lld iterations, mean loss %.4f, test accuracy %.4f\n",
+                static_cast<long long>(epoch), static_cast<long long>(iter),
+                loss_sum / static_cast<double>(batches), accuracy(*model, test));
+    if (a.iters > 0 && iter >= a.iters) break;
   }
   return 0;
 }

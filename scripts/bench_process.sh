@@ -6,11 +6,15 @@
 # Runs alternate (raw, mmhook, raw, mmhook, ...) so load from other processes hits both alike;
 # the tables give medians over rounds, then min-max.
 #
-#   scripts/bench_process.sh [ROUNDS]          # default 3 rounds; ~6 min a round on 2 idle cores
+#   scripts/bench_process.sh [ROUNDS]          # default 3 rounds; ~2 min a round on 2 idle cores
 #   BENCH_MODELS="mlp" scripts/bench_process.sh 5
 #   BENCH_BUILD_DIR=build-other scripts/bench_process.sh
 #
-# Both run with OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 (mmhook's default thread counts).
+# Both run with OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 (mmhook's default thread counts). The
+# raw loop runs with mmhook's default glibc allocator settings (MALLOC_MMAP_THRESHOLD_ 32 MiB,
+# MALLOC_TRIM_THRESHOLD_ 512 MiB, as env_cfg applies them), so that the comparison is of the
+# engine, not of the allocator; full runs are also measured with glibc's defaults ("raw, glibc
+# malloc"), which fault the CNN's large buffers in again every iteration.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BENCH_BUILD_DIR:-build}
@@ -37,6 +41,7 @@ measure() {
   echo "$label $(tail -1 "$work/time")" >>"$results"
 }
 
+engine_malloc=(env MALLOC_MMAP_THRESHOLD_=$((32 << 20)) MALLOC_TRIM_THRESHOLD_=$((512 << 20)))
 epochs_of() { [ "$1" = mlp ] && echo 3 || echo 1; }
 
 for ((round = 1; round <= rounds; ++round)); do
@@ -46,12 +51,15 @@ for ((round = 1; round <= rounds; ++round)); do
   for m in $models; do
     cfg="benchmarks/configs/process_$m.json"
     rm -rf -- "$work/raw" "$work/mmhook"
-    measure "raw_$m" "$build/benchmarks/raw_train" --model "$m" --epochs "$(epochs_of "$m")" \
-      --work-dir "$work/raw"
+    measure "raw_$m" "${engine_malloc[@]}" "$build/benchmarks/raw_train" --model "$m" \
+      --epochs "$(epochs_of "$m")" --work-dir "$work/raw"
     measure "mmhook_$m" "$build/mmhook" train "$cfg" --work-dir "$work/mmhook"
-    rm -rf -- "$work/raw" "$work/mmhook"
-    measure "raw_${m}_10it" "$build/benchmarks/raw_train" --model "$m" --iters 10 \
+    rm -rf -- "$work/raw"
+    measure "rawglibc_$m" "$build/benchmarks/raw_train" --model "$m" --epochs "$(epochs_of "$m")" \
       --work-dir "$work/raw"
+    rm -rf -- "$work/raw" "$work/mmhook"
+    measure "raw_${m}_10it" "${engine_malloc[@]}" "$build/benchmarks/raw_train" --model "$m" \
+      --iters 10 --work-dir "$work/raw"
     measure "mmhook_${m}_10it" "$build/mmhook" train "$cfg" --work-dir "$work/mmhook" \
       --cfg-options 'train_cfg={"by_epoch": false, "max_iters": 10}'
   done
@@ -83,20 +91,22 @@ awk -v models="$models" '
         suffix = s == 1 ? "" : "_10it"
         what = s == 1 ? (m == "mlp" ? "3 epochs" : "1 epoch") : "10 iterations"
         print "| raw " m " " what " | " stats(wall["raw_" m suffix], 1) " | " stats(rss["raw_" m suffix], 1024) " |"
+        if (s == 1) print "| raw, glibc malloc, " m " " what " | " stats(wall["rawglibc_" m], 1) " | " stats(rss["rawglibc_" m], 1024) " |"
         print "| mmhook " m " " what " | " stats(wall["mmhook_" m suffix], 1) " | " stats(rss["mmhook_" m suffix], 1024) " |"
       }
     }
     print ""
-    print "| model | run | wall mmhook/raw | peak RSS mmhook/raw |"
-    print "|---|---|---|---|"
+    print "| model | run | wall mmhook/raw | peak RSS mmhook/raw | wall mmhook/(raw, glibc malloc) |"
+    print "|---|---|---|---|---|"
     for (k = 1; k <= nm; ++k) {
       m = ms[k]
       for (s = 1; s <= 2; ++s) {
         suffix = s == 1 ? "" : "_10it"
         what = s == 1 ? (m == "mlp" ? "3 epochs" : "1 epoch") : "10 iterations"
-        printf "| %s | %s | %.3fx | %.3fx |\n", m, what,
+        printf "| %s | %s | %.3fx | %.3fx | %s |\n", m, what,
           median(wall["mmhook_" m suffix]) / median(wall["raw_" m suffix]),
-          median(rss["mmhook_" m suffix]) / median(rss["raw_" m suffix])
+          median(rss["mmhook_" m suffix]) / median(rss["raw_" m suffix]),
+          s == 1 ? sprintf("%.3fx", median(wall["mmhook_" m]) / median(wall["rawglibc_" m])) : "-"
       }
     }
   }' "$results"
