@@ -31,7 +31,24 @@ void Runner::load_or_resume() {
   if (m.has_loaded) return;
   const bool resume_flag = m.cfg.resume;
   const std::string& load_from = m.cfg.load_from;
-  if (resume_flag && load_from.empty()) {
+  if (m.cfg.resume_auto) {
+    // A requeued or restarted job: continue work_dir's newest checkpoint when an earlier attempt
+    // left one, else start as a new run would (load_from then gives the initial weights only).
+    std::vector<std::string> warnings;
+    std::string path;
+    try {
+      path = find_resume_checkpoint(m.cfg.work_dir, warnings);
+    } catch (const Error& e) {
+      for (const auto& w : warnings) m.log->logger().warn(w);
+      if (e.code() != Code::kNotFound) throw;
+      m.log->logger().info("resume: \"auto\": no checkpoint in '" + m.cfg.work_dir +
+                           "', starting from the beginning");
+      if (!load_from.empty()) load_checkpoint(load_from);
+      return;
+    }
+    for (const auto& w : warnings) m.log->logger().warn(w);
+    resume(path);
+  } else if (resume_flag && load_from.empty()) {
     // An explicit resume continues the newest checkpoint of work_dir and never starts over:
     // a fresh start would overwrite the checkpoints of the run the user meant to continue.
     // A missing or junk last_checkpoint falls back to the checkpoint with the most iterations.

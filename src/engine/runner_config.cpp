@@ -162,7 +162,17 @@ RunnerConfig parse_runner_config(const nlohmann::json& cfg, const std::string& c
   (void)root.get<std::string>("default_scope", "");
   if (!RunLogger::is_level_name(out.log_level))
     root.fail("log_level", "must be DEBUG, INFO, WARNING or ERROR, got '" + out.log_level + "'");
-  out.resume = root.get<bool>("resume", false);
+  if (root.has("resume") && root.json()["resume"].is_string()) {
+    // "auto": resume from work_dir's newest checkpoint when it has one, else start fresh: what a
+    // requeued or restarted job runs without knowing whether an earlier attempt got anywhere.
+    const auto mode = root.get<std::string>("resume", "");
+    if (mode != "auto")
+      root.fail("resume", "must be true, false or \"auto\", got \"" + mode + "\"");
+    out.resume = true;
+    out.resume_auto = true;
+  } else {
+    out.resume = root.get<bool>("resume", false);
+  }
   if (is_set(cfg, "custom_hooks") && !cfg["custom_hooks"].is_array())
     MMHOOK_THROW(Code::kConfig, "custom_hooks: expected list, got ",
                  json_type_name(cfg["custom_hooks"]));

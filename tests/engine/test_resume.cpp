@@ -352,5 +352,57 @@ TEST(ExplicitResumeTest, WorkDirWithoutCheckpointsIsAnErrorNotAFreshStart) {
   EXPECT_FALSE(fs::exists(dir / "epoch_1.pth"));
 }
 
+TEST(AutoResumeTest, EmptyWorkDirStartsFreshAndASecondAttemptContinuesBitExactly) {
+  // What a requeued job runs: the same config, resume "auto", every attempt.
+  TempDir dir;
+  std::vector<float> straight, resumed;
+  {
+    Runner runner(exact_config(dir / "straight", 3));
+    runner.train();
+    straight = testing::flat_params(runner);
+  }
+  auto attempt = [&](int64_t max_epochs) {
+    auto cfg = exact_config(dir / "auto", max_epochs);
+    cfg["resume"] = "auto";
+    return cfg;
+  };
+  {
+    // First attempt: nothing to resume, so it starts at epoch 0 (an explicit resume would fail).
+    Runner runner(attempt(2));
+    auto rec = std::make_shared<testing::RecordingHook>();
+    runner.register_hook(rec);
+    runner.train();
+    ASSERT_FALSE(rec->of("before_train_epoch").empty());
+    EXPECT_EQ(rec->of("before_train_epoch").front().epoch, 0);
+    EXPECT_EQ(runner.epoch(), 2);
+  }
+  {
+    // Second attempt: continues from epoch 2's checkpoint and ends like the straight run.
+    Runner runner(attempt(3));
+    auto rec = std::make_shared<testing::RecordingHook>();
+    runner.register_hook(rec);
+    runner.train();
+    ASSERT_EQ(rec->of("before_train_epoch").size(), 1u);
+    EXPECT_EQ(rec->of("before_train_epoch").front().epoch, 2);
+    resumed = testing::flat_params(runner);
+  }
+  ASSERT_EQ(straight.size(), resumed.size());
+  for (size_t i = 0; i < straight.size(); ++i) EXPECT_EQ(straight[i], resumed[i]) << "param " << i;
+}
+
+TEST(AutoResumeTest, OtherStringsAreConfigErrorsNamingTheKey) {
+  TempDir dir;
+  auto cfg = testing::epoch_config(dir.path());
+  cfg["resume"] = "yes";
+  try {
+    Runner runner(cfg);
+    FAIL() << "resume: \"yes\" was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Code::kConfig);
+    EXPECT_NE(std::string(e.what()).find("resume"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("\"auto\""), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace mmhook

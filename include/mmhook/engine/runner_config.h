@@ -49,8 +49,11 @@ struct RunnerConfig {
   std::string log_level = "INFO";
   /// `load_from` ("" when not given).
   std::string load_from;
-  /// `resume`.
+  /// `resume`: true, or "auto" (then `resume_auto` is set too).
   bool resume = false;
+  /// `resume: "auto"`: resume from work_dir's newest checkpoint when there is one, else start
+  /// fresh (for requeued and restarted jobs); `resume: true` without one is an error.
+  bool resume_auto = false;
   /// `env_cfg`: threads, allocator, hook timing.
   EnvSettings env;
   /// `env_cfg.dist_cfg`: the process group's backend and timeout.
