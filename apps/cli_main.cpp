@@ -16,12 +16,17 @@
 #include "mmhook/dist/launcher.h"
 #include "plot.h"
 
+#if defined(MMHOOK_CLI_LINKED_ENGINE)
+// Sanitized builds link cli_engine.cpp into this executable (apps/CMakeLists.txt says why).
+extern "C" int mmhook_cli_engine_run(const mmhook::app::CliOptions* options, int abi_version);
+#else
 #ifndef MMHOOK_CLI_ENGINE_NAME
 #error "MMHOOK_CLI_ENGINE_NAME (the engine module's file name) must be defined by the build"
 #endif
 #ifndef MMHOOK_CLI_ENGINE_INSTALL_RELDIR
 #error \
     "MMHOOK_CLI_ENGINE_INSTALL_RELDIR (the module's folder relative to the binary's) must be defined"
+#endif
 #endif
 
 namespace {
@@ -39,6 +44,9 @@ fs::path self_path() {
 /// Loads the engine module: next to this executable (the build tree), else in the install
 /// layout's library folder. Returns its entry point, or nullptr after printing why.
 mmhook::app::EngineEntry load_engine() {
+#if defined(MMHOOK_CLI_LINKED_ENGINE)
+  return &mmhook_cli_engine_run;
+#else
   const fs::path dir = self_path().parent_path();
   const std::vector<fs::path> candidates = {
       dir / MMHOOK_CLI_ENGINE_NAME,
@@ -71,6 +79,7 @@ mmhook::app::EngineEntry load_engine() {
                "mmhook\n",
                MMHOOK_CLI_ENGINE_NAME, tried.c_str());
   return nullptr;
+#endif
 }
 
 int run_launch(const CliOptions& o) {
