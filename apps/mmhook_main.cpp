@@ -14,6 +14,7 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <spdlog/logger.h>
 
 #include "mmhook/checkpoint/checkpoint.h"
 #include "mmhook/config/config_node.h"
