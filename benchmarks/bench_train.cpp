@@ -33,7 +33,9 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/optim/sgd.h>
+#include <torch/utils.h>
 
 #include "mmhook/checkpoint/checkpoint.h"
 #include "mmhook/core/tensor_dict.h"

@@ -1,5 +1,6 @@
-// Precompiled header for the engine and its tests: the LibTorch headers cost ~12 s per
-// translation unit otherwise. Sources still include what they use.
+// Precompiled header for the engine and its tests, used only when MMHOOK_USE_PCH=ON (local
+// builds without ccache). Sources include what they use (ARCHITECTURE.md, "Include rule"):
+// without a PCH nothing is force-included, so this header adds nothing to their meaning.
 #pragma once
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>

@@ -6,7 +6,9 @@
 #include <vector>
 
 #include <ATen/dlpack.h>
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/from_blob.h>
+#include <ATen/ops/zeros.h>
 
 #include "capi_internal.h"
 #include "mmhook/data/dataset.h"
@@ -274,7 +276,7 @@ mmh_error_t* mmh_batch_get_buffer(mmh_batch_t* batch, size_t field, void** data_
       std::vector<int64_t> sizes{batch->n};
       sizes.insert(sizes.end(), f.shape.begin(), f.shape.end());
       // Zeroed: the bindings hand it out as a typed slice, which must be initialised memory.
-      t = torch::zeros(sizes, torch::TensorOptions().dtype(f.dtype));
+      t = at::zeros(sizes, at::TensorOptions().dtype(f.dtype));
     }
     *data_out = t.data_ptr();
     *numel_out = static_cast<size_t>(t.numel());
@@ -312,13 +314,13 @@ mmh_error_t* mmh_batch_set_dlpack(mmh_batch_t* batch, size_t field, DLManagedTen
     }
     std::vector<int64_t> sizes(t.shape, t.shape + t.ndim);
     auto* data = static_cast<char*>(t.data) + t.byte_offset;
-    const auto options = torch::TensorOptions().dtype(f.dtype);
+    const auto options = at::TensorOptions().dtype(f.dtype);
     auto deleter = [owner](void* /*data*/) mutable { owner.reset(); };
     at::Tensor out =
         t.strides == nullptr
-            ? torch::from_blob(data, sizes, deleter, options)
-            : torch::from_blob(data, sizes, std::vector<int64_t>(t.strides, t.strides + t.ndim),
-                               deleter, options);
+            ? at::from_blob(data, sizes, deleter, options)
+            : at::from_blob(data, sizes, std::vector<int64_t>(t.strides, t.strides + t.ndim),
+                            deleter, options);
     batch->tensors[field] = std::move(out);
     batch->from_dlpack[field] = 1;
   });

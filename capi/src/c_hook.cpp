@@ -5,7 +5,9 @@
 #include <limits>
 #include <map>
 
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/core/grad_mode.h>
+#include <ATen/ops/empty.h>
 
 #include "capi_internal.h"
 #include "mmhook/checkpoint/checkpoint.h"
@@ -259,7 +261,7 @@ at::Tensor forward_from_hook(mmh_hook_ctx_t* ctx, const std::string& mode, const
   mmhook::TensorDict outputs;
   try {
     const TrainingFlagGuard eval_mode(model);
-    const torch::NoGradGuard no_grad;
+    const at::NoGradGuard no_grad;
     outputs = mode == "tensor" ? scripted->forward_tensor(batch) : model.forward_predict(batch);
   } catch (...) {
     const mmhook::ExceptionInfo info = mmhook::describe_exception(std::current_exception());
@@ -433,7 +435,7 @@ mmh_error_t* mmh_hook_ctx_put_checkpoint_state(mmh_hook_ctx_t* ctx, const char* 
     return stage_error(MMH_E_FAILED_PRECONDITION, ctx,
                        "checkpoint state can be stored at before_save_checkpoint only, not at ");
   return guard([&] {
-    at::Tensor bytes = torch::empty({static_cast<int64_t>(len)}, torch::kUInt8);
+    at::Tensor bytes = at::empty({static_cast<int64_t>(len)}, at::kByte);
     if (len > 0) std::memcpy(bytes.data_ptr<uint8_t>(), data, len);
     ctx->checkpoint->put_hook_state(*ctx->hook_name, key, bytes);
   });
@@ -452,7 +454,7 @@ mmh_error_t* mmh_hook_ctx_get_checkpoint_state(const mmh_hook_ctx_t* ctx, const 
     if (!value || !value->isTensor())
       MMHOOK_THROW(mmhook::Code::kNotFound, "the checkpoint has no state '", key, "' of hook '",
                    *ctx->hook_name, "'");
-    at::Tensor bytes = value->toTensor().contiguous().to(torch::kUInt8);
+    at::Tensor bytes = value->toTensor().contiguous().to(at::kByte);
     const size_t n = static_cast<size_t>(bytes.numel());
     if (buf != nullptr) std::memcpy(buf, bytes.data_ptr<uint8_t>(), n < cap ? n : cap);
     *len_out = n;

@@ -5,7 +5,8 @@
 #include <set>
 
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
 
 #include "capi_internal.h"
 #include "mmhook/data/dataset.h"
@@ -81,7 +82,7 @@ mmh_error_t* set_array(mmh_sample_t* sample, const char* name, const T* data, co
       numel *= s;
     }
     MMHOOK_CHECK(numel == 0 || data != nullptr, "data is NULL");
-    at::Tensor t = torch::empty(sizes, torch::TensorOptions().dtype(dtype));
+    at::Tensor t = at::empty(sizes, at::TensorOptions().dtype(dtype));
     if (numel > 0) std::memcpy(t.data_ptr(), data, static_cast<size_t>(numel) * sizeof(T));
     sample->dict->set(name, t);
   });

@@ -5,7 +5,8 @@
 #include <vector>
 
 #include <ATen/DLConvertor.h>
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
 
 #include "capi_internal.h"
 
@@ -43,7 +44,7 @@ mmh_error_t* mmh_tensor_copy_to_host_f64(const mmh_tensor_t* t, double* dst, siz
                                                   " differs from the tensor's numel " +
                                                   std::to_string(t->tensor.numel()));
   return guard([&] {
-    at::Tensor host = t->tensor.detach().to(torch::kCPU, torch::kDouble).contiguous();
+    at::Tensor host = t->tensor.detach().to(at::kCPU, at::kDouble).contiguous();
     if (count > 0) std::memcpy(dst, host.data_ptr<double>(), count * sizeof(double));
   });
 }
@@ -85,7 +86,7 @@ mmh_error_t* mmh_tensor_from_host(mmh_dtype_t dtype, const int64_t* shape, size_
     }
     MMHOOK_CHECK(nbytes == expected, "nbytes is ", nbytes, " but the shape and dtype need ",
                  expected);
-    at::Tensor t = torch::empty(sizes, torch::TensorOptions().dtype(type));
+    at::Tensor t = at::empty(sizes, at::TensorOptions().dtype(type));
     if (nbytes > 0) std::memcpy(t.data_ptr(), data, nbytes);
     auto handle = std::make_unique<mmh_tensor_t>();
     handle->tensor = std::move(t);

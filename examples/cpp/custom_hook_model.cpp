@@ -11,7 +11,7 @@
 #include <mmhook/engine/runner.h>
 #include <mmhook/model/base_model.h>
 
-#include <torch/torch.h>
+#include <torch/nn/modules/linear.h>
 
 #include <cstdio>
 #include <exception>

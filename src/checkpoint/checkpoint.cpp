@@ -4,6 +4,7 @@
 #include <cstring>
 #include <sstream>
 
+#include <ATen/ops/empty.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 
 #include "checkpoint/pickle_compat.h"
@@ -162,7 +163,7 @@ std::vector<char> serialize_checkpoint(const Checkpoint& ckpt) {
   meta.insert_or_assign(c10::IValue(kCheckpointChecksumKey),
                         c10::IValue(checkpoint_checksum(c10::IValue(top))));
   try {
-    return torch::pickle_save(c10::IValue(top));
+    return torch::jit::pickle_save(c10::IValue(top));
   } catch (const c10::Error& e) {
     MMHOOK_THROW(Code::kCheckpoint,
                  "cannot serialize checkpoint: ", first_line(e.what_without_backtrace()));

@@ -8,6 +8,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/cuda.h>
+#include <torch/nn/module.h>
 
 #include "mmhook/checkpoint/ivalue_json.h"
 #include "mmhook/core/error.h"

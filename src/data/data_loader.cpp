@@ -7,8 +7,6 @@
 #include <system_error>
 #include <thread>
 
-#include <torch/torch.h>
-
 namespace mmhook {
 namespace {
 

@@ -1,6 +1,7 @@
 #include "mmhook/data/dataset.h"
 
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/stack.h>
 
 #include "mmhook/data/mnist.h"
 #include "mmhook/data/toy_dataset.h"
@@ -29,7 +30,7 @@ TensorDict default_collate(const std::vector<TensorDict>& samples) {
                    "' (sample 0 has it)");
       parts[i] = *t;
     }
-    out.set(kv.first, torch::stack(parts));
+    out.set(kv.first, at::stack(parts));
   }
   return out;
 }

@@ -13,7 +13,9 @@
 #include <new>
 #include <vector>
 
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/from_blob.h>
 
 #include "mmhook/core/file_io.h"
 
@@ -193,7 +195,7 @@ at::Tensor read_idx_file(const std::string& path, uint32_t expected_magic) {
                  declared, " bytes its header declares (wrong format, or a decompression bomb)");
   at::Tensor out;
   try {
-    out = torch::empty(dims, torch::kUInt8);
+    out = at::empty(dims, at::kByte);
   } catch (const std::exception&) {
     MMHOOK_THROW(Code::kOom, "cannot read dataset file ", path, ": out of memory for the ", total,
                  " bytes of data its header declares");
@@ -237,7 +239,7 @@ MNIST::MNIST(MNISTOptions options, const char* default_root, std::vector<std::st
                    " of sample ", i, " is out of range (", classes_.size(),
                    " classes: expected 0 to ", classes_.size() - 1, ")");
   images_ = images.unsqueeze(1).contiguous();
-  labels_ = labels.to(torch::kInt64);
+  labels_ = labels.to(at::kLong);
   for (const auto& t : options_.transforms) deterministic_ = deterministic_ && t->deterministic();
   if (deterministic_ && options_.cache_transformed) cache_transformed_images();
 }
@@ -249,11 +251,11 @@ void MNIST::cache_transformed_images() {
   // times the cache. Elementwise ops give the same values whatever the chunking.
   constexpr int64_t kChunk = 2048;
   const int64_t n = images_.size(0);
-  at::Tensor cache = torch::empty(images_.sizes(), torch::kFloat32);
+  at::Tensor cache = at::empty(images_.sizes(), at::kFloat);
   std::mt19937_64 unused(0);
   for (int64_t begin = 0; begin < n; begin += kChunk) {
     const int64_t len = std::min(kChunk, n - begin);
-    at::Tensor chunk = images_.narrow(0, begin, len).to(torch::kFloat32).div_(255.0);
+    at::Tensor chunk = images_.narrow(0, begin, len).to(at::kFloat).div_(255.0);
     for (const auto& t : options_.transforms) chunk = t->apply(chunk, unused);
     MMHOOK_CHECK(chunk.sizes() == cache.narrow(0, begin, len).sizes(),
                  "a deterministic transform changed the image shape from ",
@@ -276,7 +278,7 @@ TensorDict MNIST::get(int64_t index, uint64_t sample_seed) const {
   if (transformed_.defined()) {
     image = transformed_[index].clone();  // a copy: the caller may modify it in place
   } else {
-    image = images_[index].to(torch::kFloat32).div_(255.0);
+    image = images_[index].to(at::kFloat).div_(255.0);
     if (!options_.transforms.empty())
       image = apply_transforms(options_.transforms, image, sample_seed);
   }
@@ -293,13 +295,13 @@ TensorDict MNIST::get_batch(const std::vector<int64_t>& indices,
                " indices but ", sample_seeds.size(), " seeds");
   for (int64_t i : indices)
     MMHOOK_CHECK(i >= 0 && i < size(), "MNIST: index ", i, " out of range [0, ", size(), ")");
-  at::Tensor idx = torch::from_blob(const_cast<int64_t*>(indices.data()),
-                                    {static_cast<int64_t>(indices.size())}, torch::kInt64);
+  at::Tensor idx = at::from_blob(const_cast<int64_t*>(indices.data()),
+                                 {static_cast<int64_t>(indices.size())}, at::kLong);
   at::Tensor images;
   if (transformed_.defined()) {
     images = transformed_.index_select(0, idx);
   } else {
-    images = images_.index_select(0, idx).to(torch::kFloat32).div_(255.0);
+    images = images_.index_select(0, idx).to(at::kFloat).div_(255.0);
     std::mt19937_64 unused(0);
     for (const auto& t : options_.transforms) images = t->apply(images, unused);
   }

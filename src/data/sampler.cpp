@@ -1,7 +1,8 @@
 #include "mmhook/data/sampler.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/randperm.h>
 
 #include "mmhook/core/error.h"
 
@@ -24,7 +25,7 @@ void check_rank(int64_t rank, int64_t world_size, const char* who) {
 // torch.randperm(n, generator=torch.Generator().manual_seed(seed)): the same order as PyTorch.
 at::Tensor seeded_randperm(int64_t n, uint64_t seed) {
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  return torch::randperm(n, gen, torch::kInt64);
+  return at::randperm(n, gen, at::kLong);
 }
 
 class VectorStream : public IndexStream {
@@ -59,7 +60,7 @@ class InfiniteStream : public IndexStream {
     const int64_t pass = global_ / n_;
     while (pass_ < pass) {
       ++pass_;
-      if (shuffle_) perm_ = torch::randperm(n_, gen_, torch::kInt64);
+      if (shuffle_) perm_ = at::randperm(n_, gen_, at::kLong);
     }
     const int64_t offset = global_ % n_;
     out->index = shuffle_ ? perm_.data_ptr<int64_t>()[offset] : offset;

@@ -1,6 +1,6 @@
 #include "mmhook/data/toy_dataset.h"
 
-#include <torch/torch.h>
+#include <ATen/ops/tensor.h>
 
 namespace mmhook {
 
@@ -14,9 +14,8 @@ TensorDict ToyDataset::get(int64_t index, uint64_t /*sample_seed*/) const {
   // Computed in double and rounded once, as Python's `torch.tensor([i / N, 1 - i / N])` does.
   const double x = static_cast<double>(index) / static_cast<double>(num_samples_);
   TensorDict out;
-  out.set("inputs",
-          torch::tensor({static_cast<float>(x), static_cast<float>(1.0 - x)}, torch::kFloat32));
-  out.set("targets", torch::tensor({1.0f}, torch::kFloat32));
+  out.set("inputs", at::tensor({static_cast<float>(x), static_cast<float>(1.0 - x)}, at::kFloat));
+  out.set("targets", at::tensor({1.0f}, at::kFloat));
   return out;
 }
 

@@ -1,6 +1,8 @@
 #include "mmhook/data/transforms.h"
 
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/constant_pad_nd.h>
+#include <ATen/ops/tensor.h>
 
 #include "mmhook/core/error.h"
 
@@ -15,14 +17,14 @@ Normalize::Normalize(std::vector<double> mean, std::vector<double> std)
 at::Tensor Normalize::apply(const at::Tensor& image, std::mt19937_64& /*rng*/) const {
   MMHOOK_CHECK(image.dim() >= 3, "Normalize expects [C,H,W] images, got ", image.dim(), " dims");
   const int64_t c = image.size(-3);
-  if (mean_.size() == 1 && std_.size() == 1) return (image - mean_[0]) / std_[0];
+  if (mean_.size() == 1 && std_.size() == 1) return image.sub(mean_[0]).div(std_[0]);
   MMHOOK_CHECK(static_cast<int64_t>(mean_.size()) == c && static_cast<int64_t>(std_.size()) == c,
                "Normalize: mean/std have ", mean_.size(), "/", std_.size(),
                " values for an image with ", c, " channels");
-  auto opts = torch::TensorOptions().dtype(image.dtype());
-  at::Tensor m = torch::tensor(mean_, torch::kFloat64).to(opts).view({c, 1, 1});
-  at::Tensor s = torch::tensor(std_, torch::kFloat64).to(opts).view({c, 1, 1});
-  return (image - m) / s;
+  auto opts = at::TensorOptions().dtype(image.dtype());
+  at::Tensor m = at::tensor(mean_, at::kDouble).to(opts).view({c, 1, 1});
+  at::Tensor s = at::tensor(std_, at::kDouble).to(opts).view({c, 1, 1});
+  return image.sub(m).div(s);
 }
 
 RandomCrop::RandomCrop(int64_t height, int64_t width, int64_t padding)
@@ -34,9 +36,9 @@ RandomCrop::RandomCrop(int64_t height, int64_t width, int64_t padding)
 
 at::Tensor RandomCrop::apply(const at::Tensor& image, std::mt19937_64& rng) const {
   MMHOOK_CHECK(image.dim() == 3, "RandomCrop expects [C,H,W] images, got ", image.dim(), " dims");
-  at::Tensor padded =
-      padding_ > 0 ? torch::constant_pad_nd(image, {padding_, padding_, padding_, padding_}, 0)
-                   : image;
+  at::Tensor padded = padding_ > 0
+                          ? at::constant_pad_nd(image, {padding_, padding_, padding_, padding_}, 0)
+                          : image;
   const int64_t h = padded.size(1), w = padded.size(2);
   MMHOOK_CHECK(h >= height_ && w >= width_, "RandomCrop: crop [", height_, ", ", width_,
                "] is larger than the padded image [", h, ", ", w, "]");

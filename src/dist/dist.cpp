@@ -20,7 +20,8 @@
 #endif
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#include <torch/torch.h>
+#include <ATen/ops/full.h>
+#include <ATen/ops/zeros.h>
 #include <torch/version.h>
 #ifdef MMHOOK_WITH_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
@@ -375,8 +376,8 @@ std::vector<nlohmann::json> all_gather_object(const nlohmann::json& value) {
   {
     std::lock_guard<std::mutex> lock(g_mutex);
     std::vector<std::vector<at::Tensor>> out(1);
-    for (int r = 0; r < world; ++r) out[0].push_back(torch::zeros({1}, torch::kInt64));
-    std::vector<at::Tensor> in{torch::full({1}, static_cast<int64_t>(bytes.size()), torch::kInt64)};
+    for (int r = 0; r < world; ++r) out[0].push_back(at::zeros({1}, at::kLong));
+    std::vector<at::Tensor> in{at::full({1}, static_cast<int64_t>(bytes.size()), at::kLong)};
     run_collective("allgather", 8, [&](PgBase& pg) {
       return std::vector<c10::intrusive_ptr<c10d::Work>>{pg.allgather(out, in)};
     });
@@ -386,8 +387,8 @@ std::vector<nlohmann::json> all_gather_object(const nlohmann::json& value) {
   for (const auto& s : sizes) max_size = std::max(max_size, s.item<int64_t>());
   std::lock_guard<std::mutex> lock(g_mutex);
   std::vector<std::vector<at::Tensor>> out(1);
-  for (int r = 0; r < world; ++r) out[0].push_back(torch::zeros({max_size}, torch::kUInt8));
-  at::Tensor mine = torch::zeros({max_size}, torch::kUInt8);
+  for (int r = 0; r < world; ++r) out[0].push_back(at::zeros({max_size}, at::kByte));
+  at::Tensor mine = at::zeros({max_size}, at::kByte);
   std::memcpy(mine.data_ptr<uint8_t>(), bytes.data(), bytes.size());
   std::vector<at::Tensor> in{mine};
   run_collective("allgather", max_size, [&](PgBase& pg) {
@@ -404,10 +405,10 @@ std::vector<nlohmann::json> all_gather_object(const nlohmann::json& value) {
 nlohmann::json broadcast_object(const nlohmann::json& value, int src) {
   if (single()) return value;
   const std::string bytes = dump_bytes(value);
-  at::Tensor size = torch::full({1}, static_cast<int64_t>(bytes.size()), torch::kInt64);
+  at::Tensor size = at::full({1}, static_cast<int64_t>(bytes.size()), at::kLong);
   broadcast(size, src);
   const int64_t n = size.item<int64_t>();
-  at::Tensor buf = torch::zeros({std::max<int64_t>(n, 1)}, torch::kUInt8);
+  at::Tensor buf = at::zeros({std::max<int64_t>(n, 1)}, at::kByte);
   if (get_rank() == src) std::memcpy(buf.data_ptr<uint8_t>(), bytes.data(), bytes.size());
   broadcast(buf, src);
   const auto* p = reinterpret_cast<const char*>(buf.data_ptr<uint8_t>());

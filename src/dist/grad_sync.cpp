@@ -2,7 +2,9 @@
 
 #include <map>
 
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <ATen/ops/empty.h>
+#include <torch/nn/module.h>
 
 #include "mmhook/core/error.h"
 #include "mmhook/dist/dist.h"
@@ -35,14 +37,14 @@ GradientSync::GradientSync(std::vector<at::Tensor> params, int64_t bucket_cap_by
   for (auto& b : buckets_) {
     int64_t numel = 0;
     for (size_t i : b.params) numel += params_[i].numel();
-    b.flat = torch::empty({numel}, params_[b.params.front()].options().requires_grad(false));
+    b.flat = at::empty({numel}, params_[b.params.front()].options().requires_grad(false));
   }
 }
 
 void GradientSync::sync() {
   const int world = get_world_size();
   if (world <= 1 || buckets_.empty()) return;
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   std::vector<at::Tensor> flats;
   flats.reserve(buckets_.size());
   for (auto& b : buckets_) {
@@ -79,14 +81,14 @@ void GradientSync::sync() {
 
 void broadcast_module_states(torch::nn::Module& module, int src) {
   if (get_world_size() <= 1) return;
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   for (auto& p : module.parameters()) broadcast(p, src);
   for (auto& b : module.buffers()) broadcast(b, src);
 }
 
 int64_t sync_module_buffers(torch::nn::Module& module) {
   if (get_world_size() <= 1) return 0;
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   int64_t n = 0;
   for (auto& b : module.buffers()) {
     if (b.is_floating_point())

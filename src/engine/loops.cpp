@@ -4,7 +4,8 @@
 
 #include <ATen/autocast_mode.h>
 #include <spdlog/spdlog.h>
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/cuda.h>
 
 #include "mmhook/core/tensor_dict.h"
 #include "mmhook/data/data_loader.h"
@@ -239,7 +240,7 @@ Metrics EvalLoop::run() {
       runner_.call_hook(before_iter, args);
       TensorDict outputs;
       {
-        torch::NoGradGuard no_grad;
+        at::NoGradGuard no_grad;
         AutocastScope autocast(fp16_);
         outputs = test_ ? model.test_step(batch) : model.val_step(batch);
       }

@@ -10,7 +10,7 @@
 
 #include <c10/util/Exception.h>
 #include <spdlog/spdlog.h>
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
 
 #include "engine/runner_builders.h"
 #include "engine/runner_impl.h"

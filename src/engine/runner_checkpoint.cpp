@@ -5,7 +5,9 @@
 
 #include <c10/util/Exception.h>
 #include <spdlog/spdlog.h>
-#include <torch/torch.h>
+#include <ATen/core/Dict.h>
+#include <ATen/core/List.h>
+#include <ATen/core/ivalue.h>
 
 #include "engine/runner_impl.h"
 #include "mmhook/checkpoint/checkpoint.h"

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
 
 #include "evaluator/builtin_metrics.h"
 
@@ -20,8 +20,8 @@ void Accuracy::process(const TensorDict& data_batch, const TensorDict& outputs) 
   MMHOOK_CHECK(scores_p != nullptr, "Accuracy: the model outputs have no 'outputs' entry");
   const at::Tensor* targets_p = data_batch.find("targets");
   MMHOOK_CHECK(targets_p != nullptr, "Accuracy: the batch has no 'targets' entry");
-  at::Tensor scores = scores_p->detach().to(torch::kCPU).to(torch::kFloat32);
-  at::Tensor targets = targets_p->detach().to(torch::kCPU).to(torch::kInt64).reshape({-1});
+  at::Tensor scores = scores_p->detach().to(at::kCPU).to(at::kFloat);
+  at::Tensor targets = targets_p->detach().to(at::kCPU).to(at::kLong).reshape({-1});
   MMHOOK_CHECK(scores.dim() == 2, "Accuracy: outputs must be [batch, classes], got ",
                scores.sizes());
   MMHOOK_CHECK(scores.size(0) == targets.size(0), "Accuracy: ", scores.size(0), " predictions but ",
@@ -29,7 +29,7 @@ void Accuracy::process(const TensorDict& data_batch, const TensorDict& outputs) 
   // A label the scores cannot name never matches: without this check a dataset whose labels do
   // not fit the model reports accuracy 0 and the run succeeds.
   if (targets.numel() > 0) {
-    const at::Tensor bad = ((targets < 0) | (targets >= scores.size(1))).nonzero();
+    const at::Tensor bad = targets.lt(0).bitwise_or(targets.ge(scores.size(1))).nonzero();
     if (bad.numel() > 0) {
       const int64_t pos = bad[0][0].item<int64_t>();
       MMHOOK_THROW(Code::kInvalidArgument, "Accuracy: target ", targets[pos].item<int64_t>(),

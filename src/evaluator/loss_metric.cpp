@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
 
 #include "evaluator/builtin_metrics.h"
 #include "evaluator/mean_results.h"

@@ -1,6 +1,6 @@
 #include "mmhook/evaluator/mean_absolute_error.h"
 
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
 
 #include "evaluator/builtin_metrics.h"
 #include "evaluator/mean_results.h"

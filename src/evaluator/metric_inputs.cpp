@@ -1,6 +1,6 @@
 #include "evaluator/metric_inputs.h"
 
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
 
 #include "mmhook/core/error.h"
 
@@ -51,7 +51,7 @@ at::Tensor prediction_error(const std::string& metric, const TensorDict& data_ba
                pred.sizes(), " and data_batch['", target_key, "'] (target_key) has shape ",
                target.sizes(), "; flattened per sample they must match, got ", p.sizes(), " and ",
                t.sizes());
-  return p.to(at::kDouble) - t.to(p.device(), at::kDouble);
+  return p.to(at::kDouble).sub(t.to(p.device(), at::kDouble));
 }
 
 int64_t batch_size_of(const TensorDict& data_batch) {

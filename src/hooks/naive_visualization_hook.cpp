@@ -10,6 +10,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/tensor.h>
 #include <nlohmann/json.hpp>
 
 #include "hooks/builtin_hooks.h"
@@ -116,7 +118,7 @@ bool write_png_file(FILE* f, const uint8_t* rgb, png_uint_32 width, png_uint_32 
 // Class indices [B] (long) from targets [B] / [B, 1] or logits [B, K] (argmax) / indices [B].
 std::vector<int64_t> class_indices(const at::Tensor& t, int64_t batch, bool logits,
                                    const char* name) {
-  at::Tensor x = t.detach().to(torch::kCPU);
+  at::Tensor x = t.detach().to(at::kCPU);
   if (logits && x.dim() == 2) {
     if (x.size(0) != batch || x.size(1) == 0)
       bad_tensor(std::string(name) + " must be [B, K] logits with B = " + std::to_string(batch), x);
@@ -129,7 +131,7 @@ std::vector<int64_t> class_indices(const at::Tensor& t, int64_t batch, bool logi
     x = x.reshape({batch});
     if (x.is_floating_point()) x = x.round();
   }
-  x = x.to(torch::kLong).contiguous();
+  x = x.to(at::kLong).contiguous();
   return std::vector<int64_t>(x.data_ptr<int64_t>(), x.data_ptr<int64_t>() + batch);
 }
 
@@ -185,7 +187,7 @@ NaiveVisualizationHook::NaiveVisualizationHook(NaiveVisualizationHookOptions opt
 RgbImage NaiveVisualizationHook::render(const at::Tensor& inputs, const at::Tensor& targets,
                                         const at::Tensor& logits) const {
   MMHOOK_CHECK(inputs.defined(), "NaiveVisualizationHook: the batch has no 'inputs'");
-  at::Tensor x = inputs.detach().to(torch::kCPU, torch::kFloat);
+  at::Tensor x = inputs.detach().to(at::kCPU, at::kFloat);
   if (x.dim() == 3) x = x.unsqueeze(1);
   if (x.dim() != 4 || (x.size(1) != 1 && x.size(1) != 3) || x.size(0) == 0 || x.size(2) == 0 ||
       x.size(3) == 0)
@@ -203,14 +205,13 @@ RgbImage NaiveVisualizationHook::render(const at::Tensor& inputs, const at::Tens
     const auto n = static_cast<int64_t>(options_.mean.size());
     MMHOOK_CHECK(n == 1 || n == channels, "NaiveVisualizationHook: mean/std have ", n,
                  " values but the images have ", channels, " channels");
-    auto opts = torch::TensorOptions().dtype(torch::kFloat);
+    auto opts = at::TensorOptions().dtype(at::kFloat);
     at::Tensor mean =
-        torch::tensor(std::vector<float>(options_.mean.begin(), options_.mean.end()), opts);
-    at::Tensor std =
-        torch::tensor(std::vector<float>(options_.std.begin(), options_.std.end()), opts);
-    x = x * std.view({1, n, 1, 1}) + mean.view({1, n, 1, 1});
+        at::tensor(std::vector<float>(options_.mean.begin(), options_.mean.end()), opts);
+    at::Tensor std = at::tensor(std::vector<float>(options_.std.begin(), options_.std.end()), opts);
+    x = x.mul(std.view({1, n, 1, 1})).add(mean.view({1, n, 1, 1}));
   }
-  x = (x.clamp(0.0, 1.0) * 255.0).round().to(torch::kByte);
+  x = x.clamp(0.0, 1.0).mul(255.0).round().to(at::kByte);
   if (channels == 1) x = x.expand({batch, 3, h, w});
   x = x.permute({0, 2, 3, 1}).contiguous();  // [B, H, W, 3]
   const uint8_t* src = x.data_ptr<uint8_t>();

@@ -5,6 +5,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/module.h>
 #include <spdlog/spdlog.h>
 
 #include "mmhook/checkpoint/ivalue_json.h"
@@ -24,7 +26,7 @@ AveragedModel::AveragedModel(const torch::nn::Module& source, int64_t interval, 
   MMHOOK_CHECK(interval >= 1, "AveragedModel.interval must be >= 1, got ", interval);
   std::vector<AveragedTensor> live;
   for (auto& e : state_dict_entries(source)) live.push_back({e.name, e.value, e.is_parameter});
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   tensors_.reserve(live.size());
   for (auto& t : live) {
     at::Tensor copy = device ? t.value.detach().to(*device, /*non_blocking=*/false, /*copy=*/true)
@@ -63,7 +65,7 @@ std::vector<at::Tensor> AveragedModel::matching_sources(const torch::nn::Module&
 
 void AveragedModel::update_parameters(const torch::nn::Module& source) {
   const std::vector<at::Tensor> src = matching_sources(source, "update_parameters");
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   const int64_t steps = this->steps();
   for (size_t i = 0; i < tensors_.size(); ++i) {
     AveragedTensor& t = tensors_[i];
@@ -81,7 +83,7 @@ void AveragedModel::update_parameters(const torch::nn::Module& source) {
 
 void AveragedModel::copy_from(const torch::nn::Module& source) {
   const std::vector<at::Tensor> src = matching_sources(source, "copy_from");
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   // copy_ crosses devices.
   for (size_t i = 0; i < tensors_.size(); ++i) tensors_[i].value.copy_(src[i].detach());
 }
@@ -146,14 +148,14 @@ LoadReport AveragedModel::load_named(const c10::impl::GenericDict& state, bool s
                       ", the average has shape ", c10::str(target.sizes()));
     copies.emplace_back(target, source);
   }
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   for (auto& [target, source] : copies) target.copy_(source);
   return report;
 }
 
 void AveragedModel::swap_with(torch::nn::Module& source) {
   std::vector<at::Tensor> src = matching_sources(source, "swap_with");
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   for (size_t i = 0; i < tensors_.size(); ++i) {
     AveragedTensor& t = tensors_[i];
     if (!t.is_param && !update_buffers_) continue;

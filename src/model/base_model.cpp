@@ -1,6 +1,6 @@
 #include "mmhook/model/base_model.h"
 
-#include <torch/torch.h>
+#include <torch/nn/functional/loss.h>
 
 #include "mmhook/optim/optim_wrapper.h"
 

@@ -1,6 +1,6 @@
 #include "mmhook/model/cnn_classifier.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 namespace mmhook {
 

@@ -1,6 +1,6 @@
 #include "mmhook/model/mlp_classifier.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 namespace mmhook {
 

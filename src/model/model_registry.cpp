@@ -1,5 +1,3 @@
-#include <torch/torch.h>
-
 #include "mmhook/model/base_model.h"
 #include "mmhook/model/cnn_classifier.h"
 #include "mmhook/model/mlp_classifier.h"

@@ -1,6 +1,7 @@
 #include "mmhook/model/toy_model.h"
 
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/types.h>
 
 namespace mmhook {
 
@@ -11,7 +12,7 @@ ToyModel::ToyModel() : BaseModel("ToyModel") {
 }
 
 void ToyModel::init_weights() {
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   linear1_->weight.copy_(torch::tensor({{0.1f, 0.2f}, {0.3f, 0.4f}}));
   linear1_->bias.copy_(torch::tensor({0.0f, 0.1f}));
   linear2_->weight.copy_(torch::tensor({{0.5f, -0.5f}}));

@@ -1,6 +1,6 @@
 #include "mmhook/model/trivial_classifier.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 namespace mmhook {
 

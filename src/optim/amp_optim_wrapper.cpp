@@ -1,4 +1,6 @@
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <ATen/ops/isfinite.h>
+#include <torch/nn/module.h>
 #include <ATen/autocast_mode.h>
 #include <spdlog/spdlog.h>
 
@@ -93,13 +95,13 @@ void GradScaler::unscale_(torch::optim::Optimizer& optimizer) {
   // PyTorch computes inv_scale in double, then keeps it as float32.
   const float inv_scale = static_cast<float>(1.0 / scale_);
   bool found_inf = false;
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   for (auto& group : optimizer.param_groups()) {
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
       at::Tensor g = p.grad();
       g.mul_(inv_scale);
-      if (!found_inf && !torch::isfinite(g).all().item<bool>()) found_inf = true;
+      if (!found_inf && !at::isfinite(g).all().item<bool>()) found_inf = true;
     }
   }
   found_inf_ = found_inf;

@@ -1,6 +1,8 @@
 #include "mmhook/optim/optim_wrapper.h"
 
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/types.h>
 #include <spdlog/spdlog.h>
 
 #include "mmhook/core/error.h"

@@ -1,5 +1,3 @@
-#include <torch/torch.h>
-
 #include "mmhook/core/error.h"
 #include "mmhook/optim/optim_wrapper.h"
 #include "optim/optimizer_types.h"

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include <torch/torch.h>
+#include <torch/nn/modules/conv.h>
 #include <spdlog/spdlog.h>
 
 #include "mmhook/core/error.h"

@@ -3,7 +3,11 @@
 #include <cmath>
 #include <tuple>
 
-#include <torch/torch.h>
+#include <torch/optim/adagrad.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/rmsprop.h>
+#include <torch/optim/sgd.h>
 
 #include "mmhook/config/config_node.h"
 #include "mmhook/core/error.h"

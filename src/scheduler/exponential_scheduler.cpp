@@ -1,6 +1,6 @@
 #include "mmhook/scheduler/exponential_scheduler.h"
 
-#include <torch/torch.h>
+#include <ATen/core/Dict.h>
 
 namespace mmhook {
 

@@ -1,6 +1,6 @@
 #include "mmhook/scheduler/linear_scheduler.h"
 
-#include <torch/torch.h>
+#include <ATen/core/Dict.h>
 
 namespace mmhook {
 

@@ -2,7 +2,8 @@
 
 #include <cmath>
 
-#include <torch/torch.h>
+#include <ATen/core/Dict.h>
+#include <ATen/core/List.h>
 
 #include "mmhook/core/error.h"
 

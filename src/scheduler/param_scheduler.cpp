@@ -1,6 +1,8 @@
 #include "mmhook/scheduler/param_scheduler.h"
 
-#include <torch/torch.h>
+#include <ATen/core/Dict.h>
+#include <ATen/core/List.h>
+#include <ATen/core/ivalue.h>
 
 #include "mmhook/core/error.h"
 

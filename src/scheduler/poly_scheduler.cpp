@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include <torch/torch.h>
+#include <ATen/core/Dict.h>
 
 namespace mmhook {
 

@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <sstream>
 
-#include <torch/torch.h>
+#include <ATen/core/Dict.h>
+#include <ATen/core/List.h>
 
 #include "mmhook/core/error.h"
 

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "mmhook/checkpoint/checkpoint.h"
 #include "apps/cli_process.h"

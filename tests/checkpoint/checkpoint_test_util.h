@@ -2,7 +2,7 @@
 // Helpers shared by the checkpoint tests: scratch folders, file bytes, Python runs, deep compare.
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 #include <unistd.h>
 
 #include <cstdlib>

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <torch/csrc/jit/serialization/pickle.h>
-#include <torch/torch.h>
+#include <torch/serialize.h>
+#include <torch/types.h>
 #include <unistd.h>
 
 #include <cstring>

@@ -1,5 +1,10 @@
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/cuda.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include "checkpoint/checkpoint_test_util.h"
 #include "mmhook/checkpoint/checkpoint.h"

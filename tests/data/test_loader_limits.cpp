@@ -11,7 +11,7 @@
 #include <fstream>
 #include <string>
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "mmhook/data/data_loader.h"
 #include "mmhook/data/sampler.h"

@@ -19,7 +19,8 @@
 #include <string>
 
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
 
 #include "mmhook/data/dataset.h"
 #include "mmhook/dist/dist.h"

@@ -11,7 +11,7 @@
 #include <string>
 #include <tuple>
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "mmhook/checkpoint/checkpoint.h"
 #include "mmhook/checkpoint/state_dict.h"

@@ -7,7 +7,7 @@
 #include <limits>
 #include <string>
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "mmhook/data/dataset.h"
 #include "mmhook/engine/env_setup.h"

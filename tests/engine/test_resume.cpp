@@ -8,7 +8,7 @@
 #include <fstream>
 #include <vector>
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "mmhook/checkpoint/checkpoint.h"
 #include "mmhook/checkpoint/resume.h"

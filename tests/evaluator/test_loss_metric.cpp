@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "evaluator/metric_test_support.h"
 #include "mmhook/config/config_node.h"

@@ -1,5 +1,5 @@
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "mmhook/evaluator/accuracy.h"
 #include "mmhook/evaluator/evaluator.h"

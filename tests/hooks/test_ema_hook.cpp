@@ -7,7 +7,9 @@
 
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include "mmhook/checkpoint/checkpoint.h"
 #include "mmhook/checkpoint/state_dict.h"

@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "mmhook/config/config_node.h"
 #include "mmhook/data/dataset.h"

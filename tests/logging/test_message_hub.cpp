@@ -7,7 +7,8 @@
 
 #include <unistd.h>
 
-#include <torch/torch.h>
+#include <torch/serialize.h>
+#include <torch/types.h>
 
 #include "mmhook/core/error.h"
 #include "mmhook/logging/message_hub.h"

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "mmhook/core/error.h"
 #include "mmhook/logging/message_hub.h"

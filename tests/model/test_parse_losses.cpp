@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "mmhook/model/base_model.h"
 

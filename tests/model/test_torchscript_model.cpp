@@ -2,7 +2,8 @@
 // like any other model, and its checkpoints load back in Python.
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
 
 #include <cstdlib>
 #include <filesystem>

@@ -1,7 +1,11 @@
 // AmpOptimWrapper (docs/design.md §B5.2, §B9 check 80) and OptimWrapperDict (§B5.3, §B9 check 81).
 #include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/optim/sgd.h>
+#include <torch/types.h>
 
 #include "mmhook/core/error.h"
 #include "mmhook/optim/optim_wrapper.h"

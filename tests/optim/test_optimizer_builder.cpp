@@ -1,6 +1,9 @@
 // build_optim_wrapper (docs/design.md §B5.4, §B9 check 77's paramwise example).
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/types.h>
 
 #include <sstream>
 

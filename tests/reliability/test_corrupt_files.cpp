@@ -9,7 +9,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "mmhook/checkpoint/checkpoint.h"
 #include "mmhook/checkpoint/resume.h"

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "mmhook/checkpoint/checkpoint.h"
 #include "mmhook/core/error.h"

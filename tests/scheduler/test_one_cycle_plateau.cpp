@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "mmhook/core/error.h"
 #include "mmhook/scheduler/one_cycle_scheduler.h"

@@ -3,7 +3,10 @@
 #include <cmath>
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/optim/adagrad.h>
+#include <torch/optim/adam.h>
+#include <torch/serialize.h>
+#include <torch/types.h>
 
 #include "mmhook/core/error.h"
 #include "mmhook/scheduler/cosine_scheduler.h"

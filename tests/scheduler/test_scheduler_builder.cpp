@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "mmhook/core/error.h"
 #include "mmhook/scheduler/cosine_scheduler.h"

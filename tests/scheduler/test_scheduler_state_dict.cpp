@@ -4,7 +4,8 @@
 #include <functional>
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include <torch/serialize.h>
+#include <torch/types.h>
 
 #include "mmhook/scheduler/cosine_scheduler.h"
 #include "mmhook/scheduler/exponential_scheduler.h"

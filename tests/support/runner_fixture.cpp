@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <ostream>
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "mmhook/model/base_model.h"
 

@@ -4,11 +4,12 @@
 
 #include <ATen/core/Dict.h>
 #include <ATen/core/ivalue.h>
-#include <torch/nn/module.h>
 
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "mmhook/core/torch_fwd.h"
 
 namespace mmhook {
 

@@ -8,7 +8,8 @@
 #include <vector>
 
 #include <ATen/core/Tensor.h>
-#include <torch/nn/module.h>
+
+#include "mmhook/core/torch_fwd.h"
 
 namespace mmhook {
 namespace dist {

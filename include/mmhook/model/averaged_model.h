@@ -11,7 +11,6 @@
 #include <ATen/core/Dict.h>
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
-#include <torch/nn/module.h>
 
 #include <cstdint>
 #include <memory>
@@ -20,6 +19,7 @@
 #include <vector>
 
 #include "mmhook/checkpoint/state_dict.h"
+#include "mmhook/core/torch_fwd.h"
 
 namespace mmhook {
 

@@ -16,11 +16,11 @@
 
 #include <ATen/core/Tensor.h>
 #include <ATen/core/ivalue.h>
-#include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
 #include <nlohmann/json.hpp>
 
 #include "mmhook/core/ordered_map.h"
+#include "mmhook/core/torch_fwd.h"
 
 namespace mmhook {
 

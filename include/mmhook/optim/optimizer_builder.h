@@ -6,10 +6,10 @@
 #include <memory>
 #include <string>
 
-#include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
 
 #include "mmhook/config/config_node.h"
+#include "mmhook/core/torch_fwd.h"
 #include "mmhook/optim/optim_wrapper.h"
 
 namespace mmhook {
