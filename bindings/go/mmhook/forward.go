@@ -18,6 +18,14 @@ import (
 	"unsafe"
 )
 
+// firstElem is the address of d's first element, or nil for an empty slice.
+func firstElem[T any](d []T) unsafe.Pointer {
+	if len(d) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&d[0])
+}
+
 // NewTensor makes an owned tensor of the given shape holding a copy of data, which is a
 // []uint8, []int32, []int64, []float32 or []float64 (row-major; its length must be the product
 // of shape, an empty shape meaning one scalar). Another slice type, a negative size or a length
@@ -32,30 +40,15 @@ func NewTensor(data interface{}, shape []int64) (*Tensor, error) {
 	)
 	switch d := data.(type) {
 	case []uint8:
-		dtype, n, size = C.MMH_DTYPE_U8, len(d), 1
-		if n > 0 {
-			ptr = unsafe.Pointer(&d[0])
-		}
+		dtype, n, size, ptr = C.MMH_DTYPE_U8, len(d), 1, firstElem(d)
 	case []int32:
-		dtype, n, size = C.MMH_DTYPE_I32, len(d), 4
-		if n > 0 {
-			ptr = unsafe.Pointer(&d[0])
-		}
+		dtype, n, size, ptr = C.MMH_DTYPE_I32, len(d), 4, firstElem(d)
 	case []int64:
-		dtype, n, size = C.MMH_DTYPE_I64, len(d), 8
-		if n > 0 {
-			ptr = unsafe.Pointer(&d[0])
-		}
+		dtype, n, size, ptr = C.MMH_DTYPE_I64, len(d), 8, firstElem(d)
 	case []float32:
-		dtype, n, size = C.MMH_DTYPE_F32, len(d), 4
-		if n > 0 {
-			ptr = unsafe.Pointer(&d[0])
-		}
+		dtype, n, size, ptr = C.MMH_DTYPE_F32, len(d), 4, firstElem(d)
 	case []float64:
-		dtype, n, size = C.MMH_DTYPE_F64, len(d), 8
-		if n > 0 {
-			ptr = unsafe.Pointer(&d[0])
-		}
+		dtype, n, size, ptr = C.MMH_DTYPE_F64, len(d), 8, firstElem(d)
 	default:
 		return nil, &Error{Code: CodeInvalidArgument, Message: fmt.Sprintf(
 			"NewTensor: data is a %T (want []uint8, []int32, []int64, []float32 or []float64)", data)}
