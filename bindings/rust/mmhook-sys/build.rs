@@ -11,6 +11,9 @@
 use std::env;
 use std::process::Command;
 
+#[path = "lib_dirs.rs"]
+mod lib_dirs;
+
 /// The `-L` directories pkg-config gives for mmhook, or why there are none.
 fn pkg_config_dirs() -> Result<Vec<String>, String> {
     let program = env::var("PKG_CONFIG").unwrap_or_else(|_| "pkg-config".to_string());
@@ -26,12 +29,10 @@ fn pkg_config_dirs() -> Result<Vec<String>, String> {
     }
     let stdout = String::from_utf8(out.stdout).map_err(|_| format!("'{program}' printed a non-UTF-8 path"))?;
     // pkg-config leaves out the system directories (-L/usr/lib...): then the list is empty.
-    Ok(stdout
-        .split_whitespace()
-        .filter_map(|flag| flag.strip_prefix("-L"))
-        .filter(|dir| !dir.is_empty())
-        .map(str::to_string)
-        .collect())
+    lib_dirs::parse_libs_only_l(&stdout)
+        .iter()
+        .map(|dir| lib_dirs::check_dir(dir, &format!("'{program} --libs-only-L mmhook'")))
+        .collect()
 }
 
 fn use_dir(dir: &str) {
@@ -51,7 +52,11 @@ fn main() {
         println!("cargo:rerun-if-env-changed={var}");
     }
     let dirs = match env::var("MMHOOK_LIB_DIR") {
-        Ok(dir) if !dir.is_empty() => vec![dir],
+        // A directory that cannot be written as a cargo line is a build error, not a warning:
+        // linking elsewhere would hide it.
+        Ok(dir) if !dir.is_empty() => {
+            vec![lib_dirs::check_dir(&dir, "MMHOOK_LIB_DIR").unwrap_or_else(|why| panic!("mmhook-sys: {why}"))]
+        }
         _ => pkg_config_dirs().unwrap_or_else(|why| {
             println!(
                 "cargo:warning=mmhook-sys: MMHOOK_LIB_DIR is unset and pkg-config gave no mmhook ({why}); \
