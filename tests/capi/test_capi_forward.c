@@ -17,6 +17,18 @@ typedef struct {
   double raw, pred;     /* the regression model's outputs for one input */
 } seen_t;
 
+/* Adds a hook named `name` calling `fn` with `seen` at `stage`. */
+static void add_probe_hook(mmh_runner_t *r, const char *name, mmh_stage_t stage, mmh_hook_fn fn,
+                           seen_t *seen) {
+  mmh_hook_desc_t desc;
+  mmh_hook_desc_init(&desc, sizeof desc);
+  desc.name = name;
+  desc.stages = MMH_STAGE_BIT(stage);
+  desc.fn = fn;
+  desc.user_data = seen;
+  CHECK_OK(mmh_runner_add_hook(r, &desc, NULL, 0, NULL));
+}
+
 static mmh_tensor_t *host_f32(const float *data, int64_t rows, int64_t cols) {
   int64_t shape[2];
   mmh_tensor_t *t = NULL;
@@ -92,17 +104,11 @@ static mmh_hook_action_t toy_hook(mmh_hook_ctx_t *ctx, void *user_data) {
 
 static void test_toy_model(void) {
   seen_t seen;
-  mmh_hook_desc_t desc;
   mmh_runner_t *r = make_runner("forward_toy", 2, NULL);
   memset(&seen, 0, sizeof seen);
-  mmh_hook_desc_init(&desc, sizeof desc);
-  desc.name = "sampler";
-  desc.stages = MMH_STAGE_BIT(MMH_STAGE_AFTER_TRAIN_EPOCH);
-  desc.fn = toy_hook;
-  desc.user_data = &seen;
   if (r == NULL) return;
-  CHECK_OK(mmh_runner_add_hook(r, &desc, NULL, 0, NULL));
-  /* Training goes on normally after each forward from the hook (the flag was restored). */
+  add_probe_hook(r, "sampler", MMH_STAGE_AFTER_TRAIN_EPOCH, toy_hook, &seen);
+  /* Training goes on after each forward from the hook, every iteration of both epochs. */
   CHECK_OK(mmh_runner_train(r));
   CHECK(seen.calls == 2);
   CHECK(isfinite(seen.first) && seen.first == seen.second);
@@ -141,7 +147,6 @@ static mmh_hook_action_t regression_hook(mmh_hook_ctx_t *ctx, void *user_data) {
 
 static void test_regression_model(const char *fixture) {
   seen_t seen;
-  mmh_hook_desc_t desc;
   mmh_runner_t *r = NULL;
   char cfg[2048];
   snprintf(cfg, sizeof cfg,
@@ -154,12 +159,7 @@ static void test_regression_model(const char *fixture) {
   CHECK_OK(mmh_runner_create(cfg, &r));
   if (r == NULL) return;
   memset(&seen, 0, sizeof seen);
-  mmh_hook_desc_init(&desc, sizeof desc);
-  desc.name = "probe";
-  desc.stages = MMH_STAGE_BIT(MMH_STAGE_BEFORE_VAL_EPOCH);
-  desc.fn = regression_hook;
-  desc.user_data = &seen;
-  CHECK_OK(mmh_runner_add_hook(r, &desc, NULL, 0, NULL));
+  add_probe_hook(r, "probe", MMH_STAGE_BEFORE_VAL_EPOCH, regression_hook, &seen);
   CHECK_ERR(mmh_runner_val(r), MMH_E_HOOK_ABORTED, "checked");
   CHECK(seen.calls == 1);
   /* 0.5 * 1 - 0.25 * 2 + 0.125 * 4 + 1.0 * -0.5 + 0.1 */

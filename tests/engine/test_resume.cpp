@@ -75,6 +75,12 @@ nlohmann::json exact_config(const std::string& work_dir, int64_t max_epochs) {
   return cfg;
 }
 
+// Every parameter of a resumed run equals the straight run's, bit for bit.
+void expect_bit_equal(const std::vector<float>& straight, const std::vector<float>& resumed) {
+  ASSERT_EQ(straight.size(), resumed.size());
+  for (size_t i = 0; i < straight.size(); ++i) EXPECT_EQ(straight[i], resumed[i]) << "param " << i;
+}
+
 TEST(CheckpointTest, EpochCheckpointContents) {
   TempDir dir;
   auto cfg = testing::epoch_config(dir.path());
@@ -171,8 +177,7 @@ TEST(ResumeTest, EpochModeIsBitExact) {
     EXPECT_EQ(rec->of("before_train_epoch").front().epoch, 2);
     resumed = testing::flat_params(runner);
   }
-  ASSERT_EQ(straight.size(), resumed.size());
-  for (size_t i = 0; i < straight.size(); ++i) EXPECT_EQ(straight[i], resumed[i]) << "param " << i;
+  expect_bit_equal(straight, resumed);
 }
 
 TEST(ResumeTest, IterModeMidEpochIsBitExact) {
@@ -209,8 +214,7 @@ TEST(ResumeTest, IterModeMidEpochIsBitExact) {
     EXPECT_EQ(rec->of("before_train_iter").size(), 9u);
     resumed = testing::flat_params(runner);
   }
-  ASSERT_EQ(straight.size(), resumed.size());
-  for (size_t i = 0; i < straight.size(); ++i) EXPECT_EQ(straight[i], resumed[i]) << "param " << i;
+  expect_bit_equal(straight, resumed);
 }
 
 TEST(ResumeTest, ResumeRestoresCountersAndOptimizer) {
@@ -386,8 +390,7 @@ TEST(AutoResumeTest, EmptyWorkDirStartsFreshAndASecondAttemptContinuesBitExactly
     EXPECT_EQ(rec->of("before_train_epoch").front().epoch, 2);
     resumed = testing::flat_params(runner);
   }
-  ASSERT_EQ(straight.size(), resumed.size());
-  for (size_t i = 0; i < straight.size(); ++i) EXPECT_EQ(straight[i], resumed[i]) << "param " << i;
+  expect_bit_equal(straight, resumed);
 }
 
 TEST(AutoResumeTest, OtherStringsAreConfigErrorsNamingTheKey) {
