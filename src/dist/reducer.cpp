@@ -117,9 +117,10 @@ void Reducer::mark_ready(size_t slot, const at::Tensor& grad) {
   Bucket& b = buckets_[s.bucket];
   at::Tensor view = b.flat.narrow(0, s.offset, p.numel());
   const at::Tensor& held = p.grad();
-  if (grad.defined()) {
+  if (grad.defined() && held.defined()) {
+    at::add_out(view, grad.reshape({-1}), held.reshape({-1}));  // one pass, not copy then add
+  } else if (grad.defined()) {
     view.copy_(grad.reshape({-1}));
-    if (held.defined()) view.add_(held.reshape({-1}));
   } else if (held.defined()) {
     view.copy_(held.reshape({-1}));
   } else {
