@@ -156,8 +156,11 @@ Runner::Runner(const nlohmann::json& cfg, const std::string& cfg_path)
   apply_env_settings(c.env, m.dispatcher);
   if (c.launcher != "none" && !dist::is_distributed()) dist::init_dist(c.launcher, c.dist);
   // Ranks with different configs would train different things, or hang in mismatched
-  // collectives: all fail at once, naming the first key that differs.
-  dist::check_config_across_ranks(c.raw);
+  // collectives: all fail at once, naming the first key that differs. work_dir may be a
+  // per-machine (or per-rank) path; only rank 0 writes there.
+  nlohmann::json compared = c.raw;
+  if (compared.is_object()) compared.erase("work_dir");
+  dist::check_config_across_ranks(compared);
   m.timestamp = dist::broadcast_object(make_timestamp()).get<std::string>();
   m.seed = set_random_seed(c.seed, c.diff_rank_seed, c.deterministic);
   if (!c.experiment_name.empty()) {

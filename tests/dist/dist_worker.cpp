@@ -11,7 +11,8 @@
 // raise_rank/raise_iter (that rank's hook throws after that iteration), overlap (dist_cfg's;
 // default unset), bucket_cap_mb (unset), find_unused (unset), unused (0; 1: the model has a
 // parameter "unused" that never gets a gradient), hidden (16: hidden width), epochs_rank1
-// (rank 1's max_epochs, to make the configs differ), delay_ms (MMHOOK_DIST_DELAY_MS).
+// (rank 1's max_epochs, to make the configs differ), work_dir_per_rank (0; 1: work<rank>),
+// delay_ms (MMHOOK_DIST_DELAY_MS).
 
 #include <chrono>
 #include <cmath>
@@ -168,6 +169,8 @@ int run_worker(int argc, char** argv) {
   if (kv.count("overlap")) dist_cfg["overlap"] = num("overlap", 1) != 0;
   if (kv.count("bucket_cap_mb")) dist_cfg["bucket_cap_mb"] = num("bucket_cap_mb", 25);
   if (kv.count("find_unused")) dist_cfg["find_unused_parameters"] = num("find_unused", 0) != 0;
+  if (num("work_dir_per_rank", 0) != 0)
+    cfg["work_dir"] = out_dir + "/work" + std::to_string(env_rank);
   if (kv.count("epochs_rank1") && env_rank == 1)
     cfg["train_cfg"]["max_epochs"] = static_cast<int64_t>(num("epochs_rank1", 2));
 

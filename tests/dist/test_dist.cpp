@@ -214,6 +214,13 @@ TEST(DistConfigTest, DifferentConfigsFailOnEveryRankNamingTheKey) {
   }
 }
 
+TEST(DistConfigTest, PerRankWorkDirsAreNotADifference) {
+  TempDir dir;
+  EXPECT_EQ(run_workers(2, dir.path(), {"work_dir_per_rank=1", "epochs=1"}),
+            (std::vector<int>{0, 0}));
+  EXPECT_EQ(result(dir.path(), 1)["iter"], 6);
+}
+
 TEST(DistTrainTest, ResumeOfTwoRanksIsExact) {
   TempDir full, part;
   EXPECT_EQ(run_workers(2, full.path(), {"epochs=3"}), (std::vector<int>{0, 0}));
