@@ -80,7 +80,10 @@ std::optional<ConfigMismatch> find_config_mismatch(const std::vector<FlatConfig>
     }
   }
   static const std::string kMissing = "<missing>";
-  for (auto& [key, values] : by_key) {
+  // Not a structured binding: C++17 lambdas cannot capture one.
+  for (auto& entry : by_key) {
+    const std::string& key = entry.first;
+    std::vector<const std::string*>& values = entry.second;
     values.resize(per_rank.size(), nullptr);
     const auto same = [&](const std::string* a, const std::string* b) {
       return (a == nullptr && b == nullptr) || (a != nullptr && b != nullptr && *a == *b);

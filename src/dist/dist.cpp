@@ -337,6 +337,7 @@ void init_process_group(const LaunchEnv& env, const DistOptions& options) {
   }
   const std::string me = s->host + " " + std::to_string(static_cast<long>(getpid()));
   std::vector<std::string> peer_keys;
+  peer_keys.reserve(env.world_size);
   for (int r = 0; r < env.world_size; ++r) peer_keys.push_back("mmhook/peer/" + std::to_string(r));
   try {
     s->store->set(peer_keys[env.rank], std::vector<uint8_t>(me.begin(), me.end()));

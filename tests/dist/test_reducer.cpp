@@ -18,7 +18,7 @@ namespace {
 using dist::Reducer;
 using dist::ReducerOptions;
 
-at::Tensor param(std::vector<int64_t> shape, double fill) {
+at::Tensor param(const std::vector<int64_t>& shape, double fill) {
   return torch::full(shape, fill, torch::kFloat).requires_grad_(true);
 }
 
