@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <thread>
@@ -59,6 +60,8 @@ struct State {
   std::string host;
   std::string broken;  // the first collective failure; later collectives fail at once
   CommStats stats;
+  double delay_ms = 0;            // MMHOOK_DIST_DELAY_MS
+  Clock::time_point link_free{};  // when the simulated link has carried every issued collective
 };
 
 std::unique_ptr<State> g_state;
@@ -176,26 +179,77 @@ std::string diagnose_once(State& s, bool* store_ok_out) {
 
 State& require_state() { return *g_state; }
 
+// Which ranks have not set their peer key: "rank 1 never joined", or the store's own error.
+std::string missing_ranks(c10d::Store& store, const std::vector<std::string>& peer_keys) {
+  std::vector<int> missing;
+  try {
+    for (size_t r = 0; r < peer_keys.size(); ++r)
+      if (!store.check({peer_keys[r]})) missing.push_back(static_cast<int>(r));
+  } catch (const std::exception& e) {
+    return "the TCPStore became unreachable (rank 0 has exited?): " + error_text(e);
+  }
+  if (missing.empty()) return "every rank joined, but the store did not answer in time";
+  std::string out = missing.size() == 1 ? "rank " : "ranks ";
+  for (size_t i = 0; i < missing.size() && i < 16; ++i)
+    out += (i ? ", " : "") + std::to_string(missing[i]);
+  if (missing.size() > 16) out += " and " + std::to_string(missing.size() - 16) + " more";
+  return out + " never joined (" + std::to_string(peer_keys.size() - missing.size()) + " of " +
+         std::to_string(peer_keys.size()) + " ranks did)";
+}
+
+// MMHOOK_DIST_DELAY_MS, checked: a typo must not silently benchmark a fast link.
+double read_delay_ms() {
+  const char* v = std::getenv("MMHOOK_DIST_DELAY_MS");
+  if (v == nullptr || *v == '\0') return 0;
+  char* end = nullptr;
+  const double ms = std::strtod(v, &end);
+  MMHOOK_CHECK_CODE(end != v && *end == '\0' && ms >= 0 && ms <= 60000, Code::kConfig,
+                    "MMHOOK_DIST_DELAY_MS: expected milliseconds in [0, 60000], got '", v, "'");
+  return ms;
+}
+
+// Books `n` collectives on the simulated link (under g_mutex) and returns when they are
+// through: each takes delay_ms after the link is free.
+Clock::time_point reserve_link(State& s, Clock::time_point issued, size_t n) {
+  if (s.delay_ms <= 0) return issued;
+  const auto start = std::max(issued, s.link_free);
+  s.link_free = start + std::chrono::duration_cast<Clock::duration>(
+                            std::chrono::duration<double, std::milli>(s.delay_ms * n));
+  return s.link_free;
+}
+
+void check_not_broken(const State& s, const char* what) {
+  MMHOOK_CHECK_CODE(s.broken.empty(), Code::kDistributed, "rank ", s.env.rank, " of ",
+                    s.env.world_size, ": ", what,
+                    " after an earlier failure of the process group: ", s.broken);
+}
+
+// Records the first failure of the process group and throws it, naming the failed peer.
+[[noreturn]] void fail_collective(State& s, const char* what, Clock::time_point t0,
+                                  const std::exception& e) {
+  const double waited = std::chrono::duration<double>(Clock::now() - t0).count();
+  s.broken = std::string(what) + " failed after " + seconds_text(waited) + " (timeout " +
+             seconds_text(s.options.timeout.count() / 1000.0) + "): " + diagnose(s) +
+             " [c10d: " + error_text(e) + "]";
+  MMHOOK_THROW(Code::kDistributed, "rank ", s.env.rank, " of ", s.env.world_size, ": ", s.broken);
+}
+
 // Runs one collective: issues it, waits under the timeout, accounts its time, and turns a
 // failure into an Error naming this rank, the collective and the failed peer.
 template <class Issue>
 void run_collective(const char* what, int64_t bytes, Issue&& issue) {
   State& s = require_state();
-  MMHOOK_CHECK_CODE(s.broken.empty(), Code::kDistributed, "rank ", s.env.rank, " of ",
-                    s.env.world_size, ": ", what,
-                    " after an earlier failure of the process group: ", s.broken);
+  check_not_broken(s, what);
   const auto t0 = Clock::now();
   try {
     std::vector<c10::intrusive_ptr<c10d::Work>> works = issue(*s.pg);
+    const auto through = reserve_link(s, t0, works.size());
     for (auto& w : works) w->wait(s.options.timeout);
+    std::this_thread::sleep_until(through);
+    s.stats.calls += static_cast<int64_t>(works.size());
   } catch (const std::exception& e) {
-    const double waited = std::chrono::duration<double>(Clock::now() - t0).count();
-    s.broken = std::string(what) + " failed after " + seconds_text(waited) + " (timeout " +
-               seconds_text(s.options.timeout.count() / 1000.0) + "): " + diagnose(s) +
-               " [c10d: " + error_text(e) + "]";
-    MMHOOK_THROW(Code::kDistributed, "rank ", s.env.rank, " of ", s.env.world_size, ": ", s.broken);
+    fail_collective(s, what, t0, e);
   }
-  s.stats.calls += 1;
   s.stats.bytes += bytes;
   s.stats.seconds += std::chrono::duration<double>(Clock::now() - t0).count();
 }
@@ -213,6 +267,17 @@ c10d::ReduceOp to_c10d(ReduceOp op) {
 std::string dump_bytes(const nlohmann::json& value) { return value.dump(); }
 
 }  // namespace
+
+namespace detail {
+// One issued collective: the c10d work, the tensor it reduces (kept alive until the wait) and
+// when the simulated link has carried it.
+struct PendingState {
+  c10::intrusive_ptr<c10d::Work> work;
+  at::Tensor tensor;
+  Clock::time_point through;
+  bool done = false;
+};
+}  // namespace detail
 
 // -- process group -----------------------------------------------------------------------------
 
@@ -240,6 +305,7 @@ void init_process_group(const LaunchEnv& env, const DistOptions& options) {
   auto s = std::make_unique<State>();
   s->env = env;
   s->options = options;
+  s->delay_ms = read_delay_ms();
   s->host = hostname();
   const double timeout_s = options.timeout.count() / 1000.0;
   const auto rendezvous_start = std::chrono::steady_clock::now();
@@ -257,19 +323,35 @@ void init_process_group(const LaunchEnv& env, const DistOptions& options) {
     so.port = static_cast<uint16_t>(env.master_port);
     so.isServer = env.rank == 0;
     so.numWorkers = static_cast<size_t>(env.world_size);
-    so.waitWorkers = true;
+    // The ranks are counted through their peer keys below, which names the missing ones.
+    so.waitWorkers = false;
     so.timeout = options.timeout;
     s->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
   } catch (const std::exception& e) {
+    MMHOOK_THROW(
+        Code::kDistributed, "rank ", env.rank, " of ", env.world_size,
+        ": rendezvous at the TCPStore ", env.master_addr, ":", env.master_port,
+        " (MASTER_ADDR:MASTER_PORT) failed after ", seconds_text(elapsed_s()), " (timeout ",
+        seconds_text(timeout_s), "): ",
+        env.rank == 0 ? std::string() : "rank 0, which hosts it, never joined or is unreachable: ",
+        error_text(e));
+  }
+  const std::string me = s->host + " " + std::to_string(static_cast<long>(getpid()));
+  std::vector<std::string> peer_keys;
+  peer_keys.reserve(env.world_size);
+  for (int r = 0; r < env.world_size; ++r) peer_keys.push_back("mmhook/peer/" + std::to_string(r));
+  try {
+    s->store->set(peer_keys[env.rank], std::vector<uint8_t>(me.begin(), me.end()));
+    const auto left = options.timeout - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            std::chrono::steady_clock::now() - rendezvous_start);
+    s->store->wait(peer_keys, std::max(left, std::chrono::milliseconds(1)));
+  } catch (const std::exception& e) {
     MMHOOK_THROW(Code::kDistributed, "rank ", env.rank, " of ", env.world_size,
-                 ": rendezvous at the TCPStore ", env.master_addr, ":", env.master_port,
-                 " (MASTER_ADDR:MASTER_PORT) failed after ", seconds_text(elapsed_s()),
-                 " (timeout ", seconds_text(timeout_s), "): ", error_text(e));
+                 ": rendezvous failed after ", seconds_text(elapsed_s()), " (timeout ",
+                 seconds_text(timeout_s), "): ", missing_ranks(*s->store, peer_keys),
+                 " [c10d: ", error_text(e), "]");
   }
   try {
-    const std::string me = s->host + " " + std::to_string(static_cast<long>(getpid()));
-    s->store->set("mmhook/peer/" + std::to_string(env.rank),
-                  std::vector<uint8_t>(me.begin(), me.end()));
     if (options.backend == "gloo") {
       auto opts = c10d::ProcessGroupGloo::Options::create(options.timeout);
       const char* ifname_env = std::getenv("GLOO_SOCKET_IFNAME");
@@ -351,6 +433,54 @@ void all_reduce_many(std::vector<at::Tensor>& tensors) {
     }
     return works;
   });
+}
+
+PendingCollective::PendingCollective(std::shared_ptr<detail::PendingState> state)
+    : state_(std::move(state)) {}
+
+bool PendingCollective::pending() const { return state_ && !state_->done; }
+
+void PendingCollective::wait() {
+  if (!pending()) return;
+  detail::PendingState& p = *state_;
+  MMHOOK_CHECK_CODE(g_state != nullptr, Code::kFailedPrecondition,
+                    "PendingCollective::wait: the process group was destroyed before the wait");
+  State& s = *g_state;
+  const auto t0 = Clock::now();
+  try {
+    p.work->wait(s.options.timeout);
+  } catch (const std::exception& e) {
+    p.done = true;
+    std::lock_guard<std::mutex> lock(g_mutex);
+    fail_collective(s, "allreduce", t0, e);
+  }
+  std::this_thread::sleep_until(p.through);
+  p.done = true;
+  p.tensor = at::Tensor();
+  std::lock_guard<std::mutex> lock(g_mutex);
+  s.stats.seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+PendingCollective all_reduce_async(const at::Tensor& tensor) {
+  if (single()) return {};
+  MMHOOK_CHECK(tensor.is_contiguous(), "all_reduce_async: the tensor must be contiguous");
+  std::lock_guard<std::mutex> lock(g_mutex);
+  State& s = require_state();
+  check_not_broken(s, "allreduce");
+  auto p = std::make_shared<detail::PendingState>();
+  const auto t0 = Clock::now();
+  p->tensor = tensor;
+  try {
+    std::vector<at::Tensor> v{tensor};
+    p->work = s.pg->allreduce(v);
+  } catch (const std::exception& e) {
+    fail_collective(s, "allreduce", t0, e);
+  }
+  p->through = reserve_link(s, t0, 1);
+  s.stats.calls += 1;
+  s.stats.bytes += tensor.numel() * static_cast<int64_t>(tensor.element_size());
+  s.stats.seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+  return PendingCollective(std::move(p));
 }
 
 void broadcast(at::Tensor& tensor, int src) {
@@ -439,6 +569,8 @@ CommStats comm_stats() { return g_state ? g_state->stats : CommStats{}; }
 void reset_comm_stats() {
   if (g_state) g_state->stats = CommStats{};
 }
+
+double link_delay_ms() { return g_state ? g_state->delay_ms : 0; }
 
 }  // namespace dist
 }  // namespace mmhook

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <unordered_map>
 
 #include <c10/util/Exception.h>
 #include <spdlog/spdlog.h>
@@ -19,8 +20,10 @@
 #include "mmhook/core/exception_info.h"
 #include "mmhook/core/file_io.h"
 #include "mmhook/data/data_loader.h"
+#include "mmhook/dist/config_check.h"
 #include "mmhook/dist/dist.h"
 #include "mmhook/dist/grad_sync.h"
+#include "mmhook/dist/reducer.h"
 #include "mmhook/engine/env_setup.h"
 #include "mmhook/engine/loops.h"
 #include "mmhook/logging/log_processor.h"
@@ -99,16 +102,36 @@ void check_not_running(bool running, const char* what) {
                     " is not allowed while the runner is running (called from a hook?)");
 }
 
-// DDP's start: rank 0's parameters and buffers everywhere, then gradients averaged after each
-// synchronising backward (per wrapper, over the parameters its optimiser updates).
-void start_data_parallel(BaseModel& model, OptimWrapper& ow) {
+// DDP's start: rank 0's parameters and buffers everywhere, then gradients averaged on each
+// synchronising backward (per wrapper, over the parameters its optimiser updates): overlapped
+// with backward by a Reducer, or after it by a GradientSync (`env_cfg.dist_cfg.overlap`).
+void start_data_parallel(BaseModel& model, OptimWrapper& ow, const RunnerConfig& c) {
   dist::broadcast_module_states(model, 0);
-  auto attach = [](OptimWrapper& w) {
+  std::unordered_map<const void*, std::string> names;
+  for (const auto& item : model.named_parameters())
+    names.emplace(item.value().unsafeGetTensorImpl(), item.key());
+  auto attach = [&](OptimWrapper& w) {
     std::vector<at::Tensor> params;
-    for (const auto& group : w.optimizer().param_groups())
-      for (const auto& p : group.params()) params.push_back(p);
-    auto sync = std::make_shared<dist::GradientSync>(std::move(params));
-    w.set_grad_sync([sync] { sync->sync(); });
+    std::vector<std::string> param_names;
+    for (const auto& group : w.optimizer().param_groups()) {
+      for (const auto& p : group.params()) {
+        params.push_back(p);
+        const auto it = names.find(p.unsafeGetTensorImpl());
+        param_names.push_back(it != names.end() ? it->second
+                                                : "#" + std::to_string(params.size() - 1));
+      }
+    }
+    if (c.overlap_grad_sync) {
+      auto reducer =
+          std::make_shared<dist::Reducer>(std::move(params), std::move(param_names), c.grad_sync);
+      w.set_grad_sync(
+          GradSyncCallbacks{[reducer](bool sync) { reducer->prepare_for_backward(sync); },
+                            [reducer](bool) { reducer->finalize_backward(); }});
+    } else {
+      const auto cap = static_cast<int64_t>(c.grad_sync.bucket_cap_mb * 1024 * 1024);
+      auto sync = std::make_shared<dist::GradientSync>(std::move(params), cap);
+      w.set_grad_sync([sync] { sync->sync(); });
+    }
   };
   if (auto* dict = dynamic_cast<OptimWrapperDict*>(&ow)) {
     for (const auto& kv : dict->items()) attach(*kv.second);
@@ -132,6 +155,12 @@ Runner::Runner(const nlohmann::json& cfg, const std::string& cfg_path)
   // The environment: the process group first, as the seed and timestamp come from rank 0.
   apply_env_settings(c.env, m.dispatcher);
   if (c.launcher != "none" && !dist::is_distributed()) dist::init_dist(c.launcher, c.dist);
+  // Ranks with different configs would train different things, or hang in mismatched
+  // collectives: all fail at once, naming the first key that differs. work_dir may be a
+  // per-machine (or per-rank) path; only rank 0 writes there.
+  nlohmann::json compared = c.raw;
+  if (compared.is_object()) compared.erase("work_dir");
+  dist::check_config_across_ranks(compared);
   m.timestamp = dist::broadcast_object(make_timestamp()).get<std::string>();
   m.seed = set_random_seed(c.seed, c.diff_rank_seed, c.deterministic);
   if (!c.experiment_name.empty()) {
@@ -358,7 +387,7 @@ void Runner::train() {
     m.model->init_weights();
     load_or_resume();
     ow.initialize_count_status(*m.model, loop.iter(), loop.max_iters());
-    if (world_size() > 1) start_data_parallel(*m.model, ow);
+    if (world_size() > 1) start_data_parallel(*m.model, ow, m.cfg);
     loop.run();
     if (world_size() > 1) {
       const dist::CommStats st = dist::comm_stats();

@@ -187,6 +187,10 @@ RunnerConfig parse_runner_config(const nlohmann::json& cfg, const std::string& c
       const double timeout_s = dc.get<double>("timeout", 1800.0);
       if (!(timeout_s > 0)) dc.fail("timeout", "must be > 0 seconds");
       out.dist.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+      out.grad_sync.bucket_cap_mb = dc.get<double>("bucket_cap_mb", 25.0);
+      if (!(out.grad_sync.bucket_cap_mb > 0)) dc.fail("bucket_cap_mb", "must be > 0 MiB");
+      out.grad_sync.find_unused_parameters = dc.get<bool>("find_unused_parameters", false);
+      out.overlap_grad_sync = dc.get<bool>("overlap", true);
       dc.check_unused();
     } else {
       env.mark_used("dist_cfg");

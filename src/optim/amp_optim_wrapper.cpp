@@ -217,9 +217,10 @@ AmpOptimWrapper::AmpOptimWrapper(std::shared_ptr<torch::optim::Optimizer> optimi
 void AmpOptimWrapper::backward(const at::Tensor& loss) {
   check_loss_for_backward(loss);
   const bool sync = should_sync();
+  begin_grad_sync(sync);
   scaler_.scale(loss).backward();
   ++inner_count_;
-  if (sync) sync_grads();
+  end_grad_sync(sync);
 }
 
 void AmpOptimWrapper::step() {

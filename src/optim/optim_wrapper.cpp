@@ -106,9 +106,19 @@ at::Tensor OptimWrapper::scale_loss(const at::Tensor& loss) const {
 void OptimWrapper::backward(const at::Tensor& loss) {
   check_loss_for_backward(loss);
   const bool sync = should_sync();
+  begin_grad_sync(sync);
   loss.backward();
   ++inner_count_;
-  if (sync) sync_grads();
+  end_grad_sync(sync);
+}
+
+void OptimWrapper::set_grad_sync(std::function<void()> sync) {
+  GradSyncCallbacks callbacks;
+  if (sync)
+    callbacks.after_backward = [fn = std::move(sync)](bool should) {
+      if (should) fn();
+    };
+  grad_sync_ = std::move(callbacks);
 }
 
 void OptimWrapper::step() {

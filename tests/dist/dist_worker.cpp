@@ -8,7 +8,11 @@
 // call took. Keys: work_dir, batch (4), epochs (2), acc (1), bn (0), sync_buffers (0),
 // resume (0), val (0: train; 1: validate the initial weights), samples (48),
 // timeout (30 s), die_rank/die_iter (that rank exits with status 3 after that iteration),
-// raise_rank/raise_iter (that rank's hook throws after that iteration).
+// raise_rank/raise_iter (that rank's hook throws after that iteration), overlap (dist_cfg's;
+// default unset), bucket_cap_mb (unset), find_unused (unset), unused (0; 1: the model has a
+// parameter "unused" that never gets a gradient), hidden (16: hidden width), epochs_rank1
+// (rank 1's max_epochs, to make the configs differ), work_dir_per_rank (0; 1: work<rank>),
+// delay_ms (MMHOOK_DIST_DELAY_MS).
 
 #include <chrono>
 #include <cmath>
@@ -27,6 +31,7 @@
 #include "mmhook/engine/hook.h"
 #include "mmhook/engine/runner.h"
 #include "mmhook/model/base_model.h"
+#include "mmhook/model/mlp_classifier.h"
 
 namespace {
 
@@ -74,6 +79,14 @@ class FaultHook : public mmhook::HookImpl<FaultHook> {
   int64_t raise_iter_;
 };
 
+// MLPClassifier plus a parameter that no forward uses.
+class MLPWithUnused : public mmhook::MLPClassifier {
+ public:
+  explicit MLPWithUnused(mmhook::MLPClassifierOptions o) : mmhook::MLPClassifier(std::move(o)) {
+    register_parameter("unused", torch::zeros({3}));
+  }
+};
+
 std::vector<double> flat_state(torch::nn::Module& m) {
   std::vector<double> out;
   auto add = [&](const at::Tensor& t) {
@@ -106,6 +119,15 @@ int run_worker(int argc, char** argv) {
   mmhook::dataset_registry().add("DistBlobs", [](const mmhook::ConfigNode& cfg) {
     return std::make_shared<DistBlobs>(cfg.get<int64_t>("num_samples", 48));
   });
+  mmhook::model_registry().add("MLPWithUnused", [](const mmhook::ConfigNode& cfg) {
+    mmhook::MLPClassifierOptions o;
+    o.in_channels = cfg.require<int64_t>("in_channels");
+    o.hidden_dims = {cfg.require<int64_t>("hidden")};
+    o.num_classes = cfg.require<int64_t>("num_classes");
+    cfg.check_unused();
+    return std::make_shared<MLPWithUnused>(o);
+  });
+  if (kv.count("delay_ms")) setenv("MMHOOK_DIST_DELAY_MS", kv["delay_ms"].c_str(), 1);
   const int64_t samples = static_cast<int64_t>(num("samples", 48));
   nlohmann::json loader = {{"batch_size", static_cast<int64_t>(num("batch", 4))},
                            {"num_workers", 0},
@@ -116,7 +138,7 @@ int run_worker(int argc, char** argv) {
       {"model",
        {{"type", "MLPClassifier"},
         {"in_channels", 8},
-        {"hidden_dims", {16}},
+        {"hidden_dims", {static_cast<int64_t>(num("hidden", 16))}},
         {"num_classes", 3},
         {"batch_norm", num("bn", 0) != 0}}},
       {"train_dataloader", loader},
@@ -139,6 +161,19 @@ int run_worker(int argc, char** argv) {
   if (num("sync_buffers", 0) != 0)
     cfg["custom_hooks"] = nlohmann::json::array({{{"type", "SyncBuffersHook"}}});
   if (distributed) cfg["launcher"] = "pytorch";
+  if (num("unused", 0) != 0)
+    cfg["model"] = {{"type", "MLPWithUnused"},
+                    {"in_channels", 8},
+                    {"hidden", static_cast<int64_t>(num("hidden", 16))},
+                    {"num_classes", 3}};
+  nlohmann::json& dist_cfg = cfg["env_cfg"]["dist_cfg"];
+  if (kv.count("overlap")) dist_cfg["overlap"] = num("overlap", 1) != 0;
+  if (kv.count("bucket_cap_mb")) dist_cfg["bucket_cap_mb"] = num("bucket_cap_mb", 25);
+  if (kv.count("find_unused")) dist_cfg["find_unused_parameters"] = num("find_unused", 0) != 0;
+  if (num("work_dir_per_rank", 0) != 0)
+    cfg["work_dir"] = out_dir + "/work" + std::to_string(env_rank);
+  if (kv.count("epochs_rank1") && env_rank == 1)
+    cfg["train_cfg"]["max_epochs"] = static_cast<int64_t>(num("epochs_rank1", 2));
 
   nlohmann::json result;
   const auto t0 = std::chrono::steady_clock::now();
@@ -155,6 +190,7 @@ int run_worker(int argc, char** argv) {
     } else {
       runner.train();
       result["comm_calls"] = mmhook::dist::comm_stats().calls;
+      result["comm_seconds"] = mmhook::dist::comm_stats().seconds;
       result["iter"] = runner.iter();
     }
     result["rank"] = runner.rank();

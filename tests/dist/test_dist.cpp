@@ -142,6 +142,85 @@ TEST(DistTrainTest, GradientAccumulationSyncsOnlyOnUpdates) {
   EXPECT_EQ(r0["comm_calls"], 6);
 }
 
+TEST(DistTrainTest, OverlappedAndAfterBackwardReductionsAgreeExactly) {
+  // hidden=64 with a 0.5 KiB cap: each of the 4 parameters (2048, 256, 768 and 12 bytes) gets a
+  // bucket of its own, so several buckets go out during backward.
+  TempDir overlap, after, one;
+  const std::vector<std::string> args{"batch=4", "epochs=2", "hidden=64", "bucket_cap_mb=0.0005"};
+  auto with = [&](const std::string& extra) {
+    std::vector<std::string> a = args;
+    a.push_back(extra);
+    return a;
+  };
+  EXPECT_EQ(run_workers(2, overlap.path(), with("overlap=1")), (std::vector<int>{0, 0}));
+  EXPECT_EQ(run_workers(2, after.path(), with("overlap=0")), (std::vector<int>{0, 0}));
+  EXPECT_EQ(run_workers(0, one.path(), {"batch=8", "epochs=2", "hidden=64"}),
+            (std::vector<int>{0}));
+  const nlohmann::json r0 = result(overlap.path(), 0);
+  ASSERT_FALSE(state(r0).empty());
+  EXPECT_EQ(state(r0), state(result(overlap.path(), 1)));
+  // The same sums in the same precision: bit-identical, whatever the bucket layout.
+  EXPECT_EQ(state(r0), state(result(after.path(), 0)));
+  EXPECT_LT(max_abs_diff(state(r0), state(result(one.path(), 0))), 1e-6);
+  // 12 iterations x 4 buckets.
+  EXPECT_EQ(r0["comm_calls"], 48);
+  EXPECT_EQ(result(after.path(), 0)["comm_calls"], 48);
+}
+
+TEST(DistTrainTest, UnusedParameterIsAnErrorNamingItOnEveryRank) {
+  TempDir dir;
+  EXPECT_EQ(run_workers(2, dir.path(), {"unused=1", "timeout=20"}, 60), (std::vector<int>{1, 1}));
+  for (int r = 0; r < 2; ++r) {
+    const std::string err = result(dir.path(), r).value("error", "");
+    EXPECT_NE(err.find("parameter 'unused' received no gradient"), std::string::npos) << err;
+    EXPECT_NE(err.find("env_cfg.dist_cfg.find_unused_parameters=true"), std::string::npos) << err;
+  }
+}
+
+TEST(DistTrainTest, FindUnusedParametersTrainsLikeOneProcess) {
+  TempDir two, one;
+  EXPECT_EQ(run_workers(2, two.path(), {"unused=1", "find_unused=1", "batch=4"}),
+            (std::vector<int>{0, 0}));
+  EXPECT_EQ(run_workers(0, one.path(), {"unused=1", "batch=8"}), (std::vector<int>{0}));
+  const nlohmann::json r0 = result(two.path(), 0);
+  ASSERT_FALSE(state(r0).empty());
+  EXPECT_EQ(state(r0), state(result(two.path(), 1)));
+  EXPECT_LT(max_abs_diff(state(r0), state(result(one.path(), 0))), 1e-6);
+}
+
+TEST(DistTrainTest, LinkDelayKnobSlowsEveryCollective) {
+  // 12 iterations, one bucket each: at least 12 x 150 ms in collectives with the knob.
+  TempDir slow, bad;
+  EXPECT_EQ(run_workers(2, slow.path(), {"delay_ms=150"}), (std::vector<int>{0, 0}));
+  const nlohmann::json r0 = result(slow.path(), 0);
+  EXPECT_EQ(r0["comm_calls"], 12);
+  EXPECT_GE(r0["comm_seconds"].get<double>(), 12 * 0.15 - 0.05);
+  EXPECT_EQ(run_workers(2, bad.path(), {"delay_ms=fast"}, 60), (std::vector<int>{1, 1}));
+  const std::string err = result(bad.path(), 0).value("error", "");
+  EXPECT_NE(err.find("MMHOOK_DIST_DELAY_MS: expected milliseconds"), std::string::npos) << err;
+  EXPECT_NE(err.find("'fast'"), std::string::npos) << err;
+}
+
+TEST(DistConfigTest, DifferentConfigsFailOnEveryRankNamingTheKey) {
+  TempDir dir;
+  EXPECT_EQ(run_workers(2, dir.path(), {"epochs_rank1=3", "timeout=20"}, 60),
+            (std::vector<int>{1, 1}));
+  for (int r = 0; r < 2; ++r) {
+    const std::string err = result(dir.path(), r).value("error", "");
+    EXPECT_NE(err.find("the config differs across ranks: 'train_cfg.max_epochs' is 2 on rank 0 "
+                       "and 3 on rank 1"),
+              std::string::npos)
+        << err;
+  }
+}
+
+TEST(DistConfigTest, PerRankWorkDirsAreNotADifference) {
+  TempDir dir;
+  EXPECT_EQ(run_workers(2, dir.path(), {"work_dir_per_rank=1", "epochs=1"}),
+            (std::vector<int>{0, 0}));
+  EXPECT_EQ(result(dir.path(), 1)["iter"], 6);
+}
+
 TEST(DistTrainTest, ResumeOfTwoRanksIsExact) {
   TempDir full, part;
   EXPECT_EQ(run_workers(2, full.path(), {"epochs=3"}), (std::vector<int>{0, 0}));

@@ -134,5 +134,32 @@ TEST(RendezvousErrorTest, UnresolvableMasterAddrFailsWithinTheTimeout) {
   EXPECT_LT(seconds, 10.0);
 }
 
+// A rank that never joins: the ranks that did fail within dist_cfg.timeout, naming it.
+TEST(RendezvousErrorTest, RankThatNeverJoinsIsNamedByRankZero) {
+  dist::LaunchEnv env;
+  env.rank = 0;
+  env.world_size = 3;
+  env.master_port = dist::find_free_port();
+  double seconds = 0;
+  const std::string msg = rendezvous_error(env, 2, &seconds);
+  EXPECT_NE(msg.find("rank 0 of 3: rendezvous failed after"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("ranks 1, 2 never joined (1 of 3 ranks did)"), std::string::npos) << msg;
+  EXPECT_GE(seconds, 1.5);
+  EXPECT_LT(seconds, 10.0);
+}
+
+TEST(RendezvousErrorTest, MissingRankZeroIsNamedByTheOthers) {
+  dist::LaunchEnv env;
+  env.rank = 1;
+  env.world_size = 2;
+  env.master_port = dist::find_free_port();  // nobody listens there
+  double seconds = 0;
+  const std::string msg = rendezvous_error(env, 2, &seconds);
+  EXPECT_NE(msg.find("rank 1 of 2: rendezvous at the TCPStore"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("rank 0, which hosts it, never joined or is unreachable"), std::string::npos)
+      << msg;
+  EXPECT_LT(seconds, 10.0);
+}
+
 }  // namespace
 }  // namespace mmhook

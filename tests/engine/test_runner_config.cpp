@@ -61,6 +61,9 @@ TEST(RunnerConfigTest, DefaultsAreMMEnginesAndNothingIsWritten) {
   EXPECT_FALSE(c.seed.has_value());
   EXPECT_FALSE(c.auto_scale_lr_base_batch_size.has_value());
   EXPECT_EQ(c.dist.backend, "gloo");
+  EXPECT_TRUE(c.overlap_grad_sync);
+  EXPECT_EQ(c.grad_sync.bucket_cap_mb, 25.0);
+  EXPECT_FALSE(c.grad_sync.find_unused_parameters);
   EXPECT_EQ(c.model->path(), "model");
   EXPECT_FALSE(c.optim_wrapper || c.train_loop || c.val.configured() || c.test.configured());
   EXPECT_EQ(paths(c.hooks),
@@ -73,6 +76,17 @@ TEST(RunnerConfigTest, DefaultsAreMMEnginesAndNothingIsWritten) {
   EXPECT_EQ(paths(c.vis_backends),
             (std::vector<std::string>{"visualizer.vis_backends[0]=LocalVisBackend"}));
   EXPECT_EQ(c.raw, minimal(work_dir));
+}
+
+TEST(RunnerConfigTest, DistCfgGradientKeysAreRead) {
+  TempDir dir;
+  nlohmann::json cfg = minimal(dir / "run");
+  cfg["env_cfg"] = {
+      {"dist_cfg", {{"overlap", false}, {"bucket_cap_mb", 4.5}, {"find_unused_parameters", true}}}};
+  const RunnerConfig c = parse_runner_config(cfg, "");
+  EXPECT_FALSE(c.overlap_grad_sync);
+  EXPECT_EQ(c.grad_sync.bucket_cap_mb, 4.5);
+  EXPECT_TRUE(c.grad_sync.find_unused_parameters);
 }
 
 TEST(RunnerConfigTest, DefaultHooksAreReplacedRemovedAndAddedThenCustomHooksFollow) {
@@ -134,6 +148,15 @@ TEST(RunnerConfigTest, EveryErrorNamesItsPath) {
             std::string::npos);
   EXPECT_NE(parse_error(with("env_cfg", {{"dist_cfg", {{"timeout", 0}}}}))
                 .find("env_cfg.dist_cfg.timeout: must be > 0 seconds"),
+            std::string::npos);
+  EXPECT_NE(parse_error(with("env_cfg", {{"dist_cfg", {{"bucket_cap_mb", 0}}}}))
+                .find("env_cfg.dist_cfg.bucket_cap_mb: must be > 0 MiB"),
+            std::string::npos);
+  EXPECT_NE(parse_error(with("env_cfg", {{"dist_cfg", {{"overlap", "yes"}}}}))
+                .find("env_cfg.dist_cfg.overlap"),
+            std::string::npos);
+  EXPECT_NE(parse_error(with("env_cfg", {{"dist_cfg", {{"find_unused_parameter", true}}}}))
+                .find("did you mean 'find_unused_parameters'"),
             std::string::npos);
   EXPECT_NE(parse_error(with("randomness", {{"seed", "zero"}})).find("randomness.seed"),
             std::string::npos);

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,34 @@ enum class ReduceOp { kSum, kMean, kMax, kMin };
 void all_reduce(at::Tensor& tensor, ReduceOp op = ReduceOp::kSum);
 /// Sum-reduces the tensors in place, issuing all collectives before waiting on any.
 void all_reduce_many(std::vector<at::Tensor>& tensors);
+
+namespace detail {
+struct PendingState;
+}  // namespace detail
+
+/// A collective in flight, from `all_reduce_async`. `wait()` completes it under the process
+/// group's timeout and fails like the blocking collectives; a default-constructed or completed
+/// handle waits for nothing. Copies share one collective.
+class PendingCollective {
+ public:
+  /// A handle that waits for nothing.
+  PendingCollective() = default;
+  /// Blocks until the collective is done (at most the timeout); errors are kDistributed Errors
+  /// naming this rank and the failed peer. Later calls return at once.
+  void wait();
+  /// True while the collective is issued and not yet waited on.
+  bool pending() const;
+
+ private:
+  friend PendingCollective all_reduce_async(const at::Tensor& tensor);
+  explicit PendingCollective(std::shared_ptr<detail::PendingState> state);
+  std::shared_ptr<detail::PendingState> state_;
+};
+
+/// Starts a sum all-reduce of `tensor` (contiguous, reduced in place) and returns at once; the
+/// tensor must not be touched until `wait()`. Every rank must issue the same collectives in the
+/// same order. Without a process group (or with one process) it returns a completed handle.
+PendingCollective all_reduce_async(const at::Tensor& tensor);
 /// Copies `tensor` of rank `src` into `tensor` on every rank.
 void broadcast(at::Tensor& tensor, int src = 0);
 /// `value` of every rank, in rank order.
@@ -77,9 +106,11 @@ void report_failure(const std::string& message) noexcept;
 
 /// Time spent in collectives since the process group was created (or the last reset).
 struct CommStats {
-  /// Collectives issued.
+  /// Collectives issued (each tensor of `all_reduce_many` and each `all_reduce_async` counts
+  /// once).
   int64_t calls = 0;
-  /// Seconds spent issuing and waiting on them.
+  /// Seconds the calling threads spent issuing and waiting on them: the communication that was
+  /// not hidden behind computation.
   double seconds = 0;
   /// Bytes reduced or broadcast by this rank.
   int64_t bytes = 0;
@@ -88,6 +119,13 @@ struct CommStats {
 CommStats comm_stats();
 /// Zeroes the totals.
 void reset_comm_stats();
+
+/// The simulated link delay: `MMHOOK_DIST_DELAY_MS` (a test and benchmark knob; unset or 0 by
+/// default). With N > 0 every collective occupies a simulated link for N ms after it is issued,
+/// queued behind the collectives issued before it, so a wait returns no earlier than that:
+/// a slow network on loopback. Read when the process group is created; a value that is not a
+/// number in [0, 60000] is a kConfig Error naming the variable.
+double link_delay_ms();
 
 }  // namespace dist
 }  // namespace mmhook

@@ -13,6 +13,7 @@
 
 #include "mmhook/config/config_node.h"
 #include "mmhook/dist/dist.h"
+#include "mmhook/dist/reducer.h"
 #include "mmhook/engine/env_setup.h"
 
 namespace mmhook {
@@ -58,6 +59,11 @@ struct RunnerConfig {
   EnvSettings env;
   /// `env_cfg.dist_cfg`: the process group's backend and timeout.
   dist::DistOptions dist;
+  /// `env_cfg.dist_cfg.bucket_cap_mb` and `find_unused_parameters`: the gradient buckets.
+  dist::ReducerOptions grad_sync;
+  /// `env_cfg.dist_cfg.overlap`: all-reduce the gradients during backward (true, default) or
+  /// after it.
+  bool overlap_grad_sync = true;
   /// `randomness.seed` (a random seed shared by the ranks when not given).
   std::optional<int64_t> seed;
   /// `randomness.diff_rank_seed`: each rank adds its rank to the seed.

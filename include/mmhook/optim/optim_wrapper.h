@@ -44,6 +44,14 @@ class OptimContext {
   virtual ~OptimContext() = default;
 };
 
+/// What a data-parallel run plugs into `OptimWrapper::backward` (either may be empty).
+struct GradSyncCallbacks {
+  /// Called before `loss.backward()` with `should_sync()` (e.g. arms gradient hooks).
+  std::function<void(bool sync)> before_backward;
+  /// Called after `loss.backward()` with the same flag (e.g. waits for the reduction).
+  std::function<void(bool sync)> after_backward;
+};
+
 /// MMEngine's OptimWrapper(optimizer, accumulative_counts=1, clip_grad=None).
 class OptimWrapper {
  public:
@@ -122,12 +130,19 @@ class OptimWrapper {
   const std::string& optimizer_type() const { return optimizer_type_; }
   /// Sets where scalars such as train/grad_norm go (none by default).
   void set_scalar_sink(ScalarSink sink) { scalar_sink_ = std::move(sink); }
-  /// Sets what averages the gradients across processes after a backward that should_sync()
-  /// (data-parallel runs; none by default). Backwards that accumulate without updating skip
-  /// it, as DDP's no_sync does during gradient accumulation.
-  void set_grad_sync(std::function<void()> sync) { grad_sync_ = std::move(sync); }
+  /// Sets what averages the gradients across processes (data-parallel runs; none by default).
+  /// backward() calls `before_backward(sync)` before and `after_backward(sync)` after
+  /// `loss.backward()`, with `sync = should_sync()`: false while accumulating without an update,
+  /// where nothing may communicate (DDP's no_sync).
+  void set_grad_sync(GradSyncCallbacks callbacks) { grad_sync_ = std::move(callbacks); }
+  /// Sets a synchroniser that runs after each backward that should_sync() and is skipped by the
+  /// others.
+  void set_grad_sync(std::function<void()> sync);
   /// True when a gradient synchroniser is set.
-  bool has_grad_sync() const { return static_cast<bool>(grad_sync_); }
+  bool has_grad_sync() const {
+    return static_cast<bool>(grad_sync_.before_backward) ||
+           static_cast<bool>(grad_sync_.after_backward);
+  }
 
  protected:
   /// For OptimWrapperDict: no optimiser of its own.
@@ -136,10 +151,15 @@ class OptimWrapper {
   void clip_grads();
   /// Reports a scalar to the sink, if any.
   void report_scalar(const std::string& key, double value) const;
-  /// Runs the gradient synchroniser, if any (called by backward() when should_sync() held
-  /// before the backward).
-  void sync_grads() const {
-    if (grad_sync_) grad_sync_();
+  /// Runs the synchroniser's before_backward, if any (backward() calls it with should_sync()
+  /// before `loss.backward()`).
+  void begin_grad_sync(bool sync) const {
+    if (grad_sync_.before_backward) grad_sync_.before_backward(sync);
+  }
+  /// Runs the synchroniser's after_backward, if any (backward() calls it with the flag it gave
+  /// begin_grad_sync, after `loss.backward()`).
+  void end_grad_sync(bool sync) const {
+    if (grad_sync_.after_backward) grad_sync_.after_backward(sync);
   }
   /// Optimiser state dict without base_param_settings.
   c10::impl::GenericDict optimizer_state_dict() const;
@@ -166,7 +186,7 @@ class OptimWrapper {
   std::unique_ptr<torch::optim::OptimizerOptions> base_options_;
   std::vector<OrderedMap<double>> extras_;  // per group (incl. base), keys outside the options
   ScalarSink scalar_sink_;
-  std::function<void()> grad_sync_;
+  GradSyncCallbacks grad_sync_;
 };
 
 /// Parses a dtype name ("float16", "bfloat16", "float32", "float64") for AMP.
