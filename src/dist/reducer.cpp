@@ -4,7 +4,9 @@
 #include <sstream>
 #include <utility>
 
-#include <torch/torch.h>
+#include <ATen/core/grad_mode.h>
+#include <ATen/ops/add.h>
+#include <ATen/ops/zeros.h>
 
 #include "mmhook/core/error.h"
 
@@ -49,8 +51,8 @@ Reducer::Reducer(std::vector<at::Tensor> params, std::vector<std::string> names,
   }
   for (size_t b = 0; b < buckets_.size(); ++b) {
     const at::Tensor& first = params_[slots_[buckets_[b].slots.front()].param];
-    buckets_[b].flat = torch::zeros({bytes_in[b] / static_cast<int64_t>(first.element_size())},
-                                    first.options().requires_grad(false));
+    buckets_[b].flat = at::zeros({bytes_in[b] / static_cast<int64_t>(first.element_size())},
+                                 first.options().requires_grad(false));
   }
   ready_.assign(slots_.size(), 0);
   for (size_t s = 0; s < slots_.size(); ++s)
@@ -111,7 +113,7 @@ void Reducer::on_gradient(size_t slot, const at::Tensor& grad) {
 
 // Copies what the parameter's gradient will be once autograd has accumulated `grad` into it.
 void Reducer::mark_ready(size_t slot, const at::Tensor& grad) {
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   const Slot& s = slots_[slot];
   const at::Tensor& p = params_[s.param];
   Bucket& b = buckets_[s.bucket];
@@ -164,7 +166,7 @@ void Reducer::finalize_backward() {
   for (size_t s : unused) mark_ready(s, at::Tensor());
   launch_ready_buckets(false);
   wait_all();
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   const int world = get_world_size();
   for (auto& b : buckets_) {
     if (world > 1) b.flat.div_(world);
