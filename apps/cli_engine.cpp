@@ -5,13 +5,17 @@
 #include <c10/util/Exception.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
+#include <cstdint>
+#include <ctime>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <new>
+#include <optional>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -21,9 +25,13 @@
 #include "mmhook/config/config_node.h"
 #include "mmhook/config/json_parse.h"
 #include "mmhook/core/error.h"
+#include "mmhook/dist/dist.h"
+#include "mmhook/dist/requeue.h"
 #include "mmhook/engine/hook.h"
+#include "mmhook/engine/loops.h"
 #include "mmhook/engine/priority.h"
 #include "mmhook/engine/runner.h"
+#include "mmhook/engine/runner_config.h"
 #include "cli_options.h"
 
 namespace {
@@ -31,23 +39,47 @@ namespace {
 mmhook::Runner* volatile g_runner = nullptr;
 volatile std::sig_atomic_t g_signals = 0;
 volatile std::sig_atomic_t g_first_signal = 0;
+std::atomic<int64_t> g_first_sigint_ms{0};  // CLOCK_MONOTONIC ms of the first SIGINT
+static_assert(std::atomic<int64_t>::is_always_lock_free, "used from a signal handler");
 
-// SIGINT/SIGTERM: the first asks the running loop to stop after the current iteration; a second
-// one exits at once (async-signal-safe: an atomic store, write(2), _Exit).
+int64_t monotonic_ms() {
+  struct timespec ts {};
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // async-signal-safe
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+void say(const char* text, size_t size) {
+  ssize_t ignored = ::write(STDERR_FILENO, text, size);
+  (void)ignored;
+}
+
+// SIGINT, SIGTERM, SIGUSR1: the first asks the running loop to stop after the current iteration
+// (in a data-parallel run every rank then stops after the same one), save a checkpoint and exit.
+// SIGTERM and SIGUSR1 are a scheduler's preemption warnings (SLURM's --signal, its time limit):
+// repeats are ignored, the scheduler's SIGKILL follows anyway. A second SIGINT exits at once,
+// unless it comes within 300 ms of the first: a terminal's Ctrl-C reaches `mmhook launch`,
+// which forwards it, and its ranks alike. Async-signal-safe: atomic stores, write(2), _Exit.
 void on_signal(int sig) {
   if (g_signals > 0) {
+    if (sig != SIGINT) return;
+    if (g_first_sigint_ms != 0 && monotonic_ms() - g_first_sigint_ms < 300) return;
     static const char msg[] = "\nmmhook: interrupted again, exiting at once\n";
-    ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof msg - 1);
-    (void)ignored;
+    say(msg, sizeof msg - 1);
     std::_Exit(128 + sig);
   }
   g_signals = 1;
   g_first_signal = sig;
-  static const char msg[] =
+  if (sig == SIGINT) g_first_sigint_ms = monotonic_ms() | 1;
+  static const char interrupt[] =
       "\nmmhook: interrupt received, stopping after the current iteration (again to exit at "
       "once)\n";
-  ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof msg - 1);
-  (void)ignored;
+  static const char preempt[] =
+      "\nmmhook: stop signal received, saving a checkpoint after the current iteration\n";
+  if (sig == SIGINT) {
+    say(interrupt, sizeof interrupt - 1);
+  } else {
+    say(preempt, sizeof preempt - 1);
+  }
   if (g_runner != nullptr) g_runner->request_stop();
 }
 
@@ -58,15 +90,28 @@ void install_signal_handlers() {
   sa.sa_flags = SA_RESTART;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGUSR1, &sa, nullptr);
 }
 
 const char* signal_name(int sig) {
-  return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "a signal";
+  switch (sig) {
+    case SIGTERM: return "SIGTERM";
+    case SIGINT: return "SIGINT";
+    case SIGUSR1: return "SIGUSR1";
+    default: return "a signal";
+  }
 }
+
+// Exit status of a run stopped by `sig` (0: no signal here, a peer rank's stop): 128 + SIGINT for
+// a user's interrupt, else kExitPreempted ("resume me").
+int stop_status(int sig) { return sig == SIGINT ? 128 + SIGINT : mmhook::dist::kExitPreempted; }
 
 // Makes an interrupted run stop and leave a resumable checkpoint: re-requests the stop at each
 // iteration (a signal may land before the loop starts, which clears the flag), and at
 // after_train writes iter_<N>.pth and points last_checkpoint at it, so `--resume` continues.
+// In a data-parallel run the train loop's vote makes every rank stop after the same iteration;
+// rank 0 writes, and no rank returns before the checkpoint is committed (a launcher or scheduler
+// stops the group when its first process exits).
 class InterruptHook : public mmhook::HookImpl<InterruptHook> {
  public:
   std::string saved;
@@ -74,7 +119,7 @@ class InterruptHook : public mmhook::HookImpl<InterruptHook> {
     if (g_signals > 0 && !runner.stop_requested()) runner.request_stop();
   }
   void after_train(mmhook::Runner& runner) override {
-    if (g_signals == 0) return;
+    if (!runner.train_loop().interrupted()) return;
     mmhook::SaveCheckpointOptions opt;
     opt.meta_epoch = runner.epoch();
     opt.meta_iter = runner.iter();
@@ -85,9 +130,31 @@ class InterruptHook : public mmhook::HookImpl<InterruptHook> {
     // second signal or a power cut never leaves it naming a partial file.
     if (runner.rank() == 0)
       mmhook::write_file_atomic(runner.work_dir() + "/last_checkpoint", saved);
+    mmhook::dist::barrier();
     runner.logger().info("Interrupted: saved checkpoint " + saved);
   }
 };
+
+// `env_cfg.dist_cfg.requeue` under SLURM: puts the job back in the queue once its checkpoint is
+// written (rank 0 only; `scontrol requeue` then ends this job, and the requeued one resumes with
+// `--resume auto`). A failure is reported, not raised: the checkpoint is safe either way.
+void requeue_this_job(mmhook::Runner& runner) {
+  try {
+    const std::optional<std::string> job = mmhook::dist::slurm_job_id();
+    if (!job) {
+      runner.logger().warn("env_cfg.dist_cfg.requeue: not a SLURM job (SLURM_JOB_ID is unset)");
+      return;
+    }
+    const std::string error = mmhook::dist::requeue_slurm_job(*job);
+    if (error.empty()) {
+      runner.logger().info("Requeued SLURM job " + *job);
+    } else {
+      runner.logger().error("env_cfg.dist_cfg.requeue: " + error);
+    }
+  } catch (const std::exception& e) {
+    runner.logger().error(std::string("env_cfg.dist_cfg.requeue: ") + e.what());
+  }
+}
 
 // `val`/`test --checkpoint`: loads the checkpoint strictly at before_run, after every other
 // hook's before_run (as MMEngine's load_or_resume does: EMAHook builds its averaged model there
@@ -214,7 +281,9 @@ int run_engine(const mmhook::app::CliOptions& o) {
   try {
     if (o.command == Command::kTrain) {
       nlohmann::json cfg = prepare(o.common);
-      if (o.resume) {
+      if (o.resume && o.resume_from == "auto") {
+        cfg["resume"] = "auto";  // a file named auto: --resume ./auto
+      } else if (o.resume) {
         cfg["resume"] = true;
         if (!o.resume_from.empty()) cfg["load_from"] = o.resume_from;
       }
@@ -223,7 +292,7 @@ int run_engine(const mmhook::app::CliOptions& o) {
       if (g_signals > 0) {
         std::fprintf(stderr, "mmhook: interrupted by %s before training started\n",
                      signal_name(g_first_signal));
-        return 128 + g_first_signal;
+        return stop_status(g_first_signal);
       }
       auto interrupt = std::make_shared<InterruptHook>();
       runner.register_hook(interrupt, mmhook::get_priority(mmhook::Priority::kLowest));
@@ -232,14 +301,19 @@ int run_engine(const mmhook::app::CliOptions& o) {
       } clear_runner;
       g_runner = &runner;
       runner.train();
-      if (g_signals > 0) {
+      if (runner.train_loop().interrupted()) {
+        const int sig = g_signals > 0 ? static_cast<int>(g_first_signal) : 0;
+        const std::string by = sig != 0 ? signal_name(sig) : "a stop on another rank";
         std::fprintf(stderr,
                      "mmhook: training interrupted by %s after %lld iterations (epoch %lld); "
                      "checkpoint %s; continue with: mmhook train %s --work-dir %s --resume\n",
-                     signal_name(g_first_signal), static_cast<long long>(runner.iter()),
+                     by.c_str(), static_cast<long long>(runner.iter()),
                      static_cast<long long>(runner.epoch()), interrupt->saved.c_str(),
                      o.common.config.c_str(), runner.work_dir().c_str());
-        return 128 + g_first_signal;
+        const int status = stop_status(sig);
+        if (status == mmhook::dist::kExitPreempted && runner.config().requeue && runner.rank() == 0)
+          requeue_this_job(runner);
+        return status;
       }
     } else {
       const bool is_test = o.command == Command::kTest;

@@ -33,7 +33,8 @@ std::optional<int> parse_cli(int argc, char** argv, CliOptions& out) {
   auto* resume_opt = train->add_option(
       "--resume", out.resume_from,
       "resume from CKPT; without a value from the work_dir's newest checkpoint (last_checkpoint, "
-      "else the one with the most iterations), an error when it holds none");
+      "else the one with the most iterations), an error when it holds none; 'auto': from the "
+      "newest checkpoint when there is one, else from the start (restarted and requeued jobs)");
   resume_opt->expected(0, 1);
   CLI::App* val = app.add_subcommand("val", "validate a checkpoint");
   add_common(val, val_opts);
@@ -69,6 +70,11 @@ std::optional<int> parse_cli(int argc, char** argv, CliOptions& out) {
   launch->add_option("--master-port", out.launch.master_port, "rank 0's port (default: a free one)")
       ->check(CLI::Range(0, 65535));
   launch->add_option("--master-addr", out.launch.master_addr, "rank 0's address");
+  launch
+      ->add_option("--max-restarts", out.launch.max_restarts,
+                   "start all ranks again up to N times when one fails (train with --resume auto "
+                   "to continue from the last checkpoint)")
+      ->check(CLI::Range(0, 1000000));
   launch->add_option("args", out.launch_args, "after --: the mmhook arguments of every process")
       ->required();
 

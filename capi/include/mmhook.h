@@ -246,7 +246,10 @@ MMH_API mmh_error_t *mmh_runner_val(mmh_runner_t *runner);
 MMH_API mmh_error_t *mmh_runner_test(mmh_runner_t *runner);
 /**
  * Asks the running loop to stop after the current iteration (a validation pass: after the
- * current batch, without metrics); safe from any thread. NULL ok.
+ * current batch, without metrics); safe from any thread and from a signal handler. NULL ok.
+ * In a data-parallel run the ranks vote on stopping during each iteration, so a request on
+ * any rank stops every rank after the same iteration (the next one when the request comes
+ * after this iteration's vote), and a validation pass runs to its end.
  */
 MMH_API void mmh_runner_request_stop(mmh_runner_t *runner);
 /**

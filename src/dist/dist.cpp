@@ -276,6 +276,7 @@ struct PendingState {
   at::Tensor tensor;
   Clock::time_point through;
   bool done = false;
+  bool vote = false;  // vote_async: not in calls/seconds/bytes
 };
 }  // namespace detail
 
@@ -454,14 +455,16 @@ void PendingCollective::wait() {
     std::lock_guard<std::mutex> lock(g_mutex);
     fail_collective(s, "allreduce", t0, e);
   }
-  std::this_thread::sleep_until(p.through);
+  if (!p.vote) std::this_thread::sleep_until(p.through);
   p.done = true;
   p.tensor = at::Tensor();
   std::lock_guard<std::mutex> lock(g_mutex);
-  s.stats.seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+  if (!p.vote) s.stats.seconds += std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-PendingCollective all_reduce_async(const at::Tensor& tensor) {
+namespace detail {
+
+PendingCollective start_all_reduce(const at::Tensor& tensor, bool vote) {
   if (single()) return {};
   MMHOOK_CHECK(tensor.is_contiguous(), "all_reduce_async: the tensor must be contiguous");
   std::lock_guard<std::mutex> lock(g_mutex);
@@ -470,17 +473,32 @@ PendingCollective all_reduce_async(const at::Tensor& tensor) {
   auto p = std::make_shared<detail::PendingState>();
   const auto t0 = Clock::now();
   p->tensor = tensor;
+  p->vote = vote;
   try {
     std::vector<at::Tensor> v{tensor};
     p->work = s.pg->allreduce(v);
   } catch (const std::exception& e) {
     fail_collective(s, "allreduce", t0, e);
   }
+  if (vote) {
+    s.stats.votes += 1;
+    return PendingCollective(std::move(p));
+  }
   p->through = reserve_link(s, t0, 1);
   s.stats.calls += 1;
   s.stats.bytes += tensor.numel() * static_cast<int64_t>(tensor.element_size());
   s.stats.seconds += std::chrono::duration<double>(Clock::now() - t0).count();
   return PendingCollective(std::move(p));
+}
+
+}  // namespace detail
+
+PendingCollective all_reduce_async(const at::Tensor& tensor) {
+  return detail::start_all_reduce(tensor, false);
+}
+
+PendingCollective vote_async(const at::Tensor& tensor) {
+  return detail::start_all_reduce(tensor, true);
 }
 
 void broadcast(at::Tensor& tensor, int src) {

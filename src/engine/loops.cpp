@@ -5,12 +5,14 @@
 #include <ATen/autocast_mode.h>
 #include <spdlog/spdlog.h>
 #include <ATen/core/grad_mode.h>
+#include <ATen/ops/tensor.h>
 #include <torch/cuda.h>
 
 #include "mmhook/core/tensor_dict.h"
 #include "mmhook/data/data_loader.h"
 #include "mmhook/data/dataset.h"
 #include "mmhook/data/sampler.h"
+#include "mmhook/dist/dist.h"
 #include "mmhook/engine/runner.h"
 #include "mmhook/evaluator/evaluator.h"
 #include "mmhook/evaluator/metric.h"
@@ -51,15 +53,65 @@ void TrainLoop::decide_val_interval(int64_t progress) {
 
 bool TrainLoop::should_stop() const { return stop_training || runner_.stop_requested(); }
 
+namespace {
+
+// A data-parallel run's stop vote: [stop requested, stop_training] of this rank, summed over
+// the ranks. A rank that left the loop alone would leave the others waiting in their next
+// collective until the timeout, so every rank stops on the summed flags.
+at::Tensor stop_ballot(bool requested, bool training) {
+  at::Tensor t = at::tensor({static_cast<int64_t>(requested), static_cast<int64_t>(training)},
+                            at::TensorOptions().dtype(at::kLong));
+  // NCCL reduces device tensors only.
+  if (dist::backend() == "nccl") t = t.to(at::Device(at::kCUDA, dist::get_local_rank()));
+  return t;
+}
+
+// Reads a summed ballot and applies it to this rank: every rank then holds what any rank asked
+// for (Runner::stop_requested() is read by hooks and by the mmhook command after training).
+template <class Vote>
+Vote count_votes(const at::Tensor& ballot, Runner& runner, bool& stop_training) {
+  const at::Tensor sums = ballot.cpu();
+  Vote vote;
+  vote.requested = sums.data_ptr<int64_t>()[0] > 0;
+  vote.training = sums.data_ptr<int64_t>()[1] > 0;
+  if (vote.requested) runner.request_stop();
+  if (vote.training) stop_training = true;
+  return vote;
+}
+
+}  // namespace
+
+TrainLoop::StopVote TrainLoop::agree_stop() {
+  if (dist::get_world_size() <= 1) return StopVote{runner_.stop_requested(), stop_training};
+  at::Tensor ballot = stop_ballot(runner_.stop_requested(), stop_training);
+  dist::vote_async(ballot).wait();
+  return count_votes<StopVote>(ballot, runner_, stop_training);
+}
+
 void TrainLoop::run_iter(int64_t batch_idx, const TensorDict& batch) {
   StageArgs args;
   args.batch_idx = batch_idx;
   args.data_batch = &batch;
   runner_.call_hook(Stage::kBeforeTrainIter, args);
+  // Data parallel: the stop vote travels while the step computes (issued here, before the
+  // gradient all-reduces, in the same order on every rank), so it costs no waiting.
+  const bool distributed = dist::get_world_size() > 1;
+  at::Tensor ballot;
+  dist::PendingCollective vote;
+  if (distributed) {
+    ballot = stop_ballot(runner_.stop_requested(), stop_training);
+    vote = dist::vote_async(ballot);
+  }
   const TensorDict outputs = runner_.model().train_step(batch, runner_.optim_wrapper());
   args.outputs = &outputs;
   runner_.call_hook(Stage::kAfterTrainIter, args);
   ++iter_;
+  if (distributed) {
+    vote.wait();
+    last_vote_ = count_votes<StopVote>(ballot, runner_, stop_training);
+  } else {
+    last_vote_ = StopVote{runner_.stop_requested(), stop_training};
+  }
 }
 
 // -- EpochBasedTrainLoop ------------------------------------------------------------------------
@@ -82,15 +134,21 @@ void EpochBasedTrainLoop::run() {
   // counters inside an epoch: that epoch continues at its next batch, in the same sample order,
   // so the resumed run trains exactly the batches an uninterrupted run would.
   int64_t skip = batches_done_in_epoch();
-  while (epoch_ < max_epochs_ && !should_stop()) {
+  interrupted_ = false;
+  StopVote stop = agree_stop();
+  while (epoch_ < max_epochs_ && !stop.any()) {
     const bool finished = run_epoch(skip);
     skip = 0;
-    if (!finished || runner_.stop_requested()) break;  // interrupted: no validation
+    stop = finished ? agree_stop() : last_vote_;
+    if (stop.requested) break;  // interrupted: no validation
     decide_val_interval(epoch_ + 1);
     if (runner_.has_val_loop() && epoch_ >= val_begin_ &&
-        (epoch_ % val_interval_ == 0 || epoch_ == max_epochs_))
+        (epoch_ % val_interval_ == 0 || epoch_ == max_epochs_)) {
       runner_.val_loop().run();
+      stop = agree_stop();
+    }
   }
+  interrupted_ = stop.requested;
   runner_.call_hook(Stage::kAfterTrain);
 }
 
@@ -123,7 +181,7 @@ bool EpochBasedTrainLoop::run_epoch(int64_t skip_batches) {
   int64_t idx = skip_batches;
   while (it->next(&batch)) {
     run_iter(idx++, batch);
-    if (runner_.stop_requested()) return false;  // a graceful stop ends after this iteration
+    if (last_vote_.requested) return false;  // a graceful stop ends after this iteration
   }
   it.reset();
   runner_.call_hook(Stage::kAfterTrainEpoch);
@@ -159,17 +217,23 @@ void IterBasedTrainLoop::run() {
         "iterate infinitely.");
   });
   TensorDict batch;
-  while (iter_ < max_iters_ && !should_stop()) {
+  interrupted_ = false;
+  StopVote stop = agree_stop();
+  while (iter_ < max_iters_ && !stop.any()) {
     runner_.model().train();
     if (!it->next(&batch))
       MMHOOK_THROW(Code::kFailedPrecondition, "the train dataloader yields no batch");
     run_iter(iter_, batch);
-    if (runner_.stop_requested()) break;  // interrupted: no validation, as in the epoch loop
+    stop = last_vote_;
+    if (stop.requested) break;  // interrupted: no validation, as in the epoch loop
     decide_val_interval(iter_ + 1);
     if (runner_.has_val_loop() && iter_ >= val_begin_ &&
-        (iter_ % val_interval_ == 0 || iter_ == max_iters_))
+        (iter_ % val_interval_ == 0 || iter_ == max_iters_)) {
       runner_.val_loop().run();
+      stop = agree_stop();
+    }
   }
+  interrupted_ = stop.requested;
   it.reset();
   runner_.call_hook(Stage::kAfterTrainEpoch);
   runner_.call_hook(Stage::kAfterTrain);
@@ -261,7 +325,9 @@ Metrics EvalLoop::run() {
       ++idx;
       // A stop request (a signal during validation inside training) is honoured between
       // batches rather than after the whole pass.
-      if (runner_.stop_requested() && idx < dataloader_->size()) {
+      // Data parallel: every rank finishes the pass (a rank leaving it alone would leave the
+      // others waiting in the metrics' gather); the train loop's vote stops them together.
+      if (runner_.stop_requested() && idx < dataloader_->size() && dist::get_world_size() <= 1) {
         interrupted_ = true;
         break;
       }

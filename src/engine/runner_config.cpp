@@ -191,6 +191,7 @@ RunnerConfig parse_runner_config(const nlohmann::json& cfg, const std::string& c
       if (!(out.grad_sync.bucket_cap_mb > 0)) dc.fail("bucket_cap_mb", "must be > 0 MiB");
       out.grad_sync.find_unused_parameters = dc.get<bool>("find_unused_parameters", false);
       out.overlap_grad_sync = dc.get<bool>("overlap", true);
+      out.requeue = dc.get<bool>("requeue", false);
       dc.check_unused();
     } else {
       env.mark_used("dist_cfg");

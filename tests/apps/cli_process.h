@@ -29,7 +29,10 @@ inline std::string read_all(const std::string& path) {
 }
 
 /// Starts `mmhook args...` with stdout and stderr to `log`; returns the pid (-1 on failure).
-inline pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
+/// `env` entries ("NAME=VALUE") are added to this process's environment, replacing a variable
+/// of the same name.
+inline pid_t spawn(const std::vector<std::string>& args, const std::string& log,
+                   const std::vector<std::string>& env = {}) {
   std::vector<std::string> all = {kMmhook};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -41,7 +44,19 @@ inline pid_t spawn(const std::vector<std::string>& args, const std::string& log)
   posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
   pid_t pid = -1;
-  const int rc = posix_spawn(&pid, kMmhook.c_str(), &fa, nullptr, argv.data(), environ);
+  std::vector<std::string> vars = env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string var(*e);
+    const std::string name = var.substr(0, var.find('='));
+    bool replaced = false;
+    for (const auto& v : env) replaced = replaced || v.compare(0, name.size() + 1, name + "=") == 0;
+    if (!replaced) vars.push_back(var);
+  }
+  std::vector<char*> envp;
+  envp.reserve(vars.size() + 1);
+  for (auto& v : vars) envp.push_back(v.data());
+  envp.push_back(nullptr);
+  const int rc = posix_spawn(&pid, kMmhook.c_str(), &fa, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   return rc == 0 ? pid : -1;
 }

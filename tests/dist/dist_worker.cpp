@@ -8,9 +8,10 @@
 // call took. Keys: work_dir, batch (4), epochs (2), acc (1), bn (0), sync_buffers (0),
 // resume (0), val (0: train; 1: validate the initial weights), samples (48),
 // timeout (30 s), die_rank/die_iter (that rank exits with status 3 after that iteration),
-// raise_rank/raise_iter (that rank's hook throws after that iteration), overlap (dist_cfg's;
-// default unset), bucket_cap_mb (unset), find_unused (unset), unused (0; 1: the model has a
-// parameter "unused" that never gets a gradient), hidden (16: hidden width), epochs_rank1
+// raise_rank/raise_iter (that rank's hook throws after that iteration), stop_rank/stop_iter
+// (that rank calls Runner::request_stop in after_train_iter of that iteration), overlap
+// (dist_cfg's; default unset), bucket_cap_mb (unset), find_unused (unset), unused (0; 1: the model
+// has a parameter "unused" that never gets a gradient), hidden (16: hidden width), epochs_rank1
 // (rank 1's max_epochs, to make the configs differ), work_dir_per_rank (0; 1: work<rank>),
 // delay_ms (MMHOOK_DIST_DELAY_MS).
 
@@ -29,6 +30,7 @@
 #include "mmhook/data/dataset.h"
 #include "mmhook/dist/dist.h"
 #include "mmhook/engine/hook.h"
+#include "mmhook/engine/loops.h"
 #include "mmhook/engine/runner.h"
 #include "mmhook/model/base_model.h"
 #include "mmhook/model/mlp_classifier.h"
@@ -58,11 +60,14 @@ class DistBlobs : public mmhook::Dataset {
 
 class FaultHook : public mmhook::HookImpl<FaultHook> {
  public:
-  FaultHook(int die_rank, int64_t die_iter, int raise_rank, int64_t raise_iter)
+  FaultHook(int die_rank, int64_t die_iter, int raise_rank, int64_t raise_iter, int stop_rank,
+            int64_t stop_iter)
       : die_rank_(die_rank),
         die_iter_(die_iter),
         raise_rank_(raise_rank),
-        raise_iter_(raise_iter) {}
+        raise_iter_(raise_iter),
+        stop_rank_(stop_rank),
+        stop_iter_(stop_iter) {}
   std::string type_name() const override { return "FaultHook"; }
   void after_train_iter(mmhook::Runner& r, int64_t, const mmhook::TensorDict&,
                         const mmhook::TensorDict&) override {
@@ -70,6 +75,7 @@ class FaultHook : public mmhook::HookImpl<FaultHook> {
     if (r.rank() == raise_rank_ && r.iter() == raise_iter_)
       MMHOOK_THROW(mmhook::Code::kInvalidArgument, "FaultHook raised on purpose at iter ",
                    r.iter());
+    if (r.rank() == stop_rank_ && r.iter() == stop_iter_) r.request_stop();
   }
 
  private:
@@ -77,6 +83,8 @@ class FaultHook : public mmhook::HookImpl<FaultHook> {
   int64_t die_iter_;
   int raise_rank_;
   int64_t raise_iter_;
+  int stop_rank_;
+  int64_t stop_iter_;
 };
 
 // MLPClassifier plus a parameter that no forward uses.
@@ -180,11 +188,12 @@ int run_worker(int argc, char** argv) {
   int status = 0;
   try {
     mmhook::Runner runner(cfg);
-    runner.register_hook(std::make_shared<FaultHook>(static_cast<int>(num("die_rank", -1)),
-                                                     static_cast<int64_t>(num("die_iter", -1)),
-                                                     static_cast<int>(num("raise_rank", -1)),
-                                                     static_cast<int64_t>(num("raise_iter", -1))),
-                         50);
+    runner.register_hook(
+        std::make_shared<FaultHook>(
+            static_cast<int>(num("die_rank", -1)), static_cast<int64_t>(num("die_iter", -1)),
+            static_cast<int>(num("raise_rank", -1)), static_cast<int64_t>(num("raise_iter", -1)),
+            static_cast<int>(num("stop_rank", -1)), static_cast<int64_t>(num("stop_iter", -1))),
+        50);
     if (num("val", 0) != 0) {
       for (const auto& [k, v] : runner.val()) result["metrics"][k] = v;
     } else {
@@ -192,6 +201,9 @@ int run_worker(int argc, char** argv) {
       result["comm_calls"] = mmhook::dist::comm_stats().calls;
       result["comm_seconds"] = mmhook::dist::comm_stats().seconds;
       result["iter"] = runner.iter();
+      result["votes"] = mmhook::dist::comm_stats().votes;
+      result["interrupted"] = runner.train_loop().interrupted();
+      result["stop_requested"] = runner.stop_requested();
     }
     result["rank"] = runner.rank();
     result["world_size"] = runner.world_size();

@@ -237,6 +237,41 @@ TEST(DistTrainTest, ResumeOfTwoRanksIsExact) {
   EXPECT_EQ(state(result(part.path(), 0)), state(result(full.path(), 0)));
 }
 
+TEST(DistTrainTest, StopRequestOnOneRankStopsEveryRankAfterTheSameIteration) {
+  // Rank 1 alone asks to stop in after_train_iter of iteration 3 (0-based), after that
+  // iteration's vote went out: both ranks stop after the next one, with the same weights, and
+  // both report the interruption. Alone, the stop comes right after iteration 3.
+  TempDir two, one;
+  EXPECT_EQ(run_workers(2, two.path(), {"epochs=2", "stop_rank=1", "stop_iter=3"}),
+            (std::vector<int>{0, 0}));
+  const nlohmann::json r0 = result(two.path(), 0), r1 = result(two.path(), 1);
+  EXPECT_EQ(r0["iter"], 5);
+  EXPECT_EQ(r1["iter"], 5);
+  EXPECT_EQ(r0["interrupted"], true);
+  EXPECT_EQ(r1["interrupted"], true);
+  EXPECT_EQ(r0["stop_requested"], true);  // rank 0 was told by the vote
+  EXPECT_EQ(state(r0), state(r1));
+  // One vote before the first iteration, one per iteration; none in the data figures.
+  EXPECT_EQ(r0["votes"], 6);
+  EXPECT_EQ(r0["comm_calls"], 5);
+  EXPECT_EQ(run_workers(0, one.path(), {"epochs=2", "stop_rank=0", "stop_iter=3"}),
+            (std::vector<int>{0}));
+  EXPECT_EQ(result(one.path(), 0)["iter"], 4);
+  EXPECT_EQ(result(one.path(), 0)["interrupted"], true);
+  EXPECT_EQ(result(one.path(), 0)["votes"], 0);
+}
+
+TEST(DistTrainTest, EveryRankVotesOncePerIterationAndEpoch) {
+  // 2 epochs of 6 iterations without a stop: 12 votes in flight with the steps, 1 before the
+  // loop and 1 after each epoch; the ranks run to the end.
+  TempDir two;
+  EXPECT_EQ(run_workers(2, two.path(), {"epochs=2"}), (std::vector<int>{0, 0}));
+  const nlohmann::json r0 = result(two.path(), 0);
+  EXPECT_EQ(r0["iter"], 12);
+  EXPECT_EQ(r0["interrupted"], false);
+  EXPECT_EQ(r0["votes"], 15);
+}
+
 TEST(DistTrainTest, SyncBuffersHookAveragesBatchNormStatistics) {
   TempDir synced, unsynced;
   EXPECT_EQ(run_workers(2, synced.path(), {"bn=1", "sync_buffers=1", "epochs=1"}),

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "mmhook/core/error.h"
 #include "mmhook/dist/dist.h"
@@ -57,6 +58,51 @@ TEST(LauncherLimitsTest, ForwardedSigtermEscalatesToSigkill) {
   sender.join();
   EXPECT_EQ(rc, 128 + SIGTERM);
   EXPECT_LT(seconds, 20.0);
+}
+
+TEST(LauncherRestartTest, StartsTheGroupAgainUntilItSucceedsOrTheRestartsRunOut) {
+  // The children fail until their third start; they see the attempt and the limit.
+  const std::vector<std::string> prog = {
+      "/bin/sh", "-c",
+      "test \"$TORCHELASTIC_MAX_RESTARTS\" = 2 && test \"$TORCHELASTIC_RESTART_COUNT\" -ge 2"};
+  dist::LaunchOptions opt;
+  opt.nproc_per_node = 2;
+  opt.max_restarts = 2;
+  EXPECT_EQ(dist::launch_local(prog, opt), 0);
+  opt.max_restarts = 1;  // the limit is not what the children want either
+  EXPECT_EQ(dist::launch_local(prog, opt), 1);
+  opt.max_restarts = 0;
+  EXPECT_EQ(dist::launch_local({"/bin/sh", "-c", "exit 7"}, opt), 7);
+  opt.max_restarts = -1;
+  EXPECT_THROW((void)dist::launch_local({"/bin/true"}, opt), Error);
+}
+
+// Runs children that wait for a signal and answer it with `on_usr1`, sends the launcher
+// SIGUSR1 after half a second; the launcher's status.
+int launch_and_preempt(const std::string& on_usr1, int max_restarts) {
+  dist::LaunchOptions opt;
+  opt.nproc_per_node = 2;
+  opt.kill_grace_s = 5;
+  opt.max_restarts = max_restarts;
+  std::thread sender([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    ::kill(::getpid(), SIGUSR1);  // a scheduler's warning, caught by the launcher and forwarded
+  });
+  const int rc = dist::launch_local(
+      {"/bin/sh", "-c",
+       "trap '" + on_usr1 + "' USR1; i=0; while [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done"},
+      opt);
+  sender.join();
+  return rc;
+}
+
+TEST(LauncherRestartTest, ForwardedPreemptionIsPassedOnAndNeverRestarted) {
+  // Every rank saved and exited with the preemption status: so does the launcher, at once.
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(launch_and_preempt("exit 75", 3), dist::kExitPreempted);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 10);
+  // Ranks that fail on it: the signal's status, still no restart.
+  EXPECT_EQ(launch_and_preempt("exit 1", 3), 128 + SIGUSR1);
 }
 
 #ifdef MMHOOK_CLI

@@ -65,8 +65,11 @@ void all_reduce(at::Tensor& tensor, ReduceOp op = ReduceOp::kSum);
 /// Sum-reduces the tensors in place, issuing all collectives before waiting on any.
 void all_reduce_many(std::vector<at::Tensor>& tensors);
 
+class PendingCollective;
 namespace detail {
 struct PendingState;
+/// all_reduce_async and vote_async.
+PendingCollective start_all_reduce(const at::Tensor& tensor, bool vote);
 }  // namespace detail
 
 /// A collective in flight, from `all_reduce_async`. `wait()` completes it under the process
@@ -83,7 +86,7 @@ class PendingCollective {
   bool pending() const;
 
  private:
-  friend PendingCollective all_reduce_async(const at::Tensor& tensor);
+  friend PendingCollective detail::start_all_reduce(const at::Tensor& tensor, bool vote);
   explicit PendingCollective(std::shared_ptr<detail::PendingState> state);
   std::shared_ptr<detail::PendingState> state_;
 };
@@ -92,6 +95,10 @@ class PendingCollective {
 /// tensor must not be touched until `wait()`. Every rank must issue the same collectives in the
 /// same order. Without a process group (or with one process) it returns a completed handle.
 PendingCollective all_reduce_async(const at::Tensor& tensor);
+/// The train loop's stop vote (a sum all-reduce of a few flags, issued every iteration): like
+/// `all_reduce_async`, but counted in `CommStats::votes` only, and never held up by the
+/// simulated link delay, so that the figures and the knob describe the data the run moves.
+PendingCollective vote_async(const at::Tensor& tensor);
 /// Copies `tensor` of rank `src` into `tensor` on every rank.
 void broadcast(at::Tensor& tensor, int src = 0);
 /// `value` of every rank, in rank order.
@@ -114,6 +121,8 @@ struct CommStats {
   double seconds = 0;
   /// Bytes reduced or broadcast by this rank.
   int64_t bytes = 0;
+  /// Stop votes (`vote_async`), not counted above.
+  int64_t votes = 0;
 };
 /// Totals so far.
 CommStats comm_stats();

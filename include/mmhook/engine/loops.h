@@ -61,7 +61,15 @@ class TrainLoop : public BaseLoop {
   int64_t val_interval() const { return val_interval_; }
   /// Set by hooks (EarlyStoppingHook); checked between epochs (epoch loop) or iterations
   /// (iteration loop). `Runner::request_stop()` is honoured after the current iteration.
+  /// In a data-parallel run the ranks agree on both (see `interrupted()`).
   bool stop_training = false;
+  /// True when the last `run()` ended early because a stop was requested
+  /// (`Runner::request_stop()`, e.g. from a signal handler), not at its end or by
+  /// `stop_training`. In a data-parallel run every rank votes on stopping during each iteration
+  /// (an all-reduce issued before `train_step`, waited for after after_train_iter), so all ranks
+  /// stop after the same iteration and agree on this flag, even when only one of them was asked:
+  /// a request that arrives after an iteration's vote takes effect one iteration later.
+  bool interrupted() const { return interrupted_; }
   /// Sets the counters (resume).
   void set_counters(int64_t epoch, int64_t iter) {
     epoch_ = epoch;
@@ -71,10 +79,27 @@ class TrainLoop : public BaseLoop {
  protected:
   /// Sets `val_interval_` from the dynamic intervals for `progress` (epochs or iterations done).
   void decide_val_interval(int64_t progress);
+  /// What may end training early: a stop request and `stop_training`.
+  struct StopVote {
+    bool requested = false;  ///< `Runner::request_stop()` was called (on some rank)
+    bool training = false;   ///< `stop_training` was set (on some rank)
+    /// Either one.
+    bool any() const { return requested || training; }
+  };
   /// `stop_training` is set or the runner was asked to stop.
   bool should_stop() const;
-  /// One training iteration: before_train_iter, `train_step`, after_train_iter, `++iter_`.
+  /// This process's stop state; in a data-parallel run, every rank's, agreed by a blocking
+  /// all-reduce (every rank must call it at the same point), and applied on each rank (a
+  /// request anywhere becomes `Runner::request_stop()` here, likewise `stop_training`).
+  StopVote agree_stop();
+  /// One training iteration: before_train_iter, `train_step`, after_train_iter, `++iter_`;
+  /// sets `last_vote_`.
   void run_iter(int64_t batch_idx, const class TensorDict& batch);
+  /// The stop state after the last run_iter: this process's, or in a data-parallel run the vote
+  /// all ranks took during that iteration (identical on every rank).
+  StopVote last_vote_;
+  /// See interrupted().
+  bool interrupted_ = false;
 
   /// Completed epochs.
   int64_t epoch_ = 0;

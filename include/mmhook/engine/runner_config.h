@@ -64,6 +64,9 @@ struct RunnerConfig {
   /// `env_cfg.dist_cfg.overlap`: all-reduce the gradients during backward (true, default) or
   /// after it.
   bool overlap_grad_sync = true;
+  /// `env_cfg.dist_cfg.requeue`: after a stop by SIGTERM/SIGUSR1 has saved its checkpoint,
+  /// `mmhook train` runs `scontrol requeue` for its SLURM job (rank 0). Default false.
+  bool requeue = false;
   /// `randomness.seed` (a random seed shared by the ranks when not given).
   std::optional<int64_t> seed;
   /// `randomness.diff_rank_seed`: each rank adds its rank to the seed.
