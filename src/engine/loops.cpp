@@ -1,11 +1,13 @@
 #include "mmhook/engine/loops.h"
 
 #include <algorithm>
+#include <string>
 
 #include <ATen/autocast_mode.h>
 #include <spdlog/spdlog.h>
 #include <ATen/core/grad_mode.h>
 #include <ATen/ops/tensor.h>
+#include <ATen/ops/zeros.h>
 #include <torch/cuda.h>
 
 #include "mmhook/core/tensor_dict.h"
@@ -79,6 +81,35 @@ Vote count_votes(const at::Tensor& ballot, Runner& runner, bool& stop_training) 
   return vote;
 }
 
+// Data parallel: every rank must run as many iterations per epoch as the others, or their
+// collectives stop pairing up (a rank in an extra iteration waits for peers that have left the
+// epoch). A sampler with round_up false on a dataset the world size does not divide, or data
+// that differs across machines, breaks that: every rank fails here, naming each rank's count.
+// The counts travel as a vote (each rank fills its own slot of a summed tensor).
+void check_equal_epochs(DataLoader& loader) {
+  const int world = dist::get_world_size();
+  if (world <= 1) return;
+  at::Tensor counts = at::zeros({world}, at::TensorOptions().dtype(at::kLong));
+  counts.data_ptr<int64_t>()[dist::get_rank()] = loader.size();
+  if (dist::backend() == "nccl") counts = counts.to(at::Device(at::kCUDA, dist::get_local_rank()));
+  dist::vote_async(counts).wait();
+  const at::Tensor all = counts.cpu();
+  const int64_t* c = all.data_ptr<int64_t>();
+  bool equal = true;
+  std::string listed;
+  for (int r = 0; r < world; ++r) {
+    equal = equal && c[r] == c[0];
+    listed += (r > 0 ? ", rank " : "rank ") + std::to_string(r) + ": " + std::to_string(c[r]);
+  }
+  if (equal) return;
+  MMHOOK_THROW(Code::kConfig,
+               "train_dataloader: the ranks would run different numbers of iterations per epoch (",
+               listed, " batches; this rank's dataset has ", loader.dataset().size(),
+               " samples), so their collectives could not pair up. Keep "
+               "train_dataloader.sampler.round_up true (the default: every shard is padded to "
+               "the same length), or give every rank the same data");
+}
+
 }  // namespace
 
 TrainLoop::StopVote TrainLoop::agree_stop() {
@@ -135,6 +166,7 @@ void EpochBasedTrainLoop::run() {
   // so the resumed run trains exactly the batches an uninterrupted run would.
   int64_t skip = batches_done_in_epoch();
   interrupted_ = false;
+  check_equal_epochs(*dataloader_);
   StopVote stop = agree_stop();
   while (epoch_ < max_epochs_ && !stop.any()) {
     const bool finished = run_epoch(skip);

@@ -13,7 +13,7 @@
 // (dist_cfg's; default unset), bucket_cap_mb (unset), find_unused (unset), unused (0; 1: the model
 // has a parameter "unused" that never gets a gradient), hidden (16: hidden width), epochs_rank1
 // (rank 1's max_epochs, to make the configs differ), work_dir_per_rank (0; 1: work<rank>),
-// delay_ms (MMHOOK_DIST_DELAY_MS).
+// delay_ms (MMHOOK_DIST_DELAY_MS), round_up (1; 0: the train sampler's round_up false).
 
 #include <chrono>
 #include <cmath>
@@ -166,6 +166,7 @@ int run_worker(int argc, char** argv) {
     cfg["val_cfg"] = nlohmann::json::object();
     cfg["val_evaluator"] = {{"type", "Accuracy"}};
   }
+  if (num("round_up", 1) == 0) cfg["train_dataloader"]["sampler"]["round_up"] = false;
   if (num("sync_buffers", 0) != 0)
     cfg["custom_hooks"] = nlohmann::json::array({{{"type", "SyncBuffersHook"}}});
   if (distributed) cfg["launcher"] = "pytorch";

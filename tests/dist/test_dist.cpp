@@ -251,8 +251,9 @@ TEST(DistTrainTest, StopRequestOnOneRankStopsEveryRankAfterTheSameIteration) {
   EXPECT_EQ(r1["interrupted"], true);
   EXPECT_EQ(r0["stop_requested"], true);  // rank 0 was told by the vote
   EXPECT_EQ(state(r0), state(r1));
-  // One vote before the first iteration, one per iteration; none in the data figures.
-  EXPECT_EQ(r0["votes"], 6);
+  // The epoch-length check and one vote before the first iteration, one per iteration; none
+  // in the data figures.
+  EXPECT_EQ(r0["votes"], 7);
   EXPECT_EQ(r0["comm_calls"], 5);
   EXPECT_EQ(run_workers(0, one.path(), {"epochs=2", "stop_rank=0", "stop_iter=3"}),
             (std::vector<int>{0}));
@@ -262,14 +263,33 @@ TEST(DistTrainTest, StopRequestOnOneRankStopsEveryRankAfterTheSameIteration) {
 }
 
 TEST(DistTrainTest, EveryRankVotesOncePerIterationAndEpoch) {
-  // 2 epochs of 6 iterations without a stop: 12 votes in flight with the steps, 1 before the
-  // loop and 1 after each epoch; the ranks run to the end.
+  // 2 epochs of 6 iterations without a stop: 12 votes in flight with the steps, the
+  // epoch-length check and 1 vote before the loop, 1 after each epoch; the ranks run to the end.
   TempDir two;
   EXPECT_EQ(run_workers(2, two.path(), {"epochs=2"}), (std::vector<int>{0, 0}));
   const nlohmann::json r0 = result(two.path(), 0);
   EXPECT_EQ(r0["iter"], 12);
   EXPECT_EQ(r0["interrupted"], false);
-  EXPECT_EQ(r0["votes"], 15);
+  EXPECT_EQ(r0["votes"], 16);
+}
+
+TEST(DistConfigTest, UnevenShardsFailOnEveryRankNamingTheirEpochLengths) {
+  // 49 samples without padding: rank 0 gets 25 (7 batches of 4), rank 1 24 (6). Rank 0's
+  // seventh iteration would wait for a rank 1 that has left the epoch; both fail at once instead.
+  TempDir dir;
+  EXPECT_EQ(run_workers(2, dir.path(), {"samples=49", "round_up=0"}, 60), (std::vector<int>{1, 1}));
+  for (int rank : {0, 1}) {
+    const nlohmann::json r = result(dir.path(), rank);
+    const std::string err = r.value("error", "");
+    EXPECT_NE(err.find("different numbers of iterations per epoch (rank 0: 7, rank 1: 6 batches"),
+              std::string::npos)
+        << err;
+    EXPECT_NE(err.find("sampler.round_up"), std::string::npos) << err;
+    EXPECT_LT(r["seconds"].get<double>(), 20.0);
+  }
+  // 48 samples split evenly: the same settings train.
+  TempDir even;
+  EXPECT_EQ(run_workers(2, even.path(), {"samples=48", "round_up=0"}), (std::vector<int>{0, 0}));
 }
 
 TEST(DistTrainTest, SyncBuffersHookAveragesBatchNormStatistics) {
