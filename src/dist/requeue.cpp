@@ -35,7 +35,7 @@ bool valid_job_id(const std::string& id) {
 std::string checked_env(const char* name) {
   const char* v = std::getenv(name);
   if (v == nullptr) return "";
-  const std::string value(v);
+  std::string value(v);
   MMHOOK_CHECK_CODE(all_digits(value), Code::kConfig, name,
                     ": expected a SLURM job id (a decimal number), got '", value, "'");
   return value;

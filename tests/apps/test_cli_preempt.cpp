@@ -58,7 +58,7 @@ std::string write_config(const TempDir& dir, const std::string& name,
       {"checkpoint", {{"type", "CheckpointHook"}, {"interval", 200}, {"by_epoch", false}}}};
   cfg["log_level"] = "INFO";
   cfg.merge_patch(overrides);
-  const std::string path = dir / name;
+  std::string path = dir / name;
   std::ofstream(path) << cfg.dump(2);
   return path;
 }
@@ -223,7 +223,7 @@ TEST_F(CliPreemptTest, KilledRankIsRestartedAndTheRunEndsExactlyLikeTheUninterru
 
 // A fake scontrol that records its arguments, one per line, in `record`.
 std::string fake_scontrol(const TempDir& dir, const std::string& record) {
-  const std::string bin = dir / "bin";
+  std::string bin = dir / "bin";
   fs::create_directories(bin);
   const std::string path = bin + "/scontrol";
   std::ofstream(path) << "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > '" << record
