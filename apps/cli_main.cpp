@@ -58,7 +58,7 @@ mmhook::app::EngineEntry load_engine() {
       tried += (tried.empty() ? "" : ", ") + path.string();
       continue;
     }
-    void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    void* handle = dlopen(path.c_str(), RTLD_LAZY | RTLD_LOCAL);
     if (handle == nullptr) {
       const char* why = dlerror();
       std::fprintf(stderr, "mmhook: error: cannot load the engine module %s: %s\n", path.c_str(),
