@@ -1,6 +1,7 @@
 #pragma once
 // Running the built `mmhook` command from the CLI tests: its path, starting it with argv (no
-// shell) and output to a file, waiting for it with a deadline, reading what it wrote.
+// shell) and output to a file, waiting for it with a deadline, reading what it wrote; the long
+// toy run those tests interrupt, and telling when it has started training.
 
 #include <fcntl.h>
 #include <signal.h>
@@ -9,11 +10,17 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "runner_fixture.h"
 
 extern char** environ;
 
@@ -59,6 +66,36 @@ inline pid_t spawn(const std::vector<std::string>& args, const std::string& log,
   const int rc = posix_spawn(&pid, kMmhook.c_str(), &fa, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   return rc == 0 ? pid : -1;
+}
+
+/// A toy training config for runs long enough to signal or kill mid-way: `num_samples` shuffled
+/// ToyDataset samples in batches of 3, SGD with momentum, `max_epochs` epochs, no validation, the
+/// logger every iteration (so training_started() turns true at the first iteration) and a
+/// checkpoint per epoch.
+inline nlohmann::json long_toy_config(int64_t num_samples, int64_t max_epochs) {
+  nlohmann::json cfg = epoch_config("unused");
+  cfg.erase("work_dir");
+  cfg.erase("val_dataloader");
+  cfg.erase("val_cfg");
+  cfg.erase("val_evaluator");
+  cfg["train_dataloader"]["sampler"]["shuffle"] = true;
+  cfg["train_dataloader"]["dataset"] = {{"type", "ToyDataset"}, {"num_samples", num_samples}};
+  cfg["optim_wrapper"]["optimizer"] = {{"type", "SGD"}, {"lr", 0.001}, {"momentum", 0.9}};
+  cfg["train_cfg"] = {{"by_epoch", true}, {"max_epochs", max_epochs}};
+  cfg["default_hooks"] = {{"logger", {{"type", "LoggerHook"}, {"interval", 1}}},
+                          {"checkpoint", {{"type", "CheckpointHook"}, {"interval", 1}}}};
+  return cfg;
+}
+
+/// True once a training run in `work` has started: a `<timestamp>/vis_data/scalars.json` with
+/// content (the logger writes it from the first logged iteration on).
+inline bool training_started(const std::string& work) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(work, ec)) return false;
+  for (const auto& e : fs::directory_iterator(work, ec))
+    if (fs::file_size(e.path() / "vis_data" / "scalars.json", ec) > 0 && !ec) return true;
+  return false;
 }
 
 /// Waits up to `seconds` for `pred`; its last answer.

@@ -34,6 +34,7 @@ using testing::kMmhook;
 using testing::read_all;
 using testing::spawn;
 using testing::TempDir;
+using testing::training_started;
 using testing::wait_exit;
 using testing::wait_for;
 
@@ -196,16 +197,6 @@ std::string long_config(const TempDir& dir) {
   return write_config(dir, cfg, "long.json");
 }
 
-bool training_started(const std::string& work) {
-  std::error_code ec;
-  if (!fs::is_directory(work, ec)) return false;
-  for (const auto& e : fs::directory_iterator(work, ec))
-    if (fs::exists(e.path() / "vis_data" / "scalars.json", ec) &&
-        fs::file_size(e.path() / "vis_data" / "scalars.json", ec) > 0)
-      return true;
-  return false;
-}
-
 void check_graceful_stop(int sig, const std::string& sig_name, int expected_status) {
   TempDir dir;
   const std::string cfg = long_config(dir), work = dir / "work", log = dir / "log.txt";
@@ -242,6 +233,23 @@ TEST(CliSignalTest, Sigusr1StopsGracefullyWithACheckpoint) {
   check_graceful_stop(SIGUSR1, "SIGUSR1", 75);
 }
 
+TEST(CliSignalTest, TwoSigintsAtOnceAreOneInterrupt) {
+  // A terminal's Ctrl-C under `mmhook launch` reaches a rank twice: from the terminal and
+  // forwarded by the launcher. That is one interrupt: the run still stops gracefully.
+  TempDir dir;
+  const std::string cfg = long_config(dir), work = dir / "work", log = dir / "log.txt";
+  const pid_t pid = spawn({"train", cfg, "--work-dir", work}, log);
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(wait_for([&] { return training_started(work); }, 60)) << read_all(log);
+  ::kill(pid, SIGINT);
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(wait_exit(pid, 60), 128 + SIGINT) << read_all(log);
+  const std::string out = read_all(log);
+  EXPECT_NE(out.find("training interrupted by SIGINT"), std::string::npos) << out;
+  EXPECT_EQ(out.find("interrupted again"), std::string::npos) << out;
+  EXPECT_TRUE(fs::exists(read_all(work + "/last_checkpoint"))) << out;
+}
+
 TEST(CliSignalTest, SecondInterruptExitsAtOnce) {
   TempDir dir;
   // Slow iterations and a large checkpoint: the graceful stop takes long enough for a second
@@ -262,9 +270,20 @@ TEST(CliSignalTest, SecondInterruptExitsAtOnce) {
       wait_for([&] { return read_all(log).find("interrupt received") != std::string::npos; }, 30))
       << read_all(log);
   // A second SIGINT within 300 ms is the same Ctrl-C arriving twice (through `mmhook
-  // launch` and from the terminal): only a later one counts.
+  // launch` and from the terminal): only a later one counts. The run is frozen meanwhile, so
+  // that however fast this machine writes the checkpoint, the second one lands before the
+  // graceful stop ends: it is pending when the process continues.
+  ::kill(pid, SIGSTOP);
+  ASSERT_TRUE(wait_for(
+      [&] {
+        const std::string stat = read_all("/proc/" + std::to_string(pid) + "/stat");
+        const size_t close = stat.rfind(')');
+        return close != std::string::npos && stat.compare(close + 2, 1, "T") == 0;
+      },
+      30));
   std::this_thread::sleep_for(std::chrono::milliseconds(400));
   ::kill(pid, SIGINT);
+  ::kill(pid, SIGCONT);
   EXPECT_EQ(wait_exit(pid, 30), 128 + SIGINT) << read_all(log);
   const std::string out = read_all(log);
   EXPECT_NE(out.find("interrupted again, exiting at once"), std::string::npos) << out;

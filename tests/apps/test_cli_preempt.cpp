@@ -34,6 +34,7 @@ namespace {
 using testing::read_all;
 using testing::spawn;
 using testing::TempDir;
+using testing::training_started;
 using testing::wait_exit;
 using testing::wait_for;
 
@@ -44,31 +45,14 @@ constexpr int kPreempted = 75;
 // 200 iterations. `overrides` are merged at the top level.
 std::string write_config(const TempDir& dir, const std::string& name,
                          const nlohmann::json& overrides = nlohmann::json::object()) {
-  nlohmann::json cfg = testing::epoch_config("unused");
-  cfg.erase("work_dir");
-  cfg.erase("val_dataloader");
-  cfg.erase("val_cfg");
-  cfg.erase("val_evaluator");
-  cfg["train_dataloader"]["sampler"]["shuffle"] = true;
-  cfg["train_dataloader"]["dataset"] = {{"type", "ToyDataset"}, {"num_samples", 3000}};
-  cfg["optim_wrapper"]["optimizer"] = {{"type", "SGD"}, {"lr", 0.001}, {"momentum", 0.9}};
-  cfg["train_cfg"] = {{"by_epoch", true}, {"max_epochs", 2}};
-  cfg["default_hooks"] = {
-      {"logger", {{"type", "LoggerHook"}, {"interval", 1}}},
-      {"checkpoint", {{"type", "CheckpointHook"}, {"interval", 200}, {"by_epoch", false}}}};
+  nlohmann::json cfg = testing::long_toy_config(3000, 2);
+  cfg["default_hooks"]["checkpoint"] = {
+      {"type", "CheckpointHook"}, {"interval", 200}, {"by_epoch", false}};
   cfg["log_level"] = "INFO";
   cfg.merge_patch(overrides);
   std::string path = dir / name;
   std::ofstream(path) << cfg.dump(2);
   return path;
-}
-
-bool training_started(const std::string& work) {
-  std::error_code ec;
-  if (!fs::is_directory(work, ec)) return false;
-  for (const auto& e : fs::directory_iterator(work, ec))
-    if (fs::file_size(e.path() / "vis_data" / "scalars.json", ec) > 0 && !ec) return true;
-  return false;
 }
 
 // The pid of the child of `parent` whose environment has RANK=<rank> (-1 when none).
@@ -232,48 +216,53 @@ std::string fake_scontrol(const TempDir& dir, const std::string& record) {
   return bin;
 }
 
-TEST(CliRequeueTest, PreemptedRunRequeuesItsSlurmJobWithScontrol) {
-  TempDir dir;
+// A single-process run with `env_cfg.dist_cfg.requeue` on, a fake scontrol first on PATH and
+// `env` added, stopped by `sig` once it trains.
+struct RequeueRun {
+  int status = -1;
+  std::string out;     // its output
+  std::string record;  // the fake scontrol's arguments, one per line ("" when it did not run)
+  std::string work;
+};
+
+RequeueRun run_with_requeue(const TempDir& dir, const std::vector<std::string>& env, int sig) {
+  RequeueRun r;
   const std::string record = dir / "scontrol_args.txt";
   const std::string bin = fake_scontrol(dir, record);
   const std::string cfg =
       write_config(dir, "toy.json", {{"env_cfg", {{"dist_cfg", {{"requeue", true}}}}}});
-  const std::string work = dir / "work", log = dir / "run.log";
+  r.work = dir / "work";
+  const std::string log = dir / "run.log";
   const char* path = std::getenv("PATH");
-  const pid_t pid =
-      spawn({"train", cfg, "--work-dir", work}, log,
-            {"PATH=" + bin + ":" + (path != nullptr ? path : "/usr/bin:/bin"), "SLURM_JOB_ID=4242",
-             "SLURM_ARRAY_JOB_ID=4240", "SLURM_ARRAY_TASK_ID=2"});
-  ASSERT_GT(pid, 0);
-  ASSERT_TRUE(wait_for([&] { return training_started(work); }, 60)) << read_all(log);
-  ::kill(pid, SIGTERM);
-  ASSERT_EQ(wait_exit(pid, 60), kPreempted) << read_all(log);
-  EXPECT_EQ(read_all(record), "requeue\n4240_2\n") << read_all(log);
-  EXPECT_NE(read_all(log).find("Requeued SLURM job 4240_2"), std::string::npos) << read_all(log);
-  EXPECT_TRUE(fs::exists(read_all(work + "/last_checkpoint")));
+  std::vector<std::string> all = {"PATH=" + bin + ":" + (path != nullptr ? path : "/usr/bin:/bin")};
+  all.insert(all.end(), env.begin(), env.end());
+  const pid_t pid = spawn({"train", cfg, "--work-dir", r.work}, log, all);
+  if (pid > 0 && wait_for([&] { return training_started(r.work); }, 60)) ::kill(pid, sig);
+  r.status = pid > 0 ? wait_exit(pid, 60) : -1;
+  r.out = read_all(log);
+  r.record = fs::exists(record) ? read_all(record) : "";
+  return r;
+}
+
+TEST(CliRequeueTest, PreemptedRunRequeuesItsSlurmJobWithScontrol) {
+  TempDir dir;
+  const RequeueRun r = run_with_requeue(
+      dir, {"SLURM_JOB_ID=4242", "SLURM_ARRAY_JOB_ID=4240", "SLURM_ARRAY_TASK_ID=2"}, SIGTERM);
+  ASSERT_EQ(r.status, kPreempted) << r.out;
+  EXPECT_EQ(r.record, "requeue\n4240_2\n") << r.out;
+  EXPECT_NE(r.out.find("Requeued SLURM job 4240_2"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(read_all(r.work + "/last_checkpoint"))) << r.out;
 }
 
 TEST(CliRequeueTest, HostileJobIdIsRefusedAndTheCheckpointIsKept) {
   TempDir dir;
-  const std::string record = dir / "scontrol_args.txt";
-  const std::string bin = fake_scontrol(dir, record);
-  const std::string cfg =
-      write_config(dir, "toy.json", {{"env_cfg", {{"dist_cfg", {{"requeue", true}}}}}});
-  const std::string work = dir / "work", log = dir / "run.log";
-  const char* path = std::getenv("PATH");
   const std::string hostile = "1; touch '" + (dir / "pwned") + "' $(id) \"\n!";
-  const pid_t pid = spawn({"train", cfg, "--work-dir", work}, log,
-                          {"PATH=" + bin + ":" + (path != nullptr ? path : "/usr/bin:/bin"),
-                           "SLURM_JOB_ID=" + hostile});
-  ASSERT_GT(pid, 0);
-  ASSERT_TRUE(wait_for([&] { return training_started(work); }, 60)) << read_all(log);
-  ::kill(pid, SIGUSR1);
-  ASSERT_EQ(wait_exit(pid, 60), kPreempted) << read_all(log);
-  const std::string out = read_all(log);
-  EXPECT_NE(out.find("SLURM_JOB_ID: expected a SLURM job id"), std::string::npos) << out;
-  EXPECT_FALSE(fs::exists(record)) << "scontrol ran";
+  const RequeueRun r = run_with_requeue(dir, {"SLURM_JOB_ID=" + hostile}, SIGUSR1);
+  ASSERT_EQ(r.status, kPreempted) << r.out;
+  EXPECT_NE(r.out.find("SLURM_JOB_ID: expected a SLURM job id"), std::string::npos) << r.out;
+  EXPECT_EQ(r.record, "") << "scontrol ran";
   EXPECT_FALSE(fs::exists(dir / "pwned"));
-  EXPECT_TRUE(fs::exists(read_all(work + "/last_checkpoint"))) << out;
+  EXPECT_TRUE(fs::exists(read_all(r.work + "/last_checkpoint"))) << r.out;
 }
 
 }  // namespace

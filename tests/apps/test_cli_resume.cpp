@@ -32,6 +32,7 @@ namespace {
 using testing::read_all;
 using testing::spawn;
 using testing::TempDir;
+using testing::training_started;
 using testing::wait_exit;
 using testing::wait_for;
 
@@ -46,28 +47,10 @@ std::pair<int, std::string> run(const std::vector<std::string>& args, const Temp
 // 2 epochs of 1000 shuffled batches of a toy model, logging every iteration (training has
 // started once scalars appear), a checkpoint per epoch.
 std::string write_config(const TempDir& dir, int64_t max_epochs) {
-  nlohmann::json cfg = testing::epoch_config("unused");
-  cfg.erase("work_dir");
-  cfg.erase("val_dataloader");
-  cfg.erase("val_cfg");
-  cfg.erase("val_evaluator");
-  cfg["train_dataloader"]["sampler"]["shuffle"] = true;
-  cfg["train_dataloader"]["dataset"] = {{"type", "ToyDataset"}, {"num_samples", 3000}};
-  cfg["optim_wrapper"]["optimizer"] = {{"type", "SGD"}, {"lr", 0.001}, {"momentum", 0.9}};
-  cfg["train_cfg"] = {{"by_epoch", true}, {"max_epochs", max_epochs}};
-  cfg["default_hooks"] = {{"logger", {{"type", "LoggerHook"}, {"interval", 1}}},
-                          {"checkpoint", {{"type", "CheckpointHook"}, {"interval", 1}}}};
+  const nlohmann::json cfg = testing::long_toy_config(3000, max_epochs);
   std::string path = dir / ("toy_" + std::to_string(max_epochs) + ".json");
   std::ofstream(path) << cfg.dump(2);
   return path;
-}
-
-bool training_started(const std::string& work) {
-  std::error_code ec;
-  if (!fs::is_directory(work, ec)) return false;
-  for (const auto& e : fs::directory_iterator(work, ec))
-    if (fs::file_size(e.path() / "vis_data" / "scalars.json", ec) > 0 && !ec) return true;
-  return false;
 }
 
 TEST(CliResumeTest, SigintMidEpochThenResumeEndsLikeAnUninterruptedRun) {
