@@ -99,12 +99,11 @@ std::string requeue_slurm_job(const std::string& job_id, double timeout_s) {
   const size_t nl = output.find('\n');
   if (nl != std::string::npos) output.resize(nl);
   if (done && WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
-  std::string why = !done ? std::string("could not be waited for")
-                    : WIFEXITED(status)
-                        ? "exited with status " + std::to_string(WEXITSTATUS(status))
-                        : std::string("was killed by signal ") + std::to_string(WTERMSIG(status));
-  if (done && WIFEXITED(status) && WEXITSTATUS(status) == 127 && output.empty())
-    why = "was not found on PATH";
+  // A missing scontrol is posix_spawnp's ENOENT above, not an exit status here.
+  const std::string why =
+      !done               ? std::string("could not be waited for")
+      : WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
+                          : std::string("was killed by signal ") + std::to_string(WTERMSIG(status));
   return "scontrol requeue " + job_id + " " + why + (output.empty() ? "" : ": " + output);
 }
 

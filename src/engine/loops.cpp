@@ -60,12 +60,16 @@ namespace {
 // A data-parallel run's stop vote: [stop requested, stop_training] of this rank, summed over
 // the ranks. A rank that left the loop alone would leave the others waiting in their next
 // collective until the timeout, so every rank stops on the summed flags.
-at::Tensor stop_ballot(bool requested, bool training) {
-  at::Tensor t = at::tensor({static_cast<int64_t>(requested), static_cast<int64_t>(training)},
-                            at::TensorOptions().dtype(at::kLong));
-  // NCCL reduces device tensors only.
-  if (dist::backend() == "nccl") t = t.to(at::Device(at::kCUDA, dist::get_local_rank()));
+// A vote's tensor where the backend reduces it: NCCL reduces device tensors only.
+at::Tensor on_comm_device(at::Tensor t) {
+  if (dist::backend() == "nccl") return t.to(at::Device(at::kCUDA, dist::get_local_rank()));
   return t;
+}
+
+at::Tensor stop_ballot(bool requested, bool training) {
+  return on_comm_device(
+      at::tensor({static_cast<int64_t>(requested), static_cast<int64_t>(training)},
+                 at::TensorOptions().dtype(at::kLong)));
 }
 
 // Reads a summed ballot and applies it to this rank: every rank then holds what any rank asked
@@ -91,7 +95,7 @@ void check_equal_epochs(DataLoader& loader) {
   if (world <= 1) return;
   at::Tensor counts = at::zeros({world}, at::TensorOptions().dtype(at::kLong));
   counts.data_ptr<int64_t>()[dist::get_rank()] = loader.size();
-  if (dist::backend() == "nccl") counts = counts.to(at::Device(at::kCUDA, dist::get_local_rank()));
+  counts = on_comm_device(counts);
   dist::vote_async(counts).wait();
   const at::Tensor all = counts.cpu();
   const int64_t* c = all.data_ptr<int64_t>();
