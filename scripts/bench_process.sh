@@ -3,8 +3,10 @@
 # same data, model code, seed, optimizer and batch size; a state dict saved and the test split
 # evaluated each epoch): wall time and peak RSS of full runs (MLP 3 epochs, CNN 1 epoch), of
 # 10-iteration runs (start-up to the first iterations) and of `mmhook --version` / `--help`.
-# Runs alternate (raw, mmhook, raw, mmhook, ...) so load from other processes hits both alike;
-# the tables give medians over rounds, then min-max.
+# Runs alternate (raw then mmhook in odd rounds, mmhook then raw in even ones) so load from other
+# processes and the order hit both alike; the tables give medians over rounds, then min-max, and
+# the median of the rounds' own ratios (each round's mmhook run over its raw run, measured in the
+# same minute), which the machine's drift touches least.
 #
 #   scripts/bench_process.sh [ROUNDS]          # default 3 rounds; ~2 min a round on 2 idle cores
 #   BENCH_MODELS="mlp" scripts/bench_process.sh 5
@@ -29,7 +31,8 @@ trap 'rm -rf -- "$work"' EXIT
 results="$work/results"
 : >"$results"
 
-# measure LABEL COMMAND...: runs COMMAND and appends "LABEL WALL_S PEAK_RSS_KB" to the results.
+# measure LABEL COMMAND...: runs COMMAND and appends "LABEL WALL_S PEAK_RSS_KB ROUND" to the
+# results.
 measure() {
   local label=$1
   shift
@@ -38,11 +41,29 @@ measure() {
     tail -20 "$work/out" >&2
     exit 1
   fi
-  echo "$label $(tail -1 "$work/time")" >>"$results"
+  echo "$label $(tail -1 "$work/time") $round" >>"$results"
 }
 
 engine_malloc=(env MALLOC_MMAP_THRESHOLD_=$((32 << 20)) MALLOC_TRIM_THRESHOLD_=$((512 << 20)))
 epochs_of() { [ "$1" = mlp ] && echo 3 || echo 1; }
+
+# pair SUFFIX RAW_ARGS -- MMHOOK_ARGS: the raw run and the mmhook run of one round, raw first in
+# odd rounds and mmhook first in even ones (ABBA), so that neither always runs second.
+pair() {
+  local suffix=$1 raw_args=() mmhook_args=()
+  shift
+  while [ "$1" != -- ]; do raw_args+=("$1"); shift; done
+  shift
+  mmhook_args=("$@")
+  rm -rf -- "$work/raw" "$work/mmhook"
+  if ((round % 2)); then
+    measure "raw_$suffix" "${engine_malloc[@]}" "$build/benchmarks/raw_train" "${raw_args[@]}"
+    measure "mmhook_$suffix" "$build/mmhook" train "${mmhook_args[@]}"
+  else
+    measure "mmhook_$suffix" "$build/mmhook" train "${mmhook_args[@]}"
+    measure "raw_$suffix" "${engine_malloc[@]}" "$build/benchmarks/raw_train" "${raw_args[@]}"
+  fi
+}
 
 for ((round = 1; round <= rounds; ++round)); do
   echo "bench_process: round $round of $rounds" >&2
@@ -50,34 +71,42 @@ for ((round = 1; round <= rounds; ++round)); do
   measure help "$build/mmhook" --help
   for m in $models; do
     cfg="benchmarks/configs/process_$m.json"
-    rm -rf -- "$work/raw" "$work/mmhook"
-    measure "raw_$m" "${engine_malloc[@]}" "$build/benchmarks/raw_train" --model "$m" \
-      --epochs "$(epochs_of "$m")" --work-dir "$work/raw"
-    measure "mmhook_$m" "$build/mmhook" train "$cfg" --work-dir "$work/mmhook"
+    pair "$m" --model "$m" --epochs "$(epochs_of "$m")" --work-dir "$work/raw" -- \
+      "$cfg" --work-dir "$work/mmhook"
     rm -rf -- "$work/raw"
     measure "rawglibc_$m" "$build/benchmarks/raw_train" --model "$m" --epochs "$(epochs_of "$m")" \
       --work-dir "$work/raw"
-    rm -rf -- "$work/raw" "$work/mmhook"
-    measure "raw_${m}_10it" "${engine_malloc[@]}" "$build/benchmarks/raw_train" --model "$m" \
-      --iters 10 --work-dir "$work/raw"
-    measure "mmhook_${m}_10it" "$build/mmhook" train "$cfg" --work-dir "$work/mmhook" \
-      --cfg-options 'train_cfg={"by_epoch": false, "max_iters": 10}'
+    pair "${m}_10it" --model "$m" --iters 10 --work-dir "$work/raw" -- \
+      "$cfg" --work-dir "$work/mmhook" --cfg-options 'train_cfg={"by_epoch": false, "max_iters": 10}'
   done
 done
 
 # Medians and ranges per label, then the mmhook / raw ratios of the medians.
 awk -v models="$models" '
-  { wall[$1] = wall[$1] " " $2; rss[$1] = rss[$1] " " $3 }
-  function stats(list, scale,    a, n, i, j, t, med) {
-    n = split(list, a, " ")
-    for (i = 2; i <= n; ++i) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; --j) a[j + 1] = a[j]; a[j + 1] = t }
-    med = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    return sprintf("%.2f [%.2f-%.2f]", med / scale, a[1] / scale, a[n] / scale)
+  { wall[$1] = wall[$1] " " $2; rss[$1] = rss[$1] " " $3; at[$1, $4] = $2; if ($4 > rounds) rounds = $4 }
+  # The mmhook runs over the raw runs of their rounds (the same minute on the machine).
+  function paired(k,    r, list) {
+    for (r = 1; r <= rounds; ++r)
+      if ((("mmhook_" k, r) in at) && (("raw_" k, r) in at)) list = list " " at["mmhook_" k, r] / at["raw_" k, r]
+    return list
   }
-  function median(list,    a, n, i, j, t) {
+  # Splits a space-separated list into a[1..n], sorted; returns n.
+  function sorted(list, a,    n, i, j, t) {
     n = split(list, a, " ")
     for (i = 2; i <= n; ++i) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; --j) a[j + 1] = a[j]; a[j + 1] = t }
+    return n
+  }
+  function median(list,    a, n) {
+    n = sorted(list, a)
     return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  function stats(list, scale,    a, n) {
+    n = sorted(list, a)
+    return sprintf("%.2f [%.2f-%.2f]", median(list) / scale, a[1] / scale, a[n] / scale)
+  }
+  function ratios(list,    a, n) {
+    n = sorted(list, a)
+    return sprintf("%.3fx [%.3f-%.3f]", median(list), a[1], a[n])
   }
   END {
     print "| run | wall s | peak RSS MB |"
@@ -96,15 +125,16 @@ awk -v models="$models" '
       }
     }
     print ""
-    print "| model | run | wall mmhook/raw | peak RSS mmhook/raw | wall mmhook/(raw, glibc malloc) |"
-    print "|---|---|---|---|---|"
+    print "| model | run | wall mmhook/raw | wall, median of per-round mmhook/raw [min-max] | peak RSS mmhook/raw | wall mmhook/(raw, glibc malloc) |"
+    print "|---|---|---|---|---|---|"
     for (k = 1; k <= nm; ++k) {
       m = ms[k]
       for (s = 1; s <= 2; ++s) {
         suffix = s == 1 ? "" : "_10it"
         what = s == 1 ? (m == "mlp" ? "3 epochs" : "1 epoch") : "10 iterations"
-        printf "| %s | %s | %.3fx | %.3fx | %s |\n", m, what,
+        printf "| %s | %s | %.3fx | %s | %.3fx | %s |\n", m, what,
           median(wall["mmhook_" m suffix]) / median(wall["raw_" m suffix]),
+          ratios(paired(m suffix)),
           median(rss["mmhook_" m suffix]) / median(rss["raw_" m suffix]),
           s == 1 ? sprintf("%.3fx", median(wall["mmhook_" m]) / median(wall["rawglibc_" m])) : "-"
       }
