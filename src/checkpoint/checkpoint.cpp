@@ -1,7 +1,9 @@
 #include "mmhook/checkpoint/checkpoint.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <optional>
 #include <sstream>
 
 #include <ATen/ops/empty.h>
@@ -126,6 +128,24 @@ std::string ivalue_to_bytes(const c10::IValue& value) {
 
 namespace {
 
+// A string read from a file, fit for an error message: at most 40 characters, bytes outside
+// printable ASCII as \xNN.
+std::string printable(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size() && i < 40; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  if (text.size() > 40) out += "...";
+  return out;
+}
+
 [[noreturn]] void checkpoint_fail(const std::string& path, const std::string& reason) {
   MMHOOK_THROW(Code::kCheckpoint, "checkpoint '", path, "': ", reason);
 }
@@ -223,9 +243,15 @@ Checkpoint deserialize_checkpoint(const std::vector<char>& bytes, const std::str
     auto stored = meta_dict.find(kCheckpointChecksumKey);
     if (stored != meta_dict.end()) {
       if (!stored->value().isString()) checkpoint_fail(path, "meta.checksum is not a string");
+      const std::string& stored_sum = stored->value().toStringRef();
+      const std::optional<ChecksumFormat> format = checksum_format(stored_sum);
+      if (!format)
+        checkpoint_fail(path, "meta.checksum '" + printable(stored_sum) +
+                                  "' is in no known format (expected mmh64: and 16 hex digits, "
+                                  "or 16 hex digits; corrupt file)");
       std::string computed;
       try {
-        computed = checkpoint_checksum(root);
+        computed = checkpoint_checksum(root, *format);
       } catch (const Error& e) {
         checkpoint_fail(path, e.what());
       }

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "mmhook/checkpoint/checkpoint.h"
 #include "mmhook/core/error.h"
@@ -10,9 +11,76 @@ namespace mmhook {
 
 namespace {
 
-// 64-bit FNV-1a over a canonical byte stream of the IValue tree.
+constexpr const char* kMmh64Prefix = "mmh64:";
+
+// Odd 64-bit constants (the two primes xxHash64 uses): multiplying by an odd number is a
+// bijection of 64-bit words.
+constexpr uint64_t kPrime1 = 0x9E3779B185EBCA87ULL;
+constexpr uint64_t kPrime2 = 0xC2B2AE3D27D4EB4FULL;
+
+uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+// 8 bytes as a little-endian word, whatever the host's byte order.
+uint64_t load_le64(const unsigned char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  v = __builtin_bswap64(v);
+#endif
+  return v;
+}
+
+// One lane's step. For a fixed lane it is a bijection of the word, for a fixed word one of the
+// lane (xor, rotation and odd multiplications are all invertible): a change to any one word
+// always changes its lane's final state.
+uint64_t lane_step(uint64_t lane, uint64_t word) {
+  return rotl64(lane ^ (word * kPrime1), 31) * kPrime2;
+}
+
+// A bijective finalizer (xor-shifts and odd multiplications).
+uint64_t avalanche(uint64_t x) {
+  x ^= x >> 33;
+  x *= kPrime2;
+  x ^= x >> 29;
+  x *= kPrime1;
+  x ^= x >> 32;
+  return x;
+}
+
+// The bulk digest of a tensor's bytes: four independent lanes over 32-byte blocks (the
+// multiplications of different lanes overlap in the pipeline), the words after the last block
+// into lane 0, the last 1-7 bytes zero-padded into one more word, then the lanes folded one at a
+// time through a bijective mix. Each fold is a bijection of the lane being folded in, so damage
+// confined to one lane (any single changed word: any bit flip, any overwritten 8-byte run) is
+// always detected; damage spread over lanes goes unnoticed with probability about 2^-64. A
+// corruption check, not a cryptographic hash.
+uint64_t bulk_digest(const void* data, size_t size) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  uint64_t lane[4] = {kPrime1, kPrime2, ~kPrime1, ~kPrime2};
+  size_t i = 0;
+  for (; i + 32 <= size; i += 32) {
+    lane[0] = lane_step(lane[0], load_le64(p + i));
+    lane[1] = lane_step(lane[1], load_le64(p + i + 8));
+    lane[2] = lane_step(lane[2], load_le64(p + i + 16));
+    lane[3] = lane_step(lane[3], load_le64(p + i + 24));
+  }
+  for (; i + 8 <= size; i += 8) lane[0] = lane_step(lane[0], load_le64(p + i));
+  if (i < size) {
+    unsigned char last[8] = {};
+    std::memcpy(last, p + i, size - i);
+    lane[0] = lane_step(lane[0], load_le64(last));
+  }
+  uint64_t h = static_cast<uint64_t>(size);
+  for (uint64_t l : lane) h = avalanche(h ^ avalanche(l));
+  return h;
+}
+
+// 64-bit FNV-1a over a canonical byte stream of the IValue tree. Tensor data goes in whole
+// (format kFnv1a64, mmhook 0.1) or as the 64-bit digest of `bulk_digest` (kMmh64).
 class Fnv1a64 {
  public:
+  explicit Fnv1a64(ChecksumFormat format) : format_(format) {}
+
   void bytes(const void* data, size_t size) {
     const auto* p = static_cast<const unsigned char*>(data);
     uint64_t h = hash_;
@@ -32,9 +100,20 @@ class Fnv1a64 {
     u64(s.size());
     bytes(s.data(), s.size());
   }
+  // A tensor's data: FNV-1a goes one byte at a time through a chain of multiplications (about
+  // 0.75 GB/s here), so the current format feeds it the data's bulk digest instead.
+  void data(const void* p, size_t size) {
+    if (format_ == ChecksumFormat::kFnv1a64) {
+      bytes(p, size);
+    } else {
+      u64(size);
+      u64(bulk_digest(p, size));
+    }
+  }
   uint64_t value() const { return hash_; }
 
  private:
+  ChecksumFormat format_;
   uint64_t hash_ = 0xcbf29ce484222325ULL;
 };
 
@@ -52,7 +131,7 @@ void hash_tensor(Fnv1a64& h, const at::Tensor& tensor) {
   h.u64(static_cast<uint64_t>(tensor.dim()));
   for (int64_t s : tensor.sizes()) h.u64(static_cast<uint64_t>(s));
   auto data = tensor.is_cpu() ? tensor.contiguous() : tensor.cpu().contiguous();
-  h.bytes(data.data_ptr(), data.numel() * data.element_size());
+  h.data(data.data_ptr(), data.numel() * data.element_size());
 }
 
 void hash_ivalue(Fnv1a64& h, const c10::IValue& v, bool is_root) {
@@ -129,10 +208,25 @@ std::string to_hex(uint64_t value) {
 
 }  // namespace
 
-std::string checkpoint_checksum(const c10::IValue& dict) {
-  Fnv1a64 h;
+std::string checkpoint_checksum(const c10::IValue& dict, ChecksumFormat format) {
+  Fnv1a64 h(format);
   hash_ivalue(h, dict, /*is_root=*/true);
-  return to_hex(h.value());
+  const std::string hex = to_hex(h.value());
+  return format == ChecksumFormat::kMmh64 ? kMmh64Prefix + hex : hex;
+}
+
+std::optional<ChecksumFormat> checksum_format(const std::string& stored) {
+  auto is_hex16 = [](const std::string& s, size_t from) {
+    if (s.size() != from + 16) return false;
+    for (size_t i = from; i < s.size(); ++i)
+      if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return false;
+    return true;
+  };
+  const size_t prefix = std::strlen(kMmh64Prefix);
+  if (stored.compare(0, prefix, kMmh64Prefix) == 0 && is_hex16(stored, prefix))
+    return ChecksumFormat::kMmh64;
+  if (is_hex16(stored, 0)) return ChecksumFormat::kFnv1a64;
+  return std::nullopt;
 }
 
 }  // namespace mmhook

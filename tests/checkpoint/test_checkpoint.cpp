@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include "checkpoint/checkpoint_test_util.h"
 #include "mmhook/checkpoint/checkpoint.h"
@@ -136,11 +137,103 @@ TEST(CheckpointTest, NonStringTopLevelKeyIsRejected) {
 
 // -------------------------------------------------------------------------------- checksum
 
+// A fixed dict whose digests are pinned below: a change to either algorithm breaks them.
+c10::IValue known_answer_dict() {
+  auto meta = make_generic_dict();
+  meta.insert("epoch", int64_t{3});
+  meta.insert("note", std::string("known answer"));
+  auto state = make_generic_dict();
+  state.insert("w", torch::arange(37, torch::kFloat));
+  state.insert("b", torch::tensor({1.5, -2.0}, torch::kDouble));
+  auto top = make_generic_dict();
+  top.insert("meta", meta);
+  top.insert("state_dict", state);
+  top.insert("lr", 0.1);
+  return c10::IValue(top);
+}
+
+TEST(CheckpointChecksumTest, KnownAnswersOfBothFormats) {
+  // mmhook 0.1's FNV-1a over every byte (this value was computed by 0.1's code): files it wrote
+  // must keep verifying.
+  EXPECT_EQ(checkpoint_checksum(known_answer_dict(), ChecksumFormat::kFnv1a64), "2a84e19346a9c5a4");
+  EXPECT_EQ(checkpoint_checksum(known_answer_dict()), "mmh64:21b677b1b8a35f27");
+  EXPECT_EQ(checksum_format("2a84e19346a9c5a4"), ChecksumFormat::kFnv1a64);
+  EXPECT_EQ(checksum_format("mmh64:2a84e19346a9c5a4"), ChecksumFormat::kMmh64);
+  for (const char* bad :
+       {"", "2a84e19346a9c5a", "2A84E19346A9C5A4", "mmh64:", "mmh64:2a84e19346a9c5a4 ",
+        "sha256:2a84e19346a9c5a4", "mmh65:2a84e19346a9c5a4", "2a84e19346a9c5g4"})
+    EXPECT_EQ(checksum_format(bad), std::nullopt) << bad;
+}
+
+TEST(CheckpointChecksumTest, EveryBitFlipInTensorDataChangesTheDigest) {
+  // 77 bytes: two 32-byte blocks, a whole word after them and a 5-byte tail.
+  const at::Tensor original = torch::arange(77, torch::kInt32).to(torch::kByte);
+  auto dict_with = [](const at::Tensor& t) {
+    auto d = make_generic_dict();
+    d.insert("t", t);
+    return c10::IValue(d);
+  };
+  const std::string sum = checkpoint_checksum(dict_with(original));
+  std::set<std::string> seen{sum};
+  for (int64_t byte = 0; byte < original.numel(); ++byte) {
+    for (int bit = 0; bit < 8; ++bit) {
+      at::Tensor flipped = original.clone();
+      auto* p = flipped.data_ptr<uint8_t>();
+      p[byte] = static_cast<uint8_t>(p[byte] ^ (1u << bit));
+      const std::string s = checkpoint_checksum(dict_with(flipped));
+      EXPECT_NE(s, sum) << "byte " << byte << " bit " << bit;
+      seen.insert(s);
+    }
+  }
+  EXPECT_EQ(seen.size(), 1u + 77u * 8u);  // and no two flips collide
+  // The same bytes in another dtype or shape, or one byte more or less, differ too.
+  EXPECT_NE(checkpoint_checksum(dict_with(original.view(torch::kInt8))), sum);
+  EXPECT_NE(checkpoint_checksum(dict_with(original.view({7, 11}))), sum);
+  EXPECT_NE(checkpoint_checksum(dict_with(original.narrow(0, 0, 76))), sum);
+}
+
+TEST(CheckpointChecksumTest, CheckpointsWithTheOldChecksumStillLoad) {
+  // A file as mmhook 0.1 wrote it: meta.checksum is FNV-1a over every byte, 16 hex digits.
+  auto dict = make_mmengine_like_checkpoint().dict().copy();
+  auto meta = dict.at("meta").toGenericDict().copy();
+  dict.insert_or_assign("meta", meta);
+  meta.insert_or_assign("checksum",
+                        checkpoint_checksum(c10::IValue(dict), ChecksumFormat::kFnv1a64));
+  const auto bytes = torch::jit::pickle_save(c10::IValue(dict));
+  const auto loaded = deserialize_checkpoint(bytes, "old.pth");
+  EXPECT_EQ(loaded.meta().at("checksum").toStringRef().size(), 16u);
+  // ... and a damaged one of those is still caught.
+  dict.at("state_dict").toGenericDict().at("linear1.weight").toTensor()[0][0] = 7.0f;
+  try {
+    deserialize_checkpoint(torch::jit::pickle_save(c10::IValue(dict)), "old.pth");
+    FAIL() << "expected a checksum mismatch";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("checksum mismatch"), std::string::npos) << e.what();
+  }
+}
+
+TEST(CheckpointChecksumTest, AChecksumInNoKnownFormatIsNamed) {
+  auto dict = make_mmengine_like_checkpoint().dict().copy();
+  auto meta = dict.at("meta").toGenericDict().copy();
+  meta.insert_or_assign("checksum", std::string("sha256:$(touch x)\n\"!"));
+  dict.insert_or_assign("meta", meta);
+  try {
+    deserialize_checkpoint(torch::jit::pickle_save(c10::IValue(dict)), "odd.pth");
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("odd.pth"), std::string::npos) << what;
+    EXPECT_NE(what.find("meta.checksum 'sha256:$(touch x)\\x0a\"!' is in no known format"),
+              std::string::npos)
+        << what;
+  }
+}
+
 TEST(CheckpointChecksumTest, DeterministicAndSensitiveToContent) {
   const auto a = make_mmengine_like_checkpoint();
   const auto b = make_mmengine_like_checkpoint();
   const auto sum = checkpoint_checksum(a.dict());
-  EXPECT_EQ(sum.size(), 16u);
+  EXPECT_EQ(sum.size(), 22u);  // mmh64: and 16 hex digits
   EXPECT_EQ(sum, checkpoint_checksum(b.dict()));
   // The stored checksum itself is not part of the digest.
   b.meta().insert_or_assign("checksum", std::string("whatever"));
@@ -205,7 +298,7 @@ TEST(CheckpointFileTest, NestedRoundTripKeepsEveryValue) {
   const auto loaded = load_checkpoint_file(path);
   auto expected = loaded.dict().copy();
   auto meta = loaded.meta().copy();
-  EXPECT_EQ(meta.at("checksum").toStringRef().size(), 16u);
+  EXPECT_EQ(meta.at("checksum").toStringRef().size(), 22u);
   EXPECT_EQ(meta.erase("checksum"), 1u);
   expected.insert_or_assign("meta", meta);
   auto original = ckpt.dict().copy();

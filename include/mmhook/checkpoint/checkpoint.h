@@ -20,7 +20,8 @@ namespace mmhook {
 
 /// Top-level key of the checkpoint's metadata dict.
 inline constexpr const char* kCheckpointMetaKey = "meta";
-/// Key inside `meta` holding the content checksum (16 lowercase hex digits).
+/// Key inside `meta` holding the content checksum (`checkpoint_checksum`: `mmh64:` and 16
+/// lowercase hex digits; 16 bare hex digits in files of mmhook 0.1).
 inline constexpr const char* kCheckpointChecksumKey = "checksum";
 /// Top-level key of the per-hook states (`hook_states/<hook name>/<key>`).
 inline constexpr const char* kCheckpointHookStatesKey = "hook_states";
