@@ -1,6 +1,7 @@
 // The Runner's checkpoints: MMEngine's `save_checkpoint`, `load_checkpoint`, `resume` and
 // `load_or_resume` (docs/design.md §A3, §B8).
 
+#include <exception>
 #include <filesystem>
 
 #include <c10/util/Exception.h>
@@ -17,6 +18,8 @@
 #include "mmhook/core/error.h"
 #include "mmhook/data/data_loader.h"
 #include "mmhook/data/dataset.h"
+#include "mmhook/dist/config_check.h"
+#include "mmhook/dist/dist.h"
 #include "mmhook/engine/loops.h"
 #include "mmhook/logging/message_hub.h"
 #include "mmhook/model/base_model.h"
@@ -28,9 +31,76 @@ namespace fs = std::filesystem;
 
 namespace mmhook {
 
+namespace {
+
+// Every rank of a data-parallel run must continue from the same point: ranks that read different
+// checkpoints (work dirs not shared, a checkpoint one rank cannot see) would train different
+// iterations and wait on each other's collectives until the timeout. `from` is the checkpoint
+// this rank resumed from ("" when it started over); `failure` is what made this rank's resume
+// fail, `why` its message: then the peers, which would otherwise wait for it, fail too, naming
+// it. Every rank throws, or none does.
+void check_resume_across_ranks(const std::string& from, int64_t iter, int64_t epoch,
+                               const std::exception_ptr& failure, const std::string& why) {
+  const std::vector<nlohmann::json> all = dist::all_gather_object(
+      nlohmann::json{{"from", from}, {"iter", iter}, {"epoch", epoch}, {"error", why}});
+  if (failure) std::rethrow_exception(failure);
+  for (size_t r = 0; r < all.size(); ++r) {
+    const std::string peer_error = all[r].at("error").get<std::string>();
+    if (!peer_error.empty())
+      MMHOOK_THROW(Code::kCheckpoint, "resume failed on rank ", r, ": ", peer_error);
+  }
+  std::vector<dist::FlatConfig> points;
+  points.reserve(all.size());
+  for (const auto& p : all) {
+    const std::string point = p.at("from").get<std::string>().empty()
+                                  ? std::string("the beginning (no checkpoint)")
+                                  : "iteration " + std::to_string(p.at("iter").get<int64_t>()) +
+                                        " (epoch " + std::to_string(p.at("epoch").get<int64_t>()) +
+                                        ")";
+    points.push_back({{"resume point", point}});
+  }
+  const std::optional<dist::ConfigMismatch> mismatch = dist::find_config_mismatch(points);
+  if (!mismatch) return;
+  std::string files;
+  for (size_t r = 0; r < all.size() && r < 8; ++r) {
+    const std::string f = all[r].at("from").get<std::string>();
+    files += (r ? ", rank " : "rank ") + std::to_string(r) + " '" + (f.empty() ? "-" : f) + "'";
+  }
+  if (all.size() > 8) files += ", ...";
+  MMHOOK_THROW(Code::kCheckpoint,
+               "resume: the ranks would continue from different points: ", mismatch->describe(),
+               " (checkpoints: ", files,
+               "); every rank must resume from the same checkpoint (a work_dir that all ranks "
+               "share, or the same load_from)");
+}
+
+}  // namespace
+
 void Runner::load_or_resume() {
   Impl& m = *impl_;
   if (m.has_loaded) return;
+  const bool resume_flag = m.cfg.resume;
+  // Data parallel: every rank learns whether the others resumed, and from where.
+  const bool check_ranks = (m.cfg.resume_auto || resume_flag) && world_size() > 1;
+  std::string resumed_from;
+  std::exception_ptr failure;
+  std::string why;
+  try {
+    resumed_from = resume_or_load();
+  } catch (const std::exception& e) {
+    if (!check_ranks) throw;
+    failure = std::current_exception();
+    why = e.what();
+  }
+  if (check_ranks) {
+    const bool resumed = !failure && !resumed_from.empty();
+    check_resume_across_ranks(resumed_from, resumed ? train_loop().iter() : 0,
+                              resumed ? train_loop().epoch() : 0, failure, why);
+  }
+}
+
+std::string Runner::resume_or_load() {
+  Impl& m = *impl_;
   const bool resume_flag = m.cfg.resume;
   const std::string& load_from = m.cfg.load_from;
   if (m.cfg.resume_auto) {
@@ -46,11 +116,13 @@ void Runner::load_or_resume() {
       m.log->logger().info("resume: \"auto\": no checkpoint in '" + m.cfg.work_dir +
                            "', starting from the beginning");
       if (!load_from.empty()) load_checkpoint(load_from);
-      return;
+      return "";
     }
     for (const auto& w : warnings) m.log->logger().warn(w);
     resume(path);
-  } else if (resume_flag && load_from.empty()) {
+    return path;
+  }
+  if (resume_flag && load_from.empty()) {
     // An explicit resume continues the newest checkpoint of work_dir and never starts over:
     // a fresh start would overwrite the checkpoints of the run the user meant to continue.
     // A missing or junk last_checkpoint falls back to the checkpoint with the most iterations.
@@ -69,11 +141,14 @@ void Runner::load_or_resume() {
     }
     for (const auto& w : warnings) m.log->logger().warn(w);
     resume(path);
-  } else if (resume_flag) {
-    resume(load_from);
-  } else if (!load_from.empty()) {
-    load_checkpoint(load_from);
+    return path;
   }
+  if (resume_flag) {
+    resume(load_from);
+    return load_from;
+  }
+  if (!load_from.empty()) load_checkpoint(load_from);
+  return "";
 }
 
 void Runner::save_checkpoint(const std::string& out_dir, const std::string& filename,

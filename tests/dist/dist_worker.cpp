@@ -6,7 +6,7 @@
 // is set, and writes <out_dir>/rank<r>.json: the flat parameters and buffers, the collective
 // count of the training loop, the validation metrics, or the error and how long the failing
 // call took. Keys: work_dir, batch (4), epochs (2), acc (1), bn (0), sync_buffers (0),
-// resume (0), val (0: train; 1: validate the initial weights), samples (48),
+// resume (0; 1: resume; 2: "auto"), val (0: train; 1: validate the initial weights), samples (48),
 // timeout (30 s), die_rank/die_iter (that rank exits with status 3 after that iteration),
 // raise_rank/raise_iter (that rank's hook throws after that iteration), stop_rank/stop_iter
 // (that rank calls Runner::request_stop in after_train_iter of that iteration), overlap
@@ -159,7 +159,8 @@ int run_worker(int argc, char** argv) {
       {"env_cfg", {{"dist_cfg", {{"backend", "gloo"}, {"timeout", num("timeout", 30)}}}}},
       {"default_hooks", {{"checkpoint", {{"type", "CheckpointHook"}, {"interval", 1}}}}},
       {"log_level", "WARNING"},
-      {"resume", num("resume", 0) != 0}};
+      {"resume",
+       num("resume", 0) == 2 ? nlohmann::json("auto") : nlohmann::json(num("resume", 0) != 0)}};
   if (num("val", 0) != 0) {
     loader["sampler"]["shuffle"] = false;
     cfg["val_dataloader"] = loader;

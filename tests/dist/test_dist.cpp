@@ -237,6 +237,49 @@ TEST(DistTrainTest, ResumeOfTwoRanksIsExact) {
   EXPECT_EQ(state(result(part.path(), 0)), state(result(full.path(), 0)));
 }
 
+TEST(DistTrainTest, RanksThatWouldResumeFromDifferentPointsFailNamingThem) {
+  // Per-rank work dirs that are not shared: only rank 0 writes checkpoints, so on `resume:
+  // "auto"` rank 0 would continue at iteration 12 and rank 1 start over.
+  TempDir dir;
+  EXPECT_EQ(run_workers(2, dir.path(), {"work_dir_per_rank=1", "epochs=2"}),
+            (std::vector<int>{0, 0}));
+  ASSERT_TRUE(fs::exists(dir / "work0/epoch_2.pth"));
+  ASSERT_FALSE(fs::exists(dir / "work1/epoch_2.pth"));
+  EXPECT_EQ(
+      run_workers(2, dir.path(), {"work_dir_per_rank=1", "epochs=3", "resume=2", "timeout=20"}, 60),
+      (std::vector<int>{1, 1}));
+  for (int r = 0; r < 2; ++r) {
+    const nlohmann::json res = result(dir.path(), r);
+    const std::string err = res.value("error", "");
+    EXPECT_NE(err.find("resume: the ranks would continue from different points: 'resume point' "
+                       "is iteration 12 (epoch 2) on rank 0 and the beginning (no checkpoint) on "
+                       "rank 1"),
+              std::string::npos)
+        << err;
+    EXPECT_NE(err.find("work0/epoch_2.pth'"), std::string::npos) << err;
+    EXPECT_LT(res["seconds"].get<double>(), 15.0) << "failed by the timeout, not the check";
+  }
+}
+
+TEST(DistTrainTest, AResumeThatFailsOnOneRankFailsEveryRankAtOnce) {
+  // An explicit resume on a rank without a checkpoint is an error there; its peer, which found
+  // one, must not wait for it until the timeout.
+  TempDir dir;
+  EXPECT_EQ(run_workers(2, dir.path(), {"work_dir_per_rank=1", "epochs=1"}),
+            (std::vector<int>{0, 0}));
+  EXPECT_EQ(
+      run_workers(2, dir.path(), {"work_dir_per_rank=1", "epochs=2", "resume=1", "timeout=20"}, 60),
+      (std::vector<int>{1, 1}));
+  const std::string own = result(dir.path(), 1).value("error", "");
+  EXPECT_NE(own.find("resume: no checkpoint in '"), std::string::npos) << own;
+  EXPECT_NE(own.find("work1' to resume from"), std::string::npos) << own;
+  const nlohmann::json peer = result(dir.path(), 0);
+  EXPECT_NE(peer.value("error", "").find("resume failed on rank 1: resume: no checkpoint in '"),
+            std::string::npos)
+      << peer.dump();
+  EXPECT_LT(peer["seconds"].get<double>(), 15.0) << "failed by the timeout, not the check";
+}
+
 TEST(DistTrainTest, StopRequestOnOneRankStopsEveryRankAfterTheSameIteration) {
   // Rank 1 alone asks to stop in after_train_iter of iteration 3 (0-based), after that
   // iteration's vote went out: both ranks stop after the next one, with the same weights, and

@@ -183,6 +183,8 @@ class Runner {
   void scale_lr();
   void build_param_schedulers();
   void load_or_resume();
+  /// What load_or_resume does on one rank; returns the checkpoint resumed from, "" if none.
+  std::string resume_or_load();
   Checkpoint read_and_announce(const std::string& path);
 
   struct Impl;
