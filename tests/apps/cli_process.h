@@ -121,4 +121,16 @@ inline int wait_exit(pid_t pid, double seconds) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/// Starts `mmhook train config --work-dir work` (output to `log`) and waits up to 60 s for it to
+/// reach its training loop: its pid, or -1 when it did not start or did not get there (then it
+/// is killed; `log` says why).
+inline pid_t spawn_training(const std::string& config, const std::string& work,
+                            const std::string& log) {
+  const pid_t pid = spawn({"train", config, "--work-dir", work}, log);
+  if (pid <= 0) return -1;
+  if (wait_for([&] { return training_started(work); }, 60)) return pid;
+  (void)wait_exit(pid, 0);
+  return -1;
+}
+
 }  // namespace mmhook::testing

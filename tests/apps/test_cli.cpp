@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,9 +31,7 @@ namespace {
 
 using testing::kMmhook;
 using testing::read_all;
-using testing::spawn;
 using testing::TempDir;
-using testing::training_started;
 using testing::wait_exit;
 using testing::wait_for;
 
@@ -183,16 +180,10 @@ TEST(CliPlotTest, MissingGnuplotIsAClearError) {
 
 // ---------------------------------------------------------------- signals
 
-// A long toy run (it would take minutes) that is in its training loop once scalars appear.
+// A long toy run (it would take minutes) whose only checkpoint is the one a stop writes.
 std::string long_config(const TempDir& dir) {
-  nlohmann::json cfg = testing::epoch_config("unused");
-  cfg.erase("work_dir");
-  cfg.erase("val_dataloader");
-  cfg.erase("val_cfg");
-  cfg.erase("val_evaluator");
-  cfg["train_cfg"] = {{"by_epoch", true}, {"max_epochs", 1000000}};
-  cfg["default_hooks"] = {{"logger", {{"type", "LoggerHook"}, {"interval", 1}}},
-                          {"checkpoint", {{"type", "CheckpointHook"}, {"interval", 1000000}}}};
+  nlohmann::json cfg = testing::long_toy_config(12, 1000000);
+  cfg["default_hooks"]["checkpoint"]["interval"] = 1000000;
   cfg["log_level"] = "INFO";
   return write_config(dir, cfg, "long.json");
 }
@@ -200,9 +191,8 @@ std::string long_config(const TempDir& dir) {
 void check_graceful_stop(int sig, const std::string& sig_name, int expected_status) {
   TempDir dir;
   const std::string cfg = long_config(dir), work = dir / "work", log = dir / "log.txt";
-  const pid_t pid = spawn({"train", cfg, "--work-dir", work}, log);
-  ASSERT_GT(pid, 0);
-  ASSERT_TRUE(wait_for([&] { return training_started(work); }, 60)) << read_all(log);
+  const pid_t pid = testing::spawn_training(cfg, work, log);
+  ASSERT_GT(pid, 0) << read_all(log);
   ::kill(pid, sig);
   EXPECT_EQ(wait_exit(pid, 60), expected_status) << read_all(log);
   const std::string out = read_all(log);
@@ -238,9 +228,8 @@ TEST(CliSignalTest, TwoSigintsAtOnceAreOneInterrupt) {
   // forwarded by the launcher. That is one interrupt: the run still stops gracefully.
   TempDir dir;
   const std::string cfg = long_config(dir), work = dir / "work", log = dir / "log.txt";
-  const pid_t pid = spawn({"train", cfg, "--work-dir", work}, log);
-  ASSERT_GT(pid, 0);
-  ASSERT_TRUE(wait_for([&] { return training_started(work); }, 60)) << read_all(log);
+  const pid_t pid = testing::spawn_training(cfg, work, log);
+  ASSERT_GT(pid, 0) << read_all(log);
   ::kill(pid, SIGINT);
   ::kill(pid, SIGINT);
   EXPECT_EQ(wait_exit(pid, 60), 128 + SIGINT) << read_all(log);
@@ -262,9 +251,8 @@ TEST(CliSignalTest, SecondInterruptExitsAtOnce) {
   cfg["optim_wrapper"]["optimizer"] = {{"type", "SGD"}, {"lr", 1e-6}, {"momentum", 0.9}};
   const std::string path = write_config(dir, cfg, "slow.json");
   const std::string work = dir / "work", log = dir / "log.txt";
-  const pid_t pid = spawn({"train", path, "--work-dir", work}, log);
-  ASSERT_GT(pid, 0);
-  ASSERT_TRUE(wait_for([&] { return training_started(work); }, 60)) << read_all(log);
+  const pid_t pid = testing::spawn_training(path, work, log);
+  ASSERT_GT(pid, 0) << read_all(log);
   ::kill(pid, SIGINT);
   ASSERT_TRUE(
       wait_for([&] { return read_all(log).find("interrupt received") != std::string::npos; }, 30))

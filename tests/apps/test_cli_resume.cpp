@@ -4,7 +4,6 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,9 +31,7 @@ namespace {
 using testing::read_all;
 using testing::spawn;
 using testing::TempDir;
-using testing::training_started;
 using testing::wait_exit;
-using testing::wait_for;
 
 // Runs `mmhook args...` to completion; exit status and output.
 std::pair<int, std::string> run(const std::vector<std::string>& args, const TempDir& dir) {
@@ -60,9 +57,8 @@ TEST(CliResumeTest, SigintMidEpochThenResumeEndsLikeAnUninterruptedRun) {
   ASSERT_EQ(ref_status, 0) << ref_out;
 
   const std::string work = dir / "split", log = dir / "split.log";
-  const pid_t pid = spawn({"train", cfg, "--work-dir", work}, log);
-  ASSERT_GT(pid, 0);
-  ASSERT_TRUE(wait_for([&] { return training_started(work); }, 60)) << read_all(log);
+  const pid_t pid = testing::spawn_training(cfg, work, log);
+  ASSERT_GT(pid, 0) << read_all(log);
   ::kill(pid, SIGINT);
   ASSERT_EQ(wait_exit(pid, 60), 128 + SIGINT) << read_all(log);
   const int64_t stopped_at =
@@ -113,9 +109,8 @@ TEST(CliResumeTest, SecondRunOnAWorkDirInUseFailsAtOnceNamingTheFirst) {
   TempDir dir;
   const std::string cfg = write_config(dir, 1000);
   const std::string work = dir / "work", log = dir / "first.log";
-  const pid_t first = spawn({"train", cfg, "--work-dir", work}, log);
-  ASSERT_GT(first, 0);
-  ASSERT_TRUE(wait_for([&] { return training_started(work); }, 60)) << read_all(log);
+  const pid_t first = testing::spawn_training(cfg, work, log);
+  ASSERT_GT(first, 0) << read_all(log);
   const auto [status, out] = run({"train", cfg, "--work-dir", work}, dir);
   EXPECT_EQ(status, 1) << out;
   EXPECT_NE(out.find("in use by another run (pid " + std::to_string(first) + ")"),
