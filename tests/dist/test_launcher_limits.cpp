@@ -13,6 +13,8 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,6 +22,7 @@
 #include "mmhook/core/error.h"
 #include "mmhook/dist/dist.h"
 #include "mmhook/dist/launcher.h"
+#include "mmhook/dist/requeue.h"
 #include "runner_fixture.h"
 
 namespace mmhook {
@@ -205,6 +208,98 @@ TEST(RendezvousErrorTest, MissingRankZeroIsNamedByTheOthers) {
   EXPECT_NE(msg.find("rank 0, which hosts it, never joined or is unreachable"), std::string::npos)
       << msg;
   EXPECT_LT(seconds, 10.0);
+}
+
+// ---------------------------------------------------------------------------- requeue
+
+// Sets an environment variable for one scope (unset when `value` is null), then restores it.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    const char* old = std::getenv(name);
+    had_ = old != nullptr;
+    if (had_) old_ = old;
+    if (value != nullptr) {
+      ::setenv(name, value, 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    if (had_) {
+      ::setenv(name_.c_str(), old_.c_str(), 1);
+    } else {
+      ::unsetenv(name_.c_str());
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_, old_;
+  bool had_ = false;
+};
+
+// A fake `scontrol` first on PATH that records its arguments, one per line, in `record`.
+std::string fake_scontrol_dir(const testing::TempDir& dir, const std::string& record) {
+  std::string bin = dir / "bin";
+  std::filesystem::create_directories(bin);
+  std::ofstream(bin + "/scontrol") << "#!/bin/sh\nprintf '%s\\n' \"$@\" >> '" << record << "'\n";
+  std::filesystem::permissions(bin + "/scontrol", std::filesystem::perms::owner_all);
+  return bin;
+}
+
+TEST(RequeueTest, HostileJobIdsNeverReachScontrol) {
+  testing::TempDir dir;
+  const std::string record = dir / "args.txt";
+  const std::string path = fake_scontrol_dir(dir, record) + ":/usr/bin:/bin";
+  const ScopedEnv env("PATH", path.c_str());
+  const std::string marker = dir / "pwned";
+  for (const std::string& id :
+       {"1; touch '" + marker + "'", "$(touch '" + marker + "')", "`touch " + marker + "`",
+        std::string("1\n2"), std::string("'1'"), std::string("\"1\""), std::string("1_!"),
+        std::string("1 2"), std::string("-1"), std::string(""), std::string("1__2"),
+        std::string("_1"), std::string("1_")}) {
+    try {
+      (void)dist::requeue_slurm_job(id, 5);
+      ADD_FAILURE() << "accepted job id '" << id << "'";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), Code::kConfig) << e.what();
+      EXPECT_NE(std::string(e.what()).find("expected a SLURM job id"), std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_FALSE(std::filesystem::exists(record)) << "scontrol ran";
+  EXPECT_FALSE(std::filesystem::exists(marker));
+  // A good id reaches scontrol as one argument of its own.
+  EXPECT_EQ(dist::requeue_slurm_job("4240_2", 5), "");
+  std::ifstream in(record);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "requeue\n4240_2\n");
+}
+
+TEST(RequeueTest, HostileSlurmVariablesAreNamedNotPassedOn) {
+  const ScopedEnv task("SLURM_ARRAY_TASK_ID", nullptr);
+  const ScopedEnv array("SLURM_ARRAY_JOB_ID", nullptr);
+  {
+    const ScopedEnv job("SLURM_JOB_ID", "42$(id)\n");
+    try {
+      (void)dist::slurm_job_id();
+      ADD_FAILURE() << "accepted a hostile SLURM_JOB_ID";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), Code::kConfig) << e.what();
+      EXPECT_NE(std::string(e.what()).find("SLURM_JOB_ID"), std::string::npos) << e.what();
+    }
+  }
+  const ScopedEnv job("SLURM_JOB_ID", "42");
+  EXPECT_EQ(dist::slurm_job_id(), std::optional<std::string>("42"));
+  const ScopedEnv array_job("SLURM_ARRAY_JOB_ID", "40");
+  const ScopedEnv array_task("SLURM_ARRAY_TASK_ID", "3; reboot");
+  try {
+    (void)dist::slurm_job_id();
+    ADD_FAILURE() << "accepted a hostile SLURM_ARRAY_TASK_ID";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("SLURM_ARRAY_TASK_ID"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
